@@ -1,0 +1,149 @@
+"""The cgroup driver interface: one narrow contract, v1 and v2 as peers.
+
+A driver instance is bound to one container's cgroup.  The runtime calls it
+in the parent process only (never in the container's init).  Every driver
+takes its filesystem root as a parameter so it can be exercised on a fake
+cgroupfs laid out in a temporary directory (see ``pycr.core.testing``).
+
+Lifecycle, as the runtime drives it::
+
+    drv = Driver(container_id, cgroups_path, root=...)   # nothing touched yet
+    drv.create()            # make the directories (nested under our own cgroup
+                            # for a relative or missing cgroupsPath)
+    drv.apply(resources)    # write linux.resources; refuse what it cannot do
+    drv.add_pid(pid)        # move the container's process in
+    ... freeze()/thaw()/stats()/pids()/kill_all() while it runs ...
+    drv.destroy()           # remove every directory create() made; idempotent
+
+``to_state()``/``from_state()`` let a later ``pycr-oci`` invocation (start,
+kill, delete) rebuild the same driver from the container's state file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class CgroupDriver:
+    """Base class and documentation of the driver contract.
+
+    Subclasses set ``name`` (the entry-point name, e.g. ``cgroup_v1``) and
+    implement every method that raises ``NotImplementedError`` here.
+    """
+
+    name = "abstract"
+
+    def __init__(self, container_id: str, cgroups_path: str | None = None, *, root: str = "/sys/fs/cgroup",
+                 proc_self_cgroup: str = "/proc/self/cgroup"):
+        self.container_id = container_id
+        self.cgroups_path = cgroups_path
+        self.root = root
+        self.proc_self_cgroup = proc_self_cgroup
+
+    # -- availability -------------------------------------------------------
+    @classmethod
+    def available(cls, root: str = "/sys/fs/cgroup") -> bool:
+        """True when this host (or the fake at ``root``) can run this driver."""
+        raise NotImplementedError
+
+    # -- lifecycle ----------------------------------------------------------
+    def create(self) -> None:
+        """Create the container's cgroup directories (parents included)."""
+        raise NotImplementedError
+
+    def apply(self, resources: dict[str, Any]) -> None:
+        """Write ``linux.resources`` (OCI runtime-spec shape).
+
+        Also used for live updates.  A requested limit this driver cannot
+        enforce raises :class:`pycr.core.ConfigError` naming the field:
+        never a silent no-op.
+        """
+        raise NotImplementedError
+
+    def add_pid(self, pid: int) -> None:
+        """Move ``pid`` into the container's cgroup(s)."""
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        """Every pid in the container's cgroup (recursively)."""
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        """Freeze every task; returns once the cgroup is frozen."""
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    def kill_all(self, sig: int) -> None:
+        """Send ``sig`` to every process in the cgroup."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stats(self) -> dict[str, Any]:
+        """Usage read back from the kernel: memory, cpu, pids (and more when
+        the driver has them), in the shape of runc's ``events --stats``."""
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        """Remove what ``create`` made.  Idempotent; processes must be gone."""
+        raise NotImplementedError
+
+    def mounts(self, destination: str) -> list[dict[str, Any]]:
+        """OCI-shaped mount entries that expose this cgroup at ``destination``
+        inside the container (for a ``cgroup`` mount in config.json)."""
+        raise NotImplementedError
+
+    # -- persistence --------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """What a later invocation needs to find this cgroup again."""
+        return {"driver": self.name, "container_id": self.container_id,
+                "cgroups_path": self.cgroups_path, "root": self.root}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "CgroupDriver":
+        return cls(state["container_id"], state.get("cgroups_path"), root=state.get("root", "/sys/fs/cgroup"))
+
+
+def own_cgroup_paths(proc_self_cgroup: str = "/proc/self/cgroup") -> dict[str, str]:
+    """Map each hierarchy of the calling process to its cgroup path.
+
+    Keys are controller names for v1 (``memory``, ``cpu`` ... one key per
+    controller of a co-mounted hierarchy, ``name=systemd`` for named ones)
+    and ``""`` for the unified (v2) hierarchy.
+    """
+    result: dict[str, str] = {}
+    with open(proc_self_cgroup) as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if not controllers:
+                result[""] = path
+            for ctrl in controllers.split(","):
+                if ctrl:
+                    result[ctrl] = path
+    return result
+
+
+def container_cgroup_path(own: str, cgroups_path: str | None, container_id: str) -> str:
+    """Resolve where a container's cgroup lives inside one hierarchy.
+
+    An absolute ``cgroupsPath`` is used as given.  A relative one nests under
+    the caller's own cgroup ``own``, as runc does, and a missing one becomes
+    ``<own>/pycr-<id>`` -- so pycr works inside a delegated or supervised cgroup.
+    """
+    if cgroups_path and cgroups_path.startswith("/"):
+        return os.path.normpath(cgroups_path)
+    base = os.path.normpath("/" + own)
+    path = os.path.normpath(os.path.join(base, cgroups_path or f"pycr-{container_id}"))
+    if path == base or not path.startswith(base.rstrip("/") + "/"):
+        from pycr.core.errors import ConfigError
+
+        raise ConfigError(f"linux.cgroupsPath: {cgroups_path!r} leaves the caller's cgroup {base}")
+    return path

@@ -1,0 +1,38 @@
+"""pycr's error types: every failure the user sees is one line, naming what is wrong.
+
+Wording follows runc where engines parse stderr (``does not exist``,
+``container not running``), because podman and containerd match on it.
+"""
+
+
+class PycrError(Exception):
+    """A failure reported to the user as one line and a non-zero exit."""
+
+    exit_code = 1
+
+
+class ConfigError(PycrError):
+    """The bundle, its config.json or a command-line value is invalid."""
+
+
+class ContainerNotFound(PycrError):
+    """No container with this id exists under the state root."""
+
+    def __init__(self, cid: str):
+        super().__init__(f"container {cid} does not exist")
+
+
+class StateError(PycrError):
+    """The container exists but is in the wrong state for the operation."""
+
+
+class PluginError(PycrError):
+    """A plugin or driver could not be found, loaded or chosen."""
+
+
+class CleanupError(PycrError):
+    """One or more cleanup steps failed; every step was still attempted."""
+
+    def __init__(self, failures: list[str]):
+        self.failures = failures
+        super().__init__("cleanup failed: " + "; ".join(failures))

@@ -1,0 +1,1 @@
+"""pycr package."""
