@@ -1,0 +1,145 @@
+"""Shared command-line plumbing for ``pycr`` and ``pycr-oci``.
+
+Global options come before the verb, as with runc (engines call
+``pycr-oci --root R --log F --log-format json create ...``).  They are parsed
+by hand so the verb's own parser (argparse) is only built for the verb used.
+Errors become one line on stderr (and a JSON line in ``--log`` when asked)
+with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+# option -> (attribute, takes a value)
+_GLOBALS = {
+    "--root": ("root", True),
+    "--log": ("log", True),
+    "--log-format": ("log_format", True),
+    "--backend": ("backend", True),
+    "--rootfs": ("rootfs", True),
+    "--trace-file": ("trace_file", True),
+    "-p": ("plugin_opts", True),
+    "--debug": ("debug", False),
+    "--trace": ("trace", False),
+    "--systemd-cgroup": ("systemd_cgroup", False),  # accepted for runc compatibility
+    "--rootless": ("rootless", True),  # accepted for runc compatibility
+}
+
+
+@dataclass
+class GlobalOptions:
+    """Options shared by every verb; ``PYCR_*`` environment variables give defaults."""
+
+    root: str = field(default_factory=lambda: os.environ.get("PYCR_ROOT", "/run/pycr"))
+    log: str | None = None
+    log_format: str = "text"
+    backend: str = field(default_factory=lambda: os.environ.get("PYCR_BACKEND", "auto"))
+    rootfs: str = field(default_factory=lambda: os.environ.get("PYCR_ROOTFS", "overlay"))
+    trace_file: str | None = None
+    plugin_opts: list[str] = field(default_factory=list)
+    debug: bool = False
+    trace: bool = False
+    systemd_cgroup: bool = False
+    rootless: str | None = None
+
+    @property
+    def disabled_plugins(self) -> list[str]:
+        """Names given as ``-p no:NAME``."""
+        return [p[3:] for p in self.plugin_opts if p.startswith("no:")]
+
+
+def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
+    """Split ``argv`` into global options and the rest (verb first)."""
+    from pycr.core.errors import ConfigError
+
+    opts = GlobalOptions()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-h", "--help", "--version", "-v"):
+        name, eq, value = argv[i].partition("=")
+        if name not in _GLOBALS:
+            raise ConfigError(f"unknown global option {name!r}")
+        attr, takes_value = _GLOBALS[name]
+        if takes_value and not eq:
+            i += 1
+            if i >= len(argv):
+                raise ConfigError(f"option {name} needs a value")
+            value = argv[i]
+        if attr == "plugin_opts":
+            opts.plugin_opts.append(value)
+        elif takes_value:
+            setattr(opts, attr, value)
+        else:
+            setattr(opts, attr, True)
+        i += 1
+    if opts.log_format not in ("text", "json"):
+        raise ConfigError(f"--log-format: {opts.log_format!r} is not one of: text, json")
+    return opts, argv[i:]
+
+
+def log_error(opts: GlobalOptions | None, message: str) -> None:
+    """Write an error to stderr and, with ``--log``, to the log file."""
+    sys.stderr.write(f"{message}\n")
+    if opts is None or not opts.log:
+        return
+    import time
+
+    try:
+        with open(opts.log, "a") as f:
+            if opts.log_format == "json":
+                import json
+
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                f.write(json.dumps({"level": "error", "msg": message, "time": stamp}) + "\n")
+            else:
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} error: {message}\n")
+    except OSError:
+        pass
+
+
+def usage(prog: str, verbs: dict[str, tuple[str, str]]) -> str:
+    lines = [f"usage: {prog} [global options] VERB [options] ...", "", "verbs:"]
+    lines += [f"  {name:<12} {text}" for name, (_, text) in verbs.items()]
+    lines += ["", "global options: " + " ".join(sorted(_GLOBALS))]
+    return "\n".join(lines)
+
+
+def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str]) -> int:
+    """Parse, dispatch to the verb's module, and turn errors into one line."""
+    from pycr.core.errors import PycrError
+
+    opts = None
+    try:
+        opts, rest = parse_globals(argv)
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            print(usage(prog, verbs))
+            return 0 if rest else 2
+        if rest[0] in ("-v", "--version", "version"):
+            from importlib.metadata import version
+
+            print(f"{prog} version {version('pycr')}\nspec: 1.0.2")
+            return 0
+        verb, args = rest[0], rest[1:]
+        if verb not in verbs:
+            raise PycrError(f"unknown command {verb!r}; choose one of: {', '.join(verbs)}")
+        import importlib
+
+        module = importlib.import_module(verbs[verb][0])
+        if hasattr(module, "dispatch"):  # a module with verbs of its own (pycr oci ...)
+            return module.dispatch(opts, args)
+        import argparse
+
+        parser = argparse.ArgumentParser(prog=f"{prog} {verb}", description=verbs[verb][1])
+        module.add_arguments(parser)
+        ns = parser.parse_args(args)
+        from pycr.core import tracing
+
+        with tracing.session(opts, f"{prog} {verb}"):
+            return module.run(opts, ns) or 0
+    except PycrError as e:
+        log_error(opts, str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130

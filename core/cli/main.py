@@ -1,0 +1,29 @@
+"""The ``pycr`` command: management verbs (docker-like) over the same core.
+
+Verbs live in their own modules and are imported only when used, so that
+``pycr run`` does not pay for ``pycr push``.  Each verb module exposes
+``add_arguments(parser)`` and ``run(args) -> int``.  To add a verb, add one
+line to ``VERBS``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# verb -> (module, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "plugins": ("pycr.core.cli.verb_plugins", "list plugins and drivers"),
+    "demo": ("pycr.core.cli.verb_demo", "run a container from the built-in busybox bundle"),
+    # OCI runtime verbs are also reachable as `pycr oci VERB ...`
+    "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pycr.core.cli.common import run_command
+
+    return run_command("pycr", VERBS, sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Every hook pycr calls, grouped by phase.
+
+Conventions (the plugin guide in docs/plugins.md repeats them):
+
+* All hooks run in the **runtime process** (the ``pycr``/``pycr-oci``
+  command), never in the container's init: hooks return data or add steps to
+  a :class:`~pycr.core.runtime.plan.Plan`, and the init only carries the plan
+  out after ``unshare``/``fork``.
+* "firstresult" hooks stop at the first implementation that returns a value
+  other than None; the others call every implementation (last registered
+  first, pluggy's order) and collect the results.
+* ``pycr_cleanup`` is called implementation by implementation by the core,
+  so one failing cleanup never stops the others; all failures are reported.
+"""
+
+from __future__ import annotations
+
+from pycr.core.markers import hookspec
+
+# ---------------------------------------------------------------- drivers
+
+
+@hookspec(firstresult=True)
+def pycr_select_driver(slot: str, name: str, config: dict | None):
+    """Choose the driver *class* that fills an exclusive slot.
+
+    :param slot: ``"cgroup"`` (``--backend``), ``"rootfs"`` (``--rootfs``)
+        or ``"image_source"``; drivers are entry points in group ``pycr.<slot>``.
+    :param name: the name the user asked for (``auto`` already resolved).
+    :param config: the container's OCI config, or None outside a container.
+    :return: a class, or None to let the next implementation decide.
+
+    firstresult. The core's default implementation looks the name up among
+    the installed entry points (stevedore), so a plugin may override a choice
+    without replacing the registry.
+    """
+
+
+# ---------------------------------------------------------------- isolation
+
+
+@hookspec
+def pycr_isolation_plan(config: dict, plan):
+    """Add isolation to the plan: namespaces to create or join, and what is
+    set up inside them (hostname, sysctl, rlimits, user, capabilities...).
+
+    :param config: the validated OCI config (read-only by convention).
+    :param plan: the :class:`~pycr.core.runtime.plan.Plan` to extend.
+
+    Every implementation is called. Runs in the runtime process at create,
+    before anything is forked.
+    """
+
+
+# ---------------------------------------------------------------- rootfs
+
+
+@hookspec
+def pycr_rootfs_plan(config: dict, bundle: str, plan):
+    """Add the mounts, devices and path masks that build the container's
+    filesystem (the steps that run before the root switch, and the masks after).
+
+    Every implementation is called. Runs in the runtime process at create.
+    """
+
+
+@hookspec(firstresult=True)
+def pycr_rootfs_switch(config: dict, no_pivot: bool):
+    """Return the step that makes the prepared rootfs the container's ``/``:
+    a :class:`~pycr.core.runtime.plan.PivotRoot` or :class:`~pycr.core.runtime.plan.Chroot`.
+
+    firstresult. Runs in the runtime process at create.
+    """
+
+
+# ---------------------------------------------------------------- resources
+
+
+@hookspec
+def pycr_resource_limits(config: dict, cgroup, resources: dict):
+    """Apply ``linux.resources`` to the container's cgroup driver instance
+    (or enforce limits by other means).  Raise ConfigError for a limit that
+    cannot be enforced.
+
+    Every implementation is called. Runs in the runtime process at create,
+    after the cgroup exists and before the container's process is moved in.
+    """
+
+
+# ---------------------------------------------------------------- images
+
+
+@hookspec(firstresult=True)
+def pycr_image_source(transport: str):
+    """Return an image source object for a transport name (``docker``,
+    ``oci``, ``oci-archive`` ...), or None when this plugin has none.
+
+    firstresult. Runs in the ``pycr`` process for pull, push, load and save.
+    """
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def pycr_container_created(state: dict):
+    """The container was created and waits for ``start``.  ``state`` is the
+    runtime-spec state (id, pid, bundle, status...). Every implementation is
+    called. Runs in the runtime process."""
+
+
+@hookspec
+def pycr_container_started(state: dict):
+    """The user process was released to run. Every implementation is called;
+    runs in the runtime process that ran ``start``."""
+
+
+@hookspec
+def pycr_container_stopped(state: dict, exit_status: int | None):
+    """The container's init exited (``exit_status`` when known, e.g. after
+    ``run``). Every implementation is called; runs in the runtime process."""
+
+
+@hookspec
+def pycr_container_deleted(state: dict):
+    """The container's resources are gone. Every implementation is called."""
+
+
+# ---------------------------------------------------------------- cleanup
+
+
+@hookspec
+def pycr_cleanup(state: dict):
+    """Undo what this plugin made for a container (on delete, or when create
+    fails half-way).  Must be idempotent: it may run for a container whose
+    creation stopped anywhere.
+
+    Called by the core implementation by implementation: every one runs even
+    when another raises, and all failures are reported together.  Runs in
+    the runtime process.
+    """

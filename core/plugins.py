@@ -1,0 +1,237 @@
+"""The plugin manager: which plugins load, in what order, and which driver
+fills each exclusive slot.
+
+Load order (``pycr plugins`` shows the result):
+
+1. the core's own default implementations (driver selection through
+   entry points, see :class:`DefaultDrivers`);
+2. built-in plugins: entry points in group ``pycr.plugins`` whose module is
+   under ``pycr.plugins`` -- the same path a third party uses;
+3. third-party plugins in group ``pycr.plugins``, unless the environment
+   variable ``PYCR_DISABLE_PLUGIN_AUTOLOAD`` is set;
+4. ``-p no:NAME`` removes plugin NAME from 2 and 3, except the essential
+   ones (``ESSENTIAL``), without which no container can be made.
+
+Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``)
+are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
+installed distributions costs ~30 ms, more than Python's start-up, so the
+scan's result is cached in a file keyed on ``sys.path`` and the
+modification times of its directories (any install or removal changes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from pycr.core.errors import PluginError
+from pycr.core.markers import hookimpl
+
+PLUGIN_GROUP = "pycr.plugins"
+SLOTS = ("cgroup", "rootfs", "image_source")
+ESSENTIAL = ("namespaces", "rootfs_mounts")
+AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
+_GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
+
+
+# ------------------------------------------------------------ entry points
+
+
+def _cache_file() -> str:
+    base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
+    return os.path.join(base, "entry-points.json")
+
+
+def _fingerprint() -> str:
+    parts = []
+    for p in sys.path:
+        try:
+            parts.append(f"{p}:{os.stat(p or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(p)
+    return "|".join(parts)
+
+
+def scan_entry_points() -> dict[str, list[dict]]:
+    """Every pycr entry point installed, with its distribution and version."""
+    from importlib.metadata import distributions
+
+    found: dict[str, list[dict]] = {g: [] for g in _GROUPS}
+    seen = set()
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name in seen:  # a distribution shadowed earlier on sys.path
+            continue
+        seen.add(name)
+        for ep in dist.entry_points:
+            if ep.group in found:
+                found[ep.group].append({"name": ep.name, "value": ep.value, "dist": name,
+                                        "version": dist.version})
+    return found
+
+
+def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
+    """The cached scan, rescanned when anything on ``sys.path`` changed."""
+    path, key = _cache_file(), _fingerprint()
+    if not refresh:
+        try:
+            with open(path) as f:
+                cached = json.load(f)
+            if cached.get("key") == key:
+                return cached["groups"]
+        except (OSError, ValueError):
+            pass
+    groups = scan_entry_points()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump({"key": key, "groups": groups}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return groups
+
+
+def _load(value: str):
+    import importlib
+
+    module, _, attr = value.partition(":")
+    obj = importlib.import_module(module)
+    for part in filter(None, attr.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+# ------------------------------------------------------------ default driver choice
+
+
+class DefaultDrivers:
+    """The core's fallback for ``pycr_select_driver``: an installed entry point
+    of that name.  Registered first, so any plugin's choice wins over it."""
+
+    def __init__(self, manager: "PluginManager"):
+        self.manager = manager
+
+    @hookimpl(trylast=True)
+    def pycr_select_driver(self, slot, name, config):
+        for ep in self.manager.entry_points.get(f"pycr.{slot}", []):
+            if ep["name"] == name:
+                try:
+                    return _load(ep["value"])
+                except Exception as e:  # a broken driver names itself
+                    raise PluginError(f"{slot} driver {name!r} from {ep['dist']} {ep['version']} "
+                                      f"failed to load: {type(e).__name__}: {e}") from None
+        return _stevedore_driver(slot, name)
+
+
+def _stevedore_driver(slot: str, name: str):
+    """Ask stevedore directly: the cache may predate an install."""
+    from stevedore import driver, exception
+
+    try:
+        return driver.DriverManager(namespace=f"pycr.{slot}", name=name, invoke_on_load=False).driver
+    except exception.NoMatches:
+        return None
+    except exception.MultipleMatches:
+        raise PluginError(f"{slot} driver {name!r} is installed by more than one distribution") from None
+
+
+# ------------------------------------------------------------ the manager
+
+
+class PluginManager:
+    """A thin typed façade over ``pluggy.PluginManager``."""
+
+    def __init__(self, disabled: list[str] | tuple = (), autoload: bool | None = None,
+                 builtins_only: bool = False):
+        import pluggy
+
+        from pycr.core import hookspecs
+
+        self.pm = pluggy.PluginManager("pycr")
+        self.pm.add_hookspecs(hookspecs)
+        self.hook = self.pm.hook
+        self.entry_points = entry_points()
+        self.plugin_info: list[dict] = []
+        self.failures: list[str] = []
+        if autoload is None:
+            autoload = not os.environ.get(AUTOLOAD_ENV)
+        self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
+        for name in disabled:
+            if name in ESSENTIAL:
+                raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
+            self.pm.set_blocked(name)
+        self._claimed = self._check_duplicates()
+        for ep in self.entry_points.get(PLUGIN_GROUP, []):
+            builtin = ep["value"].startswith("pycr.plugins.")
+            if ep["name"] in disabled or (not builtin and (builtins_only or not autoload)):
+                continue
+            self._register(ep, builtin)
+        self.pm.check_pending() if not self.failures else None
+
+    def _check_duplicates(self) -> set[str]:
+        for group, eps in self.entry_points.items():
+            owners: dict[str, str] = {}
+            for ep in eps:
+                if ep["name"] in owners and owners[ep["name"]] != ep["dist"]:
+                    raise PluginError(f"{group} name {ep['name']!r} is claimed by both "
+                                      f"{owners[ep['name']]} and {ep['dist']}")
+                owners[ep["name"]] = ep["dist"]
+        return set()
+
+    def _register(self, ep: dict, builtin: bool) -> None:
+        try:
+            plugin = _load(ep["value"])
+            self.pm.register(plugin, name=ep["name"])
+        except Exception as e:
+            msg = (f"plugin {ep['name']!r} from {ep['dist']} {ep['version']} failed to load: "
+                   f"{type(e).__name__}: {e}")
+            if builtin:
+                raise PluginError(msg) from None
+            # A broken third-party plugin must not break commands that don't use it.
+            self.failures.append(msg)
+            sys.stderr.write(f"warning: {msg}\n")
+            return
+        self.plugin_info.append({**ep, "kind": "builtin" if builtin else "third-party"})
+
+    # -- drivers ------------------------------------------------------------
+    def driver_names(self, slot: str) -> list[str]:
+        return sorted(ep["name"] for ep in self.entry_points.get(f"pycr.{slot}", []))
+
+    def driver(self, slot: str, name: str, config: dict | None = None):
+        """The driver class for ``slot`` called ``name``; one-line error if none."""
+        cls = self.hook.pycr_select_driver(slot=slot, name=name, config=config)
+        if cls is None:
+            choices = ", ".join(self.driver_names(slot)) or "(none installed)"
+            option = {"cgroup": "--backend", "rootfs": "--rootfs"}.get(slot, slot)
+            raise PluginError(f"{option}: {slot} driver {name!r} is not installed; choose one of: {choices}")
+        return cls
+
+    # -- cleanup ------------------------------------------------------------
+    def cleanup(self, state: dict) -> list[str]:
+        """Call every ``pycr_cleanup`` implementation; return all failures."""
+        failures = []
+        for impl in reversed(self.hook.pycr_cleanup.get_hookimpls()):
+            try:
+                impl.function(state=state)
+            except Exception as e:  # keep going: cleanup always runs everything
+                failures.append(f"{impl.plugin_name}: {type(e).__name__}: {e}")
+        return failures
+
+
+_MANAGER: PluginManager | None = None
+
+
+def get_manager(opts=None) -> PluginManager:
+    """The process-wide manager, built once from the global options."""
+    global _MANAGER
+    if _MANAGER is None:
+        _MANAGER = PluginManager(disabled=opts.disabled_plugins if opts else ())
+        if opts is not None and getattr(opts, "trace", False):
+            from pycr.core import tracing
+
+            tracing.attach(_MANAGER.pm)
+    return _MANAGER

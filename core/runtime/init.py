@@ -1,0 +1,190 @@
+"""Code that runs after the fork: ``pycr:[stage1]`` and ``pycr:[init]``.
+
+Both are single-threaded forks of the runtime.  They decide nothing: they
+carry out the :class:`~pycr.core.runtime.plan.Plan` and report each failure
+back over the sync channel as one line naming the failed step.  They leave
+only through ``os._exit`` or ``execve`` -- never by returning into the
+runtime's code.  See :mod:`pycr.core.runtime.sync` for the protocol.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pycr.core.linux import syscalls as S
+from pycr.core.runtime import sync
+from pycr.core.runtime.plan import InitContext, Plan, ProcessSpec
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _fail(chan: sync.Channel, msg: str) -> None:
+    try:
+        chan.send(sync.ERROR, msg=msg)
+    finally:
+        os._exit(1)
+
+
+def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
+    """Enter the namespaces, fork the init, report its pid, exit."""
+    try:
+        sync.set_process_name("pycr:[stage1]")
+        chan.expect(sync.GO)
+        joins = sorted(plan.join, key=lambda j: j[0] != S.CLONE_NEWUSER)  # user ns first
+        for flag, path in joins:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                _fail(chan, f"linux.namespaces: cannot open namespace path {path!r}: {e.strerror}")
+            try:
+                sc.setns(fd, flag)
+            except OSError as e:
+                _fail(chan, f"linux.namespaces: cannot join namespace {path!r}: {e.strerror}")
+            os.close(fd)
+        flags = plan.unshare_flags
+        if flags & S.CLONE_NEWUSER:
+            sc.unshare(S.CLONE_NEWUSER)
+            chan.send(sync.USERNS)
+            chan.expect(sync.MAPPED)
+            flags &= ~S.CLONE_NEWUSER
+        if plan.in_userns:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        sc.unshare(flags)
+        if flags & S.CLONE_NEWNS and plan.pre_switch:
+            plan.pre_switch[0].run(sc, InitContext(plan.rootfs))  # MakeRootPrivate, before anything
+            plan.pre_switch = plan.pre_switch[1:]
+        pid = os.fork()
+        if pid == 0:
+            run_init()
+            os._exit(1)
+        chan.send(sync.PID, pid=pid)
+        os._exit(0)
+    except sync.InitFailed as e:
+        _fail(chan, str(e))
+    except OSError as e:
+        _fail(chan, f"entering namespaces: {e}")
+    except BaseException as e:  # never return into the runtime's code
+        _fail(chan, f"stage1: {type(e).__name__}: {e}")
+
+
+def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo_path: str, run_hooks) -> None:
+    """Build the container from the plan, wait for start, exec the process."""
+    step = None
+    try:
+        sync.set_process_name("pycr:[init]")
+        ctx = InitContext(plan.rootfs, in_userns=plan.in_userns)
+        fifo = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+        for step in plan.pre_switch:
+            step.run(sc, ctx)
+        step = None
+        chan.send(sync.HOOKS)
+        chan.expect(sync.HOOKS_DONE)
+        run_hooks("createContainer")
+        for step in ([plan.switch] if plan.switch else []) + plan.post_switch:
+            step.run(sc, ctx)
+        step = None
+        proc = plan.process
+        exe = find_executable(proc)
+        apply_process(sc, proc)
+        keep = {chan.fileno(), fifo}
+        close_fds(3 + proc.preserve_fds, keep)
+        chan.send(sync.READY)
+        # Blocks until `start` opens the fifo for reading (see sync.py).
+        wfd = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(wfd, b"0")
+        os.close(wfd)
+        os.close(fifo)
+        run_hooks("startContainer")
+        os.execve(exe, proc.args, _env_dict(proc.env))
+    except sync.InitFailed as e:
+        _fail(chan, str(e))
+    except OSError as e:
+        where = f"{step.describe()}: " if step is not None else ""
+        _fail(chan, f"{where}{e.strerror or e}{' ' + repr(e.filename) if e.filename else ''}")
+    except BaseException as e:
+        where = f"{step.describe()}: " if step is not None else ""
+        _fail(chan, f"{where}{type(e).__name__}: {e}")
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out = {}
+    for item in env:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def find_executable(proc: ProcessSpec) -> str:
+    """Resolve ``args[0]`` like runc: a path as is, a bare name through $PATH."""
+    name = proc.args[0]
+    if "/" in name:
+        path = name if name.startswith("/") else os.path.join(proc.cwd, name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        raise sync.InitFailed(f'exec: "{name}": stat {path}: no such file or executable')
+    search = _env_dict(proc.env).get("PATH", DEFAULT_PATH)
+    for d in search.split(":"):
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    raise sync.InitFailed(f'exec: "{name}": executable file not found in $PATH')
+
+
+def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
+    """rlimits, oom score, user and capabilities -- in the order the kernel needs."""
+    import resource
+
+    for res, soft, hard in proc.rlimits:
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as e:
+            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft}, {hard}): {e}") from None
+    if proc.oom_score_adj is not None:
+        try:
+            sc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))
+        except OSError as e:
+            raise sync.InitFailed(f"process.oomScoreAdj: {proc.oom_score_adj}: {e.strerror}") from None
+    if proc.cwd:
+        os.makedirs(proc.cwd, mode=0o755, exist_ok=True)
+    if proc.bounding is not None:
+        from pycr.core.linux.caps import last_cap
+
+        for cap in range(last_cap() + 1):
+            if not proc.bounding & (1 << cap):
+                sc.prctl(S.PR_CAPBSET_DROP, cap)
+    sc.prctl(S.PR_SET_KEEPCAPS, 1)
+    try:
+        os.setgroups(proc.additional_gids)
+    except PermissionError:
+        if proc.additional_gids:
+            raise
+    os.setresgid(proc.gid, proc.gid, proc.gid)
+    os.setresuid(proc.uid, proc.uid, proc.uid)
+    sc.prctl(S.PR_SET_KEEPCAPS, 0)
+    sc.capset(proc.effective, proc.permitted, proc.inheritable)
+    sc.prctl(S.PR_CAP_AMBIENT, S.PR_CAP_AMBIENT_CLEAR_ALL)
+    for cap in range(64):
+        if proc.ambient & (1 << cap):
+            sc.prctl(S.PR_CAP_AMBIENT, S.PR_CAP_AMBIENT_RAISE, cap)
+    if proc.umask is not None:
+        os.umask(proc.umask)
+    if proc.no_new_privileges:
+        sc.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
+    try:
+        os.chdir(proc.cwd or "/")
+    except OSError as e:
+        raise sync.InitFailed(f"process.cwd: chdir to {proc.cwd!r}: {e.strerror}") from None
+    sys.stdout.flush()
+
+
+def close_fds(first: int, keep: set[int]) -> None:
+    """Close every fd from ``first`` up, except ``keep`` (closed at exec)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass

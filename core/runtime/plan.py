@@ -1,0 +1,361 @@
+"""The plan the container's init carries out, as typed steps.
+
+Plugins build the plan in the runtime process (``pycr_isolation_plan``,
+``pycr_rootfs_plan``, ``pycr_rootfs_switch``); the init only calls
+``step.run(sc)`` in order.  Because the init is forked (not exec'd), the
+plan reaches it as the same Python objects: no serialisation, and nothing
+is decided after the fork.  Each step names itself in ``describe()`` so a
+failure reported back to the runtime says which step broke.
+
+Paths in steps are container paths; ``rootfs`` is the host path of the root
+before the switch.  Every destination is resolved with ``safe_join`` at the
+moment the step runs, so a symlink in the image (or one an earlier mount
+created) can never lead a mount out of the rootfs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycr.core.linux import syscalls as S
+from pycr.core.linux.paths import safe_join
+
+
+@dataclass
+class Step:
+    def describe(self) -> str:
+        return type(self).__name__
+
+    def run(self, sc: S.Syscalls, ctx: "InitContext") -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class InitContext:
+    """What steps may need while running in the init."""
+
+    rootfs: str
+    in_userns: bool = False
+    switched: bool = False  # True once the rootfs is "/"
+
+    def path(self, container_path: str) -> str:
+        return safe_join("/" if self.switched else self.rootfs, container_path)
+
+
+# ------------------------------------------------------------ mounts
+
+_FLAGS = {
+    "defaults": (0, 0), "ro": (S.MS_RDONLY, 0), "rw": (0, S.MS_RDONLY), "suid": (0, S.MS_NOSUID),
+    "nosuid": (S.MS_NOSUID, 0), "dev": (0, S.MS_NODEV), "nodev": (S.MS_NODEV, 0),
+    "exec": (0, S.MS_NOEXEC), "noexec": (S.MS_NOEXEC, 0), "sync": (S.MS_SYNCHRONOUS, 0),
+    "async": (0, S.MS_SYNCHRONOUS), "dirsync": (S.MS_DIRSYNC, 0), "remount": (S.MS_REMOUNT, 0),
+    "mand": (S.MS_MANDLOCK, 0), "nomand": (0, S.MS_MANDLOCK), "atime": (0, S.MS_NOATIME),
+    "noatime": (S.MS_NOATIME, 0), "diratime": (0, S.MS_NODIRATIME), "nodiratime": (S.MS_NODIRATIME, 0),
+    "bind": (S.MS_BIND, 0), "rbind": (S.MS_BIND | S.MS_REC, 0), "relatime": (S.MS_RELATIME, 0),
+    "norelatime": (0, S.MS_RELATIME), "strictatime": (S.MS_STRICTATIME, 0),
+    "nostrictatime": (0, S.MS_STRICTATIME), "nosymfollow": (S.MS_NOSYMFOLLOW, 0),
+}
+PROPAGATION = {
+    "private": S.MS_PRIVATE, "rprivate": S.MS_PRIVATE | S.MS_REC, "shared": S.MS_SHARED,
+    "rshared": S.MS_SHARED | S.MS_REC, "slave": S.MS_SLAVE, "rslave": S.MS_SLAVE | S.MS_REC,
+    "unbindable": S.MS_UNBINDABLE, "runbindable": S.MS_UNBINDABLE | S.MS_REC,
+}
+
+
+def parse_mount_options(options: list[str]) -> tuple[int, int, str]:
+    """OCI mount options -> (flags, propagation flags, fs data string)."""
+    flags, prop, data = 0, 0, []
+    for opt in options or []:
+        if opt in _FLAGS:
+            set_, clear = _FLAGS[opt]
+            flags = (flags | set_) & ~clear
+        elif opt in PROPAGATION:
+            prop |= PROPAGATION[opt]
+        elif opt in ("tmpcopyup", "idmap", "ridmap"):
+            continue
+        else:
+            data.append(opt)
+    return flags, prop, ",".join(data)
+
+
+@dataclass
+class Mount(Step):
+    """One OCI mount entry."""
+
+    destination: str
+    type: str | None
+    source: str | None
+    flags: int = 0
+    propagation: int = 0
+    data: str = ""
+    source_is_file: bool = False
+
+    def describe(self) -> str:
+        return f"mount {self.type or 'bind'} on {self.destination}"
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & S.MS_BIND)
+
+    def run(self, sc, ctx):
+        target = ctx.path(self.destination)
+        _make_mountpoint(target, self.source_is_file)
+        if self.is_bind:
+            sc.mount(self.source, target, "bind", self.flags & (S.MS_BIND | S.MS_REC))
+            extra = self.flags & ~(S.MS_BIND | S.MS_REC)
+            if extra:
+                sc.mount(None, target, None, self.flags | S.MS_REMOUNT | _locked_flags(target))
+        elif self.type == "sysfs" and ctx.in_userns:
+            try:
+                sc.mount(self.source, target, self.type, self.flags, self.data or None)
+            except OSError:  # sysfs needs a netns owned by the userns: fall back to a bind
+                sc.mount("/sys", target, "bind", S.MS_BIND | S.MS_REC)
+        else:
+            sc.mount(self.source, target, self.type, self.flags, self.data or None)
+        if self.propagation:
+            sc.mount(None, target, None, self.propagation)
+
+
+def _locked_flags(path: str) -> int:
+    """Flags a bind remount must keep (the kernel refuses to drop them in a userns)."""
+    f = os.statvfs(path).f_flag
+    return f & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
+
+
+def _make_mountpoint(target: str, is_file: bool) -> None:
+    if os.path.lexists(target):
+        return
+    if is_file:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:
+        os.makedirs(target, mode=0o755, exist_ok=True)
+
+
+@dataclass
+class Device(Step):
+    """A device node: mknod, or (in a user namespace) a bind of the host's."""
+
+    path: str
+    kind: str  # c, b, u, p
+    major: int = 0
+    minor: int = 0
+    mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+    def describe(self) -> str:
+        return f"device {self.path}"
+
+    def run(self, sc, ctx):
+        target = ctx.path(self.path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if os.path.lexists(target):
+            os.unlink(target)
+        if ctx.in_userns:
+            _make_mountpoint(target, True)
+            sc.mount(self.path, target, "bind", S.MS_BIND)
+            return
+        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[self.kind]
+        sc.mknod(target, kind | (self.mode & 0o7777), os.makedev(self.major, self.minor))
+        os.chmod(target, self.mode & 0o7777)  # mknod is subject to the umask
+        os.chown(target, self.uid, self.gid)
+
+
+@dataclass
+class Symlink(Step):
+    target: str
+    path: str
+
+    def describe(self) -> str:
+        return f"symlink {self.path} -> {self.target}"
+
+    def run(self, sc, ctx):
+        path = ctx.path(self.path)
+        if not os.path.lexists(path):
+            sc.symlink(self.target, path)
+
+
+@dataclass
+class MakeRootPrivate(Step):
+    """Stop mounts propagating back to the host (rootfsPropagation)."""
+
+    propagation: int = S.MS_SLAVE | S.MS_REC
+
+    def run(self, sc, ctx):
+        sc.mount(None, "/", None, self.propagation)
+
+
+@dataclass
+class BindRootfs(Step):
+    """Make the rootfs a mount point of its own, as pivot_root requires."""
+
+    def run(self, sc, ctx):
+        sc.mount(ctx.rootfs, ctx.rootfs, "bind", S.MS_BIND | S.MS_REC)
+
+
+@dataclass
+class PivotRoot(Step):
+    """pivot_root into the rootfs and detach the old root (runc's way, no temp dir)."""
+
+    def run(self, sc, ctx):
+        old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        new = os.open(ctx.rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fchdir(new)
+            sc.pivot_root(".", ".")
+            os.fchdir(old)
+            sc.mount(None, ".", None, S.MS_SLAVE | S.MS_REC)
+            sc.umount(".", S.MNT_DETACH)
+            sc.chdir("/")
+        finally:
+            os.close(old)
+            os.close(new)
+        ctx.switched = True
+
+
+@dataclass
+class Chroot(Step):
+    """Move the rootfs over / and chroot into it (``--no-pivot``)."""
+
+    move_mount: bool = True
+
+    def run(self, sc, ctx):
+        sc.chdir(ctx.rootfs)
+        if self.move_mount:
+            sc.mount(ctx.rootfs, "/", None, S.MS_MOVE)
+        sc.chroot(".")
+        sc.chdir("/")
+        ctx.switched = True
+
+
+@dataclass
+class MaskPath(Step):
+    """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"mask {self.path}"
+
+    def run(self, sc, ctx):
+        target = ctx.path(self.path)
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
+        except FileNotFoundError:
+            return
+        if is_dir:
+            sc.mount("tmpfs", target, "tmpfs", S.MS_RDONLY)
+        else:
+            sc.mount("/dev/null", target, "bind", S.MS_BIND)
+
+
+@dataclass
+class ReadonlyPath(Step):
+    """Bind a path onto itself read-only."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"readonly {self.path}"
+
+    def run(self, sc, ctx):
+        target = ctx.path(self.path)
+        if not os.path.lexists(target):
+            return
+        sc.mount(target, target, "bind", S.MS_BIND | S.MS_REC)
+        sc.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | S.MS_REC | _locked_flags(target))
+
+
+@dataclass
+class ReadonlyRoot(Step):
+    def run(self, sc, ctx):
+        sc.mount(None, "/", None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | _locked_flags("/"))
+
+
+@dataclass
+class Sysctl(Step):
+    key: str
+    value: str
+
+    def describe(self) -> str:
+        return f"sysctl {self.key}"
+
+    def run(self, sc, ctx):
+        sc.write_file(ctx.path("/proc/sys/" + self.key.replace(".", "/")), self.value)
+
+
+@dataclass
+class Hostname(Step):
+    hostname: str | None = None
+    domainname: str | None = None
+
+    def run(self, sc, ctx):
+        if self.hostname is not None:
+            sc.sethostname(self.hostname)
+        if self.domainname is not None:
+            sc.setdomainname(self.domainname)
+
+
+@dataclass
+class LoopbackUp(Step):
+    """Bring ``lo`` up in a new network namespace, as runc does."""
+
+    def run(self, sc, ctx):
+        import fcntl
+        import socket
+        import struct
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            req = struct.pack("16sH14s", b"lo", 0, b"")
+            flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
+            fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))  # SIOCSIFFLAGS, IFF_UP
+
+
+@dataclass
+class ProcessSpec:
+    """Everything about the user process, applied last in the init."""
+
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    umask: int | None = None
+    rlimits: list[tuple[int, int, int]] = field(default_factory=list)  # (resource, soft, hard)
+    bounding: int | None = None
+    effective: int = 0
+    permitted: int = 0
+    inheritable: int = 0
+    ambient: int = 0
+    no_new_privileges: bool = False
+    oom_score_adj: int | None = None
+    preserve_fds: int = 0
+
+
+@dataclass
+class Plan:
+    """Namespaces, filesystem steps and the process, built by plugins."""
+
+    unshare_flags: int = 0
+    join: list[tuple[int, str]] = field(default_factory=list)  # (CLONE_* flag, /proc/.../ns path)
+    uid_mappings: list[dict[str, int]] = field(default_factory=list)
+    gid_mappings: list[dict[str, int]] = field(default_factory=list)
+    rootfs: str = ""
+    pre_switch: list[Step] = field(default_factory=list)   # mounts, devices, symlinks
+    switch: Step | None = None
+    post_switch: list[Step] = field(default_factory=list)  # sysctl, masks, readonly paths
+    process: ProcessSpec | None = None
+    cgroup: Any = None  # the container's cgroup driver instance (runtime side only)
+
+    @property
+    def new_userns(self) -> bool:
+        return bool(self.unshare_flags & S.CLONE_NEWUSER)
+
+    @property
+    def in_userns(self) -> bool:
+        return self.new_userns or any(flag == S.CLONE_NEWUSER for flag, _ in self.join)
