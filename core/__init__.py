@@ -23,6 +23,7 @@ _LAZY = {
     "hookspec": ("pycr.core.markers", "hookspec"),
     "CgroupDriver": ("pycr.core.cgroups", "CgroupDriver"),
     "own_cgroup_paths": ("pycr.core.cgroups", "own_cgroup_paths"),
+    "container_cgroup_path": ("pycr.core.cgroups", "container_cgroup_path"),
     "Plan": ("pycr.core.runtime.plan", "Plan"),
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),

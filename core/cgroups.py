@@ -25,6 +25,24 @@ import os
 from typing import Any
 
 
+class CgroupFS:
+    """The two cgroupfs calls a plain directory cannot imitate.
+
+    On a real cgroupfs ``mkdir`` makes the kernel populate control files and
+    ``rmdir`` removes a cgroup that still "contains" them (and fails with
+    EBUSY while tasks or children remain).  Drivers create and remove cgroup
+    directories only through ``self.fs`` so that
+    :class:`pycr.core.testing.fake_cgroupfs.FakeCgroupfs` can stand in for the
+    kernel on a temporary directory; every other access is plain file I/O.
+    """
+
+    def mkdir(self, path: str) -> None:
+        os.mkdir(path)
+
+    def rmdir(self, path: str) -> None:
+        os.rmdir(path)
+
+
 class CgroupDriver:
     """Base class and documentation of the driver contract.
 
@@ -33,6 +51,8 @@ class CgroupDriver:
     """
 
     name = "abstract"
+    #: mkdir/rmdir seam; a fake cgroupfs rebinds it per instance (``fake.bind(drv)``).
+    fs: CgroupFS = CgroupFS()
 
     def __init__(self, container_id: str, cgroups_path: str | None = None, *, root: str = "/sys/fs/cgroup",
                  proc_self_cgroup: str = "/proc/self/cgroup"):
