@@ -167,3 +167,12 @@ def container_cgroup_path(own: str, cgroups_path: str | None, container_id: str)
 
         raise ConfigError(f"linux.cgroupsPath: {cgroups_path!r} leaves the caller's cgroup {base}")
     return path
+
+
+def detect_backend(root: str = "/sys/fs/cgroup") -> str:
+    """``"cgroup_v2"`` on a pure v2 host (cgroup2 mounted at ``root``), else ``"cgroup_v1"``.
+
+    A hybrid host (v1 controllers plus an empty ``root/unified``) counts as v1:
+    that is where its limits can be enforced.  ``--backend auto`` calls this.
+    """
+    return "cgroup_v2" if os.path.isfile(os.path.join(root, "cgroup.controllers")) else "cgroup_v1"
