@@ -224,7 +224,7 @@ class FakeCgroupfs(CgroupFS):
                 enabled = []  # the root shows no per-controller interface files
             else:
                 with open(os.path.join(os.path.dirname(path), "cgroup.subtree_control")) as f:
-                    enabled = f.read().split()
+                    enabled = [t.lstrip("+") for t in f.read().split() if not t.startswith("-")]  # "+ctrl" as written
                 content = dict(V2_COMMON, **{"cgroup.controllers": " ".join(enabled)})
             for ctrl in enabled:
                 content.update(V2_FILES.get(ctrl, {}))
