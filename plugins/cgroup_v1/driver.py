@@ -169,11 +169,13 @@ class CgroupV1(CgroupDriver):
         files.write(self._freezer_state(), "THAWED")
 
     def is_frozen(self) -> bool:
-        return files.read(self._freezer_state()) == "FROZEN"
+        state = self._freezer_state()
+        return os.path.exists(state) and files.read(state) == "FROZEN"   # gone: destroyed, not frozen
 
     def kill_all(self, sig: int) -> None:
         """Signal everything with the cgroup frozen, so nothing forks past the snapshot."""
-        if self.dir_of("freezer") is None:
+        freezer = self.dir_of("freezer")
+        if freezer is None or not os.path.isdir(freezer):
             return super().kill_all(sig)
         was_frozen = self.is_frozen()
         self.freeze()
