@@ -159,8 +159,8 @@ def container_cgroup_path(own: str, cgroups_path: str | None, container_id: str)
     ``<own>/pycr-<id>`` -- so pycr works inside a delegated or supervised cgroup.
     """
     if cgroups_path and cgroups_path.startswith("/"):
-        return os.path.normpath(cgroups_path)
-    base = os.path.normpath("/" + own)
+        return os.path.normpath("/" + cgroups_path.lstrip("/"))   # normpath keeps a leading "//"
+    base = os.path.normpath("/" + own.lstrip("/"))
     path = os.path.normpath(os.path.join(base, cgroups_path or f"pycr-{container_id}"))
     if path == base or not path.startswith(base.rstrip("/") + "/"):
         from pycr.core.errors import ConfigError

@@ -106,7 +106,9 @@ class CgroupV1(CgroupDriver):
             try:
                 self.fs.mkdir(d)
             except FileExistsError:
-                continue
+                if os.path.isdir(d):
+                    continue   # a concurrent create made it; it is not ours to remove
+                raise PycrError(f"cgroup_v1: cannot create {d}: a file is in the way") from None
             except OSError as e:
                 raise PycrError(f"cgroup_v1: cannot create {d}: {e.strerror}") from None
             made.append(d)
