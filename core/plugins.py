@@ -30,7 +30,7 @@ from pycr.core.markers import hookimpl
 
 PLUGIN_GROUP = "pycr.plugins"
 SLOTS = ("cgroup", "rootfs", "image_source")
-ESSENTIAL = ("namespaces", "rootfs_mounts")
+ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
 _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
 

@@ -106,8 +106,11 @@ def usage(prog: str, verbs: dict[str, tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str]) -> int:
-    """Parse, dispatch to the verb's module, and turn errors into one line."""
+def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], dispatch=None) -> int:
+    """Parse, dispatch to the verb's module, and turn errors into one line.
+
+    ``dispatch(opts, [verb, *args])`` replaces the per-module lookup (pycr-oci).
+    """
     from pycr.core.errors import PycrError
 
     opts = None
@@ -122,6 +125,8 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str]) -
             print(f"{prog} version {version('pycr')}\nspec: 1.0.2")
             return 0
         verb, args = rest[0], rest[1:]
+        if dispatch is not None:
+            return dispatch(opts, rest)
         if verb not in verbs:
             raise PycrError(f"unknown command {verb!r}; choose one of: {', '.join(verbs)}")
         import importlib

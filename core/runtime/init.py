@@ -52,9 +52,8 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         sc.unshare(flags)
-        if flags & S.CLONE_NEWNS and plan.pre_switch:
-            plan.pre_switch[0].run(sc, InitContext(plan.rootfs))  # MakeRootPrivate, before anything
-            plan.pre_switch = plan.pre_switch[1:]
+        if flags & S.CLONE_NEWNS:  # before anything: no mount may propagate to the host
+            sc.mount(None, "/", None, plan.root_propagation)
         pid = os.fork()
         if pid == 0:
             run_init()
@@ -76,13 +75,17 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo_path: str, run_hoo
         sync.set_process_name("pycr:[init]")
         ctx = InitContext(plan.rootfs, in_userns=plan.in_userns)
         fifo = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
+        import importlib
+
+        for module in plan.preload:
+            importlib.import_module(module)
         for step in plan.pre_switch:
             step.run(sc, ctx)
         step = None
         chan.send(sync.HOOKS)
-        chan.expect(sync.HOOKS_DONE)
-        run_hooks("createContainer")
-        for step in ([plan.switch] if plan.switch else []) + plan.post_switch:
+        state = chan.expect(sync.HOOKS_DONE).get("state", {})
+        run_hooks("createContainer", state)
+        for step in ([plan.switch] if plan.switch else []) + sorted(plan.post_switch, key=lambda s: s.order):
             step.run(sc, ctx)
         step = None
         proc = plan.process
@@ -96,7 +99,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo_path: str, run_hoo
         os.write(wfd, b"0")
         os.close(wfd)
         os.close(fifo)
-        run_hooks("startContainer")
+        run_hooks("startContainer", state)
         os.execve(exe, proc.args, _env_dict(proc.env))
     except sync.InitFailed as e:
         _fail(chan, str(e))
@@ -165,8 +168,11 @@ def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
     sc.prctl(S.PR_SET_KEEPCAPS, 0)
     sc.capset(proc.effective, proc.permitted, proc.inheritable)
     sc.prctl(S.PR_CAP_AMBIENT, S.PR_CAP_AMBIENT_CLEAR_ALL)
+    # The kernel only lets a capability be ambient if it is permitted and
+    # inheritable; like runc, the others are skipped rather than fatal.
+    ambient = proc.ambient & proc.permitted & proc.inheritable
     for cap in range(64):
-        if proc.ambient & (1 << cap):
+        if ambient & (1 << cap):
             sc.prctl(S.PR_CAP_AMBIENT, S.PR_CAP_AMBIENT_RAISE, cap)
     if proc.umask is not None:
         os.umask(proc.umask)

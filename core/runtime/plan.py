@@ -15,17 +15,25 @@ created) can never lead a mount out of the rootfs.
 
 from __future__ import annotations
 
+import fcntl  # noqa: F401  (steps run after pivot_root: host modules are gone then)
 import os
+import socket  # noqa: F401
 import stat
+import struct  # noqa: F401
 from dataclasses import dataclass, field
 from typing import Any
 
 from pycr.core.linux import syscalls as S
+from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
 from pycr.core.linux.paths import safe_join
 
 
 @dataclass
 class Step:
+    #: steps after the root switch run sorted by this (stable): sysctl and
+    #: hostname first, then path masks, the read-only root last.
+    order = 50
+
     def describe(self) -> str:
         return type(self).__name__
 
@@ -180,16 +188,6 @@ class Symlink(Step):
 
 
 @dataclass
-class MakeRootPrivate(Step):
-    """Stop mounts propagating back to the host (rootfsPropagation)."""
-
-    propagation: int = S.MS_SLAVE | S.MS_REC
-
-    def run(self, sc, ctx):
-        sc.mount(None, "/", None, self.propagation)
-
-
-@dataclass
 class BindRootfs(Step):
     """Make the rootfs a mount point of its own, as pivot_root requires."""
 
@@ -236,6 +234,8 @@ class Chroot(Step):
 class MaskPath(Step):
     """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
 
+    order = 70
+
     path: str
 
     def describe(self) -> str:
@@ -257,6 +257,8 @@ class MaskPath(Step):
 class ReadonlyPath(Step):
     """Bind a path onto itself read-only."""
 
+    order = 60
+
     path: str
 
     def describe(self) -> str:
@@ -272,12 +274,16 @@ class ReadonlyPath(Step):
 
 @dataclass
 class ReadonlyRoot(Step):
+    order = 90
+
     def run(self, sc, ctx):
         sc.mount(None, "/", None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | _locked_flags("/"))
 
 
 @dataclass
 class Sysctl(Step):
+    order = 10
+
     key: str
     value: str
 
@@ -290,6 +296,8 @@ class Sysctl(Step):
 
 @dataclass
 class Hostname(Step):
+    order = 20
+
     hostname: str | None = None
     domainname: str | None = None
 
@@ -304,11 +312,9 @@ class Hostname(Step):
 class LoopbackUp(Step):
     """Bring ``lo`` up in a new network namespace, as runc does."""
 
-    def run(self, sc, ctx):
-        import fcntl
-        import socket
-        import struct
+    order = 20
 
+    def run(self, sc, ctx):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             req = struct.pack("16sH14s", b"lo", 0, b"")
             flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
@@ -346,11 +352,14 @@ class Plan:
     uid_mappings: list[dict[str, int]] = field(default_factory=list)
     gid_mappings: list[dict[str, int]] = field(default_factory=list)
     rootfs: str = ""
+    root_propagation: int = S.MS_SLAVE | S.MS_REC  # applied right after unshare(CLONE_NEWNS)
     pre_switch: list[Step] = field(default_factory=list)   # mounts, devices, symlinks
     switch: Step | None = None
     post_switch: list[Step] = field(default_factory=list)  # sysctl, masks, readonly paths
     process: ProcessSpec | None = None
     cgroup: Any = None  # the container's cgroup driver instance (runtime side only)
+    #: modules the init imports before the root switch (the host's files are gone after it)
+    preload: list[str] = field(default_factory=lambda: ["resource", "pycr.core.linux.caps"])
 
     @property
     def new_userns(self) -> bool:

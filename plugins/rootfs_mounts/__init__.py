@@ -1,1 +1,85 @@
-"""pycr package."""
+"""Built-in rootfs plugin: turn ``root``, ``mounts``, ``linux.devices``,
+``maskedPaths`` and ``readonlyPaths`` into init steps, and choose the root
+switch (``pivot_root``, or ``chroot`` with ``--no-pivot``)."""
+
+from __future__ import annotations
+
+import os
+
+from pycr.core import ConfigError, hookimpl
+
+# runc's default devices: always present in a container's /dev
+DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/tty", 5, 0),
+                   ("/dev/urandom", 1, 9), ("/dev/random", 1, 8)]
+DEFAULT_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+_PROPAGATION_KEYS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
+
+
+@hookimpl
+def pycr_rootfs_plan(config, bundle, plan):
+    from pycr.core import steps
+
+    linux = config.get("linux", {})
+    prop = linux.get("rootfsPropagation")
+    if prop:
+        if prop not in _PROPAGATION_KEYS:
+            raise ConfigError(f"linux.rootfsPropagation: unknown value {prop!r}")
+        plan.root_propagation = steps.PROPAGATION[prop]
+    plan.pre_switch.append(steps.BindRootfs())
+    has_devpts = False
+    for i, m in enumerate(config.get("mounts", []) or []):
+        dest = m["destination"]
+        if not dest.startswith("/"):
+            raise ConfigError(f"mounts[{i}].destination: {dest!r} must be an absolute path")
+        if m.get("type") == "cgroup":
+            for sub in plan.cgroup.mounts(dest):
+                plan.pre_switch.append(_mount_step(sub, bundle, f"mounts[{i}]"))
+            continue
+        has_devpts |= m.get("type") == "devpts" and dest == "/dev/pts"
+        plan.pre_switch.append(_mount_step(m, bundle, f"mounts[{i}]"))
+    for path, major, minor in DEFAULT_DEVICES:
+        plan.pre_switch.append(steps.Device(path, "c", major, minor, 0o666))
+    for i, d in enumerate(linux.get("devices", []) or []):
+        if not d["path"].startswith("/dev/"):
+            raise ConfigError(f"linux.devices[{i}].path: {d['path']!r} is not under /dev")
+        plan.pre_switch.append(steps.Device(d["path"], d["type"], d.get("major", 0), d.get("minor", 0),
+                                            d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0)))
+    links = list(DEFAULT_LINKS)
+    if has_devpts:
+        links.append(("pts/ptmx", "/dev/ptmx"))
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    plan.pre_switch += [steps.Symlink(target, path) for target, path in links]
+    plan.post_switch += [steps.MaskPath(p) for p in linux.get("maskedPaths", []) or []]
+    plan.post_switch += [steps.ReadonlyPath(p) for p in linux.get("readonlyPaths", []) or []]
+    if config.get("root", {}).get("readonly"):
+        plan.post_switch.append(steps.ReadonlyRoot())
+
+
+def _mount_step(m, bundle, field):
+    from pycr.core import steps
+
+    flags, propagation, data = steps.parse_mount_options(m.get("options", []))
+    source = m.get("source")
+    is_file = False
+    if flags & steps.MS_BIND or m.get("type") == "bind":
+        flags |= steps.MS_BIND
+        if not source:
+            raise ConfigError(f"{field}.source: a bind mount needs a source")
+        if not source.startswith("/"):
+            source = os.path.join(bundle, source)
+        if not os.path.exists(source):
+            raise ConfigError(f"{field}.source: {source!r} does not exist")
+        is_file = not os.path.isdir(source)
+    return steps.Mount(m["destination"], m.get("type"), source, flags, propagation, data, is_file)
+
+
+@hookimpl
+def pycr_rootfs_switch(config, no_pivot):
+    from pycr.core import steps
+
+    namespaces = {ns["type"] for ns in config.get("linux", {}).get("namespaces", []) or []}
+    if no_pivot or "mount" not in namespaces:
+        return steps.Chroot(move_mount="mount" in namespaces)
+    return steps.PivotRoot()

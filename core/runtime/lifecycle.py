@@ -1,0 +1,379 @@
+"""The container lifecycle: create, start, state, kill, delete, run, list.
+
+This is the runtime process's side of :mod:`pycr.core.runtime.sync`.  Every
+resource ``create`` makes is registered on an ``ExitStack`` as it is made, so
+a failure at any point undoes exactly what exists: no cgroup, mount, state
+directory or process is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import time
+
+from pycr.core.errors import ContainerNotFound, PycrError, StateError
+from pycr.core.runtime import sync
+from pycr.core.runtime.state import Container, check_id, proc_start_time
+
+
+def _manager(opts):
+    from pycr.core.plugins import get_manager
+
+    return get_manager(opts)
+
+
+def resolve_backend(name: str) -> str:
+    if name != "auto":
+        return name
+    from pycr.core.cgroups import detect_backend
+
+    return detect_backend()
+
+
+def cgroup_of(opts, c: Container):
+    """Rebuild the container's cgroup driver from its state (None if it has none)."""
+    cg = c.data.get("cgroup")
+    if not cg:
+        return None
+    cls = _manager(opts).driver("cgroup", cg["driver"])
+    return cls.from_state(cg)
+
+
+# ------------------------------------------------------------------ create
+
+
+def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot: bool = False,
+           preserve_fds: int = 0, console_socket: str | None = None) -> Container:
+    """Create container ``cid`` from ``bundle``; returns once it waits for start."""
+    from pycr.core import spec, tracing
+    from pycr.core.linux import syscalls as S
+    from pycr.core.runtime import init as init_mod
+    from pycr.core.runtime import oci_hooks
+    from pycr.core.runtime.plan import Plan
+
+    check_id(cid)
+    bundle = os.path.abspath(bundle)
+    os.makedirs(opts.root, mode=0o700, exist_ok=True)
+    if os.path.exists(os.path.join(opts.root, cid)):
+        raise StateError(f"container with id exists: {cid}")
+    with tracing.phase("validate"):
+        config = spec.load_bundle_config(bundle, cache_dir=os.path.join(opts.root, ".validated"))
+    if config["process"].get("terminal") and not console_socket:
+        raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
+    pm = _manager(opts)
+    backend = resolve_backend(opts.backend)
+    driver_cls = pm.driver("cgroup", backend, config)
+    linux = config.get("linux", {})
+    hooks = config.get("hooks", {}) or {}
+    sc = S.SYSCALLS
+    c = Container(opts.root, cid, {"bundle": bundle, "annotations": config.get("annotations", {}),
+                                   "rootfs": spec.rootfs_path(config, bundle)})
+
+    with contextlib.ExitStack() as undo:
+        try:
+            os.mkdir(c.dir, 0o711)
+        except FileExistsError:
+            raise StateError(f"container with id exists: {cid}") from None
+        undo.callback(shutil.rmtree, c.dir, True)
+        undo.callback(_run_cleanup, pm, c)
+
+        with tracing.phase("cgroup"):
+            cgroup = driver_cls(cid, linux.get("cgroupsPath"))
+            cgroup.create()
+            undo.callback(cgroup.destroy)
+            c.data["cgroup"] = cgroup.to_state()
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
+        with tracing.phase("plan"):
+            plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
+            pm.hook.pycr_isolation_plan(config=config, plan=plan)
+            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
+            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
+            plan.process.preserve_fds = preserve_fds
+            if hooks.get("createContainer") or hooks.get("startContainer"):
+                plan.preload.append("subprocess")
+        os.mkfifo(c.fifo, 0o622)
+        os.chmod(c.fifo, 0o622)
+
+        parent, child = sync.Channel.pair()
+        hook_state: dict = {}
+
+        def init_hooks(phase, state):  # runs in the init, in the container's namespaces
+            oci_hooks.run_hooks(hooks, phase, {**state, "status": "running" if phase == "startContainer" else "creating"})
+
+        with tracing.phase("fork"):
+            sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+            pid = os.fork()
+            if pid == 0:  # pycr:[stage1] -- never returns
+                parent.close()
+                init_mod.stage1(child, plan, sc, lambda: init_mod.init(child, plan, sc, c.fifo, init_hooks))
+                os._exit(1)
+        child.close()
+        undo.callback(_reap, pid)
+        try:
+            with tracing.phase("namespaces"):
+                cgroup.add_pid(pid)
+                parent.send(sync.GO)
+                msg = parent.recv()
+                if msg["type"] == sync.USERNS:
+                    _write_id_maps(pid, plan)
+                    parent.send(sync.MAPPED)
+                    msg = parent.recv()
+                if msg["type"] != sync.PID:
+                    raise sync.InitFailed(msg.get("msg") or f"container init exited early ({msg['type']})")
+                init_pid = msg["pid"]
+                undo.callback(_kill_and_reap, init_pid)
+                _reap(pid)
+            with tracing.phase("rootfs"):
+                parent.expect(sync.HOOKS)
+                c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
+                hook_state.update(c.oci_state("creating"))
+                oci_hooks.run_hooks(hooks, "prestart", hook_state)
+                oci_hooks.run_hooks(hooks, "createRuntime", hook_state)
+                parent.send(sync.HOOKS_DONE, state=hook_state)
+                parent.expect(sync.READY)
+        except sync.InitFailed as e:
+            raise PycrError(f"container {cid}: {e}") from None
+        finally:
+            parent.close()
+        c.data.update(created=time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+                      hooks={k: hooks[k] for k in ("poststart", "poststop") if k in hooks},
+                      owner="")
+        c.save()
+        if pid_file:
+            _write_pid_file(pid_file, init_pid)
+        undo.pop_all()
+    pm.hook.pycr_container_created(state=c.oci_state("created"))
+    return c
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.pycr-tmp"
+    with open(tmp, "w") as f:
+        f.write(str(pid))  # no trailing newline, as runc
+    os.replace(tmp, path)
+
+
+def _write_id_maps(pid: int, plan) -> None:
+    for name, maps in (("uid_map", plan.uid_mappings), ("gid_map", plan.gid_mappings)):
+        lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+        if lines:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(lines)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    _reap(pid)
+    _wait_gone(pid)
+
+
+def _wait_gone(pid: int, start: int | None = None, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = proc_start_time(pid)
+        if now is None or (start is not None and now != start):
+            return
+        time.sleep(0.005)
+
+
+def _run_cleanup(pm, c: Container) -> None:
+    failures = pm.cleanup(c.oci_state("stopped"))
+    if failures:
+        import sys
+
+        sys.stderr.write("warning: " + "; ".join(failures) + "\n")
+
+
+# ------------------------------------------------------------------ start / state / kill
+
+
+def start(opts, cid: str) -> None:
+    """Release the created container's process (open its exec fifo)."""
+    import select
+
+    c = Container.load(opts.root, cid)
+    status = c.status(cgroup_of(opts, c))
+    if status != "created":
+        raise StateError({"stopped": "cannot start a container that has stopped",
+                          "running": "cannot start an already running container",
+                          "paused": "cannot start a paused container"}.get(status, f"cannot start: {status}"))
+    fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready and os.read(fd, 1):
+                break
+            if not c.alive():
+                raise StateError(f"container {cid}: init exited before start")
+    finally:
+        os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(c.fifo)
+    state = c.oci_state("running")
+    from pycr.core.runtime import oci_hooks
+
+    oci_hooks.run_hooks(c.data.get("hooks", {}), "poststart", state)
+    _manager(opts).hook.pycr_container_started(state=state)
+
+
+def state(opts, cid: str) -> dict:
+    c = Container.load(opts.root, cid)
+    st = c.oci_state(c.status(cgroup_of(opts, c)))
+    st["rootfs"] = c.data.get("rootfs", "")
+    st["created"] = c.data.get("created", "")
+    st["owner"] = c.data.get("owner", "")
+    return st
+
+
+def parse_signal(sig: str | int) -> int:
+    text = str(sig).upper()
+    if text.isdigit():
+        return int(text)
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(getattr(signal.Signals, name))
+    except AttributeError:
+        raise PycrError(f"unknown signal {sig!r}") from None
+
+
+def kill(opts, cid: str, sig: str | int = "SIGTERM", all_processes: bool = False) -> None:
+    c = Container.load(opts.root, cid)
+    cgroup = cgroup_of(opts, c)
+    if c.status(cgroup) == "stopped":
+        raise StateError("container not running")
+    num = parse_signal(sig)
+    if all_processes and cgroup is not None:
+        cgroup.kill_all(num)
+    else:
+        os.kill(c.pid, num)
+
+
+# ------------------------------------------------------------------ delete
+
+
+def delete(opts, cid: str, force: bool = False) -> None:
+    try:
+        c = Container.load(opts.root, cid)
+    except ContainerNotFound:
+        path = os.path.join(opts.root, cid)
+        if os.path.isdir(path):  # an aborted create: no state.json was written
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        if force:
+            return
+        raise
+    cgroup = cgroup_of(opts, c)
+    status = c.status(cgroup)
+    if status in ("running", "paused") and not force:
+        raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
+    if status != "stopped" or cgroup is not None:
+        _kill_everything(c, cgroup)
+    failures = []
+    if cgroup is not None:
+        try:
+            cgroup.destroy()
+        except Exception as e:
+            failures.append(f"cgroup: {e}")
+    state_obj = c.oci_state("stopped")
+    from pycr.core.runtime import oci_hooks
+
+    oci_hooks.run_hooks(c.data.get("hooks", {}), "poststop", state_obj)
+    pm = _manager(opts)
+    failures += pm.cleanup(state_obj)
+    shutil.rmtree(c.dir, ignore_errors=True)
+    pm.hook.pycr_container_deleted(state=state_obj)
+    if failures:
+        from pycr.core.errors import CleanupError
+
+        raise CleanupError(failures)
+
+
+def _kill_everything(c: Container, cgroup) -> None:
+    if cgroup is not None:
+        with contextlib.suppress(Exception):
+            if cgroup.is_frozen():
+                cgroup.thaw()
+        cgroup.kill_all(signal.SIGKILL)
+    if c.alive():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c.pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(c.pid, os.WNOHANG)
+    _wait_gone(c.pid, c.data.get("pid_start"))
+    if cgroup is not None:
+        deadline = time.monotonic() + 10
+        while cgroup.pids() and time.monotonic() < deadline:
+            cgroup.kill_all(signal.SIGKILL)
+            time.sleep(0.01)
+
+
+# ------------------------------------------------------------------ run / list
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+              signal.SIGUSR2, signal.SIGWINCH)
+
+
+def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
+                  pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None) -> int:
+    """create + start + wait + delete; the container's exit status (128+signal when killed)."""
+    from pycr.core.linux import syscalls as S
+
+    S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+    c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
+               preserve_fds=preserve_fds, console_socket=console_socket)
+    if detach:
+        start(opts, container_id)
+        return 0
+    previous = {s: signal.signal(s, lambda n, f: _forward(c.pid, n)) for s in _FORWARDED}
+    code = 255
+    try:
+        start(opts, container_id)
+        code = wait_for(c.pid)
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
+        delete(opts, container_id, force=True)
+    return code
+
+
+def _forward(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+def wait_for(pid: int) -> int:
+    """Reap children (we are a subreaper) until ``pid`` exits; its shell-style status."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255
+        except InterruptedError:
+            continue
+        if got == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+
+
+def list_containers(opts) -> list[dict]:
+    out = []
+    for cid in Container.ids(opts.root):
+        try:
+            out.append(state(opts, cid))
+        except ContainerNotFound:
+            continue
+    return out
