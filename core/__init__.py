@@ -27,6 +27,7 @@ _LAZY = {
     "Plan": ("pycr.core.runtime.plan", "Plan"),
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
+    "images": ("pycr.core.images", "api"),
 }
 
 __all__ = sorted(

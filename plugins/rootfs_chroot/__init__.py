@@ -1,0 +1,1 @@
+"""rootfs_chroot (placeholder)."""

@@ -1,0 +1,46 @@
+"""pytest fixtures around :mod:`tests.helpers.registry`.
+
+Import the ones you need into a test module (pytest finds fixtures in the
+module namespace)::
+
+    from tests.helpers.fixtures import registry, pycr_store  # noqa: F401
+
+- ``registry``        a plain docker-registry on 127.0.0.1 (module scope)
+- ``busybox_ref``     ``<host>/busybox:latest`` (OCI manifest) pushed to it
+- ``busybox_v2s2_ref`` the same image pushed with ``--format v2s2``
+- ``pycr_store``      a fresh store directory; also sets ``PYCR_STORAGE``
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.registry import RegistryServer, missing_tools, push_busybox
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    need = missing_tools()
+    if need:
+        pytest.fail(f"missing tools (apt-get install {' '.join(need)})")
+    work = tmp_path_factory.mktemp("registry")
+    with RegistryServer(work / "server") as reg:
+        reg.scratch = work
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def busybox_ref(registry):
+    return push_busybox(registry, "busybox", registry.scratch)
+
+
+@pytest.fixture(scope="module")
+def busybox_v2s2_ref(registry):
+    return push_busybox(registry, "busybox-v2s2", registry.scratch, fmt="v2s2")
+
+
+@pytest.fixture
+def pycr_store(tmp_path, monkeypatch):
+    path = tmp_path / "store"
+    monkeypatch.setenv("PYCR_STORAGE", str(path))
+    return path
