@@ -53,7 +53,7 @@ def memory(dir_for: DirFor, mem: dict[str, Any]) -> None:
         # The kernel insists memsw >= limit after every single write: raise
         # memsw first when it grows past the current limit, else lower limit first.
         current = files.read_int(os.path.join(d, "memory.limit_in_bytes"))
-        if swap == -1 or current is None or current < swap:
+        if swap == -1 or (current is not None and 0 <= current < swap):   # -1 / "max": unlimited now
             files.write_field(d, "memory.memsw.limit_in_bytes", swap, f"{f}.swap")
             files.write_field(d, "memory.limit_in_bytes", limit, f"{f}.limit")
         else:
