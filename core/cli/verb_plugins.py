@@ -1,0 +1,68 @@
+"""``pycr plugins``: what is installed, where it comes from, and whether it loaded.
+
+One row per hook plugin (group ``pycr.plugins``) and per driver (groups
+``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``).  Hook plugins are
+loaded, so a broken one shows ``failed`` with its error; drivers are only
+imported when chosen, so they are listed from their entry points alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+_COLUMNS = ("name", "kind", "origin", "status", "module", "distribution", "version")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table (default) or one JSON array of objects")
+
+
+def rows(opts) -> list[dict]:
+    """Every plugin and driver as a dict with the keys in ``_COLUMNS`` (+ ``error``)."""
+    from pycr.core.plugins import AUTOLOAD_ENV, ESSENTIAL, PLUGIN_GROUP, SLOTS, get_manager
+
+    pm = get_manager(opts)
+    disabled = set(opts.disabled_plugins if opts is not None else ())
+    failures = {f.split("'")[1]: f for f in pm.failures if f.startswith("plugin '")}
+    out = []
+    for ep in pm.entry_points.get(PLUGIN_GROUP, []):
+        builtin = ep["value"].startswith("pycr.plugins.")
+        if pm.pm.get_plugin(ep["name"]) is not None and not pm.pm.is_blocked(ep["name"]):
+            status = "essential" if ep["name"] in ESSENTIAL else "loaded"
+        elif ep["name"] in disabled:
+            status = "disabled (-p no:NAME)"
+        elif ep["name"] in failures:
+            status = "failed"
+        elif not builtin and os.environ.get(AUTOLOAD_ENV):
+            status = f"not loaded ({AUTOLOAD_ENV})"
+        else:
+            status = "not loaded"
+        out.append(_row(ep, "hooks", builtin, status, failures.get(ep["name"])))
+    for slot in SLOTS:
+        for ep in pm.entry_points.get(f"pycr.{slot}", []):
+            out.append(_row(ep, f"{slot} driver", ep["value"].startswith("pycr."), "lazy", None))
+    return out
+
+
+def _row(ep: dict, kind: str, builtin: bool, status: str, error: str | None) -> dict:
+    row = {"name": ep["name"], "kind": kind, "origin": "builtin" if builtin else "third-party",
+           "status": status, "module": ep["value"], "distribution": ep["dist"], "version": ep["version"]}
+    if error:
+        row["error"] = error
+    return row
+
+
+def run(opts, args) -> int:
+    table = rows(opts)
+    if args.format == "json":
+        print(json.dumps(table, indent=1))
+        return 0
+    widths = {c: max(len(c), *(len(str(r[c])) for r in table)) if table else len(c) for c in _COLUMNS}
+    print("  ".join(c.upper().ljust(widths[c]) for c in _COLUMNS).rstrip())
+    for r in table:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in _COLUMNS).rstrip())
+        if r.get("error"):
+            print(f"    error: {r['error']}")
+    return 0
