@@ -86,7 +86,7 @@ def test_check_before_update_refuses_limit_below_usage(env):
         drv.apply({"memory": {"limit": 64 << 20, "checkBeforeUpdate": True}})
 
 
-def test_kernel_write_error_becomes_config_error(env, monkeypatch):
+def test_kernel_write_error_becomes_config_error(env):
     fake, drv = env
     path = fake.path("memory", CG, "memory.limit_in_bytes")
     import os
