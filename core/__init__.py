@@ -28,6 +28,7 @@ _LAZY = {
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
     "images": ("pycr.core.images", "api"),
+    "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
 }
 
 __all__ = sorted(
