@@ -23,8 +23,7 @@ import signal
 import time
 from typing import Any
 
-from pycr.core import CgroupDriver, ConfigError, PycrError, own_cgroup_paths
-from pycr.core.cgroups import container_cgroup_path
+from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
 from . import writers
 
