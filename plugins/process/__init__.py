@@ -15,8 +15,7 @@ _RLIMITS = {
 
 @hookimpl
 def pycr_isolation_plan(config, plan):
-    from pycr.core import steps
-    from pycr.core.linux.caps import cap_mask
+    from pycr.core import cap_mask, steps
 
     proc = config["process"]
     user = proc.get("user", {}) or {}
