@@ -22,7 +22,7 @@ from typing import Any
 
 from pycr.core import CgroupDriver, CleanupError, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
-from . import files, hierarchies, resources, stats
+from . import files, hierarchies   # resources/stats load lazily: start/kill/delete never need them
 
 FREEZE_TIMEOUT = 10.0
 
@@ -127,8 +127,10 @@ class CgroupV1(CgroupDriver):
                 except OSError as e:
                     raise PycrError(f"cgroup_v1: cannot copy {key}={value!r} into {d}: {e.strerror}") from None
 
-    def apply(self, resources_: dict[str, Any]) -> None:
-        resources.apply(self._dir_for, resources_ or {})
+    def apply(self, resources: dict[str, Any]) -> None:
+        from . import resources as writers
+
+        writers.apply(self._dir_for, resources or {})
 
     def add_pid(self, pid: int) -> None:
         for path in self.paths.values():
@@ -189,6 +191,8 @@ class CgroupV1(CgroupDriver):
                 self.thaw()
 
     def stats(self) -> dict[str, Any]:
+        from . import stats
+
         return stats.collect(self.dir_of)
 
     # -- removal ------------------------------------------------------------

@@ -13,8 +13,7 @@ its controllers (``cpu,cpuacct``; an unknown name ``x`` means ``name=x``).
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: Controllers the kernel can mount as v1 hierarchies.
 KNOWN_CONTROLLERS = frozenset({
@@ -23,8 +22,7 @@ KNOWN_CONTROLLERS = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     """One mounted v1 hierarchy."""
 
     name: str                      # directory name under root: "memory", "cpu,cpuacct", "systemd"
@@ -34,7 +32,13 @@ class Hierarchy:
 
 
 def _unescape(field: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+    """mountinfo writes space, tab, newline and backslash as ``\\ooo`` octal escapes."""
+    parts = field.split("\\")
+    out = [parts[0]]
+    for part in parts[1:]:
+        code = part[:3]
+        out.append(chr(int(code, 8)) + part[3:] if len(code) == 3 and code.isdigit() else "\\" + part)
+    return "".join(out)
 
 
 def _under(path: str, root: str) -> bool:
