@@ -200,6 +200,7 @@ def test_blkio_weight(cg):
 
 
 def test_freezer_stops_a_fork_loop_and_kill_all_ends_it(cg):
+    cg.apply({"pids": {"limit": 200}})   # a bounded fork loop, whatever happens
     proc = spawn_in(cg, ["sh", "-c", "while :; do sleep 0.01 & done"])
     try:
         time.sleep(0.3)
