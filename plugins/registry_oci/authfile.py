@@ -24,7 +24,7 @@ def _load(path: str) -> dict:
     except FileNotFoundError:
         return {}
     except ValueError as e:
-        from pycr.core.errors import ConfigError
+        from pycr.core import ConfigError
 
         raise ConfigError(f"{path}: not valid JSON: {e}") from None
 
@@ -47,18 +47,18 @@ def get(host: str) -> tuple[str, str] | None:
 
 
 def store(host: str, user: str, password: str) -> str:
-    from pycr.core.images.store import atomic_write
+    from pycr.core import images
 
     path = config_path()
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     doc = _load(path)
     doc.setdefault("auths", {})[host] = {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}
-    atomic_write(path, (json.dumps(doc, indent="\t") + "\n").encode(), 0o600)
+    images.store.atomic_write(path, (json.dumps(doc, indent="\t") + "\n").encode(), 0o600)
     return path
 
 
 def remove(host: str) -> bool:
-    from pycr.core.images.store import atomic_write
+    from pycr.core import images
 
     path = config_path()
     doc = _load(path)
@@ -67,5 +67,5 @@ def remove(host: str) -> bool:
     for k in found:
         del auths[k]
     if found:
-        atomic_write(path, (json.dumps(doc, indent="\t") + "\n").encode(), 0o600)
+        images.store.atomic_write(path, (json.dumps(doc, indent="\t") + "\n").encode(), 0o600)
     return bool(found)

@@ -22,7 +22,7 @@ import threading
 import urllib.parse
 from typing import Any
 
-from pycr.core.errors import PycrError
+from pycr.core import PycrError
 
 
 class RegistryError(PycrError):
