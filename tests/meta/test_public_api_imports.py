@@ -1,0 +1,64 @@
+"""Built-in plugins use only pycr.core's public names, as a third party must
+(trio's rule): ``from pycr.core import X`` with X in ``pycr.core.__all__``;
+``pycr.core.<sub>`` imports, at module level or inside functions, are flagged."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+import pycr.core
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PLUGINS = REPO / "plugins"
+
+
+def violations(source: str, filename: str) -> list[str]:
+    """Every import in ``source`` that reaches past pycr.core's public names."""
+    found = []
+    public = set(pycr.core.__all__)
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "pycr.core":
+                found += [f"{filename}:{node.lineno}: pycr.core.{a.name} is not public"
+                          for a in node.names if a.name not in public]
+            elif node.module.startswith("pycr.core."):
+                found.append(f"{filename}:{node.lineno}: from {node.module} import ... (internal module)")
+        elif isinstance(node, ast.Import):
+            found += [f"{filename}:{node.lineno}: import {a.name} (internal module)"
+                      for a in node.names if a.name.startswith("pycr.core.")]
+    return found
+
+
+def _plugin_files():
+    return sorted(PLUGINS.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _plugin_files(), ids=lambda p: str(p.relative_to(PLUGINS)))
+def test_builtin_plugin_imports_only_public_names(path):
+    assert violations(path.read_text(), str(path.relative_to(REPO))) == []
+
+
+def test_checker_flags_internal_imports():
+    src = ("from pycr.core import hookimpl, Secret\n"
+           "def f():\n    from pycr.core.linux.caps import cap_mask\n    import pycr.core.spec\n")
+    found = violations(src, "x.py")
+    assert len(found) == 3
+    assert "x.py:1: pycr.core.Secret is not public" in found
+    assert any("pycr.core.linux.caps" in v and ":3:" in v for v in found)
+
+
+@pytest.mark.parametrize("name", pycr.core.__all__)
+def test_every_public_name_resolves(name):
+    assert getattr(pycr.core, name) is not None
+
+
+def test_importing_pycr_core_stays_cheap():
+    import subprocess
+    import sys
+
+    code = "import sys, pycr.core; print(sorted(m for m in sys.modules if m.startswith(('pycr', 'pluggy', 'stevedore'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert eval(out) == ["pycr", "pycr.core", "pycr.core.errors"]
