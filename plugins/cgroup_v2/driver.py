@@ -8,7 +8,7 @@ kill-all, ``cgroup.events`` and the device filter, while any limit whose
 controller is missing in v2 is refused with a one-line error naming it.
 
 The "no internal processes" rule: a non-root cgroup that holds processes
-cannot enable controllers for its children.  The container's cgroup is
+cannot enable domain controllers (memory, io, hugetlb ...) for its children.  The container's cgroup is
 always a leaf, and controllers are enabled in ``cgroup.subtree_control``
 from the caller's cgroup down to the container's parent, only for the
 controllers a limit needs.  When the caller's own cgroup holds processes
@@ -29,6 +29,9 @@ from . import writers
 
 #: Controllers enabled (best effort) at create so that stats() has data.
 ACCOUNTING = ("memory", "pids", "cpu", "io")
+#: Threaded controllers may be enabled in a cgroup that holds processes; the
+#: kernel's EBUSY rule is for the domain ones (memory, io, hugetlb, ...).
+THREADED = frozenset({"cpu", "cpuset", "pids", "perf_event"})
 FREEZE_TIMEOUT = 10.0
 
 
@@ -172,7 +175,7 @@ class CgroupV2(CgroupDriver):
             if ctrl not in available:
                 where = " (hybrid host: cgroup v1 owns it)" if self.hybrid else ""
                 raise ConfigError(f"{what}: cgroup v2 controller '{ctrl}' is not available in {d}{where}")
-            if cg != "/" and self._has_procs(d):
+            if cg != "/" and ctrl not in THREADED and self._has_procs(d):
                 raise ConfigError(f"{what}: cannot enable cgroup v2 controller '{ctrl}' in {d}: it holds processes "
                                   f"(no-internal-processes rule); run pycr from a cgroup that delegates '{ctrl}'")
             try:

@@ -103,8 +103,12 @@ def test_no_internal_processes_rule_gives_a_clear_error(tmp_path):
     fake.write("", "/svc", "cgroup.procs", "1234\n")
     drv = fake.driver(CgroupV2, "c6")
     drv.create()  # accounting controllers are best effort: no error here
-    with pytest.raises(ConfigError, match=r"pids.limit: cannot enable .*'pids' .*holds processes"):
+    with pytest.raises(ConfigError, match=r"memory.limit: cannot enable .*'memory' .*holds processes"):
+        drv.apply({"memory": {"limit": 1 << 20}})
+    # a threaded controller may be enabled there (the fake cannot then add pids.max to the child)
+    with pytest.raises(ConfigError, match="pids.max does not exist"):
         drv.apply({"pids": {"limit": 5}})
+    assert "pids" in fake.read("", "/svc", "cgroup.subtree_control")
     drv.destroy()
 
 

@@ -182,8 +182,8 @@ def build_initramfs(dest: str, moddir: str, command: str) -> str:
     busybox = shutil.which("busybox") or "/bin/busybox"
     with open(busybox, "rb") as f:
         bb = f.read()
-    if b"dynamically linked" in subprocess.run(["file", "-b", busybox], capture_output=True).stdout if shutil.which("file") else False:
-        raise VMError(f"{busybox} is dynamic: install busybox-static")
+    if b"/ld-linux" in bb[:4096]:   # a dynamic ELF names its interpreter near the start
+        raise VMError(f"{busybox} is dynamically linked: install busybox-static")
     cpio = _Cpio(dest)
     for d in ("bin", "dev", "proc", "sys", "mod", "lower", "rw", "newroot", "tmp"):
         cpio.dir(d)
@@ -256,7 +256,8 @@ def run_in_guest(command: str, workdir: str, *, timeout: float = 900, cpus: int 
 
 
 def guest_command(argv: list[str], cwd: str) -> str:
-    return f"cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
+    env = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8"
+    return f"export {env}; cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
 
 
 def _read(path: str) -> str:
