@@ -14,6 +14,8 @@ import sys
 VERBS: dict[str, tuple[str, str]] = {
     "plugins": ("pycr.core.cli.verb_plugins", "list plugins and drivers"),
     "demo": ("pycr.core.cli.verb_demo", "run a container from the built-in busybox bundle"),
+    "run": ("pycr.core.cli.verb_run", "run a command in a new container from an image"),
+    "pull": ("pycr.core.cli.verb_pull", "pull an image from a registry or another transport"),
     # OCI runtime verbs are also reachable as `pycr oci VERB ...`
     "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
 }

@@ -60,6 +60,7 @@ class UnpackStats:
     whiteouts: int = 0
     devices_skipped: int = 0
     bytes: int = 0
+    truncated_tail: bool = False
     created: set[str] = field(default_factory=set, repr=False)
 
 
@@ -242,7 +243,20 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
         data = open_decompressed(stream, stack)
         try:
             tf = stack.enter_context(tarfile.open(fileobj=data, mode="r|", errorlevel=2))
-            for member in tf:
+            members = iter(tf)
+            while True:
+                try:
+                    member = next(members)
+                except StopIteration:
+                    break
+                except tarfile.ReadError as e:
+                    # The stream ended right after a complete member, without its padding and the
+                    # end-of-archive blocks (umoci 0.4's ``insert`` writes such layers): every byte
+                    # of every member arrived, so accept it; anything else is corruption.
+                    if str(e) == "unexpected end of data" and stats.created:
+                        stats.truncated_tail = True
+                        break
+                    raise
                 _apply(tf, member, root, mode, devices, same_owner, stats, dir_times)
         except UnpackError as e:
             raise UnpackError(f"{layer_name}: {e}") from None

@@ -191,3 +191,14 @@ def test_matches_tar_for_a_real_tree(tmp_path):
     r = subprocess.run(["diff", "-r", "--no-dereference", str(ref), str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[:2000]
     shutil.rmtree(out)
+
+
+def test_missing_padding_after_last_member_is_accepted(area):
+    """umoci 0.4's insert ends the stream right after the last file's data: accepted."""
+    target, _ = area
+    raw = make_tar([("d", "dir", None), ("d/a", "file", "a")]).getvalue()
+    cut = raw[:512 * 2 + 1]  # dir header, file header, one data byte; no padding, no end blocks
+    stats = unpack_layer(io.BytesIO(gzip.compress(cut)), str(target))
+    assert stats.truncated_tail and (target / "d" / "a").read_text() == "a"
+    with pytest.raises(UnpackError, match="truncated|corrupt"):
+        unpack_layer(io.BytesIO(raw[:512 * 2 + 1 - 600]), str(target))

@@ -1,0 +1,90 @@
+"""The rootfs strategy contract: how an image becomes a container's root directory.
+
+A strategy is an exclusive driver (entry-point group ``pycr.rootfs``, chosen
+with ``pycr --rootfs NAME``); ``overlay`` and ``chroot`` are the built-ins.
+It runs in the ``pycr`` process (the parent), before the low-level runtime
+creates the container, and never inside the container's init.
+
+Lifecycle, as ``pycr run IMAGE`` drives it::
+
+    strategy = Strategy(store)                 # nothing touched yet
+    with contextlib.ExitStack() as stack:
+        rootfs = strategy.prepare(image, container_dir, stack)
+            # make the rootfs under container_dir (a directory the caller
+            # created and removes); push every undo action -- unmount,
+            # remove -- onto ``stack`` *as soon as* the thing exists, so a
+            # failure half-way still undoes what was made
+        ... write config.json with root.path = rootfs ...
+        run_container(opts, cid, bundle, no_pivot=strategy.no_pivot)
+    # stack closed: everything the strategy mounted is unmounted and removed,
+    # whether the container exited, failed to start, or pycr was interrupted
+
+``no_pivot`` tells the runtime to enter the rootfs with ``chroot(2)``
+instead of ``pivot_root(2)`` (the ``chroot`` strategy sets it).
+
+A strategy may share read-only data between containers through the store
+(the ``overlay`` strategy's unpacked layers under ``layers/``); the store's
+GC keeps it while a container's ``image.json`` names the image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+
+class RootfsStrategy:
+    """Base class and documentation of the strategy contract.
+
+    Subclasses set ``name`` (the entry-point name) and implement ``prepare``.
+    """
+
+    name = "abstract"
+    no_pivot = False
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    @classmethod
+    def available(cls) -> bool:
+        """True when this host can use the strategy (e.g. overlayfs is in the kernel)."""
+        return True
+
+    def prepare(self, image: Any, container_dir: str, stack: contextlib.ExitStack, *,
+                read_only: bool = False) -> str:
+        """Build the rootfs for ``image`` (a :class:`pycr.core.images.store.Image`) under
+        ``container_dir``; return its path.  Register undo actions on ``stack``."""
+        raise NotImplementedError
+
+    # -- helpers for strategies (the syscall seam) -----------------------------
+    @staticmethod
+    def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+        from pycr.core.linux.syscalls import SYSCALLS
+
+        SYSCALLS.mount(source, target, fstype, flags, data)
+
+    @staticmethod
+    def umount(target: str) -> None:
+        """Lazily detach ``target`` (a container may still hold it open for a moment)."""
+        from pycr.core.linux.syscalls import MNT_DETACH, SYSCALLS
+
+        try:
+            SYSCALLS.umount(target, MNT_DETACH)
+        except OSError as e:
+            import errno
+
+            if e.errno not in (errno.EINVAL, errno.ENOENT):  # not mounted (any more)
+                raise
+
+
+def load_strategy(opts: Any, name: str | None = None) -> type[RootfsStrategy]:
+    """The strategy class called ``name`` (default ``opts.rootfs``), via the plugin manager."""
+    from pycr.core.plugins import get_manager
+
+    name = name or getattr(opts, "rootfs", None) or "overlay"
+    cls = get_manager(opts).driver("rootfs", name)
+    if not cls.available():
+        from pycr.core.errors import PluginError
+
+        raise PluginError(f"--rootfs: strategy {name!r} is not available on this host")
+    return cls

@@ -1,0 +1,141 @@
+"""``pycr run IMAGE``: overlay and chroot run the same images with the same results, and clean up."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
+from tests.helpers.registry import (add_layer_from_dir, add_raw_layer, add_whiteout, build_busybox_layout,
+                                    skopeo_copy)
+
+pytestmark = pytest.mark.root
+STRATEGIES = ["overlay", "chroot"]
+
+
+@pytest.fixture
+def pycr(tmp_path):
+    """Run the ``pycr`` CLI with a private store and state root; checks nothing is left behind."""
+    store, state = tmp_path / "store", tmp_path / "run"
+    env = {**os.environ, "PYCR_STORAGE": str(store)}
+
+    def call(*args, rootfs="overlay", check=None):
+        r = subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "--root", str(state), "--rootfs", rootfs,
+                            *args], capture_output=True, text=True, env=env, timeout=120)
+        if check is not None:
+            assert r.returncode == check, r.stderr
+        return r
+
+    call.store = store
+    yield call
+    with open("/proc/mounts") as f:
+        assert str(tmp_path) not in f.read(), "a mount was left behind"
+    if (store / "containers").exists():
+        assert os.listdir(store / "containers") == []
+    if state.exists():
+        assert [n for n in os.listdir(state) if not n.startswith(".")] == []
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_run_default_command_and_exit_status(pycr, busybox_ref, rootfs):
+    r = pycr("run", "-q", busybox_ref, rootfs=rootfs, check=0)
+    assert r.stdout == "hello from busybox\n"
+    r = pycr("run", "--rm", busybox_ref, "sh", "-c", "exit 7", rootfs=rootfs)
+    assert r.returncode == 7
+    r = pycr("run", busybox_ref, "/no/such/binary", rootfs=rootfs)
+    assert r.returncode != 0 and "/no/such/binary" in r.stderr
+
+
+SCRIPT = "id; pwd; echo $FOO $BAR; hostname; cat /etc/motd; test -w /etc && echo rw-root || echo ro-root; " \
+         "cat /vol/f; touch /vol/g 2>/dev/null && echo rw-vol || echo ro-vol"
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_run_options(pycr, busybox_ref, rootfs, tmp_path):
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "f").write_text("from host\n")
+    envfile = tmp_path / "env"
+    envfile.write_text("# comment\nBAR=from-file\n")
+    r = pycr("run", "-u", "app", "-w", "/home/app", "-e", "FOO=foo", "--env-file", str(envfile),
+             "--hostname", "box", "--read-only", "-v", f"{vol}:/vol:ro", "--memory", "64m", "--pids-limit", "50",
+             busybox_ref, "sh", "-c", SCRIPT, rootfs=rootfs, check=0)
+    assert r.stdout.splitlines() == [
+        "uid=1000(app) gid=1000(app) groups=1000(app),2000(extra)", "/home/app", "foo from-file", "box",
+        "hello from pycr test image", "ro-root", "from host", "ro-vol"]
+    r = pycr("run", "--entrypoint", "/bin/echo", busybox_ref, "a", "b", rootfs=rootfs, check=0)
+    assert r.stdout == "a b\n"
+    r = pycr("run", "-u", "nosuchuser", busybox_ref, rootfs=rootfs)
+    assert r.returncode != 0 and "no user 'nosuchuser' in the image's /etc/passwd" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def layered_ref(registry):
+    """busybox + /data/{a,b}, then /etc/motd whited out, then /data made opaque with only c."""
+    work = registry.scratch / "layered"
+    layout = build_busybox_layout(work / "oci", "latest", cmd=("sh", "-c", "ls /data; ls /etc"))
+    d1 = work / "d1"
+    d1.mkdir()
+    (d1 / "a").write_text("a")
+    (d1 / "b").write_text("b")
+    add_layer_from_dir(layout, "latest", d1, "/data")
+    add_whiteout(layout, "latest", "/etc/motd")
+    d2 = work / "d2"
+    d2.mkdir()
+    (d2 / "c").write_text("c")
+    add_layer_from_dir(layout, "latest", d2, "/data", opaque=True)
+    ref = f"{registry.host}/layered:latest"
+    skopeo_copy(f"oci:{layout}:latest", f"docker://{ref}", fmt="v2s2")
+    return ref
+
+
+def test_whiteouts_and_opaque_dirs_same_in_both_strategies(pycr, layered_ref):
+    out = {rf: pycr("run", "-q", layered_ref, rootfs=rf, check=0).stdout for rf in STRATEGIES}
+    assert out["overlay"] == out["chroot"]
+    assert out["overlay"].split() == ["c", "group", "passwd"]
+
+
+def hostile_tar(path: Path, kind: str, outside: Path) -> None:
+    with tarfile.open(path, "w") as tf:
+        def add(name, type_=tarfile.REGTYPE, linkname="", data=b"pwned"):
+            ti = tarfile.TarInfo(name)
+            ti.type, ti.linkname = type_, linkname
+            ti.size = len(data) if type_ == tarfile.REGTYPE else 0
+            tf.addfile(ti, io.BytesIO(data) if type_ == tarfile.REGTYPE else None)
+        if kind == "dotdot":
+            add("../../../../../../../../" + str(outside / "escaped").lstrip("/"))
+        elif kind == "absolute":
+            add(str(outside / "escaped"))
+        elif kind == "symlink":
+            add("evil", tarfile.SYMTYPE, str(outside))
+            add("evil/escaped")
+        elif kind == "hardlink":
+            add("evil", tarfile.SYMTYPE, str(outside))
+            add("hl", tarfile.LNKTYPE, "evil/secret")
+
+
+@pytest.mark.parametrize("kind, words", [("dotdot", "contains '..'"), ("absolute", "is absolute"),
+                                          ("symlink", "through the symlink 'evil'"),
+                                          ("hardlink", "hardlink target path is not a plain directory")])
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_hostile_image_is_refused(pycr, registry, tmp_path, kind, words, rootfs):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("keep")
+    layout = build_busybox_layout(tmp_path / "oci")
+    hostile_tar(tmp_path / "layer.tar", kind, outside)
+    add_raw_layer(layout, "latest", tmp_path / "layer.tar")
+    ref = f"{registry.host}/hostile-{kind}-{rootfs}:latest"
+    skopeo_copy(f"oci:{layout}:latest", f"docker://{ref}")
+    r = pycr("run", "-q", ref, "echo", "should not run", rootfs=rootfs)
+    assert r.returncode != 0 and "should not run" not in r.stdout
+    assert words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(os.listdir(outside)) == ["secret"] and (outside / "secret").read_text() == "keep"
+    tmp_left = os.listdir(pycr.store / "tmp")
+    assert tmp_left == [], "a half-unpacked layer was left behind"
