@@ -30,6 +30,11 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
     """Enter the namespaces, fork the init, report its pid, exit."""
     try:
         sync.set_process_name("pycr:[stage1]")
+        import importlib
+
+        # Import now, as the host's root: a mapped user, or the pivoted root, may not reach them.
+        for module in plan.preload:
+            importlib.import_module(module)
         chan.expect(sync.GO)
         joins = sorted(plan.join, key=lambda j: j[0] != S.CLONE_NEWUSER)  # user ns first
         for flag, path in joins:
@@ -54,11 +59,18 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
         sc.unshare(flags)
         if flags & S.CLONE_NEWNS:  # before anything: no mount may propagate to the host
             sc.mount(None, "/", None, plan.root_propagation)
+        # The init waits on this pipe until PID is sent, so the runtime always
+        # hears PID before anything the init says (one socket, two writers).
+        released, release = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(release)
+            os.read(released, 1)
+            os.close(released)
             run_init()
             os._exit(1)
         chan.send(sync.PID, pid=pid)
+        os.write(release, b"1")
         os._exit(0)
     except sync.InitFailed as e:
         _fail(chan, str(e))
@@ -68,17 +80,12 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
         _fail(chan, f"stage1: {type(e).__name__}: {e}")
 
 
-def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo_path: str, run_hooks) -> None:
+def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -> None:
     """Build the container from the plan, wait for start, exec the process."""
     step = None
     try:
         sync.set_process_name("pycr:[init]")
         ctx = InitContext(plan.rootfs, in_userns=plan.in_userns)
-        fifo = os.open(fifo_path, os.O_PATH | os.O_CLOEXEC)
-        import importlib
-
-        for module in plan.preload:
-            importlib.import_module(module)
         for step in plan.pre_switch:
             step.run(sc, ctx)
         step = None
@@ -90,6 +97,8 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo_path: str, run_hoo
         step = None
         proc = plan.process
         exe = find_executable(proc)
+        if getattr(plan, "console", None) is not None:  # process.terminal (see console.py)
+            sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno())
         apply_process(sc, proc)
         keep = {chan.fileno(), fifo}
         close_fds(3 + proc.preserve_fds, keep)

@@ -92,10 +92,16 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
             pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
             plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
             plan.process.preserve_fds = preserve_fds
+            from pycr.core.runtime import console
+
+            console.prepare(plan, config, console_socket, undo)
             if hooks.get("createContainer") or hooks.get("startContainer"):
                 plan.preload.append("subprocess")
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
+        # Opened here, not in the init: a mapped user there may not reach the state root.
+        fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        undo.callback(os.close, fifo_fd)
 
         parent, child = sync.Channel.pair()
         hook_state: dict = {}
@@ -108,7 +114,7 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
             pid = os.fork()
             if pid == 0:  # pycr:[stage1] -- never returns
                 parent.close()
-                init_mod.stage1(child, plan, sc, lambda: init_mod.init(child, plan, sc, c.fifo, init_hooks))
+                init_mod.stage1(child, plan, sc, lambda: init_mod.init(child, plan, sc, fifo_fd, init_hooks))
                 os._exit(1)
         child.close()
         undo.callback(_reap, pid)
@@ -145,6 +151,7 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
         if pid_file:
             _write_pid_file(pid_file, init_pid)
         undo.pop_all()
+        os.close(fifo_fd)
     pm.hook.pycr_container_created(state=c.oci_state("created"))
     return c
 

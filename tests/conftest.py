@@ -1,0 +1,83 @@
+"""Shared fixtures: a private state root per test session, busybox bundles,
+and the environment every pycr command in the tests runs with."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+VENV_BIN = os.path.dirname(sys.executable)
+PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
+PYCR = os.path.join(VENV_BIN, "pycr")
+# Every container the tests make gets an id with this prefix; the leak check looks for it.
+ID_PREFIX = "pycrtest-"
+
+
+@pytest.fixture(scope="session")
+def state_root(tmp_path_factory):
+    root = f"/run/pycr-tests-{os.getpid()}"
+    os.makedirs(root, exist_ok=True)
+    os.environ["PYCR_ROOT"] = root
+    yield root
+    subprocess.run(["rm", "-rf", root], check=False)
+
+
+@pytest.fixture
+def cid():
+    return ID_PREFIX + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    """A factory: ``bundle(args, **config overrides)`` -> bundle dir."""
+    from pycr.core.testing.bundle import make_bundle
+
+    def make(args, **overrides):
+        path = tmp_path / f"bundle-{uuid.uuid4().hex[:6]}"
+        return str(make_bundle(str(path), args, **overrides))
+
+    return make
+
+
+def oci(state_root, *args, input=None, timeout=60, check=False):
+    """Run pycr-oci with the test state root; returns CompletedProcess (text)."""
+    # Files, not pipes: a created container inherits our stdio and keeps a
+    # pipe open until it exits, as with runc.
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run([PYCR_OCI, "--root", state_root, *args], stdout=out, stderr=err,
+                              input=input, text=True, timeout=timeout).returncode
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(args, code, out.read(), err.read())
+    if check and done.returncode != 0:
+        raise AssertionError(f"pycr-oci {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+    return done
+
+
+@pytest.fixture
+def run_oci(state_root):
+    def call(*args, **kw):
+        return oci(state_root, *args, **kw)
+
+    return call
+
+
+@pytest.fixture
+def container(state_root, run_oci):
+    """Track container ids a test creates and force-delete them afterwards."""
+    made: list[str] = []
+    yield made
+    for c in made:
+        run_oci("delete", "--force", c)
+
+
+def read_config(bundle: str) -> dict:
+    with open(os.path.join(bundle, "config.json")) as f:
+        return json.load(f)
