@@ -61,6 +61,8 @@ class CgroupV1(CgroupDriver):
                 if base is None:
                     continue
                 rel = container_cgroup_path(base, self.cgroups_path, self.container_id)
+                if rel == "/":
+                    raise ConfigError(f"linux.cgroupsPath: {self.cgroups_path!r} is the root cgroup of {h.mountpoint}")
                 paths[h.name] = os.path.join(h.mountpoint, rel.lstrip("/"))
                 self._controllers[h.name] = list(h.controllers)
             if not paths:
@@ -197,14 +199,23 @@ class CgroupV1(CgroupDriver):
 
     # -- removal ------------------------------------------------------------
     def destroy(self) -> None:
+        """Remove the directories create() recorded, deepest first.
+
+        A hierarchy with no record at all (a driver built directly rather than
+        through create() or from_state()) falls back to its leaf directory;
+        one recorded as pre-existing (an absolute cgroupsPath someone else made)
+        is left alone.
+        """
         failures = []
         deadline = time.monotonic() + self.rmdir_retry
-        for name, made in list(self._created.items()):
+        for name, path in self.paths.items():
+            recorded = name in self._created
+            made = self._created[name] if recorded else [path]
             if not made:
                 continue
-            # Children the container may have made inside its leaf go first.
-            leaf = made[-1]
-            nested = [os.path.join(dp, dn) for dp, dns, _ in os.walk(leaf, topdown=False) for dn in dns]
+            # Children the container may have made inside a leaf we created go first.
+            nested = [os.path.join(dp, dn) for dp, dns, _ in os.walk(made[-1], topdown=False)
+                      for dn in dns] if recorded else []
             for d in nested + list(reversed(made)):
                 error = self._rmdir(d, deadline)
                 if error:

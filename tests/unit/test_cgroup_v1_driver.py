@@ -225,3 +225,17 @@ def test_apply_refuses_when_controller_not_mounted(tmp_path):
     d.create()
     with pytest.raises(ConfigError, match=r"^linux\.resources\.pids\.limit: the pids cgroup controller is not mounted"):
         d.apply({"pids": {"limit": 3}})
+
+
+def test_driver_without_record_destroys_its_leaf(fake, drv):
+    fresh = fake.driver(CgroupV1, "c1", "box/inner")   # no create(), no state: only the leaf is known
+    fresh.destroy()
+    assert not os.path.exists(fake.path("pids", "/box/inner"))
+    assert os.path.isdir(fake.path("pids", "/box"))     # not known to be ours
+    drv.destroy()
+    assert not os.path.exists(fake.path("pids", "/box"))
+
+
+def test_root_cgroup_is_refused(fake):
+    with pytest.raises(ConfigError, match=r"^linux\.cgroupsPath: '/' is the root cgroup of "):
+        fake.driver(CgroupV1, "c1", "/").create()
