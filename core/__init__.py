@@ -44,6 +44,7 @@ def __getattr__(name):
         raise AttributeError(f"module 'pycr.core' has no attribute {name!r}") from None
     import importlib
 
-    value = getattr(importlib.import_module(module), attr)
+    mod = importlib.import_module(module)
+    value = getattr(mod, attr) if hasattr(mod, attr) else importlib.import_module(f"{module}.{attr}")
     globals()[name] = value
     return value
