@@ -117,6 +117,10 @@ class DefaultDrivers:
 
     @hookimpl(trylast=True)
     def pycr_select_driver(self, slot, name, config):
+        owners = self.manager.conflicts.get((f"pycr.{slot}", name))
+        if owners:
+            raise PluginError(f"{slot} driver {name!r} is claimed by more than one distribution: "
+                              f"{', '.join(owners)}; uninstall one of them")
         for ep in self.manager.entry_points.get(f"pycr.{slot}", []):
             if ep["name"] == name:
                 try:
@@ -164,31 +168,74 @@ class PluginManager:
             if name in ESSENTIAL:
                 raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
             self.pm.set_blocked(name)
-        self._claimed = self._check_duplicates()
+        self.conflicts = self._check_duplicates()
         for ep in self.entry_points.get(PLUGIN_GROUP, []):
             builtin = ep["value"].startswith("pycr.plugins.")
             if ep["name"] in disabled or (not builtin and (builtins_only or not autoload)):
                 continue
             self._register(ep, builtin)
-        self.pm.check_pending() if not self.failures else None
+        self._check_hook_names()
 
-    def _check_duplicates(self) -> set[str]:
+    def _check_duplicates(self) -> dict[tuple[str, str], list[str]]:
+        """Names claimed by two distributions.  Hook plugins all run, so a
+        clash there stops start-up; a clashing driver name fails only when
+        that driver is chosen (commands that don't use it keep working)."""
+        owners: dict[tuple[str, str], list[str]] = {}
         for group, eps in self.entry_points.items():
-            owners: dict[str, str] = {}
             for ep in eps:
-                if ep["name"] in owners and owners[ep["name"]] != ep["dist"]:
-                    raise PluginError(f"{group} name {ep['name']!r} is claimed by both "
-                                      f"{owners[ep['name']]} and {ep['dist']}")
-                owners[ep["name"]] = ep["dist"]
-        return set()
+                dists = owners.setdefault((group, ep["name"]), [])
+                label = f"{ep['dist']} {ep['version']}"
+                if label not in dists:
+                    dists.append(label)
+        conflicts = {key: dists for key, dists in owners.items() if len(dists) > 1}
+        for (group, name), dists in conflicts.items():
+            if group == PLUGIN_GROUP:
+                raise PluginError(f"plugin name {name!r} (entry-point group {group}) is claimed by "
+                                  f"{' and '.join(dists)}; uninstall one of them")
+        return conflicts
+
+    def _check_hook_names(self) -> None:
+        """A misspelled hook, or a ``pycr_*`` function without ``@hookimpl``,
+        would silently never run: name it, its plugin and distribution."""
+        import difflib
+
+        from pycr.core import hookspecs
+
+        known = [n for n in vars(hookspecs) if n.startswith("pycr_")]
+        for info in list(self.plugin_info):
+            plugin = self.pm.get_plugin(info["name"])
+            for attr in dir(plugin):
+                if not attr.startswith("pycr_") or attr in known or not callable(getattr(plugin, attr, None)):
+                    continue
+                near = difflib.get_close_matches(attr, known, 1)
+                self._fail(info, f"defines {attr}, which is not a pycr hook"
+                                 + (f" (did you mean {near[0]}?)" if near else ""))
+                break
+            else:
+                for attr in known:
+                    fn = getattr(plugin, attr, None)
+                    if callable(fn) and not hasattr(fn, "pycr_impl"):
+                        self._fail(info, f"defines {attr} without the @hookimpl marker: it would never be called")
+                        break
+
+    def _fail(self, ep: dict, problem: str) -> None:
+        """A plugin that loaded but is wrong: built-ins stop start-up, third-party ones are dropped."""
+        msg = f"plugin {ep['name']!r} from {ep['dist']} {ep['version']} {problem}"
+        if ep.get("kind") == "builtin":
+            raise PluginError(msg)
+        self.pm.unregister(name=ep["name"])
+        self.plugin_info.remove(ep)
+        self.failures.append(msg)
+        sys.stderr.write(f"warning: {msg}\n")
 
     def _register(self, ep: dict, builtin: bool) -> None:
         try:
             plugin = _load(ep["value"])
             self.pm.register(plugin, name=ep["name"])
         except Exception as e:
+            detail = "; ".join(str(e).splitlines())  # pluggy's validation errors span lines
             msg = (f"plugin {ep['name']!r} from {ep['dist']} {ep['version']} failed to load: "
-                   f"{type(e).__name__}: {e}")
+                   f"{type(e).__name__}: {detail}")
             if builtin:
                 raise PluginError(msg) from None
             # A broken third-party plugin must not break commands that don't use it.
@@ -230,7 +277,7 @@ def get_manager(opts=None) -> PluginManager:
     global _MANAGER
     if _MANAGER is None:
         _MANAGER = PluginManager(disabled=opts.disabled_plugins if opts else ())
-        if opts is not None and getattr(opts, "trace", False):
+        if opts is not None and (getattr(opts, "trace", False) or getattr(opts, "trace_file", None)):
             from pycr.core import tracing
 
             tracing.attach(_MANAGER.pm)
