@@ -16,6 +16,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "demo": ("pycr.core.cli.verb_demo", "run a container from the built-in busybox bundle"),
     "run": ("pycr.core.cli.verb_run", "run a command in a new container from an image"),
     "pull": ("pycr.core.cli.verb_pull", "pull an image from a registry or another transport"),
+    "push": ("pycr.core.cli.verb_push", "push a stored image to a registry or another transport"),
+    "login": ("pycr.core.cli.verb_login", "save credentials for a registry"),
+    "logout": ("pycr.core.cli.verb_logout", "remove saved credentials for a registry"),
     # OCI runtime verbs are also reachable as `pycr oci VERB ...`
     "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
 }

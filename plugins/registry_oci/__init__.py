@@ -108,6 +108,26 @@ class RegistrySource:
         mtype = image.manifest.get("mediaType") or images.media.OCI_MANIFEST
         return reg.put_manifest(ref.path, ref.tag or ref.digest or "latest", data, mtype)
 
+    # -- credentials ----------------------------------------------------------
+    def login(self, host: str, user: str, password: str) -> str:
+        """Check the credentials against ``host`` (``GET /v2/``), then save them; return the file."""
+        from . import authfile
+        from .client import Registry
+
+        reg = Registry(host, insecure=host in self.insecure, credentials=(user, password))
+        try:
+            reg.ping()
+        except PycrError as e:
+            if getattr(e, "status", None) == 401:
+                raise PycrError(f"login {host}: unauthorized: incorrect username or password") from None
+            raise
+        return authfile.store(host, user, password)
+
+    def logout(self, host: str) -> bool:
+        from . import authfile
+
+        return authfile.remove(host)
+
     def tags(self, spec: str) -> list[str]:
         ref = images.reference.parse(spec)
         return client_for(ref, self.insecure, self.credentials).tags(ref.path)

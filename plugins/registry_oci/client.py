@@ -147,10 +147,19 @@ class Registry:
 
     def start_upload(self, repo: str, mount: str | None = None, from_repo: str | None = None) -> str | None:
         """POST an upload; returns its location, or None when the blob was mounted (201)."""
-        query = f"?{urllib.parse.urlencode({'mount': mount, 'from': from_repo})}" if mount and from_repo else ""
-        resp = self.http.request("POST", f"/v2/{repo}/blobs/uploads/{query}", ok=(201, 202), body=b"",
-                                 headers={"Content-Length": "0"}, scope=self.scope(repo, "pull,push"),
-                                 what=f"upload to {self.host}/{repo}")
+        scope = self.scope(repo, "pull,push")
+        query = ""
+        if mount and from_repo:
+            query = f"?{urllib.parse.urlencode({'mount': mount, 'from': from_repo})}"
+            scope += " " + self.scope(from_repo, "pull")
+        try:
+            resp = self.http.request("POST", f"/v2/{repo}/blobs/uploads/{query}", ok=(201, 202), body=b"",
+                                     headers={"Content-Length": "0"}, scope=scope,
+                                     what=f"upload to {self.host}/{repo}")
+        except RegistryError as e:
+            if query and e.status in (401, 403):  # no pull right on the source: upload instead
+                return self.start_upload(repo)
+            raise
         if resp.status == 201:
             return None
         return urllib.parse.urljoin(resp.url, resp.headers["Location"])

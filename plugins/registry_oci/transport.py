@@ -175,12 +175,12 @@ class Transport:
             return True
         if scheme != "bearer" or "realm" not in params:
             return False
-        query = {}
+        query = []
         if params.get("service"):
-            query["service"] = params["service"]
+            query.append(("service", params["service"]))
         want = scope or params.get("scope")
-        if want:
-            query["scope"] = want
+        for one in (want or "").split():  # several scopes (a cross-repository mount) -> several params
+            query.append(("scope", one))
         realm = params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         u = urllib.parse.urlsplit(url)

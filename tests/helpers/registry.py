@@ -72,7 +72,11 @@ class RegistryServer:
                  "storage:", "  filesystem:", f"    rootdirectory: {self.workdir / 'data'}",
                  "  delete:", "    enabled: true", "http:", f"  addr: 127.0.0.1:{self.port}"]
         if self.auth == "htpasswd":
-            import crypt  # libxcrypt does bcrypt, the only hash docker-registry accepts
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import crypt  # libxcrypt does bcrypt, the only hash docker-registry accepts
 
             with open(self.workdir / "htpasswd", "w") as f:
                 for user, pw in self.users.items():
