@@ -19,6 +19,13 @@ VERBS: dict[str, tuple[str, str]] = {
     "push": ("pycr.core.cli.verb_push", "push a stored image to a registry or another transport"),
     "login": ("pycr.core.cli.verb_login", "save credentials for a registry"),
     "logout": ("pycr.core.cli.verb_logout", "remove saved credentials for a registry"),
+    "images": ("pycr.core.cli.verb_images", "list stored images"),
+    "image": ("pycr.core.cli.verb_image", "manage images: ls, inspect, rm, tag, prune"),
+    "rmi": ("pycr.core.cli.verb_rmi", "remove image names"),
+    "tag": ("pycr.core.cli.verb_tag", "give a stored image another name"),
+    "load": ("pycr.core.cli.verb_load", "load a docker-archive or oci-archive tarball"),
+    "save": ("pycr.core.cli.verb_save", "save an image as a docker-archive or oci-archive tarball"),
+    "import": ("pycr.core.cli.verb_import", "make an image from a rootfs tarball"),
     # OCI runtime verbs are also reachable as `pycr oci VERB ...`
     "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
 }

@@ -185,6 +185,43 @@ class Store:
         """Start (or resume) writing a blob; use under :meth:`lock` for that digest."""
         return Ingest(self, digest, size)
 
+    def put_stream(self, f, digest: str | None = None, size: int | None = None) -> str:
+        """Copy a readable stream into the store, verifying ``digest`` when given; return the digest."""
+        if digest is not None and self.has_blob(digest):
+            return digest
+        if digest is None:  # unknown digest: hash into a private temporary file, then rename
+            import tempfile
+
+            h = hashlib.sha256()
+            fd, tmp = tempfile.mkstemp(dir=os.path.join(self.root, "tmp"))
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := f.read(1 << 20):
+                        h.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                digest = "sha256:" + h.hexdigest()
+                os.chmod(tmp, 0o444)
+                with self.lock(digest):
+                    os.rename(tmp, self.blob_path(digest))
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            return digest
+        with self.lock(digest):
+            if self.has_blob(digest):
+                return digest
+            w = self.ingest(digest, size).open(resume=False)
+            try:
+                while chunk := f.read(1 << 20):
+                    w.write(chunk)
+                w.commit()
+            except BaseException:
+                w.discard()
+                raise
+        return digest
+
     def blob_size(self, digest: str) -> int:
         return os.stat(self.blob_path(digest)).st_size
 

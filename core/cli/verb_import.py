@@ -1,0 +1,17 @@
+"""``pycr import ROOTFS.tar[.gz|.zst] NAME``: a plain rootfs tarball becomes a one-layer image."""
+
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--cmd", nargs="+", metavar="ARG", help="the image's default command")
+    p.add_argument("tarball")
+    p.add_argument("name")
+
+
+def run(opts, ns) -> int:
+    from pycr.core.images.archive import import_rootfs
+    from pycr.core.images.store import Store
+
+    print(import_rootfs(Store(), ns.tarball, ns.name, cmd=ns.cmd))
+    return 0
