@@ -105,6 +105,10 @@ def _load(value: str):
     return obj
 
 
+def _is_builtin(ep: dict) -> bool:
+    return ep["value"].startswith("pycr.plugins.")
+
+
 # ------------------------------------------------------------ default driver choice
 
 
@@ -169,8 +173,10 @@ class PluginManager:
                 raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
             self.pm.set_blocked(name)
         self.conflicts = self._check_duplicates()
-        for ep in self.entry_points.get(PLUGIN_GROUP, []):
-            builtin = ep["value"].startswith("pycr.plugins.")
+        # built-ins first, so third-party plugins (registered later) are called
+        # before them and win firstresult hooks; sorted() is stable (sys.path order)
+        for ep in sorted(self.entry_points.get(PLUGIN_GROUP, []), key=lambda ep: not _is_builtin(ep)):
+            builtin = _is_builtin(ep)
             if ep["name"] in disabled or (not builtin and (builtins_only or not autoload)):
                 continue
             self._register(ep, builtin)
