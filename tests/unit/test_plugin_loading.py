@@ -205,3 +205,19 @@ def test_cleanup_runs_every_implementation_and_collects_failures(site):
     failures = pm.cleanup({"id": "c"})
     assert failures == ["clean0: OSError: umount busy"]
     assert pm.pm.get_plugin("clean1").DONE == [1]
+
+
+def test_third_party_plugin_wins_a_firstresult_hook_over_the_builtin(site):
+    # ``site`` is *before* the venv on sys.path, so discovery finds the plugin
+    # first: registration must still put built-ins first (called last)
+    hook_plugin(site, dist="pycr-switch", name="switch", source="""
+        from pycr.core import hookimpl, steps
+
+        @hookimpl
+        def pycr_rootfs_switch(config, no_pivot):
+            return steps.Chroot(move_mount=False)
+    """)
+    pm = PluginManager()
+    step = pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False)
+    assert type(step).__name__ == "Chroot" and step.move_mount is False
+    assert [p["name"] for p in pm.plugin_info][-1] == "switch"
