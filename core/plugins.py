@@ -41,7 +41,10 @@ _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
 def _cache_file() -> str:
     base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
-    return os.path.join(base, "entry-points.json")
+    import zlib
+
+    # one file per sys.path: two virtualenvs must not keep overwriting each other's cache
+    return os.path.join(base, f"entry-points-{zlib.crc32(chr(0).join(sys.path).encode()):08x}.json")
 
 
 def _fingerprint() -> str:
