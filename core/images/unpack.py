@@ -242,7 +242,7 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
         stack.callback(root.close)
         data = open_decompressed(stream, stack)
         try:
-            tf = stack.enter_context(tarfile.open(fileobj=data, mode="r|", errorlevel=2))
+            tf = stack.enter_context(tarfile.open(fileobj=data, mode="r|", errorlevel=2, bufsize=_CHUNK))
             members = iter(tf)
             while True:
                 try:
