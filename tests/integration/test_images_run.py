@@ -139,3 +139,18 @@ def test_hostile_image_is_refused(pycr, registry, tmp_path, kind, words, rootfs)
     assert sorted(os.listdir(outside)) == ["secret"] and (outside / "secret").read_text() == "keep"
     tmp_left = os.listdir(pycr.store / "tmp")
     assert tmp_left == [], "a half-unpacked layer was left behind"
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_zstd_layers(pycr, registry, rootfs):
+    """skopeo recompresses the layers with zstd (OCI media type ...tar+zstd); pycr pulls and runs them."""
+    layout = registry.scratch / "zstd-src"
+    if not (layout / "index.json").exists():
+        build_busybox_layout(layout)
+    ref = f"{registry.host}/zstd:latest"
+    skopeo_copy(f"oci:{layout}:latest", f"docker://{ref}",
+                extra=("--dest-compress-format", "zstd", "--dest-compress"))
+    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "tar+zstd" in raw
+    assert pycr("run", "-q", ref, rootfs=rootfs, check=0).stdout == "hello from busybox\n"
