@@ -19,6 +19,13 @@ VERBS: dict[str, tuple[str, str]] = {
     "run": ("pycr.core.cli.oci", "create, start, wait and delete"),
     "list": ("pycr.core.cli.oci", "list containers"),
     "spec": ("pycr.core.cli.oci", "write a default config.json"),
+    "exec": ("pycr.core.cli.oci", "run another process in a running container"),
+    "ps": ("pycr.core.cli.oci", "list the processes of a container"),
+    "pause": ("pycr.core.cli.oci", "freeze every process of a container"),
+    "resume": ("pycr.core.cli.oci", "thaw a paused container"),
+    "update": ("pycr.core.cli.oci", "change a running container's resource limits"),
+    "events": ("pycr.core.cli.oci", "print resource usage of a container as JSON lines"),
+    "features": ("pycr.core.cli.oci", "print what this runtime supports as JSON"),
 }
 
 
@@ -128,6 +135,125 @@ def do_spec(opts, a):
         raise PycrError(f"File {path} exists. Remove it first")
     with open(path, "w") as f:
         json.dump(default_config(rootless=a.rootless), f, indent="\t")
+
+
+def _args_exec(p):
+    p.add_argument("--process", "-p")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("--pid-file")
+    p.add_argument("--tty", "-t", action="store_true")
+    p.add_argument("--console-socket")
+    p.add_argument("--cwd")
+    p.add_argument("--env", "-e", action="append", default=[])
+    p.add_argument("--user", "-u")
+    p.add_argument("--cap", "-c", action="append", default=[])
+    p.add_argument("--no-new-privs", action="store_true")
+    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--additional-gids", "-g", action="append", default=[])
+    p.add_argument("--process-label", "--apparmor", dest="ignored", help="accepted, not enforced")
+    p.add_argument("id")
+    p.add_argument("args", nargs="...")  # argparse.REMAINDER: `exec ID sh -c ...` keeps -c
+
+
+def do_exec(opts, a):
+    from pycr.core.runtime import exec as ex
+
+    if a.process:
+        proc = ex.load_process(a.process)
+        if a.tty:
+            proc["terminal"] = True
+    else:
+        args = a.args[1:] if a.args[:1] == ["--"] else a.args
+        proc = ex.process_from_args(ex.container_process(opts, a.id), args, env=a.env, cwd=a.cwd,
+                                    user=a.user, tty=a.tty, caps=a.cap, no_new_privs=a.no_new_privs)
+        if a.additional_gids:
+            proc["user"] = {**proc.get("user", {}), "additionalGids": [int(g) for g in a.additional_gids]}
+    return ex.exec_process(opts, a.id, proc, detach=a.detach, pid_file=a.pid_file,
+                           console_socket=a.console_socket, preserve_fds=a.preserve_fds)
+
+
+def _args_ps(p):
+    p.add_argument("--format", "-f", choices=["table", "json"], default="table")
+    p.add_argument("id")
+    p.add_argument("ps_args", nargs="*")
+
+
+def do_ps(opts, a):
+    from pycr.core.runtime import live
+
+    if a.format == "json":
+        print(json.dumps(live.pids(opts, a.id)))
+    else:
+        print(live.ps_table(opts, a.id, a.ps_args))
+
+
+def do_pause(opts, a):
+    from pycr.core.runtime import live
+
+    live.pause(opts, a.id)
+
+
+def do_resume(opts, a):
+    from pycr.core.runtime import live
+
+    live.resume(opts, a.id)
+
+
+def _args_update(p):
+    p.add_argument("--resources", "-r")
+    p.add_argument("--memory", "-m")
+    p.add_argument("--memory-swap")
+    p.add_argument("--memory-reservation")
+    p.add_argument("--cpu-shares", type=int)
+    p.add_argument("--cpu-quota", type=int)
+    p.add_argument("--cpu-period", type=int)
+    p.add_argument("--cpuset-cpus")
+    p.add_argument("--cpuset-mems")
+    p.add_argument("--pids-limit", type=int)
+    p.add_argument("id")
+
+
+def do_update(opts, a):
+    from pycr.core.runtime import live
+
+    res = live.load_resources(a.resources) if a.resources else {}
+    res.update(live.resources_from_flags(a))
+    live.update(opts, a.id, res)
+
+
+def _args_events(p):
+    p.add_argument("--stats", action="store_true", help="print one stats event and exit")
+    p.add_argument("--interval", default="5s")
+    p.add_argument("id")
+
+
+def do_events(opts, a):
+    from pycr.core.errors import ConfigError
+    from pycr.core.runtime import live
+
+    text = a.interval.strip()
+    scale = {"ms": 0.001, "s": 1, "m": 60}
+    unit = next((u for u in ("ms", "s", "m") if text.endswith(u)), "")
+    try:
+        interval = float(text[: len(text) - len(unit)] if unit else text) * scale.get(unit, 1)
+    except ValueError:
+        raise ConfigError(f"--interval: {a.interval!r} is not a duration (e.g. 5s, 500ms)") from None
+
+    def write(event):
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+    live.events(opts, a.id, interval, a.stats, write)
+
+
+def _args_features(p):
+    pass
+
+
+def do_features(opts, a):
+    from pycr.core.runtime.features import features
+
+    print(json.dumps(features(), indent=4))
 
 
 def dispatch(opts, argv: list[str]) -> int:

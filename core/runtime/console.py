@@ -1,0 +1,81 @@
+"""``process.terminal``: a pty made inside the container, its master handed
+to the engine over ``--console-socket`` (SCM_RIGHTS), as runc does.
+
+The runtime connects to the engine's socket *before* the fork (the socket's
+path is a host path, gone after the root switch); the container's init (or an
+exec'd process) then opens the pty from the container's own ``/dev/ptmx``, so
+the slave lives in the container's devpts and the process gets it as its
+controlling terminal and stdio.  The engine (conmon, containerd's shim) keeps
+the master and proxies it.  This module is imported before the root switch
+(``plan.preload``): nothing here may import lazily.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import struct
+import termios
+
+MODULE = __name__
+
+
+def connect(path: str) -> socket.socket:
+    """Connect to the engine's console socket (in the runtime, before the fork)."""
+    from pycr.core.errors import PycrError
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise PycrError(f"--console-socket {path}: cannot connect: {e.strerror}") from None
+    return sock
+
+
+def prepare(plan, config: dict, console_socket: str | None, undo) -> None:
+    """For ``create``: with ``process.terminal``, connect the socket and have
+    the init set up the pty (``plan.console``) just before it reports READY."""
+    if not (config.get("process") or {}).get("terminal"):
+        return
+    plan.console = connect(console_socket)
+    undo.callback(plan.console.close)
+    plan.preload.append(MODULE)
+
+
+def setup_in_container(sock_fd: int) -> None:
+    """Open a pty in the current root, make it the controlling terminal and
+    stdio of this process, and send the master over ``sock_fd``."""
+    master, slave = os.openpty()
+    try:
+        name = os.ttyname(slave)
+    except OSError:
+        name = "/dev/ptmx"
+    os.setsid()
+    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        os.dup2(slave, fd)
+    if slave > 2:
+        os.close(slave)
+    send_fd(sock_fd, name, master)
+    os.close(master)
+    os.close(sock_fd)
+
+
+def send_fd(sock_fd: int, name: str, fd: int) -> None:
+    """One message: the pty's name as data, the fd as SCM_RIGHTS (runc's format)."""
+    sock = socket.socket(fileno=os.dup(sock_fd))
+    try:
+        sock.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
+    finally:
+        sock.close()
+
+
+def recv_fd(sock: socket.socket) -> tuple[str, int]:
+    """The receiving side (engines do this; pycr uses it in tests and ``exec -t``)."""
+    msg, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("i")))
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            return msg.decode(errors="replace"), struct.unpack("i", data[:4])[0]
+    raise OSError("console socket: no file descriptor received")

@@ -1,0 +1,312 @@
+"""``exec``: start another process in a running container.
+
+The process joins every namespace of the container's init (through
+``/proc/PID/ns/*``), its cgroup and its root, then gets the user,
+capabilities, rlimits and ``noNewPrivileges`` of its runtime-spec process
+object, applied by the same code as the init's
+(:func:`pycr.core.runtime.init.apply_process`)::
+
+    runtime (pycr-oci exec)          pycr:[exec]                 the process
+    ───────────────────────          ───────────                 ───────────
+    connect --console-socket
+    fork ──────────────────────────▶ (waits)
+    add it to the container's cgroup
+    GO ────────────────────────────▶ open /proc/PID/ns/*, root
+                                     setns(user first, mnt last)
+                                     chroot(init's root)
+                                     fork ─────────────────────▶ (in the pid ns)
+                  ◀──────────────── PID {pid}; exit
+                                                                 pty (terminal)
+                                                                 user, caps, rlimits
+                  ◀────────────────────────────────────────────── ERROR {msg}, or
+                                                                 EOF: execve closed
+                                                                 the channel (CLOEXEC)
+    write --pid-file; with --detach exit 0, else wait and return its status
+
+The process's parent exits at once, so it is reparented to the nearest
+subreaper: the runtime itself (non-detached), or the engine (conmon, the
+containerd shim), which reaps it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from pycr.core.errors import ConfigError, PycrError, StateError
+from pycr.core.runtime import sync
+
+#: joined in this order: the user namespace first (it grants the rights for
+#: the others), the mount namespace last (it takes /proc/PID away).
+NAMESPACES = (("user", 0x10000000), ("ipc", 0x08000000), ("uts", 0x04000000), ("net", 0x40000000),
+              ("pid", 0x20000000), ("cgroup", 0x02000000), ("time", 0x00000080), ("mnt", 0x00020000))
+
+
+def namespaces_to_join(pid: int, self_pid: str = "self") -> list[tuple[str, int, str]]:
+    """``(name, CLONE_* flag, path)`` for each namespace of ``pid`` that differs from ours."""
+    out = []
+    for name, flag in NAMESPACES:
+        path = f"/proc/{pid}/ns/{name}"
+        try:
+            theirs = os.stat(path)
+        except FileNotFoundError:
+            continue  # a kernel without this namespace type
+        ours = os.stat(f"/proc/{self_pid}/ns/{name}")
+        if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+            out.append((name, flag, path))
+    return out
+
+
+def parse_user(text: str) -> dict:
+    """``--user UID[:GID]`` as a runtime-spec ``process.user``."""
+    uid, _, gid = text.partition(":")
+    try:
+        return {"uid": int(uid), "gid": int(gid or 0)}
+    except ValueError:
+        raise ConfigError(f"--user: {text!r} is not UID[:GID] (numbers)") from None
+
+
+def load_process(path: str) -> dict:
+    """A runtime-spec process object from ``--process FILE``."""
+    import json
+
+    try:
+        with open(path) as f:
+            proc = json.load(f)
+    except OSError as e:
+        raise ConfigError(f"--process {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"--process {path}: invalid JSON: {e}") from None
+    if not isinstance(proc, dict) or not proc.get("args"):
+        raise ConfigError(f"--process {path}: args must be a non-empty list")
+    return proc
+
+
+def process_from_args(base: dict, args: list[str], *, env=(), cwd=None, user=None, tty=False,
+                      caps=(), no_new_privs=False) -> dict:
+    """runc's way: the container's own ``process`` with the command line's changes."""
+    proc = dict(base)
+    if not args:
+        raise ConfigError("exec: the command to run is missing (give ARGS or --process FILE)")
+    proc["args"] = list(args)
+    proc["env"] = list(base.get("env") or []) + list(env)
+    proc["terminal"] = bool(tty)
+    if cwd:
+        proc["cwd"] = cwd
+    if user:
+        proc["user"] = {**(base.get("user") or {}), **parse_user(user)}
+    if caps:
+        c = {k: list(v) for k, v in (base.get("capabilities") or {}).items()}
+        for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            c[kind] = sorted(set(c.get(kind, [])) | set(caps))
+        proc["capabilities"] = c
+    if no_new_privs:
+        proc["noNewPrivileges"] = True
+    return proc
+
+
+def container_process(opts, cid: str) -> dict:
+    """The ``process`` of the container's config.json (the base for ``exec ARGS``)."""
+    import json
+
+    from pycr.core.runtime.state import Container
+
+    c = Container.load(opts.root, cid)
+    path = os.path.join(c.data.get("bundle", ""), "config.json")
+    try:
+        with open(path) as f:
+            return json.load(f).get("process") or {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"container {cid}: cannot read {path}: {e}") from None
+
+
+def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_file: str | None = None,
+                 console_socket: str | None = None, preserve_fds: int = 0) -> int:
+    """Run ``process`` in container ``cid``; with ``detach`` return 0 once it
+    runs, otherwise its exit status (128+signal when killed)."""
+    from pycr.core.linux import syscalls as S
+    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime.plan import Plan
+    from pycr.core.runtime.state import Container
+
+    c = Container.load(opts.root, cid)
+    cgroup = lifecycle.cgroup_of(opts, c)
+    status = c.status(cgroup)
+    if status == "stopped":
+        raise StateError("cannot exec in a stopped container")
+    if status == "paused":
+        raise StateError("cannot exec in a paused container")
+    terminal = bool(process.get("terminal"))
+    if terminal and not console_socket and detach:
+        raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
+
+    # The process's fields become a ProcessSpec the way the container's did:
+    # through the isolation hooks, on a config holding only ``process``.
+    plan = Plan()
+    lifecycle._manager(opts).hook.pycr_isolation_plan(config={"process": process}, plan=plan)
+    proc = plan.process
+    if proc is None:
+        raise PycrError("exec: no plugin turned the process into a plan (is the 'process' plugin disabled?)")
+    proc.preserve_fds = preserve_fds
+    import importlib
+
+    for module in plan.preload + ["pycr.core.runtime.console"]:
+        importlib.import_module(module)  # the child loses the host's files when it joins the mnt ns
+
+    with contextlib.ExitStack() as stack:
+        console = None
+        if terminal and console_socket:
+            from pycr.core.runtime import console as console_mod
+
+            console = stack.enter_context(console_mod.connect(console_socket))
+        local_tty = None
+        if terminal and not console_socket:  # foreground exec -t: pycr proxies the pty itself
+            import socket
+
+            local_tty = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            for s in local_tty:
+                stack.enter_context(s)
+            console = local_tty[1]
+        sc = S.SYSCALLS
+        sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+        parent, child = sync.Channel.pair()
+        joins = namespaces_to_join(c.pid)
+        pid = os.fork()
+        if pid == 0:  # pycr:[exec] -- never returns
+            parent.close()
+            _child(child, sc, c.pid, joins, proc, console)
+            os._exit(1)
+        child.close()
+        try:
+            try:
+                if cgroup is not None:
+                    cgroup.add_pid(pid)
+                parent.send(sync.GO)
+                msg = parent.recv()
+                lifecycle._reap(pid)
+                if msg["type"] != sync.PID:
+                    raise sync.InitFailed(msg.get("msg") or f"exec: child exited early ({msg['type']})")
+                proc_pid = msg["pid"]
+                msg = parent.recv()
+                if msg["type"] == sync.ERROR:
+                    lifecycle._reap(proc_pid)
+                    raise sync.InitFailed(msg.get("msg", "exec failed"))
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                lifecycle._reap(pid)
+                raise
+        except sync.InitFailed as e:
+            raise PycrError(f"container {cid}: exec failed: {e}") from None
+        finally:
+            parent.close()
+        if pid_file:
+            lifecycle._write_pid_file(pid_file, proc_pid)
+        if detach:
+            return 0
+        if local_tty is not None:
+            from pycr.core.runtime import console as console_mod
+
+            _, master = console_mod.recv_fd(local_tty[0])
+            return _proxy_and_wait(master, proc_pid)
+        previous = {s: signal.signal(s, lambda n, f: lifecycle._forward(proc_pid, n)) for s in lifecycle._FORWARDED}
+        try:
+            return lifecycle.wait_for(proc_pid)
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def _child(chan, sc, init_pid: int, joins, proc, console) -> None:
+    """pycr:[exec]: join the container, fork the process into its pid ns."""
+    from pycr.core.runtime import init as init_mod
+
+    try:
+        sync.set_process_name("pycr:[exec]")
+        chan.expect(sync.GO)
+        fds = [(name, flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for name, flag, path in joins]
+        root = os.open(f"/proc/{init_pid}/root", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        for name, flag, fd in fds:
+            try:
+                sc.setns(fd, flag)
+            except OSError as e:
+                raise sync.InitFailed(f"cannot join the {name} namespace of pid {init_pid}: {e.strerror}") from None
+            os.close(fd)
+            if name == "user":
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+        os.fchdir(root)
+        sc.chroot(".")
+        os.close(root)
+        pid = os.fork()
+        if pid == 0:
+            _process(chan, sc, proc, console, init_mod)
+            os._exit(1)
+        chan.send(sync.PID, pid=pid)
+        os._exit(0)
+    except sync.InitFailed as e:
+        init_mod._fail(chan, str(e))
+    except OSError as e:
+        init_mod._fail(chan, f"entering the container: {e.strerror or e}")
+    except BaseException as e:
+        init_mod._fail(chan, f"exec: {type(e).__name__}: {e}")
+
+
+def _process(chan, sc, proc, console, init_mod) -> None:
+    """The exec'd process before execve: pty, user, caps, rlimits, cwd."""
+    import sys
+
+    try:
+        sc.chdir("/")
+        exe = init_mod.find_executable(proc)
+        if console is not None:
+            sys.modules["pycr.core.runtime.console"].setup_in_container(console.fileno())
+        init_mod.apply_process(sc, proc)
+        init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
+        os.execve(exe, proc.args, init_mod._env_dict(proc.env))
+    except sync.InitFailed as e:
+        init_mod._fail(chan, str(e))
+    except OSError as e:
+        init_mod._fail(chan, f"{e.strerror or e}{' ' + repr(e.filename) if e.filename else ''}")
+    except BaseException as e:
+        init_mod._fail(chan, f"{type(e).__name__}: {e}")
+
+
+def _proxy_and_wait(master: int, pid: int) -> int:
+    """Foreground ``exec -t`` without a console socket: copy our stdio to and
+    from the pty until the process exits (what runc does with a tty)."""
+    import select
+
+    from pycr.core.runtime import lifecycle
+
+    status = None
+    inputs = [master, 0]
+    try:
+        while True:
+            if status is None:
+                with contextlib.suppress(ChildProcessError):
+                    got, st = os.waitpid(pid, os.WNOHANG)
+                    if got == pid:
+                        code = os.waitstatus_to_exitcode(st)
+                        status = 128 - code if code < 0 else code
+            ready, _, _ = select.select(inputs, [], [], 0.05)
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: every slave end is closed
+                    data = b""
+                if not data:
+                    break
+                os.write(1, data)
+            elif status is not None:
+                break
+            if 0 in ready:
+                data = os.read(0, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    inputs.remove(0)
+    finally:
+        os.close(master)
+    return status if status is not None else lifecycle.wait_for(pid)
