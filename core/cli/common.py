@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 
 # option -> (attribute, takes a value)
 _GLOBALS = {
@@ -29,21 +28,28 @@ _GLOBALS = {
 }
 
 
-@dataclass
 class GlobalOptions:
-    """Options shared by every verb; ``PYCR_*`` environment variables give defaults."""
+    """Options shared by every verb; ``PYCR_*`` environment variables give defaults.
 
-    root: str = field(default_factory=lambda: os.environ.get("PYCR_ROOT", "/run/pycr"))
-    log: str | None = None
-    log_format: str = "text"
-    backend: str = field(default_factory=lambda: os.environ.get("PYCR_BACKEND", "auto"))
-    rootfs: str = field(default_factory=lambda: os.environ.get("PYCR_ROOTFS", "overlay"))
-    trace_file: str | None = None
-    plugin_opts: list[str] = field(default_factory=list)
-    debug: bool = False
-    trace: bool = False
-    systemd_cgroup: bool = False
-    rootless: str | None = None
+    A plain class, not a dataclass: importing dataclasses costs more than
+    the rest of ``pycr-oci start``.
+    """
+
+    def __init__(self, **given):
+        env = os.environ
+        self.root: str = env.get("PYCR_ROOT", "/run/pycr")
+        self.log: str | None = None
+        self.log_format: str = "text"
+        self.backend: str = env.get("PYCR_BACKEND", "auto")
+        self.rootfs: str = env.get("PYCR_ROOTFS", "overlay")
+        self.trace_file: str | None = None
+        self.plugin_opts: list[str] = []
+        self.debug = self.trace = self.systemd_cgroup = False
+        self.rootless: str | None = None
+        for key, value in given.items():
+            if not hasattr(self, key):
+                raise TypeError(f"unknown global option {key!r}")
+            setattr(self, key, value)
 
     @property
     def disabled_plugins(self) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from pycr.core.errors import ConfigError, ContainerNotFound
@@ -39,11 +38,11 @@ def proc_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
-@dataclass
 class Container:
-    root: str
-    id: str
-    data: dict[str, Any]
+    """One container's saved state; a plain class to keep dataclasses off the hot path."""
+
+    def __init__(self, root: str, id: str, data: dict[str, Any]):
+        self.root, self.id, self.data = root, id, data
 
     @property
     def dir(self) -> str:
