@@ -221,3 +221,25 @@ def test_third_party_plugin_wins_a_firstresult_hook_over_the_builtin(site):
     step = pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False)
     assert type(step).__name__ == "Chroot" and step.move_mount is False
     assert [p["name"] for p in pm.plugin_info][-1] == "switch"
+
+
+def test_pycr_image_source_is_asked_before_the_entry_points(site, monkeypatch):
+    from pycr.core import plugins
+    from pycr.core.images import transports
+
+    hook_plugin(site, dist="pycr-src", name="src", source="""
+        from pycr.core import hookimpl
+
+        class Mirror:
+            def __init__(self, platform=None):
+                self.platform = platform
+
+        @hookimpl
+        def pycr_image_source(transport):
+            return Mirror if transport == "docker" else None
+    """)
+    monkeypatch.setattr(plugins, "_MANAGER", None)
+    src = transports.source(None, "docker", platform="linux/arm64", credentials=("u", "p"))
+    assert type(src).__name__ == "Mirror" and src.platform == "linux/arm64"
+    assert type(transports.source(None, "oci")).__name__ == "OciLayoutSource"
+    monkeypatch.setattr(plugins, "_MANAGER", None)
