@@ -154,3 +154,14 @@ def test_zstd_layers(pycr, registry, rootfs):
                          capture_output=True, text=True, check=True).stdout
     assert "tar+zstd" in raw
     assert pycr("run", "-q", ref, rootfs=rootfs, check=0).stdout == "hello from busybox\n"
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_containers_do_not_share_writes_and_layers_unpack_once(pycr, busybox_ref, rootfs):
+    pycr("run", "-q", busybox_ref, "sh", "-c", "echo changed > /etc/motd; rm /bin/ls", rootfs=rootfs, check=0)
+    layers = pycr.store / "layers" / "sha256"
+    before = {p.name: p.stat().st_ino for p in layers.iterdir()} if layers.exists() else {}
+    r = pycr("run", "-q", busybox_ref, "sh", "-c", "cat /etc/motd; ls /bin/ls", rootfs=rootfs, check=0)
+    assert r.stdout == "hello from pycr test image\n/bin/ls\n"
+    after = {p.name: p.stat().st_ino for p in layers.iterdir()} if layers.exists() else {}
+    assert before == after and (len(after) == 1 if rootfs == "overlay" else not after)
