@@ -1,7 +1,18 @@
-"""Phase timing for ``--trace``: how long each phase and each hook took.
+"""Phase timing for ``--trace`` / ``--trace-file``: how long each runtime
+phase, each hook call and each plugin's hook implementation took.
 
-With tracing off, :func:`phase` returns a shared no-op context manager and
-no hook monitoring is installed, so the cost is one attribute lookup.
+Why it costs nothing when off: :func:`phase` returns one shared no-op context
+manager after a single global check, and pluggy's hook-call monitoring is
+only installed (by :func:`attach`) when a command was asked to trace.  The
+per-implementation timing wraps ``HookImpl.function`` lazily, the first time
+a traced hook is called, so plugins registered late are timed too and an
+untraced run never sees a wrapper.
+
+A record is ``{"kind", "name", "start_ms", "duration_ms", "depth", ...}``;
+kinds are ``command``, ``phase``, ``hook`` (one hook call, all its
+implementations) and ``impl`` (one implementation, with its ``plugin``).
+The JSON file (``--trace-file``) also carries per-phase and per-plugin totals,
+which ``pycr bench`` stores with every sample.
 """
 
 from __future__ import annotations
@@ -11,7 +22,9 @@ import sys
 import time
 
 _RECORDS: list[dict] | None = None  # None: tracing is off
+_DEPTH = 0
 _NOOP = contextlib.nullcontext()
+_ATTACHED: set[int] = set()  # id() of plugin managers already monitored
 
 
 def enabled() -> bool:
@@ -27,38 +40,104 @@ def phase(name: str):
 
 @contextlib.contextmanager
 def _timed(kind: str, name: str, **extra):
+    global _DEPTH
     start = time.perf_counter()
+    depth = _DEPTH
+    _DEPTH += 1
     try:
         yield
     finally:
-        _RECORDS.append({"kind": kind, "name": name, "start": start, "end": time.perf_counter(), **extra})
+        _DEPTH = depth
+        if _RECORDS is not None:
+            _RECORDS.append({"kind": kind, "name": name, "start": start, "end": time.perf_counter(),
+                             "depth": depth, **extra})
+
+
+def _timed_impl(hook_name: str, impl):
+    """Replace ``impl.function`` by a wrapper that records its duration."""
+    inner = impl.function
+    plugin = impl.plugin_name
+
+    def traced(*args, **kwargs):
+        global _DEPTH
+        if _RECORDS is None:
+            return inner(*args, **kwargs)
+        start = time.perf_counter()
+        depth = _DEPTH
+        _DEPTH += 1
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _DEPTH = depth
+            if _RECORDS is not None:
+                _RECORDS.append({"kind": "impl", "name": hook_name, "plugin": plugin, "start": start,
+                                 "end": time.perf_counter(), "depth": depth})
+
+    traced.__wrapped__ = inner  # pluggy reads argument names through inspect.unwrap
+    traced._pycr_traced = True
+    impl.function = traced
 
 
 def attach(pm) -> None:
-    """Time every hook implementation through pluggy's hook-call monitoring."""
-    if _RECORDS is None:
+    """Time every hook call and hook implementation of pluggy manager ``pm``.
+
+    Call it only when tracing was asked for; it is idempotent, and records
+    are kept only while a :func:`session` is open.
+    """
+    if id(pm) in _ATTACHED:
         return
-    stack: list[float] = []
+    _ATTACHED.add(id(pm))
+    stack: list[tuple[float, int]] = []
 
     def before(hook_name, impls, kwargs):
-        stack.append(time.perf_counter())
+        global _DEPTH
+        for impl in impls:
+            # new-style and old-style wrappers must stay generator functions
+            if not (impl.wrapper or impl.hookwrapper or getattr(impl.function, "_pycr_traced", False)):
+                _timed_impl(hook_name, impl)
+        stack.append((time.perf_counter(), _DEPTH))
+        _DEPTH += 1
 
     def after(outcome, hook_name, impls, kwargs):
-        start = stack.pop()
-        _RECORDS.append({"kind": "hook", "name": hook_name, "start": start, "end": time.perf_counter(),
-                         "plugins": [i.plugin_name for i in impls]})
+        global _DEPTH
+        start, depth = stack.pop()
+        _DEPTH = depth
+        if _RECORDS is not None:
+            _RECORDS.append({"kind": "hook", "name": hook_name, "start": start, "end": time.perf_counter(),
+                             "depth": depth, "plugins": [i.plugin_name for i in impls]})
 
     pm.add_hookcall_monitoring(before, after)
+
+
+def summarize(records: list[dict]) -> dict:
+    """Totals in ms: ``phases`` by name, ``plugins`` by plugin (impl time)."""
+    phases: dict[str, float] = {}
+    plugins: dict[str, float] = {}
+    for r in records:
+        if r["kind"] == "phase":
+            phases[r["name"]] = round(phases.get(r["name"], 0.0) + r["duration_ms"], 3)
+        elif r["kind"] == "impl":
+            plugins[r["plugin"]] = round(plugins.get(r["plugin"], 0.0) + r["duration_ms"], 3)
+    return {"phases": phases, "plugins": plugins}
+
+
+def format_timeline(records: list[dict]) -> str:
+    lines = []
+    for r in records:
+        who = f" [{r['plugin']}]" if r["kind"] == "impl" else ""
+        lines.append(f"trace {r['start_ms']:9.3f} ms {r['duration_ms']:9.3f} ms  {r['kind']:<7} "
+                     f"{'  ' * r['depth']}{r['name']}{who}\n")
+    return "".join(lines)
 
 
 @contextlib.contextmanager
 def session(opts, name: str):
     """Collect records for one command; print a timeline (and write JSON) at the end."""
-    global _RECORDS
+    global _RECORDS, _DEPTH
     if not getattr(opts, "trace", False) and not getattr(opts, "trace_file", None):
         yield
         return
-    _RECORDS = []
+    _RECORDS, _DEPTH = [], 0
     t0 = time.perf_counter()
     try:
         with _timed("command", name):
@@ -66,14 +145,16 @@ def session(opts, name: str):
     finally:
         records, _RECORDS = _RECORDS, None
         for r in records:
-            r["start_ms"] = round((r.pop("start") - t0) * 1000, 3)
-            r["duration_ms"] = round(r.pop("end") * 1000 - t0 * 1000 - r["start_ms"], 3)
-        records.sort(key=lambda r: r["start_ms"])
-        if opts.trace:
-            for r in records:
-                sys.stderr.write(f"trace {r['start_ms']:9.3f} ms  {r['duration_ms']:9.3f} ms  {r['kind']:<7} {r['name']}\n")
-        if opts.trace_file:
+            start, end = r.pop("start"), r.pop("end")
+            r["start_ms"] = round((start - t0) * 1000, 3)
+            r["duration_ms"] = round((end - start) * 1000, 3)
+        records.sort(key=lambda r: (r["start_ms"], r["depth"]))
+        if getattr(opts, "trace", False):
+            sys.stderr.write(format_timeline(records))
+        if getattr(opts, "trace_file", None):
             import json
+            import os
 
+            data = {"command": name, "pid": os.getpid(), "records": records, **summarize(records)}
             with open(opts.trace_file, "w") as f:
-                json.dump({"command": name, "records": records}, f, indent=1)
+                json.dump(data, f, indent=1)

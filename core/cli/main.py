@@ -14,6 +14,8 @@ import sys
 VERBS: dict[str, tuple[str, str]] = {
     "plugins": ("pycr.core.cli.verb_plugins", "list plugins and drivers"),
     "demo": ("pycr.core.cli.verb_demo", "run a container from the built-in busybox bundle"),
+    "bench": ("pycr.core.cli.verb_bench", "compare isolation strategies: strategies x workloads, stats, plots"),
+    "probe": ("pycr.core.cli.verb_probe", "isolation probes per strategy: contained or escaped"),
     "run": ("pycr.core.cli.verb_run", "run a command in a new container from an image"),
     "pull": ("pycr.core.cli.verb_pull", "pull an image from a registry or another transport"),
     "push": ("pycr.core.cli.verb_push", "push a stored image to a registry or another transport"),

@@ -1,0 +1,105 @@
+"""What the host plants for the probes, and its guaranteed removal.
+
+Everything is named by a random token so that concurrent runs and leftovers
+can never be confused, and everything is undone through one ``ExitStack``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+
+
+@dataclass
+class Plants:
+    token: str
+    marker: str
+    mountmark: str
+    port: int
+    disk: tuple[int, int]
+    target_pid: int
+    disk_readable: bool = True  # False: even the host cannot read the disk (sandboxed machine)
+
+    def env(self, busybox: str, mem_alloc: str) -> list[str]:
+        return [f"TOKEN={self.token}", f"MARKER={self.marker}", f"MOUNTMARK={self.mountmark}",
+                f"PORT={self.port}", f"DISK_MAJOR={self.disk[0]}", f"DISK_MINOR={self.disk[1]}",
+                f"MEM_ALLOC={mem_alloc}", f"HOST_BUSYBOX={busybox}", "PATH=/bin"]
+
+
+def host_disk() -> tuple[int, int]:
+    """major:minor of the whole disk under the host's / (``vda`` for ``vda1``)."""
+    dev = os.stat("/").st_dev
+    major, minor = os.major(dev), os.minor(dev)
+    try:  # a partition's sysfs node has a "partition" file; its parent dir is the disk
+        link = os.path.realpath(f"/sys/dev/block/{major}:{minor}")
+        if os.path.exists(os.path.join(link, "partition")):
+            with open(os.path.join(os.path.dirname(link), "dev")) as f:
+                major, minor = map(int, f.read().split(":"))
+    except OSError:
+        pass
+    return major, minor
+
+
+def disk_readable_on_host(disk: tuple[int, int], where: str) -> bool:
+    """Can this (host) process read the disk through a fresh device node?"""
+    node = os.path.join(where, f".pycr-probe-disk-{os.getpid()}")
+    try:
+        os.mknod(node, 0o600 | 0o060000, os.makedev(*disk))
+        with open(node, "rb") as f:
+            return len(f.read(512)) == 512
+    except OSError:
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(node)
+
+
+def _serve(sock: socket.socket, token: str) -> None:
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        with conn:
+            with contextlib.suppress(OSError):
+                conn.sendall(f"{token}\n".encode())
+
+
+@contextlib.contextmanager
+def planted():
+    """Yield :class:`Plants`; remove the marker, mount, process and listener after."""
+    token = secrets.token_hex(6)
+    with contextlib.ExitStack() as undo:
+        marker = f"/var/tmp/pycr-probe-{token}"
+        with open(marker, "w") as f:
+            f.write(token)
+        undo.callback(os.unlink, marker)
+
+        mountmark = f"/run/pycr-probe-{token}"
+        os.mkdir(mountmark, 0o700)
+        undo.callback(os.rmdir, mountmark)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "pycr-probe", mountmark], check=True)
+        undo.callback(subprocess.run, ["umount", "-l", mountmark], check=False)
+
+        target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)",
+                                   f"pycr-probe-target-{token}"], stdin=subprocess.DEVNULL)
+        undo.callback(target.wait)
+        undo.callback(target.kill)
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        undo.callback(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        threading.Thread(target=_serve, args=(sock, token), daemon=True).start()
+        undo.callback(sock.shutdown, socket.SHUT_RDWR)
+
+        disk = host_disk()
+        yield Plants(token, marker, mountmark, sock.getsockname()[1], disk, target.pid,
+                     disk_readable_on_host(disk, "/var/tmp"))

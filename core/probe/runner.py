@@ -1,0 +1,104 @@
+"""Run the probe script once per strategy and read back the verdicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+from pycr.core.errors import PycrError
+from pycr.core.probe.script import PROBES, SCRIPT
+
+DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
+                      "pycr-v1-nonet", "pycr-v1-nopid", "runc")
+# Docker's default capability set: what a typical container keeps (SYS_CHROOT, MKNOD among them).
+PROBE_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+              "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+              "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+MEMORY_LIMIT = 64 * 1024 * 1024
+MEM_ALLOC = "192M"
+
+
+def parse(output: str) -> dict[str, dict]:
+    """``PROBE name verdict detail`` lines -> {name: {verdict, detail}}."""
+    found = {}
+    for line in output.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) >= 3 and parts[0] == "PROBE" and parts[1] in PROBES:
+            found[parts[1]] = {"verdict": parts[2], "detail": parts[3] if len(parts) > 3 else ""}
+    return found
+
+
+def probe_config(base: dict, rootfs: str, env: list[str]) -> dict:
+    config = json.loads(json.dumps(base))
+    config["root"] = {"path": rootfs, "readonly": False}
+    proc = config["process"]
+    proc["args"] = ["/bin/sh", "/.pycr-probe.sh"]
+    proc["env"] = env
+    proc["capabilities"] = {k: list(PROBE_CAPS) for k in ("bounding", "effective", "permitted")}
+    config["linux"].setdefault("resources", {})["memory"] = {"limit": MEMORY_LIMIT}
+    return config
+
+
+def run(strategies, timeout: float = 60.0) -> dict[str, dict]:
+    """{strategy: {probe: {verdict, detail}}}; verdict ``error`` when a run failed."""
+    from pycr.core.probe.host import planted
+    from pycr.core.testing.bundle import find_busybox, make_bundle
+
+    work = tempfile.mkdtemp(prefix="pycr-probe-", dir="/var/tmp")
+    results: dict[str, dict] = {}
+    try:
+        base_dir = make_bundle(os.path.join(work, "base"))
+        rootfs = os.path.join(base_dir, "rootfs")
+        with open(os.path.join(rootfs, ".pycr-probe.sh"), "w") as f:
+            f.write(SCRIPT)
+        with open(os.path.join(base_dir, "config.json")) as f:
+            base = json.load(f)
+        with planted() as plants:
+            env = plants.env(find_busybox(), MEM_ALLOC)
+            for i, s in enumerate(strategies):
+                why = s.unavailable()
+                if why:
+                    results[s.name] = {p: {"verdict": "error", "detail": why} for p in PROBES}
+                    continue
+                bundle = os.path.join(work, f"bundle-{i}")
+                os.makedirs(bundle)
+                try:
+                    config = s.adapt_config(probe_config(base, rootfs, env), f"probe-{os.getpid()}-{i}")
+                except PycrError as e:
+                    results[s.name] = {p: {"verdict": "error", "detail": str(e)} for p in PROBES}
+                    continue
+                with open(os.path.join(bundle, "config.json"), "w") as f:
+                    json.dump(config, f, indent=1)
+                cid = f"probe-{os.getpid()}-{i}"
+                argv = s.command(os.path.join(work, "state"), bundle, cid)
+                try:
+                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                          stdin=subprocess.DEVNULL)
+                    out, err, code = proc.stdout, proc.stderr, proc.returncode
+                except subprocess.TimeoutExpired as e:
+                    out, err, code = e.stdout or "", "timed out", -1
+                found = parse(out if isinstance(out, str) else out.decode())
+                reason = (err.strip().splitlines() or [f"exit {code}"])[-1]
+                results[s.name] = {p: found.get(p, {"verdict": "error", "detail": reason}) for p in PROBES}
+                if not plants.disk_readable and results[s.name]["raw_device"]["verdict"] == "contained":
+                    results[s.name]["raw_device"] = {"verdict": "n/a", "detail": "the host itself cannot read "
+                                                     f"{plants.disk[0]}:{plants.disk[1]} (sandboxed machine)"}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def format_matrix(results: dict[str, dict]) -> str:
+    width = max([len(s) for s in results] + [8])
+    cols = [p.replace("_", "-") for p in PROBES]
+    lines = [" " * width + "  " + "  ".join(f"{c:<14}" for c in cols)]
+    for s, probes in results.items():
+        cells = []
+        for p in PROBES:
+            v = probes[p]["verdict"]
+            cells.append(f"{('ESCAPED' if v == 'escaped' else v):<14}")
+        lines.append(f"{s:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines) + "\n"

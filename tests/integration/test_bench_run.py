@@ -1,0 +1,61 @@
+"""pycr bench for real, on a tiny matrix (--repeat 2): every file written,
+every sample carries its strategy, workload, phases and the machine's facts,
+and nothing is left behind."""
+
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def _own_memory_cgroup():
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.strip().split(":", 2)
+            if "memory" in ctrls.split(","):
+                return "/sys/fs/cgroup/memory" + path
+    return None
+
+
+def test_bench_tiny_matrix(tmp_path):
+    out = tmp_path / "out"
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('seed = 3\n[[strategy]]\nname = "pycr-nouts"\nbase = "pycr-v1-pivot"\n'
+                      'drop_namespaces = ["uts"]\n')
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    before = set(glob.glob("/var/tmp/pycr-bench-*"))
+    proc = subprocess.run([pycr, "bench", "--matrix", str(matrix), "--repeat", "2", "--warmup", "1",
+                           "-s", "pycr-v1-pivot", "-s", "pycr-nouts", "-s", "runc", "-s", "crun",
+                           "-w", "true", "-w", "fork", "--output", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["machine"]["cpus"] and data["machine"]["kernel"] and data["machine"]["cgroup_layout"]
+    assert data["matrix"]["warmup_runs_discarded"] > 0
+    ran = {s for s in ("pycr-v1-pivot", "pycr-nouts", "runc", "crun") if s not in data["skipped"]}
+    assert {"pycr-v1-pivot", "pycr-nouts"} <= ran
+    for name, why in data["skipped"].items():  # a runtime that cannot run here says why
+        assert why
+    samples = data["samples"]
+    assert len(samples) == len(ran) * 2 * 2
+    assert all(s["ok"] and s["wall_ms"] > 0 for s in samples)
+    pycr_samples = [s for s in samples if s["runtime"] == "pycr"]
+    assert all(set(s["phases"]) >= {"validate", "cgroup", "namespaces", "rootfs"} for s in pycr_samples)
+    nouts = [s for s in samples if s["strategy"] == "pycr-nouts"]
+    assert nouts and all("uts" not in s["namespaces"] for s in nouts)
+    with open(out / "results.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(samples)
+    assert {r["workload"] for r in data["summary"]} == {"true", "fork"}
+    assert (out / "plot_true.png").read_bytes()[:4] == b"\x89PNG"
+    assert "workload true" in proc.stdout
+    # clean: no work dir, no container state, no cgroups left under our own
+    assert set(glob.glob("/var/tmp/pycr-bench-*")) == before
+    own = _own_memory_cgroup()
+    if own and os.path.isdir(own):
+        assert not [d for d in os.listdir(own) if d.startswith("pycr-")]

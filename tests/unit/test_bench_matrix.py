@@ -1,0 +1,104 @@
+"""Matrix files, strategies and the randomized schedule of pycr bench."""
+
+import collections
+import json
+import sys
+
+import pytest
+
+from pycr.core.bench import matrix, strategies
+from pycr.core.errors import ConfigError
+from pycr.core.runtime.default_spec import default_config
+
+
+def test_default_matrix_has_every_axis():
+    m = matrix.load()
+    facts = [s.facts() for s in m.strategies]
+    assert {f["backend"] for f in facts} >= {"cgroup_v1", "cgroup_v2", "none"}
+    assert {f["root_switch"] for f in facts} >= {"pivot_root", "move+chroot", "chroot"}
+    assert {f["runtime"] for f in facts} >= {"pycr", "runc", "crun"}
+    assert {w.name for w in m.workloads} == {"true", "fork", "fileio", "memory"}
+
+
+def test_matrix_file_derives_strategies_and_workloads(tmp_path):
+    f = tmp_path / "study.toml"
+    f.write_text('repeat = 3\nwarmup = 1\nseed = 7\nstrategies = ["mine", "runc"]\nworkloads = ["sleep"]\n'
+                 '[[strategy]]\nname = "mine"\nbase = "pycr-v1-pivot"\ndrop_namespaces = ["uts"]\n'
+                 '[[workload]]\nname = "sleep"\nargs = ["/bin/sleep", "0"]\n')
+    m = matrix.load(str(f))
+    assert [s.name for s in m.strategies] == ["mine", "runc"]
+    assert m.strategies[0].drop_namespaces == ("uts",)
+    assert m.workloads[0].args == ("/bin/sleep", "0")
+    assert (m.repeat, m.warmup, m.seed) == (3, 1, 7)
+    # command-line overrides win over the file
+    assert matrix.load(str(f), repeat=9).repeat == 9
+
+
+def test_matrix_json_and_errors_name_the_file(tmp_path):
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps({"strategies": ["nope"]}))
+    with pytest.raises(ConfigError, match=r"m\.json: strategy 'nope' is not defined"):
+        matrix.load(str(f))
+    f.write_text(json.dumps({"repeats": 3}))
+    with pytest.raises(ConfigError, match="unknown key 'repeats'"):
+        matrix.load(str(f))
+    with pytest.raises(ConfigError, match="missing.toml"):
+        matrix.load(str(tmp_path / "missing.toml"))
+
+
+def test_schedule_randomized_complete_and_reproducible():
+    m = matrix.load(strategies=["pycr-v1-pivot", "runc", "pycr-none-pivot"], workloads=["true", "fork"],
+                    repeat=4, warmup=2, seed=11)
+    sched = m.schedule()
+    assert len(sched) == 3 * 2 * (4 + 2)
+    warm = [x for x in sched if x[1]]
+    assert sched[:len(warm)] == warm  # all warm-ups come first
+    counts = collections.Counter((s.name, w.name) for _, is_warm, s, w in sched if not is_warm)
+    assert set(counts.values()) == {4} and len(counts) == 6
+    order = [(s.name, w.name) for _, _, s, w in sched]
+    assert order == [(s.name, w.name) for _, _, s, w in m.schedule()]
+    m.seed = 12
+    assert order != [(s.name, w.name) for _, _, s, w in m.schedule()]
+    # not simply grouped by cell
+    measured = order[len(warm):]
+    assert measured != sorted(measured)
+
+
+def test_adapt_config_per_strategy():
+    reg = strategies.registry()
+    base = default_config(["true"])
+    nonet = reg["pycr-v1-nonet"].adapt_config(base, "x")
+    assert "network" not in {n["type"] for n in nonet["linux"]["namespaces"]}
+    assert "network" in {n["type"] for n in base["linux"]["namespaces"]}  # a copy
+    none = reg["pycr-none-pivot"].adapt_config(base, "x")
+    assert "resources" not in none["linux"]
+    runc = reg["runc"].adapt_config(base, "x")
+    assert not runc["linux"]["cgroupsPath"].startswith("/")  # nests under our own cgroup
+    nouts = strategies.derive(reg["pycr-v1-pivot"], name="nouts", drop_namespaces=["uts"]).adapt_config(base, "x")
+    assert "hostname" not in nouts and "hostname" in base
+    with pytest.raises(ConfigError, match="mount namespace"):
+        strategies.derive(reg["pycr-v1-pivot"], name="nomnt", drop_namespaces=["mount"]).adapt_config(base, "x")
+    userns = reg["pycr-v1-userns"].adapt_config(base, "x")
+    assert "user" in {n["type"] for n in userns["linux"]["namespaces"]} and userns["linux"]["uidMappings"]
+
+
+def test_commands():
+    reg = strategies.registry()
+    argv = reg["pycr-v1-nopivot"].command("/r", "/b", "c1", "/t.json")
+    assert argv[:3] == [sys.executable, "-m", "pycr.core.bench.launch"]
+    assert argv[-4:] == ["--bundle", "/b", "--no-pivot", "c1"]
+    assert argv[argv.index("--trace-file") + 1] == "/t.json"
+    chroot = reg["pycr-v1-chroot"].command("/r", "/b", "c1")
+    assert chroot[chroot.index("--plugin") + 1] == "pycr.core.bench.strategies:plain_chroot"
+    assert reg["runc"].command("/r", "/b", "c1") == ["runc", "--root", "/r", "run", "--bundle", "/b", "c1"]
+    assert strategies.Strategy("x", runtime="no-such-runtime-here").unavailable() == "no-such-runtime-here not found on PATH"
+
+
+def test_duplicate_strategy_names_are_an_error():
+    with pytest.raises(ConfigError, match="defined twice"):
+        strategies.registry([strategies.Strategy("runc", runtime="other")])
+
+
+def test_plain_chroot_plugin_returns_chroot_without_move():
+    step = strategies.plain_chroot.pycr_rootfs_switch(config={}, no_pivot=False)
+    assert type(step).__name__ == "Chroot" and step.move_mount is False
