@@ -283,14 +283,14 @@ class Store:
 
     def unpacked_layer(self, digest: str, media_type: str = "") -> str:
         """Unpack a layer blob once (overlay mode) into ``layers/``; return its directory."""
+        dest = self.layer_dir(digest)
+        if os.path.isdir(dest):  # the common case: no imports, one stat
+            return dest
         import shutil
         import tempfile
 
         from pycr.core.images.unpack import unpack_layer
 
-        dest = self.layer_dir(digest)
-        if os.path.isdir(dest):
-            return dest
         with self.lock(digest):
             if os.path.isdir(dest):
                 return dest
