@@ -282,3 +282,63 @@ def test_pycr_oci_run_with_cgroup_v2_backend_oom_kills(tmp_path):
         subprocess.run([exe, "delete", "--force", cid], capture_output=True, timeout=60)
     assert r.returncode == 137, (r.returncode, r.stdout[-500:], r.stderr[-1000:])
     assert not [d for d in os.listdir("/sys/fs/cgroup") if cid in d]
+
+
+def _cgroup_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cgroup") as f:
+        return "/sys/fs/cgroup" + f.read().strip().split("::", 1)[1]
+
+
+@pytest.mark.skipif(not _runtime_ready(), reason="the runtime (pycr.core.runtime.lifecycle) is not there yet")
+def test_pycr_backend_cgroup_v2_pids_pause_resume_delete(tmp_path):
+    """The whole lifecycle through ``pycr --backend cgroup_v2 oci ...``: limits, pause/resume, delete."""
+    pycr = [os.path.join(os.path.dirname(PY), "pycr"), "--backend", "cgroup_v2", "oci"]
+    # the fork loop runs in a subshell: a failed fork ends that shell, the init stays
+    forks = "(i=0; while [ $i -lt 40 ]; do sleep 100 & i=$((i+1)); done); exec sleep 1000"
+    bundle = _busybox_bundle(tmp_path, ["sh", "-c", forks], {"pids": {"limit": 10}})
+    cid = f"vm-life-{uuid.uuid4().hex[:6]}"
+
+    def oci(*args, check=True):
+        # files, not pipes: the container's init inherits create's stdio and keeps pipes open
+        with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+            r = subprocess.run([*pycr, *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL, timeout=120)
+            out.seek(0)
+            err.seek(0)
+            r.stdout, r.stderr = out.read(), err.read()
+        assert not check or r.returncode == 0, (args, r.returncode, r.stderr[-1000:])
+        return r
+
+    try:
+        oci("create", "--bundle", str(bundle), cid)
+        pid = json.loads(oci("state", cid).stdout)["pid"]
+        cgroup = _cgroup_of(pid)
+        assert cgroup != "/sys/fs/cgroup" and os.path.isdir(cgroup)
+        with open(f"{cgroup}/pids.max") as f:
+            assert f.read().strip() == "10"
+        oci("start", cid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(f"{cgroup}/pids.events") as f:
+                if int(f.read().split()[1]) > 0:
+                    break
+            time.sleep(0.1)
+        with open(f"{cgroup}/pids.current") as f:
+            held = int(f.read())
+        assert 5 <= held <= 10, held
+        oci("pause", cid)
+        with open(f"{cgroup}/cgroup.events") as f:
+            assert "frozen 1" in f.read()
+        assert json.loads(oci("state", cid).stdout)["status"] == "paused"
+        oci("resume", cid)
+        with open(f"{cgroup}/cgroup.events") as f:
+            assert "frozen 0" in f.read()
+        stats = json.loads(oci("events", "--stats", cid).stdout.splitlines()[0])
+        assert stats["data"]["pids"]["current"] == held and stats["data"]["pids"]["limit"] == 10, stats
+        oci("kill", cid, "KILL")
+        deadline = time.monotonic() + 30
+        while json.loads(oci("state", cid).stdout)["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        oci("delete", cid)
+        assert not os.path.exists(cgroup)
+    finally:
+        oci("delete", "--force", cid, check=False)
