@@ -134,7 +134,8 @@ class Transport:
             try:
                 resp = self._send(method, url, hdrs, body)
             except (OSError, http.client.HTTPException) as e:
-                raise RegistryError(f"registry {self.host} unreachable: {e or type(e).__name__}") from None
+                prefix = f"{what}: " if what else ""
+                raise RegistryError(f"{prefix}registry {self.host} unreachable: {e or type(e).__name__}") from None
             if resp.status == 401 and own and not retried_auth:
                 resp.read()
                 retried_auth = True

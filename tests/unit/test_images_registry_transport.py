@@ -1,0 +1,42 @@
+"""Registry transport decisions that need no server: scheme choice, challenges, credentials file."""
+
+import base64
+import json
+
+import pytest
+
+from pycr.plugins.registry_oci import authfile
+from pycr.plugins.registry_oci.transport import Transport, is_loopback, parse_challenge
+
+
+@pytest.mark.parametrize("host, plain", [
+    ("localhost:5000", True), ("127.0.0.1:5000", True), ("127.9.9.9", True), ("[::1]:5000", True),
+    ("registry.example.com", False), ("10.0.0.1:5000", False), ("docker.io", False)])
+def test_plain_http_only_for_loopback(host, plain):
+    assert is_loopback(host) is plain
+    assert Transport(host).scheme == ("http" if plain else "https")
+
+
+def test_insecure_registry_allows_plain_http():
+    assert Transport("registry.lan:5000", insecure=True).scheme == "http"
+
+
+def test_parse_bearer_challenge():
+    scheme, params = parse_challenge('Bearer realm="https://auth.example/token",service="reg",'
+                                     'scope="repository:a/b:pull,push"')
+    assert scheme == "bearer"
+    assert params == {"realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull,push"}
+    assert parse_challenge('Basic realm="x"') == ("basic", {"realm": "x"})
+
+
+def test_credentials_file_roundtrip(tmp_path, monkeypatch):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"credsStore": "keep-me", "auths": {
+        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hub:pw").decode()}}}))
+    assert authfile.get("docker.io") == ("hub", "pw")
+    authfile.store("127.0.0.1:5000", "u", "p:with:colons")
+    assert authfile.get("127.0.0.1:5000") == ("u", "p:with:colons")
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["credsStore"] == "keep-me" and (tmp_path / "config.json").stat().st_mode & 0o777 == 0o600
+    assert authfile.remove("127.0.0.1:5000") and authfile.get("127.0.0.1:5000") is None
+    assert not authfile.remove("127.0.0.1:5000")
