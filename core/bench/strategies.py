@@ -3,8 +3,8 @@
 Built-ins cover the axes researchers compare (cgroup backend, root switch,
 namespace set) and peer runtimes with runc's CLI (runc, crun) driven on the
 same bundles.  Third parties add strategies through entry-point group
-``pycr.bench_strategy`` (a :class:`Strategy` or a callable returning a list of
-them); a strategy may load extra pycr plugins into its runs only
+``pycr.bench_strategy``: the entry point is a :class:`Strategy`, a dict of its
+fields, or a callable returning a list of either; a strategy may load extra pycr plugins into its runs only
 (``plugins=("pkg.mod:obj",)``), which is how :class:`PlainChroot` -- the
 classic ``chroot(2)`` jail -- exists without touching the built-in plugins.
 """
@@ -150,10 +150,12 @@ def _from_entry_points() -> list[Strategy]:
             raise ConfigError(f"bench strategy plugin {ep.name!r} ({ep.value}) failed to load: "
                               f"{type(e).__name__}: {e}") from None
         items = obj() if callable(obj) and not isinstance(obj, Strategy) else obj
-        items = [items] if isinstance(items, Strategy) else list(items)
+        items = [items] if isinstance(items, (Strategy, dict)) else list(items)
         for s in items:
-            if not isinstance(s, Strategy):
-                raise ConfigError(f"bench strategy plugin {ep.name!r} returned {type(s).__name__}, not a Strategy")
+            if isinstance(s, dict):  # plain records: a plugin needs no import from pycr
+                s = derive(Strategy(name=s.get("name", "")), **s)
+            if not isinstance(s, Strategy) or not s.name:
+                raise ConfigError(f"bench strategy plugin {ep.name!r} returned {s!r}, not a named Strategy")
             found.append(s)
     return found
 

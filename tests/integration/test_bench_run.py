@@ -59,3 +59,28 @@ def test_bench_tiny_matrix(tmp_path):
     own = _own_memory_cgroup()
     if own and os.path.isdir(own):
         assert not [d for d in os.listdir(own) if d.startswith("pycr-")]
+
+
+def test_plugin_strategy_runs_with_its_plugin(tmp_path):
+    """The pycr plugin a strategy names is loaded into its runs (and only those)."""
+    from tests.unit.test_bench_plugin import PLUGIN
+
+    from pycr.core.testing.dists import write_dist
+
+    site = tmp_path / "site"
+    write_dist(str(site), "lab-strategies", entry_points={"pycr.bench_strategy": {"lab": "lab_strategies:strategies"}},
+               modules={"lab_strategies.py": PLUGIN})
+    stamp = tmp_path / "stamp"
+    env = {**os.environ, "PYTHONPATH": str(site), "PYCR_CACHE_DIR": str(tmp_path / "cache"), "STAMP_FILE": str(stamp)}
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    out = tmp_path / "out"
+    proc = subprocess.run([pycr, "bench", "--repeat", "2", "--warmup", "0", "-s", "lab-stamped", "-s", "pycr-v1-pivot",
+                           "-w", "true", "--no-plots", "--output", str(out)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "results.json").read_text())
+    lab = [s for s in data["samples"] if s["strategy"] == "lab-stamped"]
+    assert len(lab) == 2 and all("ipc" not in s["namespaces"] for s in lab)
+    assert all("bench:stamp" in s["plugins"] for s in lab)
+    assert not any("bench:stamp" in s["plugins"] for s in data["samples"] if s["strategy"] == "pycr-v1-pivot")
+    assert len(stamp.read_text().split()) == 3  # preflight + 2 measured runs, none from the other strategy
