@@ -165,3 +165,28 @@ def test_containers_do_not_share_writes_and_layers_unpack_once(pycr, busybox_ref
     assert r.stdout == "hello from pycr test image\n/bin/ls\n"
     after = {p.name: p.stat().st_ino for p in layers.iterdir()} if layers.exists() else {}
     assert before == after and (len(after) == 1 if rootfs == "overlay" else not after)
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_sigterm_to_pycr_run_is_forwarded_and_everything_is_undone(pycr, busybox_ref, rootfs, tmp_path):
+    import signal
+    import time
+
+    pycr("pull", "-q", busybox_ref, check=0)
+    env = {**os.environ, "PYCR_STORAGE": str(pycr.store)}
+    proc = subprocess.Popen([sys.executable, "-m", "pycr.core.cli.main", "--root", str(tmp_path / "run"),
+                             "--rootfs", rootfs, "run", busybox_ref, "sh", "-c",
+                             "trap 'echo got TERM; exit 3' TERM; echo ready; sleep 30 & wait"],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        time.sleep(0.2)
+        assert os.listdir(pycr.store / "containers")  # it exists while running
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3 and out == "got TERM\n"
+    # the pycr fixture checks: no mount left, containers/ and the state root empty
