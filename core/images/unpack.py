@@ -114,14 +114,14 @@ def _zstd_stream(f: BinaryIO, stack) -> IO[bytes]:
     t = threading.Thread(target=feed, daemon=True)
     t.start()
 
-    def finish():
-        proc.stdout.close()
+    def finish(exc_type, exc, tb):
+        proc.stdout.close()  # an early stop makes zstd exit on EPIPE, which ends the feeder
         t.join()
-        if proc.wait() not in (0,) and not finish.aborted:
+        if proc.wait() != 0 and exc_type is None:  # never mask the error that stopped us
             raise UnpackError(f"zstd failed with exit status {proc.returncode}")
+        return False
 
-    finish.aborted = False
-    stack.callback(finish)
+    stack.push(finish)
     return proc.stdout
 
 

@@ -202,3 +202,24 @@ def test_missing_padding_after_last_member_is_accepted(area):
     assert stats.truncated_tail and (target / "d" / "a").read_text() == "a"
     with pytest.raises(UnpackError, match="truncated|corrupt"):
         unpack_layer(io.BytesIO(raw[:512 * 2 + 1 - 600]), str(target))
+
+
+@pytest.mark.parametrize("impl", ["zstandard", "binary"])
+def test_zstd_both_implementations(area, impl, monkeypatch):
+    """The optional ``zstandard`` package and the ``zstd`` binary fallback give the same tree."""
+    if impl == "zstandard":
+        pytest.importorskip("zstandard")
+    else:
+        import sys
+
+        monkeypatch.setitem(sys.modules, "zstandard", None)  # import fails -> binary
+    target, _ = area
+    big = os.urandom(3 << 20)
+    unpack_layer(make_tar([("d", "dir", None), ("d/big", "file", big)], "zstd"), str(target))
+    assert (target / "d" / "big").read_bytes() == big
+    raw = make_tar([("f", "file", "x" * 100000)], "zstd").getvalue()
+    with pytest.raises(UnpackError):
+        unpack_layer(io.BytesIO(raw[: len(raw) // 2]), str(target / "d"))
+    hostile = make_tar([("../x", "file", "y"), ("pad", "file", os.urandom(1 << 20))], "zstd")
+    with pytest.raises(UnpackError, match="contains '..'"):
+        unpack_layer(hostile, str(target))
