@@ -1,0 +1,122 @@
+"""podman (with conmon) driving pycr-oci as its OCI runtime: run, run -t,
+exec, pause/unpause, stop, kill, and a memory limit enforced by the OOM
+killer.  Storage, config and cgroups live in temporary places; after each
+scenario nothing of it may remain (container, cgroup, mount, process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.helpers.engines import PYCR_OCI, Podman
+from tests.helpers.registry import RegistryServer, missing_tools, push_busybox
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    if shutil.which("podman") is None or shutil.which("conmon") is None:
+        pytest.fail("podman/conmon missing: apt-get install podman")
+    if missing_tools():
+        pytest.fail(f"missing tools: apt-get install {' '.join(missing_tools())}")
+    work = tmp_path_factory.mktemp("podman")
+    with RegistryServer(work / "registry") as reg:
+        ref = push_busybox(reg, "busybox", work)
+        pm = Podman(runtime=PYCR_OCI, registry=reg.host)
+        try:
+            pm("pull", ref)
+            yield pm, ref
+        finally:
+            forced = pm.close()
+            assert not forced, forced
+
+
+@pytest.fixture
+def podman(env):
+    pm, ref = env
+    yield pm, ref
+    left = pm.leftovers()
+    pm("rm", "--all", "--force", "--time", "0", check=False)
+    assert left == [], f"left behind: {left}"
+
+
+def test_runtime_is_pycr_oci(podman):
+    pm, ref = podman
+    info = json.loads(pm("info", "--format", "json").stdout)
+    assert info["host"]["ociRuntime"]["path"] == PYCR_OCI
+
+
+def test_run_rm_echo(podman):
+    pm, ref = podman
+    r = pm("run", "--rm", *pm.run_args(), ref, "sh", "-c", "echo hello from $(hostname) as $(id -u); echo $$")
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("hello from ") and lines[0].endswith(" as 0")
+    assert lines[1] == "1"  # the user's process is the container's pid 1
+    r = pm("run", "--rm", *pm.run_args(), ref, "sh", "-c", "exit 42", check=False)
+    assert r.returncode == 42
+
+
+def test_run_tty(podman):
+    pm, ref = podman
+    r = pm("run", "--rm", "-t", *pm.run_args(), ref, "sh", "-c", "busybox tty; busybox stty size; echo done")
+    out = r.stdout.replace("\r", "")
+    assert "/dev/pts/0" in out and "done" in out
+
+
+def test_exec_and_pause_unpause(podman):
+    pm, ref = podman
+    cid = pm("run", "-d", *pm.run_args(), ref, "sleep", "1000").stdout.strip()
+    r = pm("exec", cid, "sh", "-c", "echo pid=$$; cat /proc/1/cmdline | busybox tr '\\0' ' '")
+    assert "pid=" in r.stdout and "sleep 1000" in r.stdout
+    assert int(r.stdout.split("pid=")[1].split()[0]) > 1
+    r = pm("exec", "-t", cid, "busybox", "tty")
+    assert "/dev/pts/" in r.stdout
+    r = pm("exec", "--user", "1000", "--workdir", "/tmp", "-e", "X=y", cid, "sh", "-c", "echo $(id -u) $(pwd) $X")
+    assert r.stdout.split() == ["1000", "/tmp", "y"]
+    assert pm("exec", cid, "sh", "-c", "exit 5", check=False).returncode == 5
+    pm("pause", cid)
+    assert pm("inspect", "--format", "{{.State.Status}}", cid).stdout.strip() == "paused"
+    pm("unpause", cid)
+    assert pm("inspect", "--format", "{{.State.Status}}", cid).stdout.strip() == "running"
+    pm("exec", cid, "true")
+    pm("rm", "--force", "--time", "0", cid)
+
+
+def test_stop_runs_the_trap(podman):
+    pm, ref = podman
+    cid = pm("run", "-d", *pm.run_args(), ref, "sh", "-c",
+             "trap 'exit 3' TERM; while true; do sleep 0.1; done").stdout.strip()
+    pm("stop", "--time", "10", cid)
+    assert pm("inspect", "--format", "{{.State.ExitCode}}", cid).stdout.strip() == "3"
+    pm("rm", cid)
+
+
+def test_kill(podman):
+    pm, ref = podman
+    cid = pm("run", "-d", *pm.run_args(), ref, "sleep", "1000").stdout.strip()
+    pm("kill", cid)
+    pm("wait", cid)
+    assert pm("inspect", "--format", "{{.State.ExitCode}}", cid).stdout.strip() == "137"
+    pm("rm", cid)
+
+
+def test_memory_limit_ooms(podman):
+    pm, ref = podman
+    r = pm("run", "--rm", "--memory", "64m", *pm.run_args(), ref,
+           "busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", check=False)
+    assert r.returncode == 137, (r.stdout, r.stderr)  # the OOM killer's SIGKILL
+    r = pm("run", "--rm", "--memory", "64m", *pm.run_args(), ref,
+           "sh", "-c", "busybox dd if=/dev/zero of=/dev/null bs=8M count=1 2>/dev/null; echo fits")
+    assert r.stdout.strip() == "fits"
+
+
+def test_nothing_of_the_runtime_left(podman):
+    pm, ref = podman
+    pm("run", "--rm", *pm.run_args(), ref, "true")
+    state_dirs = [d for d in os.listdir(pm.dir / "runroot") if "pycr" in d]
+    for d in state_dirs:
+        assert [n for n in os.listdir(pm.dir / "runroot" / d) if not n.startswith(".")] == []
