@@ -266,13 +266,12 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
             raise UnpackError(f"{layer_name}: cannot unpack into {target}: {e}") from None
         # directory mtimes last, deepest first, so children do not bump them again
         for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
-            root.invalidate()
-            fd = root.parent(parts, create=False, member="/".join(parts)) if parts else None
             try:
-                if parts and fd is not None:
+                fd = root.parent(parts, create=False, member="/".join(parts))
+                if fd is not None:
                     os.utime(parts[-1], (mtime, mtime), dir_fd=fd, follow_symlinks=False)
-            except OSError:
-                pass
+            except (OSError, UnpackError):
+                pass  # replaced by a later member: its own metadata stands
     return stats
 
 
@@ -324,9 +323,7 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
         dir_times.append((parts, int(m.mtime)))
     else:
         if st is not None:
-            _remove(dirfd, base)
-            root.invalidate() if stat.S_ISDIR(st.st_mode) else None
-            dirfd = root.parent(parts, create=True, member=m.name)
+            _remove(dirfd, base)  # never follow: a symlink placed here is replaced, not written through
         if m.isreg():
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=dirfd)
@@ -337,7 +334,7 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
                     chunk = src.read(min(_CHUNK, remaining))
                     if not chunk:
                         raise UnpackError(f"layer member {m.name!r} is truncated")
-                    os.write(fd, chunk) if len(chunk) < 65536 else _write_all(fd, chunk)
+                    _write_all(fd, chunk)
                     remaining -= len(chunk)
                 stats.bytes += m.size
             finally:
