@@ -97,7 +97,7 @@ def log_error(opts: GlobalOptions | None, message: str) -> None:
             if opts.log_format == "json":
                 import json
 
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # RFC 3339: the shim parses it
                 f.write(json.dumps({"level": "error", "msg": message, "time": stamp}) + "\n")
             else:
                 f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} error: {message}\n")
