@@ -196,3 +196,23 @@ def test_unknown_backend_lists_choices(run_oci, bundle, cid):
     assert done.returncode != 0
     assert "cgroup driver 'nope' is not installed; choose one of:" in done.stderr
     assert "cgroup_v1" in done.stderr and "cgroup_v2" in done.stderr
+
+
+def test_kill_all_reaches_every_process_and_list_quiet(run_oci, bundle, cid, container):
+    b = bundle(["sh", "-c", "sleep 60 & sleep 60 & wait"], linux={"namespaces": [
+        {"type": t} for t in ("network", "ipc", "uts", "mount", "cgroup")]})  # no pid ns: sh gets SIGTERM
+    assert run_oci("create", "--bundle", b, cid).returncode == 0
+    container.append(cid)
+    assert run_oci("list", "-q").stdout.split() == [cid]
+    assert run_oci("start", cid).returncode == 0
+    time.sleep(0.3)
+    assert run_oci("kill", "--all", cid, "KILL").returncode == 0
+    assert wait_status(run_oci, cid, "stopped")
+    assert run_oci("delete", cid).returncode == 0
+
+
+def test_oom_score_adj(run_oci, bundle, cid):
+    b = bundle(["cat", "/proc/self/oom_score_adj"], process={
+        "args": ["cat", "/proc/self/oom_score_adj"], "oomScoreAdj": 500, "cwd": "/",
+        "user": {"uid": 0, "gid": 0}})
+    assert run_oci("run", "--bundle", b, cid).stdout.strip() == "500"
