@@ -13,6 +13,7 @@ import sys
 # verb -> (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "plugins": ("pycr.core.cli.verb_plugins", "list plugins and drivers"),
+    "plugin": ("pycr.core.cli.verb_plugin", "plugin new NAME --kind KIND: write a plugin package skeleton"),
     "demo": ("pycr.core.cli.verb_demo", "run a container from the built-in busybox bundle"),
     "bench": ("pycr.core.cli.verb_bench", "compare isolation strategies: strategies x workloads, stats, plots"),
     "probe": ("pycr.core.cli.verb_probe", "isolation probes per strategy: contained or escaped"),
