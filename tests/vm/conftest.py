@@ -30,7 +30,7 @@ def guest_run(tmp_path_factory):
         import harness
     finally:
         sys.path.remove(HERE)
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "--tb=short", "--color=no",
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", "--tb=short", "--color=no", "--durations=8",
             "-o", "console_output_style=classic", *GUEST_SUITE,
             *shlex.split(os.environ.get("PYCR_VM_PYTEST_ARGS", ""))]  # e.g. "-k io -x" while developing
     try:

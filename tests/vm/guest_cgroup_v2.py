@@ -53,6 +53,15 @@ def drv():
         cleanup(d)
 
 
+def _runtime_ready() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("pycr.core.runtime.lifecycle") is not None
+    except ImportError:
+        return False
+
+
 def test_guest_is_pure_cgroup_v2():
     with open("/proc/cmdline") as f:
         assert "cgroup_no_v1=all" in f.read()
@@ -60,6 +69,10 @@ def test_guest_is_pure_cgroup_v2():
         assert {"memory", "cpu", "cpuset", "pids", "io"} <= set(f.read().split())
     assert detect_backend() == "cgroup_v2"
     assert os.cpu_count() == 2
+    if _runtime_ready():
+        from pycr.core.runtime.lifecycle import resolve_backend
+
+        assert resolve_backend("auto") == "cgroup_v2"   # what --backend auto picks here
 
 
 def test_memory_max_ends_a_100mib_allocation_with_an_oom_kill(drv):
@@ -116,7 +129,8 @@ def test_cpuset_pins_to_cpu_0(drv):
 
 def test_weight_and_unified_keys_reach_the_kernel(drv):
     drv.apply({"cpu": {"shares": 1024, "idle": 0}, "unified": {"memory.high": str(48 * MiB)},
-               "blockIO": {"weight": 1000}})
+               "blockIO": {"weight": 1000}, "hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MiB}]})
+    assert kernel_file(drv, "hugetlb.2MB.max").strip() == str(4 * MiB)
     assert kernel_file(drv, "cpu.weight").strip() == "39"
     assert kernel_file(drv, "memory.high").strip() == str(48 * MiB)
     assert "default 10000" in kernel_file(drv, "io.weight")
@@ -237,15 +251,6 @@ class TestCgroupV2Conformance(CgroupDriverConformance):
 
 
 # -- the runtime, when it can run a bundle -----------------------------------
-def _runtime_ready() -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec("pycr.core.runtime.lifecycle") is not None
-    except ImportError:
-        return False
-
-
 def _busybox_bundle(tmp_path, args, resources):
     """A bundle whose rootfs is busybox-static and its applet links."""
     rootfs = tmp_path / "rootfs"

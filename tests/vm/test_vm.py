@@ -32,6 +32,7 @@ REQUIRED = [
     "TestCgroupV2Conformance::test_state_round_trip",
     "test_pycr_oci_run_with_cgroup_v2_backend_oom_kills",
     "test_pycr_backend_cgroup_v2_pids_pause_resume_delete",
+    "test_weight_and_unified_keys_reach_the_kernel",
 ]
 
 
