@@ -154,3 +154,6 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: engines still get one line in --log, then the traceback
+        log_error(opts, f"internal error: {type(e).__name__}: {e}")
+        raise

@@ -302,3 +302,37 @@ def test_preserve_fds(oci, tmp_path):
     assert os.read(rfd, 100) == b"through-fd3\n"
     os.close(rfd)
     assert "3" in r.stdout.split()
+
+
+@pytest.fixture
+def open_dir():
+    """A directory the container's mapped root can reach (pytest's tmp dirs are 0700)."""
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="pycr-userns-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_exec_into_user_namespace_and_no_pivot(oci, tmp_path, open_dir):
+    bundle = make_bundle(os.path.join(open_dir, "u"), ["sleep", "1000"])
+    with open(f"{bundle}/config.json") as f:
+        config = json.load(f)
+    config["linux"]["namespaces"].append({"type": "user"})
+    config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    with open(f"{bundle}/config.json", "w") as f:
+        json.dump(config, f)
+    subprocess.run(["chown", "-R", "200000:200000", f"{bundle}/rootfs"], check=True)
+    oci("create", "--bundle", bundle, "userns1")
+    oci("start", "userns1")
+    out = oci("exec", "userns1", "sh", "-c", "id -u; cat /proc/self/uid_map").stdout.split()
+    assert out == ["0", "0", "200000", "65536"]
+    oci("delete", "--force", "userns1")
+    plain = make_bundle(str(tmp_path / "np"), ["sleep", "1000"])
+    oci("create", "--no-pivot", "--bundle", plain, "nopivot1")
+    oci("start", "nopivot1")
+    assert "busybox" in oci("exec", "nopivot1", "ls", "/bin").stdout.split()
+    oci("delete", "--force", "nopivot1")
