@@ -15,9 +15,20 @@ from pycr.core.errors import PycrError
 TRANSPORTS = ("docker", "oci", "oci-archive", "docker-archive")
 
 
+def names() -> list[str]:
+    """Built-in transports and every installed ``pycr.image_source`` name, longest first."""
+    from pycr.core.plugins import entry_points
+
+    installed = [ep["name"] for ep in entry_points().get("pycr.image_source", [])]
+    return sorted({*TRANSPORTS, *installed}, key=len, reverse=True)
+
+
 def split(spec: str) -> tuple[str, str]:
-    """``oci:/x:tag`` -> (``oci``, ``/x:tag``); a bare reference is ``docker``."""
-    for name in TRANSPORTS:
+    """``oci:/x:tag`` -> (``oci``, ``/x:tag``); a bare reference is ``docker``.
+
+    A third-party transport (``tarball+https://host/x.tar``) is recognised by
+    its entry-point name, so a plugin needs no change here."""
+    for name in names():
         if spec.startswith(name + ":"):
             rest = spec[len(name) + 1:]
             return name, rest[2:] if name == "docker" and rest.startswith("//") else rest
