@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pycr.core import PycrError
+from pycr.core.testing import ImageSourceConformance
+
+from pycr_tarball_source import TarballHttpSource, TarballHttpsSource
+
+BIN = os.path.dirname(sys.executable)
+
+
+class TestConformance(ImageSourceConformance):
+    @pytest.fixture
+    def source(self):
+        return TarballHttpSource()
+
+    @pytest.fixture
+    def image_spec(self, server):
+        return f"{server[0]}/rootfs.tar.gz"
+
+    @pytest.fixture
+    def missing_spec(self, server):
+        return f"{server[0]}/no-such-rootfs.tar.gz"
+
+
+@pytest.fixture
+def store(tmp_path):
+    from pycr.core import images
+
+    return images.store.Store(str(tmp_path / "store"))
+
+
+def test_entry_points_name_both_schemes():
+    from pycr.core.plugins import PluginManager
+
+    pm = PluginManager()
+    assert pm.driver("image_source", "tarball+http") is TarballHttpSource
+    assert pm.driver("image_source", "tarball+https") is TarballHttpsSource
+
+
+def test_layer_media_type_follows_the_compression(server, store):
+    src = TarballHttpSource()
+    gz = store.image(src.pull(store, f"{server[0]}/rootfs.tar.gz"))
+    plain = store.image(src.pull(store, f"{server[0]}/plain.tar"))
+    assert gz.layers[0]["mediaType"].endswith("tar+gzip") and plain.layers[0]["mediaType"].endswith(".tar")
+    assert gz.config["rootfs"]["diff_ids"] == plain.config["rootfs"]["diff_ids"]  # same tar inside
+    assert src.last_name == "localhost/plain:latest"
+    assert store.resolve("localhost/rootfs:latest")["digest"] == gz.digest
+
+
+def test_sha256_fragment_verifies_the_download(server, store):
+    base, root = server
+    good = hashlib.sha256((root / "rootfs.tar.gz").read_bytes()).hexdigest()
+    src = TarballHttpSource()
+    assert src.pull(store, f"{base}/rootfs.tar.gz#sha256={good}&name=mirror/rootfs:v1")
+    assert src.last_name == "mirror/rootfs:v1"
+    bad = "0" * 64
+    with pytest.raises(PycrError, match="failed verification") as e:
+        TarballHttpSource().pull(store, f"{base}/plain.tar#sha256={bad}")
+    assert "tarball+http:" in str(e.value)
+    assert "localhost/plain:latest" not in store.refs()
+
+
+def test_bad_specs_are_one_line_errors(store):
+    with pytest.raises(PycrError, match="unknown option 'md5'"):
+        TarballHttpSource().pull(store, "//127.0.0.1:1/x.tar#md5=abc")
+    with pytest.raises(PycrError, match=r"tarball\+http://127.0.0.1:1/x.tar: cannot fetch"):
+        TarballHttpSource().pull(store, "//127.0.0.1:1/x.tar")
+
+
+def _pycr(*args, env):
+    return subprocess.run([os.path.join(BIN, "pycr"), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    return {**os.environ, "PYCR_STORAGE": str(tmp_path / "storage"), "PYCR_ROOT": str(tmp_path / "run"),
+            "PYCR_CACHE_DIR": str(tmp_path / "pycr-cache")}
+
+
+def test_pycr_pull_routes_the_transport_to_this_plugin(server, cli_env):
+    done = _pycr("pull", "-q", f"tarball+http:{server[0]}/rootfs.tar.gz", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    listing = _pycr("images", "--format", "json", env=cli_env)
+    assert "localhost/rootfs" in listing.stdout, listing.stdout + listing.stderr
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_pycr_run_a_container_from_a_pulled_tarball(server, cli_env):
+    if not (server[1] / "busybox-rootfs.tar.gz").exists():
+        pytest.skip("busybox not installed")
+    pulled = _pycr("pull", "-q", f"tarball+http:{server[0]}/busybox-rootfs.tar.gz", env=cli_env)
+    assert pulled.returncode == 0, pulled.stderr
+    done = _pycr("run", "localhost/busybox-rootfs:latest", "cat", "/etc/message", env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from a tarball\n"
