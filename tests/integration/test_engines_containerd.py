@@ -96,15 +96,11 @@ def test_memory_limit(cd):
     assert r.stdout.strip() == "fits"
 
 
-def test_run_tty(cd):
-    """``ctr run -t`` needs a terminal of its own: give it a pty and read the container's."""
+def _in_pty(argv) -> tuple[bytes, int]:
+    """Run ``argv`` with a pty as its terminal (ctr -t insists on one); output and exit status."""
     import pty
     import select
 
-    cd, ref = cd
-    argv = ["ctr", "--address", cd.socket, "--namespace", cd.namespace, "run", "--rm", "-t",
-            "--runc-binary", PYCR_OCI, "--cgroup", f"{cd.cgroup_parent}/tty1", ref, "tty1",
-            "sh", "-c", "busybox tty; echo tty-done"]
     pid, master = pty.fork()
     if pid == 0:
         os.execvp(argv[0], argv)
@@ -120,8 +116,30 @@ def test_run_tty(cd):
             out += chunk
     os.close(master)
     _, status = os.waitpid(pid, 0)
+    return out, os.waitstatus_to_exitcode(status)
+
+
+def test_run_tty_and_exec_tty(cd):
+    cd, ref = cd
+    ctr = ["ctr", "--address", cd.socket, "--namespace", cd.namespace]
+    out, code = _in_pty([*ctr, "run", "--rm", "-t", "--runc-binary", PYCR_OCI, "--cgroup",
+                         f"{cd.cgroup_parent}/tty1", ref, "tty1", "sh", "-c", "busybox tty; echo tty-done"])
     assert b"/dev/pts/" in out and b"tty-done" in out, out
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert code == 0
+    cid = "tty2"
+    cd.ctr("run", "-d", "--runc-binary", PYCR_OCI, "--cgroup", f"{cd.cgroup_parent}/{cid}", ref, cid, "sleep", "1000")
+    try:
+        out, code = _in_pty([*ctr, "tasks", "exec", "-t", "--exec-id", "t1", cid, "sh", "-c",
+                             "busybox tty; echo exec-tty-done; exit 6"])
+        assert b"/dev/pts/" in out and b"exec-tty-done" in out, out
+        assert code == 6
+    finally:
+        cd.ctr("tasks", "kill", "-s", "SIGKILL", cid, check=False)
+        deadline = time.monotonic() + 20
+        while _task_status(cd, cid) not in ("STOPPED", None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cd.ctr("tasks", "delete", "--force", cid, check=False)
+        cd.ctr("containers", "rm", cid, check=False)
 
 
 def test_runtime_log_is_json(cd):

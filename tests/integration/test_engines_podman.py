@@ -67,6 +67,17 @@ def test_run_tty(podman):
     assert "/dev/pts/0" in out and "done" in out
 
 
+def test_run_interactive_stdin_and_restart(podman):
+    pm, ref = podman
+    r = pm("run", "--rm", "-i", *pm.run_args(), ref, "sh", "-c", "cat; echo end", input="piped in\n")
+    assert r.stdout == "piped in\nend\n"
+    cid = pm("run", "-d", *pm.run_args(), ref, "sh", "-c", "echo started; sleep 1000").stdout.strip()
+    pm("restart", "--time", "0", cid)
+    assert pm("inspect", "--format", "{{.State.Status}}", cid).stdout.strip() == "running"
+    assert pm("logs", cid).stdout.count("started") == 2
+    pm("rm", "--force", "--time", "0", cid)
+
+
 def test_exec_and_pause_unpause(podman):
     pm, ref = podman
     cid = pm("run", "-d", *pm.run_args(), ref, "sleep", "1000").stdout.strip()
