@@ -149,11 +149,11 @@ class CgroupV2(CgroupDriver):
                 pass
 
     def _ancestors(self) -> list[str]:
-        """Cgroups from the caller's own (or the container's parent when it is
-        not below the caller) down to the container's parent."""
+        """Cgroups from the caller's own (or the hierarchy's root for an absolute
+        cgroupsPath elsewhere) down to the container's parent."""
         _, own, cg = self._where()
         parent = os.path.dirname(cg)
-        start = own if (parent == own or parent.startswith(own.rstrip("/") + "/")) else parent
+        start = own if (parent == own or parent.startswith(own.rstrip("/") + "/")) else "/"
         chain = [parent]
         while chain[-1] != start and chain[-1] != "/":
             chain.append(os.path.dirname(chain[-1]))
@@ -161,7 +161,6 @@ class CgroupV2(CgroupDriver):
 
     def _enable(self, ctrl: str, field: str | None) -> None:
         """Make ``ctrl`` available in the container's cgroup, or raise naming it."""
-        mount = self._where()[0]
         what = field or "cgroup_v2"
         for cg in self._ancestors():
             d = self._dir(cg)
@@ -185,7 +184,6 @@ class CgroupV2(CgroupDriver):
                 hint = " (it holds processes)" if e.errno == errno.EBUSY else ""
                 raise ConfigError(f"{what}: cannot enable cgroup v2 controller '{ctrl}' in {d}: "
                                   f"{e.strerror}{hint}") from None
-        del mount
 
     @staticmethod
     def _has_procs(d: str) -> bool:
@@ -260,8 +258,9 @@ class CgroupV2(CgroupDriver):
         self._set_frozen(False)
 
     def is_frozen(self) -> bool:
+        """Frozen by us (cgroup.freeze) or by a frozen ancestor (cgroup.events)."""
         try:
-            return _read(os.path.join(self.path, "cgroup.freeze")) == "1"
+            return _read(os.path.join(self.path, "cgroup.freeze")) == "1" or self._events().get("frozen") == 1
         except FileNotFoundError:
             return False
 

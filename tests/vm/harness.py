@@ -214,8 +214,20 @@ def run_in_guest(command: str, workdir: str, *, timeout: float = 900, cpus: int 
         raise VMError("qemu-system-x86_64 not found: install qemu-system-x86")
     bzimage, moddir = find_kernel()
     os.makedirs(workdir, exist_ok=True)
-    kernel = extract_vmlinux(bzimage, os.path.join(workdir, "vmlinux")) or bzimage
     initrd = build_initramfs(os.path.join(workdir, "initramfs.cpio"), moddir, command)
+    vmlinux = extract_vmlinux(bzimage, os.path.join(workdir, "vmlinux"))
+    if vmlinux:
+        try:
+            return _boot(qemu, vmlinux, initrd, workdir, timeout, cpus, memory, share)
+        except VMError as e:
+            if "did not boot" not in str(e):
+                raise
+            # the PVH entry is an optimisation: a kernel without it still boots as a bzImage
+    return _boot(qemu, bzimage, initrd, workdir, timeout, cpus, memory, share)
+
+
+def _boot(qemu: str, kernel: str, initrd: str, workdir: str, timeout: float, cpus: int, memory: str,
+          share: str) -> GuestResult:
     files = {p: os.path.join(workdir, f"{p}.out") for p in PORTS}
     console = os.path.join(workdir, "console.log")
     for path in [*files.values(), console]:
