@@ -161,7 +161,6 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
     if not cwd.startswith("/"):
         raise ConfigError(f"-w {cwd}: the working directory must be absolute")
     mounts = default_mounts()
-    mounts = [m for m in mounts if m["destination"] != "/sys/fs/cgroup"]
     for vol in run.volumes:
         mounts.append(_volume(vol))
     for vol in cfg.get("Volumes") or {}:
