@@ -58,5 +58,5 @@ def facts() -> dict:
         "cpus": os.cpu_count(), "mem_total_mib": _mem_total_mib(), "python": platform.python_version(),
         "pycr": pycr_version, "cgroup_layout": cgroup_layout(),
         "runc": _first_line(["runc", "--version"]), "crun": _first_line(["crun", "--version"]),
-        "loadavg_start": os.getloadavg()[0], "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "loadavg_start": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -37,8 +37,11 @@ def summarize(samples: list[dict], seed: int = 0) -> tuple[list[dict], list[str]
         warnings += [f"{w}: {m}" for m in warn]
         for pos, st in enumerate(order, 1):
             d = stats.describe(groups[st], seed=seed)
+            # CPU time of the runtime's process tree: less inflated than wall time on a loaded machine
+            cpu = [s["user_ms"] + s["sys_ms"] for s in samples if s["workload"] == w and s["strategy"] == st and s["ok"]]
             rows.append({"workload": w, "strategy": st, "rank": pos, **{k: round(v, 3) if isinstance(v, float) else v
-                                                                        for k, v in d.items()}})
+                                                                        for k, v in d.items()},
+                         "cpu_median": round(stats.median(cpu), 3)})
     return rows, warnings
 
 
@@ -81,8 +84,9 @@ def load(outdir: str) -> dict:
 
 
 def format_summary(result: dict) -> str:
-    lines = [f"machine: {result['machine'].get('cpu')} x{result['machine'].get('cpus')}, "
-             f"kernel {result['machine'].get('kernel')}, cgroups {result['machine'].get('cgroup_layout')}",
+    m = result["machine"]
+    lines = [f"machine: {m.get('cpu')} x{m.get('cpus')}, kernel {m.get('kernel')}, cgroups {m.get('cgroup_layout')}, "
+             f"load {m.get('loadavg_start', '?')} -> {m.get('loadavg_end', '?')}",
              f"matrix: repeat {result['matrix']['repeat']}, warm-up {result['matrix']['warmup']} (discarded), "
              f"seed {result['matrix']['seed']}", ""]
     for name, why in result.get("skipped", {}).items():
@@ -91,10 +95,9 @@ def format_summary(result: dict) -> str:
     for r in result["summary"]:
         if r["workload"] != current:
             current = r["workload"]
-            lines += ["", f"workload {current}: wall time (ms), median [95% CI], IQR/median, n",
-                      ]
+            lines += ["", f"workload {current}: wall time (ms), median [95% CI], IQR/median, n, median CPU ms"]
         lines.append(f"  {r['rank']:>2}. {r['strategy']:<18} {r['median']:9.2f} [{r['ci_low']:8.2f}, "
-                     f"{r['ci_high']:8.2f}]  {r['rel_iqr']:5.0%}  n={r['n']}")
+                     f"{r['ci_high']:8.2f}]  {r['rel_iqr']:5.0%}  n={r['n']:<3} cpu {r.get('cpu_median', 0):8.2f}")
     if result.get("phase_medians"):
         lines += ["", "pycr phase medians (ms):"]
         for st, ph in result["phase_medians"].items():

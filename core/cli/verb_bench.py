@@ -71,7 +71,7 @@ def _run(ns) -> int:
     facts = machine.facts()
     runner = Runner(m, progress=Progress(0))
     outcome = runner.run()
-    facts["loadavg_end"] = os.getloadavg()[0]
+    facts["loadavg_end"] = round(os.getloadavg()[0], 2)
     result = {
         "machine": facts,
         "matrix": {"source": m.source, "repeat": m.repeat, "warmup": m.warmup, "seed": m.seed,

@@ -35,6 +35,7 @@ def test_write_and_reload(tmp_path):
     assert len(data["samples"]) == 33
     top = [r for r in data["summary"] if r["workload"] == "true" and r["rank"] == 1][0]
     assert top["strategy"] == "fast" and top["n"] == 8 and top["ci_low"] <= top["median"] <= top["ci_high"]
+    assert top["cpu_median"] == 2.0
     assert any("fast/true: some runs failed (boom)" in w for w in data["warnings"])
     assert data["phase_medians"]["fast"]["rootfs"] == 2.0
     with open(tmp_path / "results.csv") as f:
