@@ -10,6 +10,15 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
+    try:
+        return _run(opts, ns)
+    except OSError as e:
+        from pycr.core.errors import PycrError
+
+        raise PycrError(f"import: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}") from None
+
+
+def _run(opts, ns) -> int:
     from pycr.core.images.archive import import_rootfs
     from pycr.core.images.store import Store
 

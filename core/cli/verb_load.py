@@ -10,6 +10,15 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
+    try:
+        return _run(opts, ns)
+    except OSError as e:
+        from pycr.core.errors import PycrError
+
+        raise PycrError(f"load: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}") from None
+
+
+def _run(opts, ns) -> int:
     import tarfile
 
     from pycr.core.errors import PycrError

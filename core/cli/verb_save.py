@@ -10,6 +10,15 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
+    try:
+        return _run(opts, ns)
+    except OSError as e:
+        from pycr.core.errors import PycrError
+
+        raise PycrError(f"save: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}") from None
+
+
+def _run(opts, ns) -> int:
     from pycr.core.cli.verb_image import _find
     from pycr.core.images import transports
     from pycr.core.images.reference import short_name

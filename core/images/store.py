@@ -146,8 +146,12 @@ class Store:
 
     def __init__(self, root: str | None = None):
         self.root = os.path.abspath(root or default_root())
-        for sub in ("blobs/sha256", "ingest", "locks", "layers/sha256", "containers", "tmp"):
-            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        try:
+            for sub in ("blobs/sha256", "ingest", "locks", "layers/sha256", "containers", "tmp"):
+                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        except OSError as e:
+            raise PycrError(f"image store {self.root}: {e.strerror} (set PYCR_STORAGE to use another "
+                            "directory)") from None
 
     # -- blobs ----------------------------------------------------------------
     def blob_path(self, digest: str) -> str:

@@ -97,6 +97,10 @@ class RegistrySource:
         sources = {rec.get("source") for rec in store.refs().values() if rec["digest"] == image.digest}
         from_repo = next((s.split("/", 1)[1] for s in sources if s and s.startswith(ref.domain + "/")), None)
         blobs = [*image.layers, image.manifest["config"]]
+        missing = [d["digest"] for d in blobs if not store.has_blob(d["digest"])]
+        if missing:
+            raise PycrError(f"push {ref}: blob {missing[0]} of image {image.digest} is missing from the store "
+                            f"{store.root} (pull the image again)")
 
         def send(desc):
             return reg.upload_blob(ref.path, store.blob_path(desc["digest"]), desc["digest"],
