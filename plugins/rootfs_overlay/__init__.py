@@ -36,16 +36,26 @@ class OverlayRootfs(RootfsStrategy):
         upper, work, merged = (os.path.join(container_dir, d) for d in ("upper", "work", "rootfs"))
         for d in (upper, work, merged):
             os.mkdir(d, 0o755)
-        lowerdir = ":".join(reversed(lowers))  # overlayfs lists the top layer first
-        for path in (*lowers, upper, work):
-            if any(c in path for c in ":,"):
-                raise PycrError(f"overlay: path {path!r} contains ':' or ',' which overlayfs options cannot carry")
-        data = f"lowerdir={lowerdir},upperdir={upper},workdir={work}"
+        # Short relative names keep the mount data under a page for deep images (as docker's
+        # overlay2 "l/" links do): l/<n> -> the layer dir, resolved from container_dir as cwd.
+        links = os.path.join(container_dir, "l")
+        os.mkdir(links, 0o700)
+        names = []
+        for i, layer_dir in enumerate(lowers):
+            name = f"l/{i:x}"
+            os.symlink(layer_dir, os.path.join(container_dir, name))
+            names.append(name)
+        data = f"lowerdir={':'.join(reversed(names))},upperdir=upper,workdir=work"  # top layer first
         if len(data) >= os.sysconf("SC_PAGESIZE"):
             raise PycrError(f"overlay: image {image.digest} has too many layers ({len(lowers)}) for one mount")
+        cwd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
         try:
+            os.chdir(container_dir)
             self.mount("overlay", merged, "overlay", 0, data)
         except OSError as e:
             raise PycrError(f"overlay: cannot mount {merged}: {e.strerror}") from None
+        finally:
+            os.fchdir(cwd)
+            os.close(cwd)
         stack.callback(self.umount, merged)
         return merged

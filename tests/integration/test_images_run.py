@@ -190,3 +190,47 @@ def test_sigterm_to_pycr_run_is_forwarded_and_everything_is_undone(pycr, busybox
             proc.wait()
     assert proc.returncode == 3 and out == "got TERM\n"
     # the pycr fixture checks: no mount left, containers/ and the state root empty
+
+
+def _deep_image(store_dir, tmp_path, n_layers: int) -> str:
+    """busybox + ``n_layers`` one-file layers, the last one whiting out deep/0; stored directly."""
+    import gzip
+    import hashlib
+    import json
+
+    from pycr.core.images.store import Store
+    from tests.helpers.registry import busybox_rootfs
+
+    store = Store(str(store_dir))
+    base = tmp_path / "base.tar"
+    subprocess.run(["tar", "-cf", str(base), "-C", str(busybox_rootfs(tmp_path / "deep-rootfs")), "."], check=True)
+    raws = [base.read_bytes()]
+    for i in range(n_layers):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            name = "deep/.wh.0" if i == n_layers - 1 else f"deep/{i}"
+            ti = tarfile.TarInfo(name)
+            ti.size = len(str(i))
+            tf.addfile(ti, io.BytesIO(str(i).encode()))
+        raws.append(buf.getvalue())
+    layers, diff_ids = [], []
+    for raw in raws:
+        blob = gzip.compress(raw, mtime=0)
+        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": store.put_blob(blob),
+                       "size": len(blob)})
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
+    config = {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids},
+              "config": {"Cmd": ["sh", "-c", "ls /deep | sort -n | tr '\\n' ' '"]}}
+    cdesc = json.dumps(config).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": store.put_blob(cdesc),
+                           "size": len(cdesc)}, "layers": layers}
+    store.set_ref("localhost/deep:latest", store.put_blob(json.dumps(manifest).encode()))
+    return "localhost/deep:latest"
+
+
+def test_deep_image_same_in_both_strategies(pycr, tmp_path):
+    """120 layers: far more than fit in one overlay mount with absolute layer paths."""
+    ref = _deep_image(pycr.store, tmp_path, 120)
+    out = {rf: pycr("run", ref, rootfs=rf, check=0).stdout for rf in STRATEGIES}
+    assert out["overlay"] == out["chroot"] == " ".join(str(i) for i in range(1, 119)) + " "
