@@ -347,3 +347,18 @@ def test_pycr_backend_cgroup_v2_pids_pause_resume_delete(tmp_path):
         assert not os.path.exists(cgroup)
     finally:
         oci("delete", "--force", cid, check=False)
+
+
+@pytest.mark.skipif(not _runtime_ready(), reason="the runtime (pycr.core.runtime.lifecycle) is not there yet")
+def test_pycr_run_image_with_cgroup_v2_memory_limit_is_oom_killed(tmp_path):
+    """The command users quote first: ``pycr --backend cgroup_v2 run --memory 32m IMAGE ...``."""
+    from tests.helpers.registry import build_busybox_layout
+
+    layout = build_busybox_layout(tmp_path / "layout")
+    pycr = os.path.join(os.path.dirname(PY), "pycr")
+    r = subprocess.run([pycr, "--backend", "cgroup_v2", "--root", str(tmp_path / "root"), "run", "-q",
+                        "--memory", "32m", "--name", f"vm-run-{uuid.uuid4().hex[:6]}", f"oci:{layout}:latest",
+                        "/bin/busybox", "dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 137, (r.returncode, r.stdout[-500:], r.stderr[-1000:])
+    assert not [d for d in os.listdir("/sys/fs/cgroup") if d.startswith("pycr-vm-run")]

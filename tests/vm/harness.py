@@ -170,6 +170,8 @@ mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
 mount -t tmpfs tmpfs /newroot/tmp
 mount -t tmpfs tmpfs /newroot/run
+# pycr's own storage: overlayfs (rootfs_overlay) cannot take an upper dir on the overlay root
+mkdir -p /newroot/var/lib/pycr && mount -t tmpfs tmpfs /newroot/var/lib/pycr
 echo "booted $(cut -d' ' -f1 /proc/uptime)" > "$ST"
 chroot /newroot /bin/sh -c "$(cat /cmd)" > "$OUT" 2> "$ERR" < /dev/null
 echo "exit $?" > "$ST"

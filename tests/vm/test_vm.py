@@ -33,6 +33,7 @@ REQUIRED = [
     "test_pycr_oci_run_with_cgroup_v2_backend_oom_kills",
     "test_pycr_backend_cgroup_v2_pids_pause_resume_delete",
     "test_weight_and_unified_keys_reach_the_kernel",
+    "test_pycr_run_image_with_cgroup_v2_memory_limit_is_oom_killed",
 ]
 
 
