@@ -70,7 +70,16 @@ def _run(ns) -> int:
         m.seed = int.from_bytes(os.urandom(4), "little")
     facts = machine.facts()
     runner = Runner(m, progress=Progress(0))
-    outcome = runner.run()
+    import signal
+
+    def _stop(signum, frame):  # SIGTERM cleans up like Ctrl-C: the running container is deleted
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        outcome = runner.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     facts["loadavg_end"] = round(os.getloadavg()[0], 2)
     result = {
         "machine": facts,
