@@ -295,8 +295,8 @@ def _cgroup_of(pid: int) -> str:
 
 
 @pytest.mark.skipif(not _runtime_ready(), reason="the runtime (pycr.core.runtime.lifecycle) is not there yet")
-def test_pycr_backend_cgroup_v2_pids_pause_resume_delete(tmp_path):
-    """The whole lifecycle through ``pycr --backend cgroup_v2 oci ...``: limits, pause/resume, delete."""
+def test_pycr_backend_cgroup_v2_pids_pause_resume_update_delete(tmp_path):
+    """The whole lifecycle through ``pycr --backend cgroup_v2 oci ...``: limits, pause/resume, update, delete."""
     pycr = [os.path.join(os.path.dirname(PY), "pycr"), "--backend", "cgroup_v2", "oci"]
     # the fork loop runs in a subshell: a failed fork ends that shell, the init stays
     forks = "(i=0; while [ $i -lt 40 ]; do sleep 100 & i=$((i+1)); done); exec sleep 1000"
@@ -337,8 +337,11 @@ def test_pycr_backend_cgroup_v2_pids_pause_resume_delete(tmp_path):
         oci("resume", cid)
         with open(f"{cgroup}/cgroup.events") as f:
             assert "frozen 0" in f.read()
+        oci("update", "--pids-limit", "30", "--cpu-quota", "50000", "--cpu-period", "100000", cid)   # live update
+        with open(f"{cgroup}/pids.max") as f, open(f"{cgroup}/cpu.max") as g:
+            assert (f.read().strip(), g.read().split()) == ("30", ["50000", "100000"])
         stats = json.loads(oci("events", "--stats", cid).stdout.splitlines()[0])
-        assert stats["data"]["pids"]["current"] == held and stats["data"]["pids"]["limit"] == 10, stats
+        assert stats["data"]["pids"]["current"] == held and stats["data"]["pids"]["limit"] == 30, stats
         oci("kill", cid, "KILL")
         deadline = time.monotonic() + 30
         while json.loads(oci("state", cid).stdout)["status"] != "stopped" and time.monotonic() < deadline:

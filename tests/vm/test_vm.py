@@ -31,7 +31,7 @@ REQUIRED = [
     "TestCgroupV2Conformance::test_destroy_leaves_nothing",
     "TestCgroupV2Conformance::test_state_round_trip",
     "test_pycr_oci_run_with_cgroup_v2_backend_oom_kills",
-    "test_pycr_backend_cgroup_v2_pids_pause_resume_delete",
+    "test_pycr_backend_cgroup_v2_pids_pause_resume_update_delete",
     "test_weight_and_unified_keys_reach_the_kernel",
     "test_pycr_run_image_with_cgroup_v2_memory_limit_is_oom_killed",
 ]
