@@ -132,6 +132,7 @@ class Podman:
         self.owned = not (workdir and len(str(workdir)) < 30)
         self.runtime = runtime
         self.cgroup_parent = parent_cgroup(tag)
+        self.seen: set[str] = set()  # ids of detached containers, to look for in the runtime's state
         d = self.dir
         for sub in ("root", "runroot", "tmp", "net"):
             (d / sub).mkdir(parents=True, exist_ok=True)
@@ -166,8 +167,16 @@ class Podman:
                 "--runtime", self.runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
                 "--tmpdir", str(d / "tmp"), *args]
 
+    #: As root, podman gives the runtime no --root, so pycr-oci keeps its state in its default
+    #: place (runc's is /run/runc).  ``--runtime-flag root=...`` would not help: podman drops it
+    #: from the ``container cleanup`` command conmon runs, whose ``delete`` then misses the container.
+    state_root = "/run/pycr"
+
     def __call__(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
-        return run(self.argv(*args), check=check, timeout=timeout, env=self.env, **kw)
+        r = run(self.argv(*args), check=check, timeout=timeout, env=self.env, **kw)
+        if args[:1] in (("run",), ("create",)) and "-d" in args and r.returncode == 0:
+            self.seen.add(r.stdout.strip())
+        return r
 
     def run_args(self, *extra) -> list[str]:
         """Options every ``podman run`` of a test uses: no network, our cgroup parent."""
@@ -180,6 +189,9 @@ class Podman:
                  or _cgroup_procs(c)]
         left += [f"mount {m}" for m in mounts_under(str(self.dir / "root")) if "/merged" in m or "/shm" in m]
         left += [f"process {p}" for p in _processes_mentioning(str(self.dir))]
+        if os.path.isdir(self.state_root):
+            ours = set(self("ps", "-aq", "--no-trunc", check=False).stdout.split()) | self.seen
+            left += [f"runtime state {n}" for n in os.listdir(self.state_root) if n in ours]
         return left
 
     def close(self) -> list[str]:
