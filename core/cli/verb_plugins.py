@@ -42,7 +42,9 @@ def rows(opts) -> list[dict]:
         out.append(_row(ep, "hooks", builtin, status, failures.get(ep["name"])))
     for slot in SLOTS:
         for ep in pm.entry_points.get(f"pycr.{slot}", []):
-            out.append(_row(ep, f"{slot} driver", ep["value"].startswith("pycr."), "lazy", None))
+            owners = pm.conflicts.get((f"pycr.{slot}", ep["name"]))
+            status, error = ("conflict", f"name claimed by {', '.join(owners)}") if owners else ("lazy", None)
+            out.append(_row(ep, f"{slot} driver", ep["value"].startswith("pycr."), status, error))
     return out
 
 
