@@ -32,6 +32,10 @@ def add_arguments(p) -> None:
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
                    help="allow plain HTTP to this registry")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
+    p.add_argument("-d", "--detach", action="store_true", help="run under a monitor in the background; print the id")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin connected")
+    p.add_argument("-t", "--tty", action="store_true", help="a pty proxied to this terminal")
+    p.add_argument("--restart", default="no", metavar="POLICY", help="with -d: no | on-failure[:N] | always")
     p.add_argument("image")
     p.add_argument("command", nargs="...", help="command and arguments (default: the image's)")
 
@@ -45,6 +49,10 @@ def run(opts, ns) -> int:
     from pycr.core.images.store import Store, atomic_write
     from pycr.core.rootfs import load_strategy
 
+    if ns.detach or ns.tty or ns.restart != "no":  # monitor / pty modes: pycr.core.containers
+        from pycr.core.containers.run import run as run_managed
+
+        return run_managed(opts, ns)
     store = Store()
     strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
