@@ -164,7 +164,7 @@ def test_io_max_slows_reads_from_a_loop_device(drv, loop_device):
     assert f"{major}:{minor} rbps={2 * MiB}" in kernel_file(drv, "io.max")
     slow = timed()
     print(f"4 MiB direct read: {free:.2f}s free, {slow:.2f}s at 2 MiB/s")
-    assert slow >= 1.2 and slow > 2 * free, (free, slow)
+    assert slow >= 1.5 and slow > free + 1.0, (free, slow)   # 4 MiB at 2 MiB/s: about 2 s
     assert drv.stats()["blkio"]["devices"][f"{major}:{minor}"]["rbytes"] >= 8 * MiB
 
 

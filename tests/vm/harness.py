@@ -281,3 +281,17 @@ def _read(path: str) -> str:
 
 def _tail(path: str, n: int = 40) -> str:
     return "\n".join(_read(path).splitlines()[-n:])
+
+
+if __name__ == "__main__":
+    # Developer entry: run one shell line in the guest, e.g.
+    #   .venv/bin/python tests/vm/harness.py 'cat /sys/fs/cgroup/cgroup.controllers'
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pycr-vm-") as tmp:
+        res = run_in_guest(guest_command(["sh", "-c", " ".join(sys.argv[1:]) or "true"], os.getcwd()), tmp)
+    sys.stdout.write(res.stdout)
+    sys.stderr.write(res.stderr)
+    print(f"[guest booted in {res.boot_seconds}s, ran {res.wall_seconds:.1f}s, exit {res.status}]", file=sys.stderr)
+    sys.exit(255 if res.status is None else res.status)
