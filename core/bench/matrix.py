@@ -29,7 +29,8 @@ from pycr.core.bench.workloads import Workload
 from pycr.core.errors import ConfigError
 
 DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
-                      "pycr-v2-pivot", "pycr-v1-nonet", "pycr-v1-userns", "runc", "crun")
+                      "pycr-v2-pivot", "pycr-v1-nonet", "pycr-v1-userns", "pycr-img-overlay", "pycr-img-chroot",
+                      "runc", "crun")
 
 
 @dataclass

@@ -12,7 +12,7 @@ import os
 from pycr.core.bench import stats
 from pycr.core.errors import PycrError
 
-CSV_FIELDS = ["index", "strategy", "workload", "runtime", "backend", "root_switch", "namespaces",
+CSV_FIELDS = ["index", "strategy", "workload", "runtime", "backend", "root_switch", "namespaces", "rootfs",
               "wall_ms", "user_ms", "sys_ms", "maxrss_kib", "exit", "ok", "error"]
 
 

@@ -24,6 +24,27 @@ from pycr.core.bench.workloads import Workload
 from pycr.core.errors import PycrError
 
 
+IMAGE = "bench-busybox:latest"
+
+
+def image_env(workdir: str) -> dict:
+    """The environment of every run: a private image store under ``workdir``."""
+    return {**os.environ, "PYCR_STORAGE": os.path.join(workdir, "store")}
+
+
+def import_image(rootfs: str, workdir: str, name: str = IMAGE) -> str:
+    """``pycr import`` ``rootfs`` as a one-layer image into the private store."""
+    tarball = os.path.join(workdir, "rootfs.tar")
+    subprocess.run(["tar", "-C", rootfs, "-cf", tarball, "."], check=True)
+    proc = subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "import", tarball, name],
+                          env=image_env(workdir), capture_output=True, text=True)
+    os.unlink(tarball)
+    if proc.returncode:
+        raise PycrError(f"bench: importing the busybox image failed: {proc.stderr.strip()}")
+    open(os.path.join(workdir, "store", ".imported"), "w").close()
+    return name
+
+
 @dataclass
 class RunResult:
     samples: list[dict] = field(default_factory=list)
@@ -51,7 +72,20 @@ class Runner:
         with open(os.path.join(base, "config.json")) as f:
             return json.load(f)
 
+    def image(self) -> str:
+        """The base rootfs imported once as a one-layer image, in a store of our own."""
+        if not os.path.exists(os.path.join(self.workdir, "store", ".imported")):
+            self._base_config()
+            import_image(self.rootfs, self.workdir)
+        return IMAGE
+
+    @property
+    def env(self) -> dict:
+        return image_env(self.workdir)
+
     def bundle(self, s: Strategy, w: Workload) -> str:
+        if s.runtime == "pycr-image":
+            return ""
         path = os.path.join(self.workdir, "bundles", f"{s.name}__{w.name}")
         if os.path.exists(os.path.join(path, "config.json")):
             return path
@@ -70,13 +104,15 @@ class Runner:
     # -- one sample -----------------------------------------------------------
     def run_one(self, s: Strategy, w: Workload, index: int) -> dict:
         cid = f"{self.tag}-{index}"
-        trace = os.path.join(self.workdir, f"trace-{index}.json") if s.runtime == "pycr" else None
-        argv = s.command(self.state_root, self.bundle(s, w), cid, trace)
+        ours = s.runtime in ("pycr", "pycr-image")
+        trace = os.path.join(self.workdir, f"trace-{index}.json") if ours else None
+        image = self.image() if s.runtime == "pycr-image" else None
+        argv = s.command(self.state_root, self.bundle(s, w), cid, trace, workload=w, image=image)
         err_path = os.path.join(self.workdir, "stderr")
         with open(err_path, "w+") as err:
             t0 = time.perf_counter()
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
+                                    start_new_session=True, env=self.env)
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
             except BaseException:
@@ -108,11 +144,13 @@ class Runner:
         except ProcessLookupError:
             pass
         proc.wait()
-        if s.runtime == "pycr":
+        if s.runtime == "pycr-image":
+            argv = [sys.executable, "-m", "pycr.core.cli.main", "--root", self.state_root, "rm", "-f", cid]
+        elif s.runtime == "pycr":
             argv = [sys.executable, "-m", "pycr.core.cli.oci", "--root", self.state_root, "delete", "--force", cid]
         else:
             argv = [s.runtime, "--root", self.state_root, "delete", "--force", cid]
-        subprocess.run(argv, capture_output=True)
+        subprocess.run(argv, capture_output=True, env=self.env)
 
     # -- the study -------------------------------------------------------------
     def preflight(self) -> dict[str, str]:

@@ -26,7 +26,9 @@ ALL_NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "cgroup")
 
 @dataclass(frozen=True)
 class Strategy:
-    """How to run a container.  ``runtime`` is ``pycr`` or the name/path of an
+    """How to run a container.  ``runtime`` is ``pycr`` (an OCI bundle through
+    ``pycr-oci run``), ``pycr-image`` (``pycr run IMAGE`` with the image-level
+    ``rootfs`` strategy: ``overlay`` or ``chroot``), or the name/path of an
     executable with runc's CLI (``runc``, ``crun``)."""
 
     name: str
@@ -39,6 +41,7 @@ class Strategy:
     global_args: tuple[str, ...] = ()
     description: str = ""
     switch: str = ""  # label of the root switch when a plugin changes it
+    rootfs: str = "overlay"  # pycr-image only: the pycr.rootfs driver
 
     @property
     def root_switch(self) -> str:
@@ -51,16 +54,21 @@ class Strategy:
     def facts(self) -> dict:
         """The strategy's axes, stored with every sample."""
         ns = [n for n in ALL_NAMESPACES if n not in self.drop_namespaces] + list(self.add_namespaces)
-        return {"strategy": self.name, "runtime": self.runtime,
-                "backend": self.backend if self.runtime == "pycr" else "runtime-default",
-                "root_switch": self.root_switch if self.runtime == "pycr" else "pivot_root",
-                "namespaces": "+".join(ns)}
+        ours = self.runtime in ("pycr", "pycr-image")
+        facts = {"strategy": self.name, "runtime": self.runtime,
+                 "backend": self.backend if ours else "runtime-default",
+                 "root_switch": self.root_switch if self.runtime == "pycr" else "pivot_root",
+                 "namespaces": "+".join(ns), "rootfs": "bundle"}
+        if self.runtime == "pycr-image":
+            facts.update(rootfs=self.rootfs, namespaces="image default",
+                         root_switch="move+chroot" if self.rootfs == "chroot" else "pivot_root")
+        return facts
 
     def unavailable(self) -> str | None:
         """Why this strategy cannot run here (None when it can)."""
-        if self.runtime != "pycr" and not shutil.which(self.runtime):
+        if self.runtime not in ("pycr", "pycr-image") and not shutil.which(self.runtime):
             return f"{self.runtime} not found on PATH"
-        if self.runtime == "pycr" and self.backend == "cgroup_v2" and not os.path.isdir("/sys/fs/cgroup/unified") \
+        if self.runtime in ("pycr", "pycr-image") and self.backend == "cgroup_v2" and not os.path.isdir("/sys/fs/cgroup/unified") \
                 and not os.path.isfile("/sys/fs/cgroup/cgroup.controllers"):
             return "no cgroup2 hierarchy mounted"
         return None
@@ -90,8 +98,24 @@ class Strategy:
             config["mounts"] = [m for m in config.get("mounts", []) if m.get("type") != "cgroup"]
         return config
 
-    def command(self, root: str, bundle: str, cid: str, trace_file: str | None = None) -> list[str]:
-        """argv that runs the container to completion (create, start, wait, delete)."""
+    def command(self, root: str, bundle: str, cid: str, trace_file: str | None = None,
+                workload=None, image: str | None = None, env: list[str] = ()) -> list[str]:
+        """argv that runs the container to completion (create, start, wait, delete).
+
+        ``pycr-image`` runs ``workload`` in ``image`` instead of ``bundle``; the
+        image store is chosen by ``PYCR_STORAGE`` in the environment.
+        """
+        if self.runtime == "pycr-image":
+            argv = [sys.executable, "-m", "pycr.core.cli.main", "--root", root, "--backend", self.backend,
+                    "--rootfs", self.rootfs, *self.global_args]
+            if trace_file:
+                argv += ["--trace-file", trace_file]
+            argv += ["run", "-q", "--name", cid]
+            for item in env:
+                argv += ["-e", item]
+            if workload is not None and workload.memory_limit and self.backend != "none":
+                argv += ["--memory", str(workload.memory_limit)]
+            return argv + [image or "bench-busybox:latest", *(workload.args if workload else ())]
         if self.runtime == "pycr":
             argv = [sys.executable, "-m", "pycr.core.bench.launch"]
             for p in self.plugins:
@@ -134,6 +158,10 @@ BUILTIN: tuple[Strategy, ...] = (
     Strategy("pycr-v1-nonet", drop_namespaces=("network",), description="pycr, cgroup v1, without a network namespace"),
     Strategy("pycr-v1-nopid", drop_namespaces=("pid",), description="pycr, cgroup v1, without a pid namespace"),
     Strategy("pycr-v1-userns", add_namespaces=("user",), description="pycr, cgroup v1, plus a user namespace (identity map)"),
+    Strategy("pycr-img-overlay", runtime="pycr-image", rootfs="overlay",
+             description="pycr run IMAGE, rootfs strategy overlay (overlayfs on the unpacked layers)"),
+    Strategy("pycr-img-chroot", runtime="pycr-image", rootfs="chroot",
+             description="pycr run IMAGE, rootfs strategy chroot (flattened private copy, --no-pivot)"),
     Strategy("runc", runtime="runc", description="runc on the same bundle"),
     Strategy("crun", runtime="crun", description="crun on the same bundle"),
 )

@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import tempfile
 
+from pycr.core.bench.runner import IMAGE, image_env, import_image
+from pycr.core.bench.workloads import Workload
 from pycr.core.errors import PycrError
 from pycr.core.probe.script import PROBES, SCRIPT
 
@@ -42,6 +44,22 @@ def probe_config(base: dict, rootfs: str, env: list[str]) -> dict:
     return config
 
 
+def _command(s, work: str, rootfs: str, base: dict, env: list[str], cid: str) -> list[str]:
+    """argv of one probe run: a bundle per strategy, or the rootfs as an image."""
+    state = os.path.join(work, "state")
+    if s.runtime == "pycr-image":
+        if not os.path.exists(os.path.join(work, "store", ".imported")):
+            import_image(rootfs, work)
+        probe = Workload("probe", ("/bin/sh", "/.pycr-probe.sh"), memory_limit=MEMORY_LIMIT)
+        return s.command(state, "", cid, workload=probe, image=IMAGE, env=env)
+    bundle = os.path.join(work, f"bundle-{cid}")
+    os.makedirs(bundle)
+    config = s.adapt_config(probe_config(base, rootfs, env), cid)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f, indent=1)
+    return s.command(state, bundle, cid)
+
+
 def run(strategies, timeout: float = 60.0) -> dict[str, dict]:
     """{strategy: {probe: {verdict, detail}}}; verdict ``error`` when a run failed."""
     from pycr.core.probe.host import planted
@@ -63,20 +81,15 @@ def run(strategies, timeout: float = 60.0) -> dict[str, dict]:
                 if why:
                     results[s.name] = {p: {"verdict": "error", "detail": why} for p in PROBES}
                     continue
-                bundle = os.path.join(work, f"bundle-{i}")
-                os.makedirs(bundle)
+                cid = f"probe-{os.getpid()}-{i}"
                 try:
-                    config = s.adapt_config(probe_config(base, rootfs, env), f"probe-{os.getpid()}-{i}")
+                    argv = _command(s, work, rootfs, base, env, cid)
                 except PycrError as e:
                     results[s.name] = {p: {"verdict": "error", "detail": str(e)} for p in PROBES}
                     continue
-                with open(os.path.join(bundle, "config.json"), "w") as f:
-                    json.dump(config, f, indent=1)
-                cid = f"probe-{os.getpid()}-{i}"
-                argv = s.command(os.path.join(work, "state"), bundle, cid)
                 try:
                     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                          stdin=subprocess.DEVNULL)
+                                          stdin=subprocess.DEVNULL, env=image_env(work))
                     out, err, code = proc.stdout, proc.stderr, proc.returncode
                 except subprocess.TimeoutExpired as e:
                     out, err, code = e.stdout or "", "timed out", -1

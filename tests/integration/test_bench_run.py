@@ -31,21 +31,22 @@ def test_bench_tiny_matrix(tmp_path):
     pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
     before = set(glob.glob("/var/tmp/pycr-bench-*"))
     proc = subprocess.run([pycr, "bench", "--matrix", str(matrix), "--repeat", "2", "--warmup", "1",
-                           "-s", "pycr-v1-pivot", "-s", "pycr-nouts", "-s", "runc", "-s", "crun",
+                           "-s", "pycr-v1-pivot", "-s", "pycr-nouts", "-s", "pycr-img-overlay", "-s", "runc", "-s", "crun",
                            "-w", "true", "-w", "fork", "--output", str(out)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "results.json").read_text())
     assert data["machine"]["cpus"] and data["machine"]["kernel"] and data["machine"]["cgroup_layout"]
     assert data["matrix"]["warmup_runs_discarded"] > 0
-    ran = {s for s in ("pycr-v1-pivot", "pycr-nouts", "runc", "crun") if s not in data["skipped"]}
-    assert {"pycr-v1-pivot", "pycr-nouts"} <= ran
+    ran = {s for s in ("pycr-v1-pivot", "pycr-nouts", "pycr-img-overlay", "runc", "crun") if s not in data["skipped"]}
+    assert {"pycr-v1-pivot", "pycr-nouts", "pycr-img-overlay"} <= ran
     for name, why in data["skipped"].items():  # a runtime that cannot run here says why
         assert why
     samples = data["samples"]
     assert len(samples) == len(ran) * 2 * 2
     assert all(s["ok"] and s["wall_ms"] > 0 for s in samples)
-    pycr_samples = [s for s in samples if s["runtime"] == "pycr"]
+    pycr_samples = [s for s in samples if s["runtime"] in ("pycr", "pycr-image")]
+    assert {s["rootfs"] for s in pycr_samples} == {"bundle", "overlay"}
     assert all(set(s["phases"]) >= {"validate", "cgroup", "namespaces", "rootfs"} for s in pycr_samples)
     nouts = [s for s in samples if s["strategy"] == "pycr-nouts"]
     assert nouts and all("uts" not in s["namespaces"] for s in nouts)
@@ -56,6 +57,8 @@ def test_bench_tiny_matrix(tmp_path):
     assert "workload true" in proc.stdout
     # clean: no work dir, no container state, no cgroups left under our own
     assert set(glob.glob("/var/tmp/pycr-bench-*")) == before
+    with open("/proc/self/mountinfo") as f:
+        assert "pycr-bench-" not in f.read()
     own = _own_memory_cgroup()
     if own and os.path.isdir(own):
         assert not [d for d in os.listdir(own) if d.startswith("pycr-")]

@@ -17,7 +17,8 @@ from pycr.core.probe.script import PROBES
 
 pytestmark = pytest.mark.root
 
-NAMES = ["pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot", "pycr-v1-nonet", "pycr-v1-nopid"]
+NAMES = ["pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot", "pycr-v1-nonet", "pycr-v1-nopid",
+         "pycr-img-chroot"]
 
 
 def _leftovers():
@@ -60,13 +61,16 @@ def test_chroot_escapes_where_pivot_root_does_not(results):
     assert verdict(results, "pycr-v1-pivot", "chroot_escape") == "contained"
     # --no-pivot moves the rootfs over / before chroot: the '..' walk falls back into it
     assert verdict(results, "pycr-v1-nopivot", "chroot_escape") == "contained"
+    # the image-level chroot rootfs strategy runs with --no-pivot: contained the same way
+    assert verdict(results, "pycr-img-chroot", "chroot_escape") == "contained"
     if "runc" in results:
         assert verdict(results, "runc", "chroot_escape") == "contained"
 
 
 def test_full_isolation_contains_everything(results):
-    for p in PROBES:
-        assert verdict(results, "pycr-v1-pivot", p) in ("contained", "n/a"), p
+    for s in ("pycr-v1-pivot", "pycr-img-chroot"):
+        for p in PROBES:
+            assert verdict(results, s, p) in ("contained", "n/a"), (s, p)
 
 
 def test_each_missing_layer_shows(results):

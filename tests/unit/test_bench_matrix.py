@@ -90,6 +90,17 @@ def test_commands():
     assert argv[argv.index("--trace-file") + 1] == "/t.json"
     chroot = reg["pycr-v1-chroot"].command("/r", "/b", "c1")
     assert chroot[chroot.index("--plugin") + 1] == "pycr.core.bench.strategies:plain_chroot"
+    from pycr.core.bench.workloads import BUILTIN
+
+    mem = [w for w in BUILTIN if w.name == "memory"][0]
+    img = reg["pycr-img-chroot"].command("/r", "", "c1", "/t.json", workload=mem, image="img:1")
+    assert img[:3] == [sys.executable, "-m", "pycr.core.cli.main"]
+    assert img[img.index("--rootfs") + 1] == "chroot" and img[img.index("--memory") + 1] == str(mem.memory_limit)
+    assert img[img.index("run"):img.index("img:1") + 1] == ["run", "-q", "--name", "c1", "--memory",
+                                                            str(mem.memory_limit), "img:1"]
+    assert img[img.index("img:1") + 1:] == list(mem.args)
+    assert reg["pycr-img-chroot"].facts()["root_switch"] == "move+chroot"
+    assert reg["pycr-img-overlay"].facts()["rootfs"] == "overlay"
     assert reg["runc"].command("/r", "/b", "c1") == ["runc", "--root", "/r", "run", "--bundle", "/b", "c1"]
     assert strategies.Strategy("x", runtime="no-such-runtime-here").unavailable() == "no-such-runtime-here not found on PATH"
 
