@@ -75,12 +75,81 @@ def open_decompressed(f: BinaryIO, stack) -> IO[bytes]:
         f = io.BufferedReader(f, _CHUNK)  # type: ignore[arg-type]
         head = f.peek(4)[:4]
     if head[:2] == b"\x1f\x8b":
-        import gzip
-
-        return stack.enter_context(gzip.GzipFile(fileobj=f, mode="rb"))
+        reader = _Inflater(f)
+        stack.callback(reader.close)
+        return reader
     if head == b"\x28\xb5\x2f\xfd":
         return _zstd_stream(f, stack)
     return f
+
+
+class _Inflater:
+    """gzip decompression in a helper thread (zlib releases the GIL), as ``tar -z`` pipes through
+    ``gzip -d``: inflating the next megabyte overlaps with writing the last one.  Concatenated
+    gzip members and zero padding after the last one are accepted; a stream that ends early
+    raises EOFError."""
+
+    def __init__(self, f: BinaryIO):
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(maxsize=8)
+        self._buf = b""
+        self._done = False
+        self._stop = False
+        self._t = threading.Thread(target=self._run, args=(f,), name="pycr-inflate", daemon=True)
+        self._t.start()
+
+    def _run(self, f) -> None:
+        import zlib
+
+        try:
+            d = zlib.decompressobj(31)
+            while not self._stop:
+                chunk = f.read(_CHUNK)
+                if not chunk:
+                    if not d.eof:
+                        raise EOFError("compressed stream ended before the end-of-stream marker")
+                    break
+                while chunk:
+                    out = d.decompress(chunk)
+                    if out:
+                        self._q.put(out)
+                    chunk = b""
+                    if d.eof:
+                        rest = d.unused_data
+                        if rest.strip(b"\0"):  # another gzip member follows
+                            d = zlib.decompressobj(31)
+                            chunk = rest
+            self._q.put(None)
+        except BaseException as e:  # handed to the reader
+            self._q.put(e)
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._done and (n < 0 or len(self._buf) < n):
+            item = self._q.get()
+            if item is None:
+                self._done = True
+            elif isinstance(item, BaseException):
+                self._done = True
+                raise item
+            else:
+                self._buf = self._buf + item if self._buf else item
+        if n < 0:
+            n = len(self._buf)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def close(self) -> None:
+        import queue
+
+        self._stop = True
+        while self._t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                self._q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._t.join()
 
 
 def _zstd_stream(f: BinaryIO, stack) -> IO[bytes]:

@@ -223,3 +223,12 @@ def test_zstd_both_implementations(area, impl, monkeypatch):
     hostile = make_tar([("../x", "file", "y"), ("pad", "file", os.urandom(1 << 20))], "zstd")
     with pytest.raises(UnpackError, match="contains '..'"):
         unpack_layer(hostile, str(target))
+
+
+def test_concatenated_gzip_members_and_zero_padding(area):
+    """gzip allows several members back to back, and padding with zeros after the last one."""
+    target, _ = area
+    raw = make_tar([("a", "file", "1" * 5000), ("b", "file", "2")]).getvalue()
+    blob = gzip.compress(raw[:3000]) + gzip.compress(raw[3000:]) + b"\0" * 100
+    unpack_layer(io.BytesIO(blob), str(target))
+    assert (target / "a").read_text() == "1" * 5000 and (target / "b").read_text() == "2"
