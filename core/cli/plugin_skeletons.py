@@ -110,7 +110,7 @@ from conftest import needs_root
 
 
 def test_registered_under_its_name():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     pm = PluginManager()
     assert "__NAME__" in [p["name"] for p in pm.plugin_info]
@@ -118,7 +118,7 @@ def test_registered_under_its_name():
 
 def test_adds_the_variable_after_the_process_plugin():
     from pycr.core import Plan
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     plan = Plan()
     config = {"process": {"args": ["true"], "env": ["PATH=/bin"], "cwd": "/"}}
@@ -184,7 +184,7 @@ class TestConformance(RootfsStrategyConformance):
 
 
 def test_registered_as_a_rootfs_driver():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     assert PluginManager().driver("rootfs", "__NAME__") is __CLASS__
 '''
@@ -289,7 +289,7 @@ class TestConformance(ImageSourceConformance):
 
 
 def test_registered_as_an_image_source():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     assert PluginManager().driver("image_source", "__NAME__") is __CLASS__
 '''
@@ -462,7 +462,7 @@ class TestConformance(CgroupDriverConformance):
 
 
 def test_registered_as_a_cgroup_driver():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     assert PluginManager().driver("cgroup", "__NAME__") is __CLASS__
 

@@ -13,6 +13,9 @@ is imported until used::
 - ``write_dist``: install a plugin for a test as a dist-info directory.
 - ``put_image``, ``image_blobs``, ``layer_tar``: small OCI images built in memory.
 - ``make_bundle``: a busybox OCI bundle.
+- ``PluginManager``: load the installed plugins exactly as ``pycr`` does
+  (``PluginManager(disabled=[...])``; ``.hook.pycr_...(...)``,
+  ``.driver(slot, name)``, ``.plugin_info``), to test that yours is found.
 """
 
 _LAZY = {
@@ -25,6 +28,7 @@ _LAZY = {
     "image_blobs": "pycr.core.testing.images",
     "layer_tar": "pycr.core.testing.images",
     "make_bundle": "pycr.core.testing.bundle",
+    "PluginManager": "pycr.core.plugins",
 }
 
 __all__ = sorted(_LAZY)

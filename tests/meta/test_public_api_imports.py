@@ -67,3 +67,42 @@ def test_importing_pycr_core_stays_cheap():
     code = "import sys, pycr.core; print(sorted(m for m in sys.modules if m.startswith(('pycr', 'pluggy', 'stevedore'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(out) == ["pycr", "pycr.core", "pycr.core.errors"]
+
+
+# -- third-party code: the examples and what `pycr plugin new` writes ----------
+
+def third_party_violations(source: str, filename: str) -> list[str]:
+    """Like ``violations``, but the testing kit (``pycr.core.testing``) is public too."""
+    import pycr.core.testing as testing
+
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "pycr.core.testing":
+            found += [f"{filename}:{node.lineno}: pycr.core.testing.{a.name} is not exported"
+                      for a in node.names if a.name not in testing.__all__]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pycr.core.testing."):
+            continue  # the kits' modules (check_* functions) are public
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found += violations(ast.unparse(node), f"{filename}:{node.lineno}")
+    return found
+
+
+def _third_party_sources():
+    from pycr.core.cli import plugin_skeletons
+
+    out = [(str(p.relative_to(REPO)), p.read_text()) for p in sorted((REPO / "examples").rglob("*.py"))]
+    for kind in plugin_skeletons.KINDS:
+        out += [(f"skeleton[{kind}]/{rel}", text) for rel, text in plugin_skeletons.files(kind, "demo").items()
+                if rel.endswith(".py")]
+    return out
+
+
+@pytest.mark.parametrize("name,source", _third_party_sources(), ids=[n for n, _ in _third_party_sources()])
+def test_examples_and_skeletons_use_only_the_public_api(name, source):
+    assert third_party_violations(source, name) == []
+
+
+def test_third_party_checker_flags_internal_imports():
+    src = "from pycr.core.testing import PluginManager, Secret\nfrom pycr.core.plugins import PluginManager\n"
+    found = third_party_violations(src, "t.py")
+    assert len(found) == 2 and "Secret" in found[0] and "pycr.core.plugins" in found[1]

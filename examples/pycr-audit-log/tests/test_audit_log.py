@@ -21,7 +21,7 @@ def lines():
 
 
 def test_loaded_as_a_hook_plugin():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     pm = PluginManager()
     info = {p["name"]: p for p in pm.plugin_info}
@@ -33,7 +33,7 @@ def test_loaded_as_a_hook_plugin():
 
 
 def test_disabled_with_p_no():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     pm = PluginManager(disabled=["audit_log"])
     pm.hook.pycr_container_started(state={"id": "x"})

@@ -38,7 +38,7 @@ def store(tmp_path):
 
 
 def test_entry_points_name_both_schemes():
-    from pycr.core.plugins import PluginManager
+    from pycr.core.testing import PluginManager
 
     pm = PluginManager()
     assert pm.driver("image_source", "tarball+http") is TarballHttpSource
