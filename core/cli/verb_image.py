@@ -1,4 +1,4 @@
-"""``pycr image ls|inspect|rm|tag|prune``, and the docker-style shortcuts ``rmi`` and ``tag``.
+"""``pycr image ls|inspect|rm|tag|prune|tags``, and the docker-style shortcuts ``rmi`` and ``tag``.
 
 Removing a name never deletes content by itself: blobs go only when
 ``image prune`` (the store's GC) finds that no name and no container
@@ -24,6 +24,9 @@ def add_arguments(p) -> None:
     tag.add_argument("source")
     tag.add_argument("target")
     sub.add_parser("prune", help="delete blobs and unpacked layers no image or container uses")
+    tags = sub.add_parser("tags", help="list the tags of a repository in its registry")
+    tags.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
+    tags.add_argument("repository")
 
 
 def run(opts, ns) -> int:
@@ -40,6 +43,12 @@ def run(opts, ns) -> int:
         return remove(store, ns.images)
     if ns.action == "tag":
         return tag(store, ns.source, ns.target)
+    if ns.action == "tags":
+        from pycr.core.images import transports
+
+        src = transports.source(opts, "docker", insecure_registries=ns.insecure_registry)
+        print("\n".join(sorted(src.tags(ns.repository))))
+        return 0
     removed, freed = store.gc()
     print(f"Deleted {len(removed)} blobs, reclaimed {freed} bytes")
     return 0

@@ -39,6 +39,9 @@ def test_push_same_registry_mounts_and_skopeo_reads_it(busybox_ref, registry, tm
     manifest = skopeo_fetch(dest, tmp_path / "oci")
     assert [x["digest"] for x in manifest["layers"]] == [x["digest"] for x in store.image(digest).layers]
     assert "v1" in RegistrySource().tags(f"{registry.host}/copied/bb")
+    out = subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "image", "tags", f"{registry.host}/copied/bb"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "v1\n"
     again = RegistrySource()
     again.push(store, store.image(digest), dest)
     assert again.last_client.stats["skipped"] == 2  # layer and config already there
