@@ -102,3 +102,40 @@ def test_pycr_run_a_container_from_a_pulled_tarball(server, cli_env):
     done = _pycr("run", "localhost/busybox-rootfs:latest", "cat", "/etc/message", env=cli_env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "hello from a tarball\n"
+
+
+@pytest.fixture
+def https_server(tmp_path, server, monkeypatch):
+    """The same files over TLS, with a self-signed certificate for 127.0.0.1 trusted via SSL_CERT_FILE."""
+    import functools
+    import http.server
+    import shutil
+    import ssl
+    import threading
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(server[1]))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    try:
+        yield f"//127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_https_with_a_trusted_certificate(https_server, store, monkeypatch):
+    digest = TarballHttpsSource().pull(store, f"{https_server}/rootfs.tar.gz")
+    assert store.image(digest).manifest["annotations"]["org.opencontainers.image.source"].startswith("https://")
+    monkeypatch.delenv("SSL_CERT_FILE")  # an untrusted certificate is refused, in one line
+    with pytest.raises(PycrError, match=r"^tarball\+https://127.0.0.1:\d+/plain.tar: cannot fetch: .*CERTIFICATE_VERIFY_FAILED"):
+        TarballHttpsSource().pull(store, f"{https_server}/plain.tar")
