@@ -32,6 +32,12 @@ def add_arguments(p) -> None:
 def run(opts, ns) -> int:
     from pycr.core.images.store import Store
 
+    if ns.action == "tags":
+        from pycr.core.images import transports
+
+        src = transports.source(opts, "docker", insecure_registries=ns.insecure_registry)
+        print("\n".join(sorted(src.tags(ns.repository))))
+        return 0
     store = Store()
     if ns.action == "ls":
         from pycr.core.cli import verb_images
@@ -43,12 +49,6 @@ def run(opts, ns) -> int:
         return remove(store, ns.images)
     if ns.action == "tag":
         return tag(store, ns.source, ns.target)
-    if ns.action == "tags":
-        from pycr.core.images import transports
-
-        src = transports.source(opts, "docker", insecure_registries=ns.insecure_registry)
-        print("\n".join(sorted(src.tags(ns.repository))))
-        return 0
     removed, freed = store.gc()
     print(f"Deleted {len(removed)} blobs, reclaimed {freed} bytes")
     return 0
