@@ -104,8 +104,10 @@ def load(path: str | None = None, *, strategies: list[str] | None = None, worklo
             raise ConfigError(f"{where}: workload[{i}] needs a name and args")
         known_w[d["name"]] = Workload(d["name"], tuple(d["args"]), d.get("description", ""), d.get("memory_limit"))
     m = Matrix(
-        strategies=_pick(strategies or data.get("strategies") or DEFAULT_STRATEGIES, known_s, "strategy", where),
-        workloads=_pick(workloads or data.get("workloads") or list(known_w), known_w, "workload", where),
+        strategies=_pick(strategies or data.get("strategies") or DEFAULT_STRATEGIES, known_s, "strategy",
+                         "--strategy" if strategies else where),
+        workloads=_pick(workloads or data.get("workloads") or list(known_w), known_w, "workload",
+                        "--workload" if workloads else where),
         repeat=repeat if repeat is not None else int(data.get("repeat", 10)),
         warmup=warmup if warmup is not None else int(data.get("warmup", 2)),
         seed=seed if seed is not None else data.get("seed"),
