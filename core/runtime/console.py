@@ -40,14 +40,25 @@ def prepare(plan, config: dict, console_socket: str | None, undo) -> None:
     if not (config.get("process") or {}).get("terminal"):
         return
     plan.console = connect(console_socket)
+    plan.console_size = console_size(config["process"])
     undo.callback(plan.console.close)
     plan.preload.append(MODULE)
 
 
-def setup_in_container(sock_fd: int) -> None:
+def console_size(process: dict) -> tuple[int, int] | None:
+    """``process.consoleSize`` as (rows, columns), or None."""
+    size = process.get("consoleSize") or {}
+    if size.get("height") and size.get("width"):
+        return int(size["height"]), int(size["width"])
+    return None
+
+
+def setup_in_container(sock_fd: int, size: tuple[int, int] | None = None) -> None:
     """Open a pty in the current root, make it the controlling terminal and
     stdio of this process, and send the master over ``sock_fd``."""
     master, slave = os.openpty()
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
     try:
         name = os.ttyname(slave)
     except OSError:

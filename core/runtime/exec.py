@@ -175,7 +175,7 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
         pid = os.fork()
         if pid == 0:  # pycr:[exec] -- never returns
             parent.close()
-            _child(child, sc, c.pid, joins, proc, console)
+            _child(child, sc, c.pid, joins, proc, process, console)
             os._exit(1)
         child.close()
         try:
@@ -218,7 +218,7 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
                 signal.signal(s, h)
 
 
-def _child(chan, sc, init_pid: int, joins, proc, console) -> None:
+def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None:
     """pycr:[exec]: join the container, fork the process into its pid ns."""
     from pycr.core.runtime import init as init_mod
 
@@ -241,7 +241,7 @@ def _child(chan, sc, init_pid: int, joins, proc, console) -> None:
         os.close(root)
         pid = os.fork()
         if pid == 0:
-            _process(chan, sc, proc, console, init_mod)
+            _process(chan, sc, proc, process, console, init_mod)
             os._exit(1)
         chan.send(sync.PID, pid=pid)
         os._exit(0)
@@ -253,7 +253,7 @@ def _child(chan, sc, init_pid: int, joins, proc, console) -> None:
         init_mod._fail(chan, f"exec: {type(e).__name__}: {e}")
 
 
-def _process(chan, sc, proc, console, init_mod) -> None:
+def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
     """The exec'd process before execve: pty, user, caps, rlimits, cwd."""
     import sys
 
@@ -261,7 +261,8 @@ def _process(chan, sc, proc, console, init_mod) -> None:
         sc.chdir("/")
         exe = init_mod.find_executable(proc)
         if console is not None:
-            sys.modules["pycr.core.runtime.console"].setup_in_container(console.fileno())
+            mod = sys.modules["pycr.core.runtime.console"]
+            mod.setup_in_container(console.fileno(), mod.console_size(process))
         init_mod.apply_process(sc, proc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
         os.execve(exe, proc.args, init_mod._env_dict(proc.env))

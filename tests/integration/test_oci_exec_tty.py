@@ -251,7 +251,8 @@ def _read_until(fd, needle: bytes, timeout=10) -> bytes:
 
 
 def test_terminal_create_sends_master_over_console_socket(oci, tmp_path):
-    bundle = make_bundle(str(tmp_path / "b"), ["sh"], process={"terminal": True})
+    bundle = make_bundle(str(tmp_path / "b"), ["sh"], process={"terminal": True,
+                                                             "consoleSize": {"height": 33, "width": 111}})
     assert "console socket" in oci("create", "--bundle", bundle, "tty0", check=False).stderr
     server = ConsoleServer(tmp_path / "console.sock")
     try:
@@ -259,9 +260,10 @@ def test_terminal_create_sends_master_over_console_socket(oci, tmp_path):
         name, master = server.master()
         assert name.startswith("/dev/pts/")
         oci("start", "tty0")
-        os.write(master, b"tty; echo ok-$((6*7)); exit 3\n")
+        os.write(master, b"tty; stty size; echo ok-$((6*7)); exit 3\n")
         out = _read_until(master, b"ok-42")
         assert b"/dev/pts/" in out and b"ok-42" in out
+        assert b"33 111" in out  # process.consoleSize
         os.close(master)
     finally:
         server.close()
@@ -272,15 +274,17 @@ def test_exec_tty_with_console_socket(oci, running, tmp_path):
     server = ConsoleServer(tmp_path / "exec.sock")
     try:
         pid_file = tmp_path / "p"
+        proc = {"args": ["sh"], "env": ["PATH=/bin"], "cwd": "/", "terminal": True,
+                "consoleSize": {"height": 21, "width": 77}}
+        (tmp_path / "proc.json").write_text(json.dumps(proc))
         oci("exec", "--detach", "--tty", "--console-socket", server.path, "--pid-file", str(pid_file),
-            running, "sh")
+            "--process", str(tmp_path / "proc.json"), running)
         name, master = server.master()
         pid = int(pid_file.read_text())
         assert os.readlink(f"/proc/{pid}/fd/0").startswith("/dev/pts/")
-        os.write(master, b"tty; echo sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$\n")
-        out = _read_until(master, b"pid=")
-        out += _read_until(master, b"\n", timeout=2)
-        assert b"/dev/pts/" in out
+        os.write(master, b"tty; stty size; echo done-$((6*7))\n")
+        out = _read_until(master, b"done-42")
+        assert b"/dev/pts/" in out and b"21 77" in out, out
         os.close(master)
     finally:
         server.close()
