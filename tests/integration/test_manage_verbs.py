@@ -1,0 +1,176 @@
+"""The docker-like verbs on detached busybox containers, driven through the ``pycr`` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
+from tests.helpers.manage import clean, manage  # noqa: F401
+
+pytestmark = pytest.mark.root
+LOOP = "echo started; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+
+
+def test_run_d_ps_logs_inspect(clean):
+    p = clean
+    cid = p.run_d("--name", "web", p.image, "sh", "-c", LOOP)
+    rows = p.ps()
+    assert [(r["Id"], r["Names"], r["State"]) for r in rows] == [(cid, "web", "running")]
+    assert p("ps", "-q", check=0).stdout.split() == [cid[:12]]
+    table = p("ps", check=0).stdout
+    assert "web" in table and "Up " in table and cid[:12] in table
+    info = p.inspect("web")
+    assert info["Id"] == cid and info["State"]["Running"] and info["State"]["Pid"] > 0
+    assert info["Config"]["Cmd"] == ["sh", "-c", LOOP] and info["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert os.path.exists(f"/proc/{info['State']['MonitorPid']}")
+    with open(f"/proc/{info['State']['MonitorPid']}/comm") as f:
+        assert f.read().strip() == "pycr:[monitor]"
+    time.sleep(1)
+    out = p("logs", "web", check=0)
+    assert out.stdout.startswith("started\ntick 0\ntick 1\n") and out.stderr == "oops\n"
+    assert p.logs("web", "--tail", "2").count("\n") == 2
+    stamped = p.logs("web", "--tail", "1", "--timestamps")
+    assert stamped[:4].isdigit() and stamped.split(" ", 1)[1].startswith("tick")
+    with open(info["LogPath"]) as f:
+        entries = [json.loads(line) for line in f]
+    assert entries[0]["log"] == "started\n" and entries[0]["stream"] == "stdout" and entries[0]["time"].endswith("Z")
+    assert {"log": "oops\n", "stream": "stderr"}.items() <= next(e for e in entries if e["stream"] == "stderr").items()
+    # every verb takes the name, the id, or a unique prefix
+    for ref in ("web", cid, cid[:5]):
+        assert p.inspect(ref)["Id"] == cid
+
+
+def test_logs_follow_ends_with_the_container(clean):
+    p = clean
+    p.run_d("--name", "short", p.image, "sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done")
+    r = p("logs", "-f", "short", timeout=30, check=0)
+    assert r.stdout == "line 1\nline 2\nline 3\n"
+    assert p.wait_for("short", "exited")["State"]["ExitCode"] == 0
+
+
+def test_exec_env_user_workdir_and_stdin(clean):
+    p = clean
+    p.run_d("--name", "box", p.image, "sleep", "1000")
+    r = p("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "box", "sh", "-c", "echo $FOO $(pwd) $(id -u)",
+          check=0)
+    assert r.stdout == "bar /tmp 65534\n"
+    assert p("exec", "box", "sh", "-c", "exit 5").returncode == 5
+    assert p("exec", "-i", "box", "cat", input="piped in\n", check=0).stdout == "piped in\n"
+    assert p("exec", "box", "cat", input="not wanted\n", check=0).stdout == ""  # no -i: /dev/null
+    p("exec", "-d", "box", "sh", "-c", "echo detached > /tmp/mark", check=0)
+    deadline = time.monotonic() + 5
+    while p("exec", "box", "cat", "/tmp/mark").stdout != "detached\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    top = p("top", "box", check=0).stdout
+    assert "sleep 1000" in top and "PID" in top.splitlines()[0]
+
+
+def test_stop_start_restart_kill_wait(clean):
+    p = clean
+    p.run_d("--name", "svc", p.image, "sh", "-c", "trap 'echo got TERM; exit 3' TERM; trap 'exit 9' USR1; while true; do sleep 0.1; done")
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    p("stop", "svc", check=0)
+    assert time.monotonic() - t0 < 5
+    info = p.inspect("svc")
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 3 and info["State"]["FinishedAt"]
+    assert "got TERM" in p.logs("svc")
+    assert "Exited (3)" in p("ps", "-a", check=0).stdout and p("ps", "-q", check=0).stdout == ""
+    p("start", "svc", check=0)
+    pid1 = p.wait_for("svc", "running")["State"]["Pid"]
+    p("restart", "-t", "1", "svc", check=0)
+    info = p.wait_for("svc", "running")
+    assert info["State"]["Pid"] != pid1
+    waiter = p.popen("wait", "svc", stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    assert waiter.poll() is None
+    p("kill", "-s", "USR1", "svc", check=0)  # pid 1 of a pid namespace gets only signals it handles
+    assert waiter.communicate(timeout=20)[0].strip() == "9"
+    assert p.wait_for("svc", "exited")["State"]["ExitCode"] == 9
+    # stop: SIGKILL after the grace period when SIGTERM is ignored (sh as pid 1)
+    p.run_d("--name", "stubborn", p.image, "sleep", "1000")
+    t0 = time.monotonic()
+    p("stop", "-t", "1", "stubborn", check=0)
+    assert 0.9 < time.monotonic() - t0 < 10
+    assert p.inspect("stubborn")["State"]["ExitCode"] == 137
+
+
+def test_pause_unpause_stats(clean):
+    p = clean
+    p.run_d("--name", "counter", p.image, "sh", "-c", LOOP)
+    p("pause", "counter", check=0)
+    assert p.state("counter") == "paused" and "(Paused)" in p("ps", check=0).stdout
+    before = p.logs("counter")
+    time.sleep(0.8)
+    assert p.logs("counter") == before  # frozen: no new ticks
+    r = p("exec", "counter", "true")
+    assert r.returncode != 0 and "paused" in r.stderr
+    p("unpause", "counter", check=0)
+    time.sleep(0.8)
+    assert p.logs("counter") != before
+    stats = json.loads(p("stats", "--no-stream", "--format", "json", "counter", check=0).stdout)
+    assert stats[0]["Name"] == "counter" and stats[0]["PIDs"] >= 1 and stats[0]["MemUsage"] > 0
+    assert "counter" in p("stats", "--no-stream", check=0).stdout
+
+
+def test_create_then_start(clean):
+    p = clean
+    cid = p("create", "-q", "--name", "later", p.image, "sh", "-c", "echo ran").stdout.strip()
+    assert len(cid) == 64
+    p.seen.add(cid)
+    assert p.state("later") == "created" and p.logs("later") == ""
+    p("start", "later", check=0)
+    assert p.wait_for("later", "exited")["State"]["ExitCode"] == 0
+    assert p.logs("later") == "ran\n"
+
+
+def test_rm_auto_remove_and_prune(clean):
+    p = clean
+    cid = p.run_d("--rm", p.image, "sh", "-c", "sleep 0.3")
+    deadline = time.monotonic() + 20
+    while cid in {r["Id"] for r in p.ps()}:
+        assert time.monotonic() < deadline, "--rm container was not removed"
+        time.sleep(0.1)
+    assert not os.path.exists(os.path.join(p.store, "containers", cid))
+    a = p.run_d(p.image, "true")
+    b = p.run_d(p.image, "sleep", "1000")
+    p.wait_for(a, "exited")
+    r = p("rm", b)
+    assert r.returncode != 0 and "rm -f" in r.stderr
+    assert p("container", "prune", check=0).stdout.split() == [a]
+    assert [r["Id"] for r in p.ps()] == [b]
+    p("rm", "-f", b, check=0)
+    assert p.ps() == []
+
+
+def test_restart_policies(clean):
+    p = clean
+    p.run_d("--name", "flaky", "--restart", "on-failure:2", p.image, "sh", "-c", "echo try; exit 4")
+    info = p.wait_for("flaky", "exited")
+    deadline = time.monotonic() + 20
+    while info["RestartCount"] < 2 or info["State"]["Status"] != "exited":
+        assert time.monotonic() < deadline, info
+        time.sleep(0.2)
+        info = p.inspect("flaky")
+    time.sleep(1)
+    info = p.inspect("flaky")
+    assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 4
+    assert p.logs("flaky") == "try\n" * 3
+    p.run_d("--name", "ok", "--restart", "on-failure", p.image, "true")
+    time.sleep(1.5)
+    assert p.inspect("ok")["RestartCount"] == 0
+    p.run_d("--name", "forever", "--restart", "always", p.image, "sh", "-c", "sleep 0.2")
+    deadline = time.monotonic() + 20
+    while p.inspect("forever")["RestartCount"] < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    p("stop", "forever", check=0)  # a stop ends the policy
+    count = p.inspect("forever")["RestartCount"]
+    time.sleep(1.5)
+    assert p.inspect("forever")["RestartCount"] == count and p.state("forever") == "exited"
