@@ -97,7 +97,8 @@ def test_exec_and_pause_unpause(podman):
     pm("unpause", cid)
     assert pm("inspect", "--format", "{{.State.Status}}", cid).stdout.strip() == "running"
     pm("exec", cid, "true")
-    pm("rm", "--force", "--time", "0", cid)
+    pm("pause", cid)
+    pm("rm", "--force", "--time", "0", cid)  # a paused container is thawed and killed
 
 
 def test_stop_runs_the_trap(podman):
