@@ -15,7 +15,7 @@ import copy
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from pycr.core.errors import ConfigError
 from pycr.core.markers import hookimpl
