@@ -243,3 +243,21 @@ def test_pycr_image_source_is_asked_before_the_entry_points(site, monkeypatch):
     assert type(src).__name__ == "Mirror" and src.platform == "linux/arm64"
     assert type(transports.source(None, "oci")).__name__ == "OciLayoutSource"
     monkeypatch.setattr(plugins, "_MANAGER", None)
+
+
+def test_an_implementation_may_name_a_subset_of_the_arguments(site):
+    """The compatibility policy rests on this: adding an argument to a hook
+    does not break implementations written before it existed."""
+    mod = hook_plugin(site, dist="pycr-old", name="old", source="""
+        from pycr.core import hookimpl
+        SEEN = []
+
+        @hookimpl
+        def pycr_container_stopped(state):      # written before exit_status existed
+            SEEN.append(state["id"])
+    """)
+    pm = PluginManager()
+    pm.hook.pycr_container_stopped(state={"id": "c9"}, exit_status=0)
+    import sys
+
+    assert sys.modules[mod].SEEN == ["c9"]
