@@ -35,6 +35,8 @@ def pycr_rootfs_plan(config, bundle, plan):
         if m.get("type") == "cgroup":
             for sub in plan.cgroup.mounts(dest):
                 plan.pre_switch.append(_mount_step(sub, bundle, f"mounts[{i}]"))
+            if "ro" in (m.get("options") or []):  # the driver's tmpfs too, not only its binds
+                plan.post_switch.append(steps.ReadonlyPath(dest))
             continue
         has_devpts |= m.get("type") == "devpts" and dest == "/dev/pts"
         plan.pre_switch.append(_mount_step(m, bundle, f"mounts[{i}]"))

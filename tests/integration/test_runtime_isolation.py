@@ -215,3 +215,9 @@ def test_cgroup_namespace_hides_host_path(run_oci, bundle, cid):
     out = run(run_oci, bundle(["cat", "/proc/self/cgroup"]), cid).stdout
     memory = [line for line in out.splitlines() if ":memory:" in line]
     assert memory and memory[0].endswith(":/"), out
+
+
+def test_cgroup_mount_is_read_only(run_oci, bundle, cid):
+    script = "mkdir /sys/fs/cgroup/new 2>/dev/null && echo WROTE || echo DENIED; ls /sys/fs/cgroup/memory | grep -c limit_in_bytes"
+    out = run(run_oci, bundle(["sh", "-c", script]), cid).stdout.split()
+    assert out[0] == "DENIED" and int(out[1]) > 0
