@@ -51,10 +51,9 @@ def run(opts, ns) -> int:
     if not ns.tty:
         return ex.exec_process(ropts, rec.id, proc)
     with tempfile.TemporaryDirectory(prefix="pycr-exec-") as tmp:
-        with tty.console_listener(os.path.join(tmp, "console.sock")) as sock:
+        with tty.console_listener() as (sock, sock_path):
             pid_file = os.path.join(tmp, "pid")
-            ex.exec_process(ropts, rec.id, proc, detach=True, pid_file=pid_file,
-                            console_socket=os.path.join(tmp, "console.sock"))
+            ex.exec_process(ropts, rec.id, proc, detach=True, pid_file=pid_file, console_socket=sock_path)
             master = tty.receive_master(sock)
             with open(pid_file) as f:
                 pid = int(f.read())

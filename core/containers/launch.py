@@ -92,7 +92,14 @@ def _become_monitor(rec: records.Record, status_fd: int) -> None:
     os.close(mlog)
     sys.stdout = open(1, "w", closefd=False)
     sys.stderr = open(2, "w", closefd=False)
-    launch(rec, status_fd)
+    try:
+        launch(rec, status_fd)
+    except BaseException as e:  # a bug: say so on the status pipe (pycr prints it), details in monitor.log
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        _report(status_fd, f"container {rec.name}: internal error in the monitor: {type(e).__name__}: {e}")
     os._exit(1)
 
 
@@ -114,15 +121,43 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     else:
         in_r = os.open(os.devnull, os.O_RDONLY)
     console = sock_path = None
-    if rec.data.get("tty"):
-        import socket
+    with contextlib.ExitStack() as stack:
+        if rec.data.get("tty"):
+            from pycr.core.containers import tty
 
-        sock_path = os.path.join(rec.dir, "console.sock")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(sock_path)
-        console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        console.bind(sock_path)
-        console.listen(1)
+            console, sock_path = stack.enter_context(tty.console_listener())
+        error, out_fd, err_fd = _create_and_start(rec, opts, sock_path, console, (in_r, out_w, err_w),
+                                                  (out_r, err_r), keep)
+    if error is not None:
+        with contextlib.suppress(PycrError):
+            lifecycle.delete(opts, rec.id, force=True)
+        rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
+        _report(status_fd, error)
+        _auto_remove(rec)
+        return
+    from pycr.core.runtime.state import Container
+
+    c = Container.load(opts.root, rec.id)
+    me = os.getpid()
+    rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"), started_at=records.now_rfc3339(),
+                     monitor_pid=me, monitor_start=records.proc_start(me), exit_code=None, error="")
+    _report(status_fd, "ok")
+    for fd in [out_fd, err_fd, *keep]:
+        if fd is not None:
+            os.set_inheritable(fd, True)
+    python = sys.executable
+    os.execv(python, [python, "-I", "-S", MONITOR, python, rec.dir, str(c.pid), str(out_fd),
+                      "-" if err_fd is None else str(err_fd)])
+
+
+def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
+    """lifecycle create + start with the container's stdio on ``child_fds``; returns
+    (error or None, stdout fd, stderr fd) -- with a terminal, the pty master and None."""
+    from pycr.core.errors import PycrError
+    from pycr.core.runtime import lifecycle
+
+    in_r, out_w, err_w = child_fds
+    out_r, err_r = read_fds
     saved = [os.dup(fd) for fd in (0, 1, 2)]
     error = None
     try:
@@ -145,43 +180,17 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
             os.close(fd)
     out_fd, err_fd = out_r, err_r
     if error is None and console is not None:
-        from pycr.core.runtime.console import recv_fd
+        from pycr.core.containers import tty
 
         try:
-            console.settimeout(10)
-            conn, _ = console.accept()
-            with conn:
-                _, master = recv_fd(conn)
+            master = tty.receive_master(console)
             out_fd, err_fd = master, None
             os.close(out_r)
             os.close(err_r)
             keep.append(master)  # input side: the shell waits on the pty, as with docker -t
         except OSError as e:
             error = f"container {rec.name}: no terminal from the console socket: {e}"
-    if console is not None:
-        console.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(sock_path)
-    if error is not None:
-        with contextlib.suppress(PycrError):
-            lifecycle.delete(opts, rec.id, force=True)
-        rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
-        _report(status_fd, error)
-        _auto_remove(rec)
-        return
-    from pycr.core.runtime.state import Container
-
-    c = Container.load(opts.root, rec.id)
-    me = os.getpid()
-    rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"), started_at=records.now_rfc3339(),
-                     monitor_pid=me, monitor_start=records.proc_start(me), exit_code=None, error="")
-    _report(status_fd, "ok")
-    for fd in [out_fd, err_fd, *keep]:
-        if fd is not None:
-            os.set_inheritable(fd, True)
-    python = sys.executable
-    os.execv(python, [python, "-I", "-S", MONITOR, python, rec.dir, str(c.pid), str(out_fd),
-                      "-" if err_fd is None else str(err_fd)])
+    return error, out_fd, err_fd
 
 
 def _auto_remove(rec: records.Record) -> None:

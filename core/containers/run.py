@@ -84,8 +84,7 @@ def run_tty(opts, ns) -> int:
         os.mkdir(bundle, 0o700)
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
         S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
-        sock_path = os.path.join(cdir, "console.sock")
-        with tty.console_listener(sock_path) as sock:
+        with tty.console_listener() as (sock, sock_path):
             c = lifecycle.create(opts, cid, bundle, no_pivot=strategy.no_pivot, console_socket=sock_path)
             stack.callback(lifecycle.delete, opts, cid, True)
             master = tty.receive_master(sock)

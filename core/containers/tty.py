@@ -106,21 +106,23 @@ def _forward(pid: int, signum: int) -> None:
 
 
 @contextlib.contextmanager
-def console_listener(path: str):
-    """A listening console socket at ``path`` (removed afterwards)."""
+def console_listener():
+    """A listening console socket in a fresh short temporary directory (AF_UNIX paths are
+    limited to 107 bytes, too few for a store path); yields ``(socket, path)``."""
+    import shutil
     import socket
+    import tempfile
 
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    tmp = tempfile.mkdtemp(prefix="pycr-console-")
+    path = os.path.join(tmp, "sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.bind(path)
         sock.listen(1)
-        yield sock
+        yield sock, path
     finally:
         sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def receive_master(sock) -> int:

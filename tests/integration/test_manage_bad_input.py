@@ -1,0 +1,87 @@
+"""Bad input: one clear line, a non-zero exit, and nothing changed."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
+from tests.helpers.manage import clean, manage  # noqa: F401
+
+pytestmark = pytest.mark.root
+
+
+def snapshot(p) -> tuple:
+    """What a failed command must not change: records (minus volatile fields) and the dir listing."""
+    recs = []
+    for r in p.ps():
+        r.pop("Status")  # "Up 3 seconds" moves with time
+        recs.append(r)
+    cdir = os.path.join(p.store, "containers")
+    return json.dumps(recs, sort_keys=True), sorted(os.listdir(cdir))
+
+
+def one_line_error(r, *words):
+    assert r.returncode != 0, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+@pytest.fixture
+def two(clean):
+    p = clean
+    ids = set()
+    while True:  # two ids that share a first hex digit, for an ambiguous prefix
+        ids.add(p.run_d(p.image, "sleep", "1000"))
+        firsts = [i[0] for i in ids]
+        dup = next((c for c in firsts if firsts.count(c) > 1), None)
+        if dup:
+            break
+        if len(ids) >= 17:
+            pytest.fail("impossible: 17 ids with 16 distinct first digits")
+    p.run_d("--name", "stopped", p.image, "true")
+    p.wait_for("stopped", "exited")
+    return p, dup
+
+
+BAD = [
+    (("logs", "nosuch"), ("no such container: nosuch",)),
+    (("stop", "nosuch"), ("no such container",)),
+    (("rm", "nosuch"), ("no such container",)),
+    (("inspect", "nosuch"), ("no such container",)),
+    (("exec", "stopped", "true"), ("stopped", "not running")),
+    (("kill", "stopped"), ("stopped", "not running")),
+    (("pause", "stopped"), ("not running",)),
+    (("unpause", "stopped"), ("not paused",)),
+    (("top", "stopped"), ("not running",)),
+    (("kill", "-s", "SIGNOPE", "stopped"), ("unknown signal",)),
+    (("run", "-d", "--name", "stopped", "IMAGE", "true"), ("already in use",)),
+    (("create", "--name", "stopped", "IMAGE", "true"), ("already in use",)),
+    (("run", "-d", "--name", "bad/name", "IMAGE", "true"), ("--name",)),
+    (("run", "-d", "--restart", "sometimes", "IMAGE", "true"), ("--restart",)),
+    (("run", "-d", "--rm", "--restart", "always", "IMAGE", "true"), ("--rm",)),
+    (("run", "-d", "IMAGE", "/no/such/binary"), ("/no/such/binary",)),
+    (("start", "stopped-not"), ("no such container",)),
+]
+
+
+def test_bad_input_changes_nothing(two):
+    p, dup = two
+    before = snapshot(p)
+    r = p("inspect", dup)
+    one_line_error(r, "ambiguous", dup)
+    for args, words in BAD + [(("stop", dup), ("ambiguous",)), (("rm", "-f", dup), ("ambiguous",)),
+                              (("exec", dup, "true"), ("ambiguous",))]:
+        args = tuple(p.image if a == "IMAGE" else a for a in args)
+        r = p(*args)
+        one_line_error(r, *words)
+        assert snapshot(p) == before, f"pycr {' '.join(args)} changed something"
+    # a running container: rm without -f and start refuse
+    running = next(r["Id"] for r in p.ps() if r["State"] == "running")
+    one_line_error(p("rm", running), "running", "rm -f")
+    one_line_error(p("start", running), "already running")
+    assert snapshot(p) == before
