@@ -171,9 +171,13 @@ class PluginManager:
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_ENV)
         self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
+        installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
                 raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
+            if name not in installed:  # a typo would otherwise leave the plugin on, silently
+                sys.stderr.write(f"warning: -p no:{name}: no plugin {name!r} is installed; "
+                                 f"installed: {', '.join(installed)}\n")
             self.pm.set_blocked(name)
         self.conflicts = self._check_duplicates()
         # built-ins first, so third-party plugins (registered later) are called

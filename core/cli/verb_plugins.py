@@ -56,15 +56,35 @@ def _row(ep: dict, kind: str, builtin: bool, status: str, error: str | None) -> 
     return row
 
 
+def _unloadable(opts, error) -> list[dict]:
+    """When the plugins cannot even be loaded (two distributions claim one name),
+    still list what is installed: this command is how the user finds out why."""
+    from pycr.core.plugins import PLUGIN_GROUP, SLOTS, entry_points
+
+    eps = entry_points()
+    return [_row(ep, "hooks" if group == PLUGIN_GROUP else f"{group[5:]} driver",
+                 ep["value"].startswith("pycr."), "not loaded", str(error))
+            for group in (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS)) for ep in eps.get(group, [])]
+
+
 def run(opts, args) -> int:
-    table = rows(opts)
+    from pycr.core.errors import PluginError
+
+    status = 0
+    try:
+        table = rows(opts)
+    except PluginError as e:
+        import sys
+
+        sys.stderr.write(f"{e}\n")
+        table, status = _unloadable(opts, e), 1
     if args.format == "json":
         print(json.dumps(table, indent=1))
-        return 0
+        return status
     widths = {c: max(len(c), *(len(str(r[c])) for r in table)) if table else len(c) for c in _COLUMNS}
     print("  ".join(c.upper().ljust(widths[c]) for c in _COLUMNS).rstrip())
     for r in table:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in _COLUMNS).rstrip())
-        if r.get("error"):
+        if r.get("error") and status == 0:
             print(f"    error: {r['error']}")
-    return 0
+    return status

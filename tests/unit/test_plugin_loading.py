@@ -261,3 +261,12 @@ def test_an_implementation_may_name_a_subset_of_the_arguments(site):
     import sys
 
     assert sys.modules[mod].SEEN == ["c9"]
+
+
+def test_p_no_with_an_unknown_name_warns(site, capsys):
+    hook_plugin(site, dist="pycr-audit", name="audit_log")
+    pm = PluginManager(disabled=["audit_logs"])
+    err = capsys.readouterr().err
+    assert "warning: -p no:audit_logs: no plugin 'audit_logs' is installed; installed: " in err
+    assert "audit_log," in err or err.rstrip().endswith("audit_log")
+    assert pm.pm.get_plugin("audit_log") is not None

@@ -55,3 +55,15 @@ def test_json_output(site, capsys):
     assert verb_plugins.run(opts, parser.parse_args(["--format", "json"])) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"name", "kind", "origin", "status", "module", "distribution", "version"} <= set(data[0])
+
+
+def test_still_lists_everything_when_plugins_cannot_load(site, capsys):
+    for dist in ("pycr-one", "pycr-two"):
+        write_dist(site, dist, "1.0", {"pycr.plugins": {"same": "pycrtest_vp_same"}})
+    opts, _ = parse_globals(["plugins"])
+    parser = __import__("argparse").ArgumentParser()
+    verb_plugins.add_arguments(parser)
+    assert verb_plugins.run(opts, parser.parse_args([])) == 1
+    out, err = capsys.readouterr()
+    assert "plugin name 'same' (entry-point group pycr.plugins) is claimed by" in err
+    assert "pycr-one" in out and "pycr-two" in out and "namespaces" in out
