@@ -104,9 +104,28 @@ def do_delete(opts, a):
 def do_run(opts, a):
     from pycr.core.runtime import lifecycle
 
-    return lifecycle.run_container(opts, a.id, a.bundle, no_pivot=a.no_pivot, detach=a.detach,
-                                   pid_file=a.pid_file, preserve_fds=a.preserve_fds,
-                                   console_socket=a.console_socket)
+    local = None
+    if not a.console_socket and not a.detach and _wants_terminal(a.bundle):
+        from pycr.core.runtime.console import LocalConsole
+
+        local = LocalConsole()  # runc's `run` with a terminal: pycr proxies the pty itself
+    try:
+        return lifecycle.run_container(opts, a.id, a.bundle, no_pivot=a.no_pivot, detach=a.detach,
+                                       pid_file=a.pid_file, preserve_fds=a.preserve_fds,
+                                       console_socket=local.path if local else a.console_socket)
+    finally:
+        if local is not None:
+            local.close()
+
+
+def _wants_terminal(bundle: str) -> bool:
+    import os
+
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            return bool((json.load(f).get("process") or {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False  # create reports the bundle's problem
 
 
 def do_list(opts, a):

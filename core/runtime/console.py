@@ -90,3 +90,68 @@ def recv_fd(sock: socket.socket) -> tuple[str, int]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             return msg.decode(errors="replace"), struct.unpack("i", data[:4])[0]
     raise OSError("console socket: no file descriptor received")
+
+
+class LocalConsole:
+    """``run`` in the foreground with ``process.terminal`` and no console
+    socket: pycr plays the engine's part, as runc does -- it receives the
+    master and copies between it and its own stdin/stdout (raw mode when
+    stdin is a terminal, with its window size) until the container's side closes."""
+
+    def __init__(self):
+        import tempfile
+        import threading
+
+        self.dir = tempfile.mkdtemp(prefix="pycr-console-")
+        self.path = os.path.join(self.dir, "console.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(1)
+        self.saved_mode = None
+        self.thread = threading.Thread(target=self._serve, name="pycr-console", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import select
+
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:  # closed: the container was never created
+            return
+        with conn:
+            _, master = recv_fd(conn)
+        inputs = [master, 0]
+        if os.isatty(0):
+            import tty
+
+            self.saved_mode = termios.tcgetattr(0)
+            tty.setraw(0)
+            fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+        try:
+            while True:
+                ready, _, _ = select.select(inputs, [], [])
+                if master in ready:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: the container closed every slave fd
+                        data = b""
+                    if not data:
+                        break
+                    os.write(1, data)
+                if 0 in ready:
+                    data = os.read(0, 65536)
+                    if data:
+                        os.write(master, data)
+                    else:
+                        inputs.remove(0)
+        finally:
+            os.close(master)
+
+    def close(self, timeout: float = 2.0) -> None:
+        import shutil
+
+        self.thread.join(timeout)  # drain what the container wrote last
+        self.sock.close()
+        if self.saved_mode is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved_mode)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -340,3 +340,24 @@ def test_exec_into_user_namespace_and_no_pivot(oci, tmp_path, open_dir):
     oci("start", "nopivot1")
     assert "busybox" in oci("exec", "nopivot1", "ls", "/bin").stdout.split()
     oci("delete", "--force", "nopivot1")
+
+
+def test_run_with_terminal_in_the_foreground_proxies(oci, tmp_path):
+    """runc's ``run`` with ``terminal: true`` and no console socket: the runtime
+    holds the master itself, with its own terminal's window size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "tty; stty size; echo fg-$((6*7)); exit 4"],
+                         process={"terminal": True})
+    pid, master = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+        os.execv(PYCR_OCI, [PYCR_OCI, "--root", oci.root, "run", "--bundle", bundle, "fgtty"])
+    out = _read_until(master, b"fg-42", timeout=30)
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    assert b"/dev/pts/" in out and b"40 100" in out and b"fg-42" in out, out
+    assert os.waitstatus_to_exitcode(status) == 4
