@@ -51,8 +51,11 @@ def cgroup_of(opts, c: Container):
 
 
 def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot: bool = False,
-           preserve_fds: int = 0, console_socket: str | None = None) -> Container:
-    """Create container ``cid`` from ``bundle``; returns once it waits for start."""
+           preserve_fds: int = 0, console_socket: str | None = None, validate_schema: bool = True) -> Container:
+    """Create container ``cid`` from ``bundle``; returns once it waits for start.
+
+    ``validate_schema=False`` only for a config.json pycr generated itself.
+    """
     from pycr.core import spec, tracing
     from pycr.core.linux import syscalls as S
     from pycr.core.runtime import init as init_mod
@@ -65,7 +68,8 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     if os.path.exists(os.path.join(opts.root, cid)):
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):
-        config = spec.load_bundle_config(bundle, cache_dir=os.path.join(opts.root, ".validated"))
+        config = spec.load_bundle_config(bundle, cache_dir=os.path.join(opts.root, ".validated"),
+                                         schema=validate_schema)
     if config["process"].get("terminal") and not console_socket:
         raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
     pm = _manager(opts)
@@ -339,13 +343,14 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
-                  pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None) -> int:
+                  pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
+                  validate_schema: bool = True) -> int:
     """create + start + wait + delete; the container's exit status (128+signal when killed)."""
     from pycr.core.linux import syscalls as S
 
     S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
     c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
-               preserve_fds=preserve_fds, console_socket=console_socket)
+               preserve_fds=preserve_fds, console_socket=console_socket, validate_schema=validate_schema)
     if detach:
         start(opts, container_id)
         return 0

@@ -139,6 +139,9 @@ class _Cpio:
         self.f.close()
 
 
+# The checkout the guest must see (tests and the venv live in it).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 INIT = r"""#!/bin/busybox sh
 # pycr VM test init: mount the host root read-only with a tmpfs overlay, run /cmd.
 /bin/busybox --install -s /bin
@@ -168,8 +171,12 @@ mount -t devtmpfs dev /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
+# the checkout may live under /tmp or /run (CI clones anywhere): keep it visible over the tmpfs
+KEEP=$(cat /keep)
+mkdir -p /keepmnt && mount -o bind "/newroot$KEEP" /keepmnt || fail "cannot keep $KEEP"
 mount -t tmpfs tmpfs /newroot/tmp
 mount -t tmpfs tmpfs /newroot/run
+mkdir -p "/newroot$KEEP" && mount --move /keepmnt "/newroot$KEEP" || fail "cannot restore $KEEP"
 # pycr's own storage: overlayfs (rootfs_overlay) cannot take an upper dir on the overlay root
 mkdir -p /newroot/var/lib/pycr && mount -t tmpfs tmpfs /newroot/var/lib/pycr
 echo "booted $(cut -d' ' -f1 /proc/uptime)" > "$ST"
@@ -192,6 +199,7 @@ def build_initramfs(dest: str, moddir: str, command: str) -> str:
     cpio.file("bin/busybox", bb, 0o755)
     cpio.file("init", INIT.encode(), 0o755)
     cpio.file("cmd", command.encode())
+    cpio.file("keep", REPO_ROOT.encode())
     names = []
     for rel in module_closure(moddir, GUEST_MODULES):
         with open(os.path.join(moddir, rel), "rb") as f:
