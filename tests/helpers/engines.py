@@ -263,6 +263,8 @@ class Containerd:
         left += [f"cgroup {c}" for c in cgroup_children(self.cgroup_parent)]
         left += [f"mount {m}" for m in mounts_under(str(self.dir / "state"))
                  if "/io.containerd.runtime.v2.task/" in m]
+        daemon = self.proc.pid if self.proc else None
+        left += [f"process {p}" for p in _processes_mentioning(str(self.dir)) if p != daemon]  # shims
         return left
 
     def close(self) -> None:
