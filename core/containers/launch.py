@@ -45,7 +45,7 @@ def start(rec: records.Record) -> None:
         if not os.path.ismount(rec.data.get("rootfs", "")) and rec.data.get("rootfs_strategy") == "overlay":
             raise StateError(f"container {rec.name}: its rootfs {rec.data.get('rootfs')} is not mounted any more")
         rec.state.update(status="starting", creator_pid=os.getpid(), creator_start=records.proc_start(os.getpid()),
-                         stop_requested=False, error="", exit_code=None)
+                         stop_requested=False, error="", exit_code=None, monitor_pid=None, monitor_start=None)
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -81,6 +81,8 @@ def _become_monitor(rec: records.Record, status_fd: int) -> None:
     from pycr.core.linux import syscalls as S
 
     S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)  # kept across the exec into monitor.py
+    me = os.getpid()
+    rec.update_state(monitor_pid=me, monitor_start=records.proc_start(me))
     with open("/proc/self/comm", "w") as f:
         f.write("pycr:[monitor]")
     null = os.open(os.devnull, os.O_RDWR)

@@ -183,15 +183,17 @@ def live_status(rec: Record, paused_check=None) -> dict:
     if status == "creating":
         if not (alive(st.get("creator_pid"), st.get("creator_start")) or out["monitor"]):
             out.update(status="dead", error=out["error"] or "pycr was killed while creating the container")
-    elif status in ("running", "restarting", "starting"):
+    elif status == "starting":
+        if not out["monitor"] and not (alive(st.get("creator_pid"), st.get("creator_start"))
+                                       and st.get("monitor_start") is None):
+            out.update(status="dead", error=out["error"] or "the monitor was killed while starting the container")
+    elif status in ("running", "restarting"):
         if init_alive:
             out["status"] = "running"
             if paused_check is not None and paused_check(rec):
                 out["status"] = "paused"
         elif out["monitor"]:
             out["status"] = "restarting" if status == "restarting" else "exiting"
-        elif status == "starting" and alive(st.get("creator_pid"), st.get("creator_start")):
-            pass
         else:
             out.update(status="exited", error=out["error"] or "the monitor died; exit code unknown")
     out["running"] = out["status"] in ("running", "paused")

@@ -74,8 +74,19 @@ class Pycr:
         return self("logs", *args, ref, check=0).stdout
 
     def monitors(self) -> list[str]:
-        out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-        return [line for line in out.splitlines() if "monitor.py" in line and self.store in line]
+        """Command lines of live processes that belong to this store (monitors, launchers)."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    args = f.read().replace(b"\0", b" ").decode(errors="replace")
+                with open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            if comm == "pycr:[monitor]" and self.store in args:
+                found.append(f"{pid} {args}")
+        return found
 
 
 def leftovers(p: Pycr) -> list[str]:
