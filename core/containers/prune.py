@@ -2,7 +2,8 @@
 
 Orphans are found from what exists: a ``containers/<64-hex>`` directory
 without a readable record (``pycr`` killed before it wrote one), and runtime
-state under ``--root`` with a 64-hex id that no record names.
+state under ``--root`` with a 64-hex id that no record names and that carries the
+``io.pycr.name`` annotation (engines such as podman may share the runtime root).
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def prune(opts) -> tuple[list[str], list[str]]:
                 removed.append(name)
     from pycr.core.runtime import lifecycle
 
+    from pycr.core.runtime.state import Container
+
     with contextlib.suppress(FileNotFoundError):
         for name in os.listdir(opts.root):
             if _HEX64.match(name) and name not in known:
+                try:  # only what pycr's management made (its annotation): engines share runtime roots
+                    if "io.pycr.name" not in Container.load(opts.root, name).data.get("annotations", {}):
+                        continue
+                except PycrError:
+                    continue
                 try:
                     lifecycle.delete(opts, name, force=True)
                     removed.append(name)

@@ -1,0 +1,102 @@
+"""Container records without root: names, resolution, derived status, the log line format."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from pycr.core.containers import records
+from pycr.core.errors import PycrError
+from pycr.core.images.store import Store
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(str(tmp_path / "store"))
+
+
+def test_new_record_ids_names_and_resolution(store):
+    a = records.new_record(store, "web", {"image": "x"})
+    b = records.new_record(store, None, {"image": "x"})
+    assert len(a.id) == 64 and int(a.id, 16) >= 0 and a.name == "web"
+    assert b.name and b.name != "web"
+    assert records.resolve(store.root, "web").id == a.id
+    assert records.resolve(store.root, a.id).id == a.id
+    assert records.resolve(store.root, a.id[:10]).id == a.id
+    with pytest.raises(PycrError, match="no such container: nope"):
+        records.resolve(store.root, "nope")
+    with pytest.raises(PycrError, match="already in use by container " + a.id[:12]):
+        records.new_record(store, "web", {})
+    with pytest.raises(PycrError, match="--name"):
+        records.new_record(store, "../etc", {})
+
+
+def test_ambiguous_prefix(store):
+    made = [records.new_record(store, None, {}) for _ in range(20)]  # 20 ids, 16 first digits
+    firsts = [r.id[0] for r in made]
+    dup = next(c for c in firsts if firsts.count(c) > 1)
+    with pytest.raises(PycrError, match="ambiguous"):
+        records.resolve(store.root, dup)
+
+
+def test_name_taken_once_under_concurrency(store):
+    wins, errors = [], []
+
+    def take():
+        try:
+            wins.append(records.new_record(Store(store.root), "same", {}))
+        except PycrError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=take) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(errors) == 9
+    assert len(os.listdir(os.path.join(store.root, "containers"))) == 1
+
+
+def test_status_is_derived_from_proc(store):
+    rec = records.new_record(store, None, {})
+    assert records.live_status(rec)["status"] == "creating"  # our own pid is the creator, alive
+    rec.update_state(creator_pid=2 ** 22 + 1, creator_start=1)  # a pid that cannot exist
+    assert records.live_status(rec)["status"] == "dead"
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        start = records.proc_start(sleeper.pid)
+        rec.update_state(status="running", pid=sleeper.pid, pid_start=start, monitor_pid=os.getpid(),
+                         monitor_start=records.proc_start(os.getpid()))
+        st = records.live_status(rec)
+        assert st["status"] == "running" and st["monitor"] and not st["error"]
+        rec.update_state(monitor_pid=2 ** 22 + 1)
+        st = records.live_status(rec)
+        assert st["status"] == "running" and "monitor died" in st["error"]
+        rec.update_state(pid_start=start + 1)  # same pid, another process: not ours
+        assert records.live_status(rec)["status"] == "exited"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_monitor_log_lines_like_json_file(tmp_path):
+    sys.path.insert(0, os.path.dirname(records.__file__))
+    try:
+        import monitor  # the script, imported as a module for its Stream class
+    finally:
+        sys.path.pop(0)
+    out = io.StringIO()
+    s = monitor.Stream(-1, "stderr", out)
+    s.feed(b"one\ntw")
+    s.feed("o \u00fc \"q\"\n".encode() + b"x" * (monitor.MAX_LINE + 5))
+    s.emit(s.buf)
+    entries = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["log"] for e in entries] == ["one\n", "two \u00fc \"q\"\n", "x" * monitor.MAX_LINE, "xxxxx"]
+    assert {e["stream"] for e in entries} == {"stderr"}
+    assert all(e["time"].endswith("Z") and len(e["time"]) == 30 for e in entries)
