@@ -2,10 +2,12 @@
 
 Validation uses the OCI runtime-spec JSON schema (vendored in
 ``schema/runtime``) through jsonschema.  Importing jsonschema costs ~60 ms,
-more than a whole ``runc run``, so a config whose exact bytes were validated
-before is remembered by its sha256 under the state root and not re-checked:
-only configs that passed are remembered, so the cache can never let an
-invalid one through.
+more than a whole ``runc run``, so (1) a config whose exact bytes were
+validated before is remembered by its sha256 under the state root and not
+re-checked -- only configs that passed are remembered, so the cache can never
+let an invalid one through -- and (2) a new config is checked in a forked
+child while the runtime goes on building the container; the runtime waits
+for the verdict before it commits to anything (see ``open_bundle``).
 """
 
 from __future__ import annotations
@@ -20,12 +22,24 @@ SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
 
 def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool = True) -> dict[str, Any]:
-    """Read ``bundle/config.json``, validate it, and check the rootfs exists.
+    """Read ``bundle/config.json``, validate it, and check the rootfs exists."""
+    config, schema_checked = open_bundle(bundle, cache_dir, schema)
+    schema_checked()
+    return config
+
+
+def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
+    """Read and check ``bundle/config.json``; the schema check may still be running.
+
+    Returns ``(config, schema_checked)``: call ``schema_checked()`` before
+    trusting the config for good -- it raises ConfigError naming the field
+    if the schema check failed.  A config not in the cache is checked in a
+    forked child (``pycr:[validate]``), so the ~60 ms jsonschema import runs on
+    the other core while the runtime builds the container (engines write a new
+    config.json for every container, so the cache never helps them).
 
     ``schema=False`` is for configs pycr wrote itself (``pycr run IMAGE``):
-    they are typed by construction and new every run, so the schema check
-    would cost ~70 ms each time and never hit the cache.  The semantic checks
-    still run.
+    they are typed by construction.  The semantic checks always run.
     """
     path = os.path.join(bundle, "config.json")
     try:
@@ -41,30 +55,54 @@ def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool =
         raise ConfigError(f"{path}: malformed JSON: {e}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: top level must be a JSON object")
-    if schema:
-        validate(config, raw, path, cache_dir)
-    check_semantics(config, bundle, path)
-    return config
+    checked = _background_check(config, raw, path, cache_dir) if schema else _passed
+    try:
+        check_semantics(config, bundle, path)
+    except ConfigError:
+        checked()  # a schema error names the real problem better
+        raise
+    return config, checked
 
 
-def validate(config: dict[str, Any], raw: bytes, path: str, cache_dir: str | None = None) -> None:
-    """Schema-check ``config``; raise ConfigError naming the field and value."""
+def _passed() -> None:
+    return None
+
+
+def _background_check(config: dict[str, Any], raw: bytes, path: str, cache_dir: str | None):
     marker = None
     if cache_dir:
         import hashlib
 
         marker = os.path.join(cache_dir, hashlib.sha256(raw).hexdigest())
         if os.path.exists(marker):
-            return
-    error = schema_error(config)
-    if error:
-        raise ConfigError(f"{path}: {error}")
-    if marker:
+            return _passed
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pycr:[validate]
         try:
-            os.makedirs(cache_dir, exist_ok=True)
-            open(marker, "w").close()
-        except OSError:
-            pass
+            os.close(rfd)
+            error = schema_error(config) or ""
+            if not error and marker:
+                os.makedirs(cache_dir, exist_ok=True)
+                open(marker, "w").close()
+            os.write(wfd, error.encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    verdict: list[str] = []
+
+    def checked() -> None:
+        if not verdict:
+            chunks = []
+            while chunk := os.read(rfd, 65536):
+                chunks.append(chunk)
+            os.close(rfd)
+            os.waitpid(pid, 0)
+            verdict.append(b"".join(chunks).decode())
+        if verdict[0]:
+            raise ConfigError(f"{path}: {verdict[0]}")
+
+    return checked
 
 
 _VALIDATOR = None

@@ -57,10 +57,6 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     ``validate_schema=False`` only for a config.json pycr generated itself.
     """
     from pycr.core import spec, tracing
-    from pycr.core.linux import syscalls as S
-    from pycr.core.runtime import init as init_mod
-    from pycr.core.runtime import oci_hooks
-    from pycr.core.runtime.plan import Plan
 
     check_id(cid)
     bundle = os.path.abspath(bundle)
@@ -68,8 +64,23 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     if os.path.exists(os.path.join(opts.root, cid)):
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):
-        config = spec.load_bundle_config(bundle, cache_dir=os.path.join(opts.root, ".validated"),
-                                         schema=validate_schema)
+        config, schema_checked = spec.open_bundle(bundle, cache_dir=os.path.join(opts.root, ".validated"),
+                                                  schema=validate_schema)
+    try:
+        return _create(opts, cid, bundle, config, schema_checked, pid_file=pid_file, no_pivot=no_pivot,
+                       preserve_fds=preserve_fds, console_socket=console_socket)
+    except BaseException:
+        schema_checked()  # an invalid config explains a failure better than its symptom does
+        raise
+
+
+def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, preserve_fds, console_socket):
+    from pycr.core import spec, tracing
+    from pycr.core.linux import syscalls as S
+    from pycr.core.runtime import init as init_mod
+    from pycr.core.runtime import oci_hooks
+    from pycr.core.runtime.plan import Plan
+
     if config["process"].get("terminal") and not console_socket:
         raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
     pm = _manager(opts)
@@ -143,6 +154,9 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
                 _reap(pid)
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
+            with tracing.phase("validate-wait"):
+                schema_checked()  # no hook runs, nothing is committed, before the schema check passed
+            with tracing.phase("hooks"):
                 c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
                 hook_state.update(c.oci_state("creating"))
                 oci_hooks.run_hooks(hooks, "prestart", hook_state)
