@@ -83,9 +83,10 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
 
     if config["process"].get("terminal") and not console_socket:
         raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
-    pm = _manager(opts)
-    backend = resolve_backend(opts.backend)
-    driver_cls = pm.driver("cgroup", backend, config)
+    with tracing.phase("plugins"):
+        pm = _manager(opts)
+    with tracing.phase("driver"):
+        driver_cls = pm.driver("cgroup", resolve_backend(opts.backend), config)
     linux = config.get("linux", {})
     hooks = config.get("hooks", {}) or {}
     sc = S.SYSCALLS
