@@ -160,7 +160,11 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
 
     in_r, out_w, err_w = child_fds
     out_r, err_r = read_fds
+    import signal
+
     saved = [os.dup(fd) for fd in (0, 1, 2)]
+    # Python ignores SIGPIPE and SIGXFSZ; the container's init would inherit that through exec.
+    dispositions = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGPIPE, signal.SIGXFSZ)}
     error = None
     try:
         for src, dst in ((in_r, 0), (out_w, 1), (err_w, 2)):
@@ -175,6 +179,8 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
     except Exception as e:  # a bug: still a record that says so, and no leftovers
         error = f"internal error: {type(e).__name__}: {e}"
     finally:
+        for sig, handler in dispositions.items():
+            signal.signal(sig, handler)
         for fd, dst in zip(saved, (0, 1, 2)):
             os.dup2(fd, dst)
             os.close(fd)

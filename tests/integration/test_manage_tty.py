@@ -83,6 +83,8 @@ def test_run_it_shell(clean):
     t = Terminal(p, "run", "-it", "-q", p.image, "sh")
     try:
         t.expect("# ")
+        t.send(b"grep SigIgn /proc/self/status\r")
+        t.expect("SigIgn:\t0000000000000000")
         t.send(b"stty size; tty; echo $TERM\r")
         t.expect("33 101")
         t.expect("/dev/pts/0")

@@ -174,3 +174,11 @@ def test_restart_policies(clean):
     count = p.inspect("forever")["RestartCount"]
     time.sleep(1.5)
     assert p.inspect("forever")["RestartCount"] == count and p.state("forever") == "exited"
+
+
+def test_container_signals_start_at_default(clean):
+    """Python ignores SIGPIPE and SIGXFSZ; a container started by the monitor must not inherit that."""
+    p = clean
+    cid = p.run_d(p.image, "sh", "-c", "grep SigIgn /proc/self/status; yes | head -1")
+    p.wait_for(cid, "exited")
+    assert p.logs(cid) == "SigIgn:\t0000000000000000\ny\n"
