@@ -144,6 +144,11 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"), started_at=records.now_rfc3339(),
                      monitor_pid=me, monitor_start=records.proc_start(me), exit_code=None, error="")
     _report(status_fd, "ok")
+    if rec.reload().state.get("stop_requested"):  # stop/rm came while we were starting it: end it now
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(c.pid, signal.SIGKILL)
     for fd in [out_fd, err_fd, *keep]:
         if fd is not None:
             os.set_inheritable(fd, True)
