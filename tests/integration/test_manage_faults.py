@@ -109,7 +109,8 @@ def test_kill_9_pycr_while_it_creates(clean):
         before = set(os.listdir(base))
         proc = p.popen("run", "-d", "-q", p.image, "sleep", "1000", stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        new = _watch_for(lambda: set(os.listdir(base)) - before, proc)
+        new = _watch_for(lambda: {n for n in set(os.listdir(base)) - before
+                                  if os.path.exists(os.path.join(base, n, "container.json"))}, proc)
         proc.kill()
         proc.wait()
         assert new
@@ -166,3 +167,15 @@ def test_kill_9_launcher_during_runtime_create(clean):
     assert leftovers(p) == [] and not cgroups_of(cid)
     out = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     assert "sleep 98765" not in out
+
+
+def test_prune_removes_a_directory_without_record(clean):
+    """What a pycr killed between mkdir and the first write of the record leaves: a bare
+    directory, perhaps with a mount in it.  prune unmounts and removes it."""
+    p = clean
+    cid = "ab" * 32
+    rootfs = os.path.join(p.store, "containers", cid, "rootfs")
+    os.makedirs(rootfs)
+    subprocess.run(["mount", "-t", "tmpfs", "pycr-test", rootfs], check=True)
+    assert p("container", "prune", check=0).stdout.split() == [cid]
+    assert leftovers(p) == []
