@@ -114,6 +114,27 @@ def remove_all(p: Pycr) -> None:
     if ids:
         p("rm", "-f", *ids)
     p("container", "prune")
+    wait_orphans_reaped()
+
+
+def wait_orphans_reaped(timeout: float = 10.0) -> None:
+    """Monitors are double-forked: when one ends (or is killed) pid 1 reaps it.  This machine's
+    pid 1 does that about once a second, so wait for those zombies before the leak checks."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        zombies = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            comm, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if comm.startswith("pycr:[") and rest[0] == "Z" and rest[1] == "1":
+                zombies.append(pid)
+        if not zombies:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
