@@ -37,7 +37,7 @@ def run(opts, ns) -> int:
     elif ns.format == "json":
         print(json.dumps(found, indent=1))
     else:
-        print(f"{'CONTAINER ID':<14}{'IMAGE':<28}{'COMMAND':<22}{'CREATED':<20}{'STATUS':<30}NAMES")
+        print(f"{'CONTAINER ID':<14}{'IMAGE':<28}{'COMMAND':<22}{'CREATED':<24}{'STATUS':<32}NAMES")
         import time
 
         for r in found:
@@ -46,5 +46,5 @@ def run(opts, ns) -> int:
             ago = manage.human_duration(time.time() - created) + " ago" if created else "?"
             image = r["Image"] if len(r["Image"]) < 27 else "…" + r["Image"][-25:]
             cid = r["Id"] if ns.no_trunc else r["Id"][:12]
-            print(f"{cid:<14}{image:<28}{chr(34) + cmd + chr(34):<22}{ago:<20}{r['Status']:<30}{r['Names']}")
+            print(f"{cid:<14}{image:<28}{chr(34) + cmd + chr(34):<22}{ago:<24}{r['Status']:<32}{r['Names']}")
     return 0

@@ -218,7 +218,6 @@ def finish(cdir: str, code: int) -> None:
     import time
 
     from pycr.core.containers.create import opts_for
-    from pycr.core.errors import PycrError
     from pycr.core.runtime import lifecycle
 
     rec = records.Record.load(cdir)
@@ -229,7 +228,7 @@ def finish(cdir: str, code: int) -> None:
             rec.state["error"] = "the container's init was not reaped by its monitor: exit code unknown"
     try:
         lifecycle.delete(opts, rec.id, force=True)
-    except PycrError as e:
+    except Exception as e:  # recorded; rm retries every step
         rec.update_state(error=f"cleanup: {e}")
     policy = rec.data.get("restart") or {"name": "no"}
     count = rec.state.get("restart_count", 0)

@@ -191,7 +191,7 @@ def wait(rec: records.Record) -> int | None:
         except (OSError, ValueError):
             return rec.state.get("exit_code")
         st = records.live_status(rec)
-        if st["status"] in ("exited", "dead", "created"):
+        if st["status"] in ("exited", "dead") and not (st["monitor"] and rec.state.get("status") == "restarting"):
             return st["exit_code"]
         time.sleep(0.05)
 
