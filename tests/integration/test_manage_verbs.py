@@ -182,3 +182,18 @@ def test_container_signals_start_at_default(clean):
     cid = p.run_d(p.image, "sh", "-c", "grep SigIgn /proc/self/status; yes | head -1")
     p.wait_for(cid, "exited")
     assert p.logs(cid) == "SigIgn:\t0000000000000000\ny\n"
+
+
+def test_chroot_strategy_detached(clean):
+    p = clean
+    r = p("--rootfs", "chroot", "run", "-d", "-q", "--name", "ch", p.image, "sh", "-c",
+          "echo x >> /data; cat /data | wc -l; sleep 1000", check=0)
+    p.seen.add(r.stdout.strip())
+    assert p.inspect("ch")["GraphDriver"]["Name"] == "chroot"
+    p("stop", "-t", "0", "ch", check=0)
+    p("start", "ch", check=0)  # the same private rootfs again: the file grew
+    deadline = time.monotonic() + 10
+    while p.logs("ch").split() != ["1", "2"]:
+        assert time.monotonic() < deadline, p.logs("ch")
+        time.sleep(0.1)
+    p("rm", "-f", "ch", check=0)
