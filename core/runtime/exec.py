@@ -265,6 +265,7 @@ def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
             mod.setup_in_container(console.fileno(), mod.console_size(process))
         init_mod.apply_process(sc, proc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
+        init_mod.default_signals()
         os.execve(exe, proc.args, init_mod._env_dict(proc.env))
     except sync.InitFailed as e:
         init_mod._fail(chan, str(e))

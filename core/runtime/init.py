@@ -109,6 +109,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         os.close(wfd)
         os.close(fifo)
         run_hooks("startContainer", state)
+        default_signals()
         os.execve(exe, proc.args, _env_dict(proc.env))
     except sync.InitFailed as e:
         _fail(chan, str(e))
@@ -118,6 +119,15 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     except BaseException as e:
         where = f"{step.describe()}: " if step is not None else ""
         _fail(chan, f"{where}{type(e).__name__}: {e}")
+
+
+def default_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and execve keeps ignored signals
+    ignored: give the user's program the dispositions any shell would."""
+    import signal
+
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:

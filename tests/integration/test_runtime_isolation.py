@@ -221,3 +221,9 @@ def test_cgroup_mount_is_read_only(run_oci, bundle, cid):
     script = "mkdir /sys/fs/cgroup/new 2>/dev/null && echo WROTE || echo DENIED; ls /sys/fs/cgroup/memory | grep -c limit_in_bytes"
     out = run(run_oci, bundle(["sh", "-c", script]), cid).stdout.split()
     assert out[0] == "DENIED" and int(out[1]) > 0
+
+
+def test_user_process_starts_with_default_signal_dispositions(run_oci, bundle, cid):
+    # Python ignores SIGPIPE/SIGXFSZ; exec would hand that on if the init did not reset them
+    out = run(run_oci, bundle(["grep", "SigIgn", "/proc/self/status"]), cid).stdout
+    assert out.split() == ["SigIgn:", "0000000000000000"]
