@@ -275,6 +275,18 @@ def do_features(opts, a):
     print(json.dumps(features(), indent=4))
 
 
+def _formatter(prog):
+    """argparse's default formatter imports shutil (3 ms) just for the width."""
+    import argparse
+    import os
+
+    try:
+        width = os.get_terminal_size().columns - 2
+    except OSError:
+        width = 78
+    return argparse.HelpFormatter(prog, width=width)
+
+
 def dispatch(opts, argv: list[str]) -> int:
     """Run one OCI verb with already-parsed global options."""
     import argparse
@@ -285,7 +297,8 @@ def dispatch(opts, argv: list[str]) -> int:
     if not argv or argv[0] not in VERBS:
         raise PycrError(f"unknown command {argv[0] if argv else ''!r}; choose one of: {', '.join(VERBS)}")
     verb = argv[0]
-    parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1])
+    parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1],
+                                     formatter_class=_formatter)
     setup = globals().get(f"_args_{verb}") or _args_id
     setup(parser)
     ns = parser.parse_args(argv[1:])

@@ -14,7 +14,6 @@ import signal
 import time
 
 from pycr.core.errors import ContainerNotFound, PycrError, StateError
-from pycr.core.runtime import sync
 from pycr.core.runtime.state import Container, check_id, proc_start_time
 
 
@@ -76,6 +75,7 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
 
 def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, preserve_fds, console_socket):
     from pycr.core import spec, tracing
+    from pycr.core.runtime import sync
     from pycr.core.linux import syscalls as S
     from pycr.core.runtime import init as init_mod
     from pycr.core.runtime import oci_hooks

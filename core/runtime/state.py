@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any
 
 from pycr.core.errors import ConfigError, ContainerNotFound
 
@@ -41,7 +40,7 @@ def proc_start_time(pid: int) -> int | None:
 class Container:
     """One container's saved state; a plain class to keep dataclasses off the hot path."""
 
-    def __init__(self, root: str, id: str, data: dict[str, Any]):
+    def __init__(self, root: str, id: str, data: dict[str, object]):
         self.root, self.id, self.data = root, id, data
 
     @property
@@ -70,7 +69,7 @@ class Container:
                 pass
         return "created" if os.path.exists(self.fifo) else "running"
 
-    def oci_state(self, status: str | None = None) -> dict[str, Any]:
+    def oci_state(self, status: str | None = None) -> dict[str, object]:
         """The runtime-spec state object (what hooks get on stdin)."""
         status = status or self.status()
         return {
