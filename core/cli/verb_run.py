@@ -85,4 +85,5 @@ def run(opts, ns) -> int:
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
         from pycr.core.runtime.lifecycle import run_container
 
-        return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot)
+        return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot,
+                             validate_schema=False)  # runconfig built it: typed by construction

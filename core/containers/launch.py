@@ -165,11 +165,7 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
 
     in_r, out_w, err_w = child_fds
     out_r, err_r = read_fds
-    import signal
-
     saved = [os.dup(fd) for fd in (0, 1, 2)]
-    # Python ignores SIGPIPE and SIGXFSZ; the container's init would inherit that through exec.
-    dispositions = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGPIPE, signal.SIGXFSZ)}
     error = None
     try:
         for src, dst in ((in_r, 0), (out_w, 1), (err_w, 2)):
@@ -177,15 +173,13 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
         with contextlib.suppress(PycrError):  # a leftover of an earlier run
             lifecycle.delete(opts, rec.id, force=True)
         lifecycle.create(opts, rec.id, rec.bundle, no_pivot=rec.data.get("no_pivot", False),
-                         console_socket=sock_path)
+                         console_socket=sock_path, validate_schema=False)  # pycr wrote this config
         lifecycle.start(opts, rec.id)
     except PycrError as e:
         error = str(e)
     except Exception as e:  # a bug: still a record that says so, and no leftovers
         error = f"internal error: {type(e).__name__}: {e}"
     finally:
-        for sig, handler in dispositions.items():
-            signal.signal(sig, handler)
         for fd, dst in zip(saved, (0, 1, 2)):
             os.dup2(fd, dst)
             os.close(fd)

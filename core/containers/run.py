@@ -84,16 +84,9 @@ def run_tty(opts, ns) -> int:
         os.mkdir(bundle, 0o700)
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
         S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
-        import signal
-
         with tty.console_listener() as (sock, sock_path):
-            # Python ignores SIGPIPE and SIGXFSZ; the container's init must not inherit that.
-            dispositions = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGPIPE, signal.SIGXFSZ)}
-            try:
-                c = lifecycle.create(opts, cid, bundle, no_pivot=strategy.no_pivot, console_socket=sock_path)
-            finally:
-                for sig, handler in dispositions.items():
-                    signal.signal(sig, handler)
+            c = lifecycle.create(opts, cid, bundle, no_pivot=strategy.no_pivot, console_socket=sock_path,
+                                 validate_schema=False)  # pycr wrote this config itself
             stack.callback(lifecycle.delete, opts, cid, True)
             master = tty.receive_master(sock)
         lifecycle.start(opts, cid)
