@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
-from tests.helpers.registry import (add_layer_from_dir, add_raw_layer, add_whiteout, build_busybox_layout,
-                                    skopeo_copy)
+from tests.helpers.registry import (RegistryServer, add_layer_from_dir, add_raw_layer, add_whiteout,
+                                    build_busybox_layout, skopeo_copy)
 
 pytestmark = pytest.mark.root
 STRATEGIES = ["overlay", "chroot"]
@@ -142,18 +142,21 @@ def test_hostile_image_is_refused(pycr, registry, tmp_path, kind, words, rootfs)
 
 
 @pytest.mark.parametrize("rootfs", STRATEGIES)
-def test_zstd_layers(pycr, registry, rootfs):
+def test_zstd_layers(pycr, registry, rootfs, tmp_path):
     """skopeo recompresses the layers with zstd (OCI media type ...tar+zstd); pycr pulls and runs them."""
     layout = registry.scratch / "zstd-src"
     if not (layout / "index.json").exists():
         build_busybox_layout(layout)
-    ref = f"{registry.host}/zstd:latest"
-    skopeo_copy(f"oci:{layout}:latest", f"docker://{ref}",
-                extra=("--dest-compress-format", "zstd", "--dest-compress"))
-    raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"],
-                         capture_output=True, text=True, check=True).stdout
-    assert "tar+zstd" in raw
-    assert pycr("run", "-q", ref, rootfs=rootfs, check=0).stdout == "hello from busybox\n"
+    # A registry of its own: skopeo's blob-info cache would otherwise reuse the gzip
+    # layer an earlier test pushed to the shared one, and skip the recompression.
+    with RegistryServer(tmp_path / "zstd-registry") as own:
+        ref = f"{own.host}/zstd:latest"
+        skopeo_copy(f"oci:{layout}:latest", f"docker://{ref}",
+                    extra=("--dest-compress-format", "zstd", "--dest-compress"))
+        raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"],
+                             capture_output=True, text=True, check=True).stdout
+        assert "tar+zstd" in raw
+        assert pycr("run", "-q", ref, rootfs=rootfs, check=0).stdout == "hello from busybox\n"
 
 
 @pytest.mark.parametrize("rootfs", STRATEGIES)
