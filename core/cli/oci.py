@@ -104,18 +104,11 @@ def do_delete(opts, a):
 def do_run(opts, a):
     from pycr.core.runtime import lifecycle
 
-    local = None
-    if not a.console_socket and not a.detach and _wants_terminal(a.bundle):
-        from pycr.core.runtime.console import LocalConsole
-
-        local = LocalConsole()  # runc's `run` with a terminal: pycr proxies the pty itself
-    try:
-        return lifecycle.run_container(opts, a.id, a.bundle, no_pivot=a.no_pivot, detach=a.detach,
-                                       pid_file=a.pid_file, preserve_fds=a.preserve_fds,
-                                       console_socket=local.path if local else a.console_socket)
-    finally:
-        if local is not None:
-            local.close()
+    # runc's `run` with a terminal and no console socket: pycr proxies the pty itself
+    terminal = not a.console_socket and not a.detach and _wants_terminal(a.bundle)
+    return lifecycle.run_container(opts, a.id, a.bundle, no_pivot=a.no_pivot, detach=a.detach,
+                                   pid_file=a.pid_file, preserve_fds=a.preserve_fds,
+                                   console_socket=a.console_socket, terminal=terminal)
 
 
 def _wants_terminal(bundle: str) -> bool:

@@ -23,7 +23,8 @@ def run(opts, ns) -> int:
     import os
     import tempfile
 
-    from pycr.core.containers import manage, tty
+    from pycr.core.containers import manage
+    from pycr.core.runtime import terminal
     from pycr.core.errors import ConfigError
     from pycr.core.runtime import exec as ex
 
@@ -51,10 +52,10 @@ def run(opts, ns) -> int:
     if not ns.tty:
         return ex.exec_process(ropts, rec.id, proc)
     with tempfile.TemporaryDirectory(prefix="pycr-exec-") as tmp:
-        with tty.console_listener() as (sock, sock_path):
+        with terminal.listener() as (sock, sock_path):
             pid_file = os.path.join(tmp, "pid")
             ex.exec_process(ropts, rec.id, proc, detach=True, pid_file=pid_file, console_socket=sock_path)
-            master = tty.receive_master(sock)
+            master = terminal.receive_master(sock)
             with open(pid_file) as f:
                 pid = int(f.read())
-    return tty.proxy(master, pid, stdin=ns.interactive)
+    return terminal.proxy(master, pid, stdin=ns.interactive)

@@ -14,30 +14,10 @@ import os
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--rm", action="store_true", help="accepted for docker compatibility: pycr always removes "
-                   "the container when it exits")
-    p.add_argument("--name", help="container id (default: random)")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
-    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
-    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]")
-    p.add_argument("--memory", "-m", metavar="SIZE")
-    p.add_argument("--cpus", metavar="N")
-    p.add_argument("--pids-limit", type=int, metavar="N")
-    p.add_argument("-w", "--workdir", metavar="DIR")
-    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
-    p.add_argument("--hostname", metavar="H")
-    p.add_argument("--read-only", action="store_true", help="mount the rootfs read-only")
-    p.add_argument("--entrypoint", metavar="E")
-    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="platform to pull (default: this host)")
-    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
-                   help="allow plain HTTP to this registry")
-    p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
+    from pycr.core.containers.create import add_create_arguments
+
+    add_create_arguments(p)  # the options `pycr create` has, plus -d
     p.add_argument("-d", "--detach", action="store_true", help="run under a monitor in the background; print the id")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin connected")
-    p.add_argument("-t", "--tty", action="store_true", help="a pty proxied to this terminal")
-    p.add_argument("--restart", default="no", metavar="POLICY", help="with -d: no | on-failure[:N] | always")
-    p.add_argument("image")
-    p.add_argument("command", nargs="...", help="command and arguments (default: the image's)")
 
 
 def run(opts, ns) -> int:
@@ -49,7 +29,7 @@ def run(opts, ns) -> int:
     from pycr.core.images.store import Store, atomic_write
     from pycr.core.rootfs import load_strategy
 
-    if ns.detach or ns.tty or ns.restart != "no":  # monitor / pty modes: pycr.core.containers
+    if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.core.containers
         from pycr.core.containers.run import run as run_managed
 
         return run_managed(opts, ns)
@@ -58,13 +38,7 @@ def run(opts, ns) -> int:
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     cid = ns.name or secrets.token_hex(6)
-    env = []
-    for f in ns.env_file:
-        env += runconfig.read_env_file(f)
-    run_opts = runconfig.RunOptions(
-        args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
-        hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
-        pids_limit=ns.pids_limit)
+    run_opts = runconfig.options_from_args(ns)
     cdir = os.path.join(store.root, "containers", cid)
     with contextlib.ExitStack() as stack:
         try:
@@ -85,5 +59,5 @@ def run(opts, ns) -> int:
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
         from pycr.core.runtime.lifecycle import run_container
 
-        return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot,
+        return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot, terminal=ns.tty, stdin=ns.interactive,
                              validate_schema=False)  # runconfig built it: typed by construction

@@ -74,13 +74,7 @@ def create(opts, ns, *, detach: bool = True):
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
-    env = []
-    for f in ns.env_file:
-        env += runconfig.read_env_file(f)
-    run_opts = runconfig.RunOptions(
-        args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
-        hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
-        pids_limit=ns.pids_limit, terminal=ns.tty)
+    run_opts = runconfig.options_from_args(ns)
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,

@@ -125,9 +125,9 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     console = sock_path = None
     with contextlib.ExitStack() as stack:
         if rec.data.get("tty"):
-            from pycr.core.containers import tty
+            from pycr.core.runtime import terminal
 
-            console, sock_path = stack.enter_context(tty.console_listener())
+            console, sock_path = stack.enter_context(terminal.listener())
         error, out_fd, err_fd = _create_and_start(rec, opts, sock_path, console, (in_r, out_w, err_w),
                                                   (out_r, err_r), keep)
     if error is not None:
@@ -187,10 +187,10 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
             os.close(fd)
     out_fd, err_fd = out_r, err_r
     if error is None and console is not None:
-        from pycr.core.containers import tty
+        from pycr.core.runtime import terminal
 
         try:
-            master = tty.receive_master(console)
+            master = terminal.receive_master(console)
             out_fd, err_fd = master, None
             os.close(out_r)
             os.close(err_r)

@@ -43,6 +43,17 @@ class RunOptions:
     terminal: bool = False
 
 
+def options_from_args(ns) -> RunOptions:
+    """RunOptions from parsed ``pycr run``/``create`` arguments."""
+    env = []
+    for path in ns.env_file:
+        env += read_env_file(path)
+    return RunOptions(
+        args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
+        hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
+        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)))
+
+
 def parse_size(text: str, what: str = "--memory") -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*", text.lower())
     if not m:

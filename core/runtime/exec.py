@@ -207,15 +207,12 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
             return 0
         if local_tty is not None:
             from pycr.core.runtime import console as console_mod
+            from pycr.core.runtime import terminal
 
             _, master = console_mod.recv_fd(local_tty[0])
-            return _proxy_and_wait(master, proc_pid)
-        previous = {s: signal.signal(s, lambda n, f: lifecycle._forward(proc_pid, n)) for s in lifecycle._FORWARDED}
-        try:
+            return terminal.proxy(master, proc_pid)
+        with lifecycle.forward_signals(proc_pid):
             return lifecycle.wait_for(proc_pid)
-        finally:
-            for s, h in previous.items():
-                signal.signal(s, h)
 
 
 def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None:
@@ -273,42 +270,3 @@ def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
         init_mod._fail(chan, f"{e.strerror or e}{' ' + repr(e.filename) if e.filename else ''}")
     except BaseException as e:
         init_mod._fail(chan, f"{type(e).__name__}: {e}")
-
-
-def _proxy_and_wait(master: int, pid: int) -> int:
-    """Foreground ``exec -t`` without a console socket: copy our stdio to and
-    from the pty until the process exits (what runc does with a tty)."""
-    import select
-
-    from pycr.core.runtime import lifecycle
-
-    status = None
-    inputs = [master, 0]
-    try:
-        while True:
-            if status is None:
-                with contextlib.suppress(ChildProcessError):
-                    got, st = os.waitpid(pid, os.WNOHANG)
-                    if got == pid:
-                        code = os.waitstatus_to_exitcode(st)
-                        status = 128 - code if code < 0 else code
-            ready, _, _ = select.select(inputs, [], [], 0.05)
-            if master in ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: every slave end is closed
-                    data = b""
-                if not data:
-                    break
-                os.write(1, data)
-            elif status is not None:
-                break
-            if 0 in ready:
-                data = os.read(0, 65536)
-                if data:
-                    os.write(master, data)
-                else:
-                    inputs.remove(0)
-    finally:
-        os.close(master)
-    return status if status is not None else lifecycle.wait_for(pid)

@@ -359,30 +359,55 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
                   pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
-                  validate_schema: bool = True) -> int:
-    """create + start + wait + delete; the container's exit status (128+signal when killed)."""
+                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True) -> int:
+    """create + start + wait + delete; the container's exit status (128+signal when killed).
+
+    ``terminal``: the config asks for a terminal and no engine holds the
+    console, so pycr receives the pty itself and proxies it to its own
+    stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
+    """
     from pycr.core.linux import syscalls as S
 
     S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
-    c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
-               preserve_fds=preserve_fds, console_socket=console_socket, validate_schema=validate_schema)
-    if detach:
-        start(opts, container_id)
-        return 0
-    previous = {s: signal.signal(s, lambda n, f: _forward(c.pid, n)) for s in _FORWARDED}
-    code = 255
-    try:
-        start(opts, container_id)
-        code = wait_for(c.pid)
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-        _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
-        delete(opts, container_id, force=True)
+    with contextlib.ExitStack() as stack:
+        if terminal:
+            from pycr.core.runtime import terminal as term
+
+            sock, console_socket = stack.enter_context(term.listener())
+        c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
+                   preserve_fds=preserve_fds, console_socket=console_socket, validate_schema=validate_schema)
+        if detach:
+            start(opts, container_id)
+            return 0
+        code = 255
+        try:
+            if terminal:
+                master = term.receive_master(sock)
+                start(opts, container_id)
+                code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
+            else:
+                stack.enter_context(forward_signals(c.pid))
+                start(opts, container_id)
+                code = wait_for(c.pid)
+        finally:
+            stack.close()
+            _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
+            delete(opts, container_id, force=True)
     return code
 
 
-def _forward(pid: int, signum: int) -> None:
+@contextlib.contextmanager
+def forward_signals(pid: int):
+    """Pass the signals a user sends to ``pycr`` on to ``pid`` (the container's process)."""
+    previous = {s: signal.signal(s, lambda n, f: forward_signal(pid, n)) for s in _FORWARDED}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def forward_signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
 

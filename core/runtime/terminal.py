@@ -1,4 +1,7 @@
-"""Proxy a pty master to our terminal: raw mode, window size, exit status.
+"""pycr's own end of a container's pty: when no engine holds the console
+(``pycr-oci run``/``exec -t``, ``pycr run -t``), pycr listens on a console
+socket, receives the master (see :mod:`pycr.core.runtime.console`) and
+proxies it to its own terminal: raw mode, window size, exit status.
 
 With our terminal in raw mode, Ctrl-C is a byte that reaches the
 container's pty, whose line discipline turns it into SIGINT for the
@@ -13,6 +16,8 @@ import contextlib
 import os
 import select
 import signal
+
+from pycr.core.runtime.lifecycle import forward_signal
 
 
 def copy_winsize(src: int, dst: int) -> None:
@@ -44,7 +49,7 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
     os.set_blocking(wake_w, False)
     old_wakeup = signal.set_wakeup_fd(wake_w)
     forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)
-    previous = {s: signal.signal(s, lambda n, f: _forward(pid, n)) for s in forwarded}
+    previous = {s: signal.signal(s, lambda n, f: forward_signal(pid, n)) for s in forwarded}
     previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, lambda n, f: None)
     previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda n, f: None)
     inputs = [master, wake_r] + ([0] if stdin else [])
@@ -100,13 +105,8 @@ def proxy(master: int, pid: int, *, stdin: bool = True) -> int:
     return status
 
 
-def _forward(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
-
-
 @contextlib.contextmanager
-def console_listener():
+def listener():
     """A listening console socket in a fresh short temporary directory (AF_UNIX paths are
     limited to 107 bytes, too few for a store path); yields ``(socket, path)``."""
     import shutil
@@ -126,6 +126,7 @@ def console_listener():
 
 
 def receive_master(sock) -> int:
+    """Accept the runtime's connection and take the pty master it sends."""
     from pycr.core.runtime.console import recv_fd
 
     sock.settimeout(10)
