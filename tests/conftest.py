@@ -11,6 +11,10 @@ import uuid
 
 import pytest
 
+# Shared fixtures (a real registry with a busybox image; managed containers),
+# available to every test module without importing them by name.
+pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage"]
+
 VENV_BIN = os.path.dirname(sys.executable)
 PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
 PYCR = os.path.join(VENV_BIN, "pycr")

@@ -7,7 +7,6 @@ removes it again (nothing stays but an error line).  A foreground
 from __future__ import annotations
 
 import contextlib
-import os
 
 
 def run(opts, ns) -> int:

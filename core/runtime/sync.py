@@ -38,7 +38,6 @@ started and undoes everything (no cgroup, mount, state or process is left).
 from __future__ import annotations
 
 import json
-import os
 import socket
 
 GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (

@@ -1,9 +1,9 @@
 """pytest fixtures around :mod:`tests.helpers.registry`.
 
-Import the ones you need into a test module (pytest finds fixtures in the
-module namespace)::
+Every test module has them: ``tests/conftest.py`` loads this module as a
+pytest plugin, so a test just names them::
 
-    from tests.helpers.fixtures import registry, pycr_store  # noqa: F401
+    def test_x(registry, pycr_store): ...
 
 - ``registry``        a plain docker-registry on 127.0.0.1 (module scope)
 - ``busybox_ref``     ``<host>/busybox:latest`` (OCI manifest) pushed to it

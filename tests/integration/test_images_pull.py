@@ -14,7 +14,6 @@ import pytest
 from pycr.core.errors import PycrError
 from pycr.core.images.store import Store
 from pycr.plugins.registry_oci import RegistrySource
-from tests.helpers.fixtures import busybox_ref, busybox_v2s2_ref, registry  # noqa: F401
 from tests.helpers.registry import (RegistryServer, add_layer_from_dir, build_busybox_layout, skopeo_copy,
                                     umoci)
 

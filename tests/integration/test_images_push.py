@@ -13,7 +13,6 @@ import pytest
 from pycr.core.errors import PycrError
 from pycr.core.images.store import Store
 from pycr.plugins.registry_oci import RegistrySource
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
 from tests.helpers.registry import RegistryServer, push_busybox
 
 

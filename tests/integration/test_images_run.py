@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
 from tests.helpers.registry import (RegistryServer, add_layer_from_dir, add_raw_layer, add_whiteout,
                                     build_busybox_layout, skopeo_copy)
 

@@ -7,8 +7,6 @@ import os
 
 import pytest
 
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
-from tests.helpers.manage import clean, manage  # noqa: F401
 
 pytestmark = pytest.mark.root
 

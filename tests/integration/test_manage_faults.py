@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
-from tests.helpers.manage import clean, leftovers, manage  # noqa: F401
+from tests.helpers.manage import leftovers
 
 pytestmark = pytest.mark.root
 

@@ -14,8 +14,6 @@ import time
 import pytest
 
 from tests.conftest import PYCR
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
-from tests.helpers.manage import clean, manage  # noqa: F401
 
 pytestmark = pytest.mark.root
 

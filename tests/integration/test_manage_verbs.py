@@ -9,8 +9,6 @@ import time
 
 import pytest
 
-from tests.helpers.fixtures import busybox_ref, registry  # noqa: F401
-from tests.helpers.manage import clean, manage  # noqa: F401
 
 pytestmark = pytest.mark.root
 LOOP = "echo started; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"

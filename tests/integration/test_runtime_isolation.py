@@ -175,7 +175,6 @@ def test_no_pivot_uses_chroot(run_oci, bundle, cid):
 
 
 def test_joining_namespace_by_path(run_oci, bundle, cid, container):
-    import time
 
     first = bundle(["sleep", "30"], hostname="shared-uts")
     assert run_oci("create", "--bundle", first, cid, check=True).returncode == 0

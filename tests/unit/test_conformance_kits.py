@@ -3,7 +3,6 @@ passes everything would prove nothing)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import pytest
