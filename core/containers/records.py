@@ -38,17 +38,9 @@ def now_rfc3339() -> str:
 
 def proc_start(pid: int | None) -> int | None:
     """Start time (clock ticks) of a live, non-zombie ``pid``; None otherwise."""
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])
+    from pycr.core.runtime.state import proc_start_time
+
+    return proc_start_time(pid) if pid else None
 
 
 def alive(pid: int | None, start: int | None) -> bool:
