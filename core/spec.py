@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from pycr.core.errors import ConfigError
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
 
-def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool = True) -> dict[str, Any]:
+def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool = True) -> dict[str, object]:
     """Read ``bundle/config.json``, validate it, and check the rootfs exists."""
     config, schema_checked = open_bundle(bundle, cache_dir, schema)
     schema_checked()
@@ -68,7 +67,7 @@ def _passed() -> None:
     return None
 
 
-def _background_check(config: dict[str, Any], raw: bytes, path: str, cache_dir: str | None):
+def _background_check(config: dict[str, object], raw: bytes, path: str, cache_dir: str | None):
     marker = None
     if cache_dir:
         import hashlib
@@ -133,7 +132,7 @@ def _draft4():
     return DRAFT4
 
 
-def schema_error(config: dict[str, Any]) -> str | None:
+def schema_error(config: dict[str, object]) -> str | None:
     """The most specific schema violation as one line, or None."""
     import jsonschema
 
@@ -150,7 +149,7 @@ def schema_error(config: dict[str, Any]) -> str | None:
     return f"field {field}: {error.message if len(error.message) < 120 else error.validator + ' check failed'} (value {value})"
 
 
-def check_semantics(config: dict[str, Any], bundle: str, path: str) -> None:
+def check_semantics(config: dict[str, object], bundle: str, path: str) -> None:
     """What the schema cannot say but runc refuses at create time."""
     if "process" not in config:
         raise ConfigError(f"{path}: field process: missing (runc needs a process to run)")
@@ -168,6 +167,6 @@ def check_semantics(config: dict[str, Any], bundle: str, path: str) -> None:
         raise ConfigError(f"{path}: field process.cwd: {cwd!r} must be an absolute path")
 
 
-def rootfs_path(config: dict[str, Any], bundle: str) -> str:
+def rootfs_path(config: dict[str, object], bundle: str) -> str:
     root = config["root"]["path"]
     return os.path.realpath(root if os.path.isabs(root) else os.path.join(bundle, root))

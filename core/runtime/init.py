@@ -97,7 +97,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         step = None
         proc = plan.process
         exe = find_executable(proc)
-        if getattr(plan, "console", None) is not None:  # process.terminal (see console.py)
+        if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)
         apply_process(sc, proc)
         keep = {chan.fileno(), fifo}

@@ -18,9 +18,25 @@ from pycr.core.runtime.state import Container, check_id, proc_start_time
 
 
 def _rmtree(path: str) -> None:
-    import shutil  # lazily: 2 ms that `run` only needs on its way out
+    """Remove a container's state directory (flat: state.json, exec.fifo)
+    without importing shutil, 3 ms of every ``run``."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except IsADirectoryError:
+            import shutil
 
-    shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _manager(opts):

@@ -20,16 +20,69 @@ import os
 import socket  # noqa: F401
 import stat
 import struct  # noqa: F401
-from dataclasses import dataclass, field
-from typing import Any
-
 from pycr.core.linux import syscalls as S
 from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
 from pycr.core.linux.paths import safe_join
 
 
-@dataclass
-class Step:
+class Factory:
+    """A per-instance default, e.g. ``env: list = Factory(list)``."""
+
+    def __init__(self, make):
+        self.make = make
+
+
+class Record:
+    """Annotated fields with defaults, filled by position or keyword.
+
+    What a dataclass gives, without its cost: the dataclasses module compiles
+    methods for every class at import, ~10 ms for this module, a third of
+    ``pycr-oci``'s own start-up.  A plugin may still decorate its own step
+    class as a dataclass.
+    """
+
+    _fields = {}  # class -> its field names (not annotated: it is no field)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        names = Record._fields.get(cls)
+        if names is None:
+            ordered: dict[str, None] = {}
+            for klass in reversed(cls.__mro__):
+                for name in klass.__dict__.get("__annotations__", {}):
+                    ordered[name] = None
+            names = Record._fields[cls] = tuple(ordered)
+        return names
+
+    def __init__(self, *args, **kwargs):
+        names = self.field_names()
+        kind = type(self).__name__
+        if len(args) > len(names):
+            raise TypeError(f"{kind} takes at most {len(names)} arguments ({len(args)} given)")
+        values = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names or key in values:
+                raise TypeError(f"{kind}: unexpected or repeated argument {key!r}")
+            values[key] = value
+        for name in names:
+            if name not in values:
+                default = getattr(type(self), name, Record)
+                if default is Record:
+                    raise TypeError(f"{kind}: missing argument {name!r}")
+                values[name] = default.make() if isinstance(default, Factory) else default
+            setattr(self, name, values[name])
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.field_names())
+        return f"{type(self).__name__}({fields})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.field_names())
+
+    __hash__ = None
+
+
+class Step(Record):
     #: steps after the root switch run sorted by this (stable): sysctl and
     #: hostname first, then path masks, the read-only root last.
     order = 50
@@ -41,8 +94,7 @@ class Step:
         raise NotImplementedError
 
 
-@dataclass
-class InitContext:
+class InitContext(Record):
     """What steps may need while running in the init."""
 
     rootfs: str
@@ -89,7 +141,6 @@ def parse_mount_options(options: list[str]) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
-@dataclass
 class Mount(Step):
     """One OCI mount entry."""
 
@@ -143,7 +194,6 @@ def _make_mountpoint(target: str, is_file: bool) -> None:
         os.makedirs(target, mode=0o755, exist_ok=True)
 
 
-@dataclass
 class Device(Step):
     """A device node: mknod, or (in a user namespace) a bind of the host's."""
 
@@ -173,7 +223,6 @@ class Device(Step):
         os.chown(target, self.uid, self.gid)
 
 
-@dataclass
 class Symlink(Step):
     target: str
     path: str
@@ -187,7 +236,6 @@ class Symlink(Step):
             sc.symlink(self.target, path)
 
 
-@dataclass
 class BindRootfs(Step):
     """Make the rootfs a mount point of its own, as pivot_root requires."""
 
@@ -195,7 +243,6 @@ class BindRootfs(Step):
         sc.mount(ctx.rootfs, ctx.rootfs, "bind", S.MS_BIND | S.MS_REC)
 
 
-@dataclass
 class PivotRoot(Step):
     """pivot_root into the rootfs and detach the old root (runc's way, no temp dir)."""
 
@@ -215,7 +262,6 @@ class PivotRoot(Step):
         ctx.switched = True
 
 
-@dataclass
 class Chroot(Step):
     """Move the rootfs over / and chroot into it (``--no-pivot``)."""
 
@@ -230,7 +276,6 @@ class Chroot(Step):
         ctx.switched = True
 
 
-@dataclass
 class MaskPath(Step):
     """Hide a path: /dev/null over a file, an empty read-only tmpfs over a directory."""
 
@@ -253,7 +298,6 @@ class MaskPath(Step):
             sc.mount("/dev/null", target, "bind", S.MS_BIND)
 
 
-@dataclass
 class ReadonlyPath(Step):
     """Bind a path onto itself read-only."""
 
@@ -272,7 +316,6 @@ class ReadonlyPath(Step):
         sc.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | S.MS_REC | _locked_flags(target))
 
 
-@dataclass
 class ReadonlyRoot(Step):
     order = 90
 
@@ -280,7 +323,6 @@ class ReadonlyRoot(Step):
         sc.mount(None, "/", None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | _locked_flags("/"))
 
 
-@dataclass
 class Sysctl(Step):
     order = 10
 
@@ -294,7 +336,6 @@ class Sysctl(Step):
         sc.write_file(ctx.path("/proc/sys/" + self.key.replace(".", "/")), self.value)
 
 
-@dataclass
 class Hostname(Step):
     order = 20
 
@@ -308,7 +349,6 @@ class Hostname(Step):
             sc.setdomainname(self.domainname)
 
 
-@dataclass
 class LoopbackUp(Step):
     """Bring ``lo`` up in a new network namespace, as runc does."""
 
@@ -321,18 +361,17 @@ class LoopbackUp(Step):
             fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))  # SIOCSIFFLAGS, IFF_UP
 
 
-@dataclass
-class ProcessSpec:
+class ProcessSpec(Record):
     """Everything about the user process, applied last in the init."""
 
     args: list[str]
-    env: list[str] = field(default_factory=list)
+    env: list[str] = Factory(list)
     cwd: str = "/"
     uid: int = 0
     gid: int = 0
-    additional_gids: list[int] = field(default_factory=list)
+    additional_gids: list[int] = Factory(list)
     umask: int | None = None
-    rlimits: list[tuple[int, int, int]] = field(default_factory=list)  # (resource, soft, hard)
+    rlimits: list[tuple[int, int, int]] = Factory(list)  # (resource, soft, hard)
     bounding: int | None = None
     effective: int = 0
     permitted: int = 0
@@ -343,23 +382,24 @@ class ProcessSpec:
     preserve_fds: int = 0
 
 
-@dataclass
-class Plan:
+class Plan(Record):
     """Namespaces, filesystem steps and the process, built by plugins."""
 
     unshare_flags: int = 0
-    join: list[tuple[int, str]] = field(default_factory=list)  # (CLONE_* flag, /proc/.../ns path)
-    uid_mappings: list[dict[str, int]] = field(default_factory=list)
-    gid_mappings: list[dict[str, int]] = field(default_factory=list)
+    join: list[tuple[int, str]] = Factory(list)  # (CLONE_* flag, /proc/.../ns path)
+    uid_mappings: list[dict[str, int]] = Factory(list)
+    gid_mappings: list[dict[str, int]] = Factory(list)
     rootfs: str = ""
     root_propagation: int = S.MS_SLAVE | S.MS_REC  # applied right after unshare(CLONE_NEWNS)
-    pre_switch: list[Step] = field(default_factory=list)   # mounts, devices, symlinks
+    pre_switch: list[Step] = Factory(list)   # mounts, devices, symlinks
     switch: Step | None = None
-    post_switch: list[Step] = field(default_factory=list)  # sysctl, masks, readonly paths
+    post_switch: list[Step] = Factory(list)  # sysctl, masks, readonly paths
     process: ProcessSpec | None = None
-    cgroup: Any = None  # the container's cgroup driver instance (runtime side only)
+    cgroup: object = None  # the container's cgroup driver instance (runtime side only)
+    console: object = None  # the engine's console socket, for process.terminal (see console.py)
+    console_size: object = None  # (rows, columns) from process.consoleSize
     #: modules the init imports before the root switch (the host's files are gone after it)
-    preload: list[str] = field(default_factory=lambda: ["resource", "pycr.core.linux.caps"])
+    preload: list[str] = Factory(lambda: ["resource", "pycr.core.linux.caps"])
 
     @property
     def new_userns(self) -> bool:
