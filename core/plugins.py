@@ -210,8 +210,6 @@ class PluginManager:
     def _check_hook_names(self) -> None:
         """A misspelled hook, or a ``pycr_*`` function without ``@hookimpl``,
         would silently never run: name it, its plugin and distribution."""
-        import difflib
-
         from pycr.core import hookspecs
 
         known = [n for n in vars(hookspecs) if n.startswith("pycr_")]
@@ -220,6 +218,8 @@ class PluginManager:
             for attr in dir(plugin):
                 if not attr.startswith("pycr_") or attr in known or not callable(getattr(plugin, attr, None)):
                     continue
+                import difflib  # only when something is wrong: 1 ms of start-up otherwise
+
                 near = difflib.get_close_matches(attr, known, 1)
                 self._fail(info, f"defines {attr}, which is not a pycr hook"
                                  + (f" (did you mean {near[0]}?)" if near else ""))
