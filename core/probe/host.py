@@ -101,5 +101,23 @@ def planted():
         undo.callback(sock.shutdown, socket.SHUT_RDWR)
 
         disk = host_disk()
-        yield Plants(token, marker, mountmark, sock.getsockname()[1], disk, target.pid,
-                     disk_readable_on_host(disk, "/var/tmp"))
+        readable = disk_readable_on_host(disk, "/var/tmp")
+        if not readable:  # a sandboxed host that cannot read its own disk: probe a block device of ours
+            with contextlib.suppress(OSError, subprocess.CalledProcessError):
+                disk = loop_disk(undo, token)
+                readable = disk_readable_on_host(disk, "/var/tmp")
+        yield Plants(token, marker, mountmark, sock.getsockname()[1], disk, target.pid, readable)
+
+
+def loop_disk(undo: contextlib.ExitStack, token: str) -> tuple[int, int]:
+    """A loop device over a small file of ours: a host block device the
+    raw-device probe may try to read.  Detached and removed by ``undo``."""
+    image = f"/var/tmp/pycr-probe-{token}.img"
+    with open(image, "wb") as f:
+        f.write(token.encode().ljust(64 << 10, b"\0"))
+    undo.callback(os.unlink, image)
+    dev = subprocess.run(["losetup", "--find", "--show", image], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    undo.callback(subprocess.run, ["losetup", "-d", dev], check=False)
+    rdev = os.stat(dev).st_rdev
+    return os.major(rdev), os.minor(rdev)

@@ -79,6 +79,10 @@ def test_each_missing_layer_shows(results):
     assert verdict(results, "pycr-v1-nopid", "host_pids") == "escaped"
     assert verdict(results, "pycr-v1-pivot", "host_pids") == "contained"
     assert verdict(results, "pycr-none-pivot", "memory_limit") == "escaped"
+    # no device cgroup: a host block device (the disk, or a loop device of ours when even the
+    # host cannot read its disk) is readable; with the v1 device cgroup it is not
+    assert verdict(results, "pycr-none-pivot", "raw_device") == "escaped"
+    assert verdict(results, "pycr-v1-pivot", "raw_device") == "contained"
     assert verdict(results, "pycr-v1-pivot", "memory_limit") == "contained"
     # visible is not reachable: without CAP_SYS_PTRACE the host process stays out of reach
     assert verdict(results, "pycr-v1-nopid", "ptrace_host") == "contained"
