@@ -147,16 +147,26 @@ def events(opts, cid: str, interval: float, once: bool, write) -> None:
 
     if interval <= 0:
         raise ConfigError(f"--interval: {interval} must be positive")
-    write(stats_event(opts, cid))
+    first = stats_event(opts, cid)
+    write(first)
     if once:
         return
-    c = Container.load(opts.root, cid)
+    c, cgroup = _load(opts, cid)
+    ooms = _oom_kills(first["data"])
     while True:
         deadline = time.monotonic() + interval
         while time.monotonic() < deadline:
             if not c.alive():
                 return
+            now = _oom_kills(cgroup.stats()) if cgroup is not None else 0
+            if now > ooms:  # as runc: one "oom" event when the kernel OOM-kills in the container
+                write({"type": "oom", "id": cid})
+                ooms = now
             time.sleep(min(0.2, interval))
         if not os.path.isdir(c.dir):
             return
         write(stats_event(opts, cid))
+
+
+def _oom_kills(stats: dict) -> int:
+    return int((stats.get("memory") or {}).get("oom_kill") or 0)

@@ -52,6 +52,9 @@ def memory(d: str) -> dict[str, Any]:
     if raw:
         out["raw"] = raw
         out["cache"] = raw.get("total_cache", raw.get("cache", 0))
+    oom = _keyed(d, "memory.oom_control")  # oom_kill: the kernel's OOM kills in this cgroup (same key as v2)
+    if "oom_kill" in oom:
+        out["oom_kill"] = oom["oom_kill"]
     return out
 
 

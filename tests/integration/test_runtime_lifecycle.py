@@ -216,3 +216,32 @@ def test_oom_score_adj(run_oci, bundle, cid):
         "args": ["cat", "/proc/self/oom_score_adj"], "oomScoreAdj": 500, "cwd": "/",
         "user": {"uid": 0, "gid": 0}})
     assert run_oci("run", "--bundle", b, cid).stdout.strip() == "500"
+
+
+def test_events_report_an_oom_kill(state_root, run_oci, bundle, cid, container):
+    import subprocess
+
+    from tests.conftest import PYCR_OCI
+
+    script = "sleep 1; dd if=/dev/zero of=/dev/null bs=100M count=1; sleep 30"
+    b = bundle(["sh", "-c", script], linux={"resources": {"memory": {"limit": 32 << 20}}})
+    assert run_oci("create", "--bundle", b, cid).returncode == 0
+    container.append(cid)
+    assert run_oci("start", cid).returncode == 0
+    events = subprocess.Popen([PYCR_OCI, "--root", state_root, "events", "--interval", "1", cid],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        seen = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = events.stdout.readline()
+            if not line:
+                break
+            seen.append(json.loads(line)["type"])
+            if seen[-1] == "oom":
+                break
+        assert "oom" in seen, seen
+        assert seen[0] == "stats"
+    finally:
+        run_oci("kill", cid, "KILL")
+        events.wait(timeout=20)
