@@ -63,6 +63,28 @@ def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
     return config, checked
 
 
+CACHE_ENTRIES = 512  # engines write a new config.json per container: keep the newest only
+
+
+def _trim_cache(cache_dir: str) -> None:
+    """Drop the oldest half of the markers once there are more than CACHE_ENTRIES
+    (runs in the validator child, off the runtime's path)."""
+    names = os.listdir(cache_dir)
+    if len(names) <= CACHE_ENTRIES:
+        return
+    aged = []
+    for name in names:
+        try:
+            aged.append((os.stat(os.path.join(cache_dir, name)).st_mtime_ns, name))
+        except OSError:
+            pass
+    for _, name in sorted(aged)[: len(aged) - CACHE_ENTRIES // 2]:
+        try:
+            os.unlink(os.path.join(cache_dir, name))
+        except OSError:
+            pass
+
+
 def _passed() -> None:
     return None
 
@@ -81,10 +103,11 @@ def _background_check(config: dict[str, object], raw: bytes, path: str, cache_di
         try:
             os.close(rfd)
             error = schema_error(config) or ""
+            os.write(wfd, error.encode())
             if not error and marker:
                 os.makedirs(cache_dir, exist_ok=True)
                 open(marker, "w").close()
-            os.write(wfd, error.encode())
+                _trim_cache(cache_dir)
         finally:
             os._exit(0)
     os.close(wfd)

@@ -113,3 +113,15 @@ def test_mount_destination_cannot_escape_through_symlink(tmp_path):
     Mount("/etc/evil/x", "tmpfs", "tmpfs").run(sc, InitContext(str(rootfs)))
     assert sc.calls[0][2] == str(rootfs / "outside" / "x")
     assert safe_join(str(rootfs), "../../..") == str(rootfs)
+
+
+def test_validation_cache_keeps_only_the_newest(tmp_path, monkeypatch):
+    from pycr.core import spec
+
+    monkeypatch.setattr(spec, "CACHE_ENTRIES", 8)
+    for i in range(9):
+        marker = tmp_path / f"{i:02d}"
+        marker.touch()
+        os.utime(marker, ns=(i * 10**9, i * 10**9))
+    spec._trim_cache(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["05", "06", "07", "08"]
