@@ -13,7 +13,6 @@ DEFAULT_DEVICES = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7)
                    ("/dev/urandom", 1, 9), ("/dev/random", 1, 8)]
 DEFAULT_LINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                  ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
-_PROPAGATION_KEYS = ("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable")
 
 
 @hookimpl
@@ -22,10 +21,10 @@ def pycr_rootfs_plan(config, bundle, plan):
 
     linux = config.get("linux", {})
     prop = linux.get("rootfsPropagation")
-    if prop:
-        if prop not in _PROPAGATION_KEYS:
+    if prop:  # the schema allows private, shared, slave, unbindable; applied recursively, as runc does
+        if "r" + prop not in steps.PROPAGATION:
             raise ConfigError(f"linux.rootfsPropagation: unknown value {prop!r}")
-        plan.root_propagation = steps.PROPAGATION[prop]
+        plan.root_propagation = steps.PROPAGATION["r" + prop]
     plan.pre_switch.append(steps.BindRootfs())
     has_devpts = False
     for i, m in enumerate(config.get("mounts", []) or []):

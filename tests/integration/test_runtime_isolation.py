@@ -162,10 +162,12 @@ def test_loopback_is_up_in_new_network_namespace(run_oci, bundle, cid):
 
 def test_linux_devices_created(run_oci, bundle, cid):
     dev = {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640}
-    done = run(run_oci, bundle(["ls", "-l", "/dev/fuse", "/dev/null"], linux={"devices": [dev]}), cid)
+    script = "ls -l /dev/fuse /dev/null; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done"
+    done = run(run_oci, bundle(["sh", "-c", script], linux={"devices": [dev]}), cid)
     lines = done.stdout.splitlines()
     assert lines[0].startswith("crw-r-----") and "10,229" in lines[0].replace(" ", "")
     assert lines[1].startswith("crw-rw-rw-")
+    assert lines[2:] == ["/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2", "pts/ptmx"]
 
 
 def test_no_pivot_uses_chroot(run_oci, bundle, cid):
@@ -226,3 +228,30 @@ def test_user_process_starts_with_default_signal_dispositions(run_oci, bundle, c
     # Python ignores SIGPIPE/SIGXFSZ; exec would hand that on if the init did not reset them
     out = run(run_oci, bundle(["grep", "SigIgn", "/proc/self/status"]), cid).stdout
     assert out.split() == ["SigIgn:", "0000000000000000"]
+
+
+@pytest.mark.parametrize("propagation", ["slave", "private"])
+def test_mounts_inside_do_not_reach_a_shared_host_mount(run_oci, bundle, cid, propagation, tmp_path):
+    import subprocess
+
+    from pycr.core.runtime.default_spec import default_mounts
+
+    share = tmp_path / "share"
+    (share / "inner").mkdir(parents=True)
+    # a shared mount on the host: what the container mounts below it could propagate back
+    subprocess.run(["mount", "--bind", str(share), str(share)], check=True)
+    try:
+        subprocess.run(["mount", "--make-shared", str(share)], check=True)
+        mounts = default_mounts() + [{"destination": "/share", "type": "bind", "source": str(share),
+                                      "options": ["rbind", "rw"]}]
+        args = ["mount", "-t", "tmpfs", "inside", "/share/inner"]
+        caps = ["CAP_SYS_ADMIN"]
+        b = bundle(args, mounts=mounts, linux={"rootfsPropagation": propagation},
+                   process={"args": args, "cwd": "/", "user": {"uid": 0, "gid": 0},
+                            "capabilities": {k: caps for k in ("bounding", "effective", "permitted")}})
+        done = run(run_oci, b, cid)
+        assert done.returncode == 0, done.stderr
+        with open("/proc/self/mountinfo") as f:
+            assert f" {share / 'inner'} " not in f.read()
+    finally:
+        subprocess.run(["umount", "-R", "-l", str(share)], check=False)

@@ -245,3 +245,22 @@ def test_events_report_an_oom_kill(state_root, run_oci, bundle, cid, container):
     finally:
         run_oci("kill", cid, "KILL")
         events.wait(timeout=20)
+
+
+def test_run_detach_and_absolute_cgroups_path(run_oci, bundle, cid, container):
+    from pycr.core.cgroups import own_cgroup_paths
+
+    own = own_cgroup_paths()["memory"].rstrip("/")
+    absolute = f"{own}/pycr-abs-{cid}"  # absolute, and still under our own cgroup in every hierarchy
+    b = bundle(["sleep", "60"], linux={"cgroupsPath": absolute, "resources": {"memory": {"limit": 80 << 20}}})
+    assert run_oci("run", "--detach", "--bundle", b, cid).returncode == 0
+    container.append(cid)
+    state = json.loads(run_oci("state", cid).stdout)
+    assert state["status"] == "running"
+    host = f"/sys/fs/cgroup/memory{absolute}"
+    with open(f"{host}/memory.limit_in_bytes") as f:
+        assert int(f.read()) == 80 << 20
+    with open(f"{host}/cgroup.procs") as f:
+        assert str(state["pid"]) in f.read().split()
+    assert run_oci("delete", "--force", cid).returncode == 0
+    assert not os.path.exists(host)
