@@ -237,10 +237,29 @@ class Symlink(Step):
 
 
 class BindRootfs(Step):
-    """Make the rootfs a mount point of its own, as pivot_root requires."""
+    """Make the rootfs a mount point of its own, as pivot_root requires.
+
+    The mount holding it is made private first (in the container's namespace
+    only), as runc does: pivot_root refuses a new root whose parent mount is
+    shared, and the bind must not propagate to other namespaces.
+    """
 
     def run(self, sc, ctx):
+        sc.mount(None, mount_point_of(os.path.dirname(ctx.rootfs)), None, S.MS_PRIVATE)
         sc.mount(ctx.rootfs, ctx.rootfs, "bind", S.MS_BIND | S.MS_REC)
+
+
+def mount_point_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
+    """The mount point of the mount that holds ``path`` (the longest one above it)."""
+    best = "/"
+    with open(mountinfo) as f:
+        for line in f:
+            point = line.split(" ", 5)[4]
+            for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+                point = point.replace(code, char)  # mountinfo's octal escapes (no codec: see preload)
+            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+                best = point
+    return best
 
 
 class PivotRoot(Step):

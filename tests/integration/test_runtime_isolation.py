@@ -230,8 +230,12 @@ def test_user_process_starts_with_default_signal_dispositions(run_oci, bundle, c
     assert out.split() == ["SigIgn:", "0000000000000000"]
 
 
-@pytest.mark.parametrize("propagation", ["slave", "private"])
-def test_mounts_inside_do_not_reach_a_shared_host_mount(run_oci, bundle, cid, propagation, tmp_path):
+@pytest.mark.parametrize("propagation, bind, reaches_host", [
+    ("slave", "rslave", False), ("private", "rprivate", False),
+    ("shared", "rshared", True),  # bidirectional, as Kubernetes asks for it
+])
+def test_propagation_decides_whether_mounts_inside_reach_a_shared_host_mount(
+        run_oci, bundle, cid, propagation, bind, reaches_host, tmp_path):
     import subprocess
 
     from pycr.core.runtime.default_spec import default_mounts
@@ -243,7 +247,7 @@ def test_mounts_inside_do_not_reach_a_shared_host_mount(run_oci, bundle, cid, pr
     try:
         subprocess.run(["mount", "--make-shared", str(share)], check=True)
         mounts = default_mounts() + [{"destination": "/share", "type": "bind", "source": str(share),
-                                      "options": ["rbind", "rw"]}]
+                                      "options": ["rbind", "rw", bind]}]
         args = ["mount", "-t", "tmpfs", "inside", "/share/inner"]
         caps = ["CAP_SYS_ADMIN"]
         b = bundle(args, mounts=mounts, linux={"rootfsPropagation": propagation},
@@ -252,6 +256,6 @@ def test_mounts_inside_do_not_reach_a_shared_host_mount(run_oci, bundle, cid, pr
         done = run(run_oci, b, cid)
         assert done.returncode == 0, done.stderr
         with open("/proc/self/mountinfo") as f:
-            assert f" {share / 'inner'} " not in f.read()
+            assert (f" {share / 'inner'} " in f.read()) == reaches_host
     finally:
         subprocess.run(["umount", "-R", "-l", str(share)], check=False)

@@ -96,8 +96,9 @@ def test_steps_record_kernel_calls_in_order(tmp_path):
         except PermissionError:  # chown of a node as non-root
             pass
     mounts = [c for c in sc.calls if c[0] == "mount"]
-    assert mounts[0][1:4] == (str(rootfs), str(rootfs), "bind")  # the rootfs becomes a mount point
-    targets = [m[2] for m in mounts[1:]]
+    assert mounts[0][3:5] == (None, S.MS_PRIVATE)  # the mount holding the rootfs, made private
+    assert mounts[1][1:4] == (str(rootfs), str(rootfs), "bind")  # the rootfs becomes a mount point
+    targets = [m[2] for m in mounts[2:]]
     assert targets[:3] == [str(rootfs / "proc"), str(rootfs / "dev"), str(rootfs / "dev/pts")]
     assert str(rootfs / "sys/fs/cgroup") in targets  # from the cgroup driver's mounts()
     nodes = [c[1] for c in sc.calls if c[0] == "mknod"]
@@ -125,3 +126,15 @@ def test_validation_cache_keeps_only_the_newest(tmp_path, monkeypatch):
         os.utime(marker, ns=(i * 10**9, i * 10**9))
     spec._trim_cache(str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["05", "06", "07", "08"]
+
+
+def test_mount_point_of(tmp_path):
+    info = tmp_path / "mountinfo"
+    info.write_text("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
+                    "30 22 0:5 / /run rw - tmpfs tmpfs rw\n"
+                    "31 22 0:6 / /srv/my\\040disk rw - ext4 /dev/sdb rw\n")
+    from pycr.core.runtime.plan import mount_point_of
+
+    assert mount_point_of("/run/pycr/x", str(info)) == "/run"
+    assert mount_point_of("/runner", str(info)) == "/"
+    assert mount_point_of("/srv/my disk/b", str(info)) == "/srv/my disk"
