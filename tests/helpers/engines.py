@@ -173,6 +173,8 @@ class Podman:
     state_root = "/run/pycr"
 
     def __call__(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        # conmon writes an "oom" marker file into its working directory: keep that ours
+        kw.setdefault("cwd", str(self.dir))
         r = run(self.argv(*args), check=check, timeout=timeout, env=self.env, **kw)
         if args[:1] in (("run",), ("create",)) and "-d" in args and r.returncode == 0:
             self.seen.add(r.stdout.strip())
