@@ -27,6 +27,7 @@ _LAZY = {
     "Plan": ("pycr.core.runtime.plan", "Plan"),
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
+    "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "images": ("pycr.core.images", "api"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),

@@ -16,6 +16,7 @@ import json
 import os
 
 from pycr.core.errors import ConfigError
+from pycr.core.jsondoc import parse_json_object
 
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
@@ -48,12 +49,7 @@ def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
         raise ConfigError(f"{path}: no such file (is {bundle!r} an OCI bundle?)") from None
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
-    try:
-        config = json.loads(raw)
-    except ValueError as e:
-        raise ConfigError(f"{path}: malformed JSON: {e}") from None
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path}: top level must be a JSON object")
+    config = parse_json_object(raw, path)
     checked = _background_check(config, raw, path, cache_dir) if schema else _passed
     try:
         check_semantics(config, bundle, path)

@@ -9,7 +9,6 @@ engines parse it.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -87,13 +86,9 @@ def load_resources(source: str) -> dict:
         text = sys.stdin.read() if source == "-" else open(source).read()
     except OSError as e:
         raise ConfigError(f"--resources {source}: {e.strerror}") from None
-    try:
-        res = json.loads(text)
-    except ValueError as e:
-        raise ConfigError(f"--resources {source}: invalid JSON: {e}") from None
-    if not isinstance(res, dict):
-        raise ConfigError(f"--resources {source}: expected a JSON object (linux.resources)")
-    return res
+    from pycr.core.jsondoc import parse_json_object
+
+    return parse_json_object(text, f"--resources {source} (linux.resources)")
 
 
 def _size(text: str, flag: str) -> int:
@@ -143,7 +138,6 @@ def stats_event(opts, cid: str) -> dict:
 
 def events(opts, cid: str, interval: float, once: bool, write) -> None:
     """Stats every ``interval`` seconds (``once``: a single one) until the container stops."""
-    from pycr.core.runtime.state import Container
 
     if interval <= 0:
         raise ConfigError(f"--interval: {interval} must be positive")

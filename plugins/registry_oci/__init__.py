@@ -7,10 +7,9 @@ Registered as the ``registry`` image source (entry-point group
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
-from pycr.core import PycrError, images
+from pycr.core import PycrError, images, parse_json_object
 
 PARALLEL = 4
 
@@ -50,7 +49,7 @@ class RegistrySource:
         progress = self.progress or images.progress.Progress(enabled=False if self.quiet else None)
         with store.lock("gc", shared=True):  # GC must not collect blobs of a pull in progress
             data, mtype, digest = reg.get_manifest(ref.path, ref.ref)
-            doc = _json(data, f"manifest {name}")
+            doc = parse_json_object(data, f"manifest {name}", PycrError)
             index_digest = None
             if media.kind_of(mtype or doc.get("mediaType"), doc) == "index":
                 images.schema.validate("index", doc, f"index {name}")
@@ -58,7 +57,7 @@ class RegistrySource:
                 index_digest = digest
                 desc = media.choose_platform(doc, self.platform, f"pull {name}")
                 data, mtype, digest = reg.get_manifest(ref.path, desc["digest"], desc.get("mediaType"))
-                doc = _json(data, f"manifest {name}@{digest}")
+                doc = parse_json_object(data, f"manifest {name}@{digest}", PycrError)
                 if media.kind_of(mtype or doc.get("mediaType"), doc) != "manifest":
                     raise PycrError(f"pull {name}: nested index is not supported")
             images.schema.validate("manifest", doc, f"manifest {name}")
@@ -135,13 +134,3 @@ class RegistrySource:
     def tags(self, spec: str) -> list[str]:
         ref = images.reference.parse(spec)
         return client_for(ref, self.insecure, self.credentials).tags(ref.path)
-
-
-def _json(data: bytes, what: str) -> dict:
-    try:
-        doc = json.loads(data)
-    except ValueError as e:
-        raise PycrError(f"{what}: not valid JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise PycrError(f"{what}: not a JSON object")
-    return doc
