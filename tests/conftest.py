@@ -53,20 +53,15 @@ def bundle(tmp_path):
 
 
 def oci(state_root, *args, input=None, timeout=60, check=False):
-    """Run pycr-oci with the test state root; returns CompletedProcess (text)."""
-    # Files, not pipes: a created container inherits our stdio and keeps a
-    # pipe open until it exits, as with runc.
-    import tempfile
+    """Run pycr-oci with the test state root; returns CompletedProcess (text).
 
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        code = subprocess.run([PYCR_OCI, "--root", state_root, *args], stdout=out, stderr=err,
-                              input=input, text=True, timeout=timeout).returncode
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(args, code, out.read(), err.read())
-    if check and done.returncode != 0:
-        raise AssertionError(f"pycr-oci {' '.join(args)} failed ({done.returncode}): {done.stderr}")
-    return done
+    Output goes to files, not pipes (``tests.helpers.engines.run``): a created
+    container inherits our stdio and keeps a pipe open until it exits, as with runc.
+    """
+    from tests.helpers.engines import run
+
+    kw = {} if input is None else {"input": input}
+    return run([PYCR_OCI, "--root", state_root, *args], check=check, timeout=timeout, **kw)
 
 
 @pytest.fixture

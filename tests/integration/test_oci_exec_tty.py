@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -18,7 +17,7 @@ from pycr.core.cgroups import own_cgroup_paths
 from pycr.core.testing.bundle import make_bundle
 
 pytestmark = pytest.mark.root
-PYCR_OCI = os.path.join(os.path.dirname(sys.executable), "pycr-oci")
+from tests.helpers.engines import PYCR_OCI, run  # noqa: E402
 
 
 class Oci:
@@ -26,22 +25,10 @@ class Oci:
         self.root, self.log = str(root), str(log)
 
     def __call__(self, *args, check=True, **kw):
-        """Output goes through files, not pipes: a container's init inherits
-        them, and would hold a pipe open long after the verb returned."""
-        import tempfile
-
+        """Output through files, not pipes (see ``tests.helpers.engines.run``)."""
         kw.setdefault("timeout", 60)
-        if "input" not in kw:
-            kw["stdin"] = subprocess.DEVNULL
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            r = subprocess.run([PYCR_OCI, "--root", self.root, "--log", self.log, "--log-format", "json", *args],
-                               stdout=out, stderr=err, text=True, **kw)
-            out.seek(0)
-            err.seek(0)
-            r.stdout, r.stderr = out.read(), err.read()
-        if check and r.returncode != 0:
-            raise AssertionError(f"pycr-oci {' '.join(args)} -> {r.returncode}: {r.stderr}")
-        return r
+        return run([PYCR_OCI, "--root", self.root, "--log", self.log, "--log-format", "json", *args],
+                   check=check, **kw)
 
     def state(self, cid):
         return json.loads(self("state", cid).stdout)
