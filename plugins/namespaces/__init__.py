@@ -40,12 +40,47 @@ def pycr_isolation_plan(config, plan):
     if "network" in kinds and not _by_type(linux, "network").get("path"):
         plan.post_switch.append(steps.LoopbackUp())
     for key, value in (linux.get("sysctl") or {}).items():
-        if "/" in key or ".." in key.split("."):
-            raise ConfigError(f"linux.sysctl: invalid key {key!r}")
-        if key.startswith("net.") and "network" not in kinds:
-            raise ConfigError(f"linux.sysctl: {key!r} needs a new network namespace")
+        check_sysctl(key, kinds, linux)
         plan.post_switch.append(steps.Sysctl(key, str(value)))
 
+
+#: the sysctls a container may set, because the kernel keeps them per
+#: namespace (runc's list): any other one would change the host.
+_IPC_SYSCTLS = frozenset({"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"})
+_UTS_SYSCTLS = frozenset({"kernel.domainname", "kernel.hostname"})
+
+
+def check_sysctl(key: str, kinds: set[str], linux: dict) -> None:
+    """Refuse a ``linux.sysctl`` key that is not namespaced, or whose
+    namespace the container does not have of its own (a joined one that is
+    the runtime's own counts as the host's, as in runc)."""
+    if not isinstance(key, str) or not key or "/" in key or any(p in ("", "..") for p in key.split(".")):
+        raise ConfigError(f"linux.sysctl: invalid key {key!r}")
+    if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        need = "ipc"
+    elif key in _UTS_SYSCTLS:
+        need = "uts"
+    elif key.startswith("net."):
+        need = "network"
+    else:
+        raise ConfigError(f"linux.sysctl: {key!r} is not namespaced: setting it would change the host")
+    path = _by_type(linux, need).get("path")
+    if need not in kinds or (path and _same_file(path, f"/proc/self/ns/{_PROC_NS[need]}")):
+        raise ConfigError(f"linux.sysctl: {key!r} needs a new {need} namespace (it would change the host's)")
+
+
+_PROC_NS = {"ipc": "ipc", "uts": "uts", "network": "net"}
+
+
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+    except OSError:
+        return False  # a missing path is reported when the init joins it
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 def _by_type(linux, kind):
     return next((ns for ns in linux.get("namespaces", []) if ns["type"] == kind), {})

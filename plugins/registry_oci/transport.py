@@ -3,8 +3,10 @@
 Built on :mod:`http.client` (no third-party HTTP stack).  It owns what every
 request needs and nothing more: one keep-alive connection per thread, the
 scheme (plain HTTP only for loopback hosts and ``--insecure-registry``
-names, TLS otherwise), redirects (``Authorization`` is never sent to another
-host), and authentication driven by the ``WWW-Authenticate`` challenge:
+names, TLS otherwise), redirects (credentials and tokens are sent only to the
+origin -- scheme, host and port -- they were given for: never to another host,
+nor over plain HTTP after a redirect from HTTPS), and authentication driven by
+the ``WWW-Authenticate`` challenge:
 
 - ``Basic``: the stored credentials, base64 ``user:password``;
 - ``Bearer realm=..,service=..,scope=..``: a token fetched from the realm
@@ -46,6 +48,16 @@ def is_loopback(host: str) -> bool:
 
 
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """``(scheme, host, port)`` of a URL, the default port filled in."""
+    u = urllib.parse.urlsplit(url)
+    try:
+        port = u.port
+    except ValueError:
+        port = -1
+    return u.scheme, (u.hostname or "").lower(), port or {"http": 80, "https": 443}.get(u.scheme)
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -123,8 +135,9 @@ class Transport:
             url = self.base + url
         hdrs = dict(headers or {})
         retried_auth = False
+        home = origin(self.base)
         for _ in range(6):  # redirects + one auth round
-            own = urllib.parse.urlsplit(url).netloc == self.host
+            own = origin(url) == home  # credentials never follow a redirect to another origin
             if own:
                 auth = self._authorization(scope)
                 if auth:
@@ -184,11 +197,11 @@ class Transport:
             query.append(("scope", one))
         realm = params["realm"]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
-        u = urllib.parse.urlsplit(url)
-        if u.scheme == "http" and not is_loopback(u.netloc) and self.scheme == "https":
+        scheme = urllib.parse.urlsplit(url).scheme
+        if scheme not in ("http", "https") or (scheme == "http" and self.scheme == "https"):
             raise RegistryError(f"registry {self.host}: refusing to fetch a token over plain HTTP from {realm}")
         headers = {}
-        if self.credentials:
+        if self.credentials:  # given for the registry; the realm it names is trusted as docker does
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
         try:
             resp = self._send("GET", url, headers, None)
