@@ -247,6 +247,9 @@ def finish(cdir: str, code: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "finish":
+        from pycr.core.linux.exe import protect_interpreter
+
+        protect_interpreter()  # a restart starts the container again from this process
         with open("/proc/self/comm", "w") as f:
             f.write("pycr:[monitor]")
         finish(sys.argv[2], int(sys.argv[3]))

@@ -63,7 +63,8 @@ def setup_in_container(sock_fd: int, size: tuple[int, int] | None = None) -> Non
         name = os.ttyname(slave)
     except OSError:
         name = "/dev/ptmx"
-    os.setsid()
+    if os.getsid(0) != os.getpid():  # the init and exec code made a session already
+        os.setsid()
     fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)

@@ -220,6 +220,7 @@ def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None
     from pycr.core.runtime import init as init_mod
 
     try:
+        init_mod.hide_from_container(sc)  # before we can be seen: inherited by the process
         sync.set_process_name("pycr:[exec]")
         chan.expect(sync.GO)
         fds = [(name, flag, os.open(path, os.O_RDONLY | os.O_CLOEXEC)) for name, flag, path in joins]
@@ -255,12 +256,14 @@ def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
     import sys
 
     try:
+        os.setsid()  # never the caller's terminal (TIOCSTI): a session of its own, like the init's
         sc.chdir("/")
         exe = init_mod.find_executable(proc)
         if console is not None:
             mod = sys.modules["pycr.core.runtime.console"]
             mod.setup_in_container(console.fileno(), mod.console_size(process))
         init_mod.apply_process(sc, proc)
+        init_mod.hide_from_container(sc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
         init_mod.default_signals()
         os.execve(exe, proc.args, init_mod._env_dict(proc.env))

@@ -29,6 +29,7 @@ def _fail(chan: sync.Channel, msg: str) -> None:
 def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
     """Enter the namespaces, fork the init, report its pid, exit."""
     try:
+        hide_from_container(sc)  # inherited by the init (see below)
         sync.set_process_name("pycr:[stage1]")
         import importlib
 
@@ -67,6 +68,7 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
             os.close(release)
             os.read(released, 1)
             os.close(released)
+            os.setsid()  # never the caller's terminal: TIOCSTI would type into the caller's shell
             run_init()
             os._exit(1)
         chan.send(sync.PID, pid=pid)
@@ -100,6 +102,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)
         apply_process(sc, proc)
+        hide_from_container(sc)  # a uid change made the process dumpable again
         keep = {chan.fileno(), fifo}
         close_fds(3 + proc.preserve_fds, keep)
         chan.send(sync.READY)
@@ -119,6 +122,15 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     except BaseException as e:
         where = f"{step.describe()}: " if step is not None else ""
         _fail(chan, f"{where}{type(e).__name__}: {e}")
+
+
+def hide_from_container(sc: S.Syscalls) -> None:
+    """Make this process non-dumpable until its execve: a container process
+    (in a shared pid namespace, or once we join one) can then open none of
+    our /proc/PID entries -- exe (the host's interpreter), environ (the
+    host's environment), fd/* (host files), mem.  Set again after every uid
+    change, which resets it.  See docs/security.md."""
+    sc.prctl(S.PR_SET_DUMPABLE, 0)
 
 
 def default_signals() -> None:

@@ -1,0 +1,82 @@
+"""Keep the host's Python interpreter out of a container's reach (CVE-2019-5736).
+
+Every process that enters a container starts as a fork of the runtime, so
+its ``/proc/PID/exe`` is the host's interpreter.  A container can get a
+handle on it -- by watching a joining process in its pid namespace, or by
+making its own entrypoint ``#!/proc/self/exe`` so that the final ``execve``
+runs the host interpreter inside the container -- and reopen it for
+writing once it is no longer busy: the next ``pycr`` run would be the
+attacker's code, as root on the host.
+
+The defence, as runc's: the runtime runs from a read-only view of its
+interpreter.  Before a verb that starts container processes, the runtime
+re-executes itself (same argv, same environment) through a *detached*,
+read-only bind mount of the interpreter file: ``open_tree(OPEN_TREE_CLONE)``,
+``mount_setattr(MOUNT_ATTR_RDONLY)``, ``execveat(AT_EMPTY_PATH)``.  The mount
+is attached nowhere (no namespace changes, nothing to clean up; it goes away
+with the last process that runs from it) and every open of ``exe`` for
+writing fails with EROFS.  An interpreter already on a read-only mount (a
+read-only /usr) costs nothing.  The cost otherwise is one interpreter start
+(measured in docs/security.md).
+
+Non-dumpable processes (``PR_SET_DUMPABLE`` 0, set by the init and exec
+code) are the first line: the container cannot open their ``/proc/PID``
+entries at all.  This module is the second, for what dumpability cannot
+cover (the interpreter exec'd *as* the container's process).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_SYS_OPEN_TREE = 428  # x86_64
+_SYS_MOUNT_SETATTR = 442
+_SYS_EXECVEAT = 322
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+
+#: set (to anything) to skip the re-exec, e.g. for a debugger; docs/security.md explains the risk
+OPT_OUT = "PYCR_UNPROTECTED_INTERPRETER"
+
+
+def interpreter_is_protected() -> bool:
+    """True when our own executable cannot be opened for writing through any path to it."""
+    return bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
+
+
+def protect_interpreter() -> None:
+    """Re-exec the running program from a detached read-only mount of its
+    interpreter, unless it already runs from a read-only one.  Returns only
+    when no re-exec is needed, or when the kernel cannot do it (a one-line
+    warning: the container can then reach the interpreter's file)."""
+    if interpreter_is_protected() or os.environ.get(OPT_OUT):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    exe = os.path.realpath("/proc/self/exe")
+    fd = libc.syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    if fd >= 0:
+        # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
+        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
+        if libc.syscall(_SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)) == 0:
+            argv = [os.fsencode(a) for a in sys.orig_argv]
+            envp = [os.fsencode(f"{k}={v}") for k, v in os.environ.items()]
+            c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
+            c_envp = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            libc.syscall(_SYS_EXECVEAT, fd, b"", c_argv, c_envp, AT_EMPTY_PATH)
+        err = ctypes.get_errno()
+        os.close(fd)
+    else:
+        err = ctypes.get_errno()
+    sys.stderr.write(f"warning: cannot run from a read-only view of {exe} ({os.strerror(err)}): "
+                     "a container could reach the interpreter's file (docs/security.md)\n")
