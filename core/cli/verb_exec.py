@@ -48,9 +48,11 @@ def run(opts, ns) -> int:
     if ns.detach:
         if ns.tty:
             raise ConfigError("exec -d -t: a detached process has nobody to hold its terminal; drop -t")
-        return ex.exec_process(ropts, rec.id, proc, detach=True)
-    if not ns.tty:
-        return ex.exec_process(ropts, rec.id, proc)
+        with terminal.pipes_for_terminal(stdin=False, detached=True):
+            return ex.exec_process(ropts, rec.id, proc, detach=True)
+    if not ns.tty:  # the process never gets our terminal (docs/security.md)
+        with terminal.pipes_for_terminal(stdin=ns.interactive):
+            return ex.exec_process(ropts, rec.id, proc)
     with tempfile.TemporaryDirectory(prefix="pycr-exec-") as tmp:
         with terminal.listener() as (sock, sock_path):
             pid_file = os.path.join(tmp, "pid")

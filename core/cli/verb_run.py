@@ -58,6 +58,9 @@ def run(opts, ns) -> int:
         os.mkdir(bundle, 0o700)
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
         from pycr.core.runtime.lifecycle import run_container
+        from pycr.core.runtime.terminal import pipes_for_terminal
 
+        if not ns.tty:  # the container never gets our terminal (docs/security.md)
+            stack.enter_context(pipes_for_terminal(stdin=ns.interactive))
         return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot, terminal=ns.tty, stdin=ns.interactive,
                              validate_schema=False)  # runconfig built it: typed by construction

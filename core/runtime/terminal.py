@@ -133,3 +133,94 @@ def receive_master(sock) -> int:
     conn, _ = sock.accept()
     with conn:
         return recv_fd(conn)[1]
+
+
+@contextlib.contextmanager
+def pipes_for_terminal(*, stdin: bool, detached: bool = False):
+    """Without ``-t``, a container must not get our terminal: any of our
+    stdio that is a tty is replaced by a pipe for the block's duration, and
+    a ``pycr:[stdio]`` process copies between the pipes and the terminal.
+    (A process holding a tty fd may push keystrokes into it with TIOCSTI or
+    change its settings; a pipe allows neither.)  ``stdin=False``: a tty
+    stdin becomes /dev/null, as ``docker run`` without ``-i``.  Nothing
+    happens when no stdio is a tty (pipes or files from an engine).
+    """
+    ttys = [fd for fd in (0, 1, 2) if os.isatty(fd)]
+    if not ttys:
+        yield
+        return
+    saved = {fd: os.dup(fd) for fd in ttys}
+    ours = {}  # our stdio fd -> the proxy's end of its pipe
+    for fd in ttys:
+        if detached or (fd == 0 and not stdin):
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
+            continue
+        r, w = os.pipe()
+        os.dup2(r if fd == 0 else w, fd)
+        os.close(r if fd == 0 else w)
+        ours[fd] = w if fd == 0 else r
+    pid = os.fork() if ours else None
+    if pid == 0:  # pycr:[stdio]
+        try:
+            _copy_stdio({ours[fd]: saved[fd] for fd in ours if fd != 0},
+                        (saved[0], ours[0]) if 0 in ours else None, keep=set(saved.values()) | set(ours.values()))
+        finally:
+            os._exit(0)
+    for end in ours.values():
+        os.close(end)
+    try:
+        yield
+    finally:
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for fd, orig in saved.items():  # our pipe ends close: the proxy sees EOF once the container's do
+            os.dup2(orig, fd)
+            os.close(orig)
+        if pid is not None:
+            if set(ours) == {0}:  # only input to copy: no EOF will tell the proxy to stop
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _copy_stdio(outputs: dict[int, int], stdin: tuple[int, int] | None, keep: set[int]) -> None:
+    """The ``pycr:[stdio]`` loop: pipe -> terminal for each output, terminal -> pipe for input,
+    until every output pipe is at EOF (all its writers -- the container, pycr -- are gone)."""
+    from pycr.core.runtime import sync
+
+    sync.set_process_name("pycr:[stdio]")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a typed Ctrl-C is pycr's to forward
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+    for fd in (0, 1, 2):  # hold no write end of our own pipes
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    copy_only_input = not outputs  # then pycr stops us; else the outputs' EOF does
+    while outputs or (copy_only_input and stdin):
+        watch = list(outputs) + ([stdin[0]] if stdin else [])
+        try:
+            ready, _, _ = select.select(watch, [], [])
+        except InterruptedError:
+            continue
+        for fd in ready:
+            data = b""
+            with contextlib.suppress(OSError):
+                data = os.read(fd, 65536)
+            if stdin and fd == stdin[0]:
+                if not data:
+                    os.close(stdin[1])
+                    stdin = None
+                else:
+                    with contextlib.suppress(OSError):
+                        os.write(stdin[1], data)
+            elif data:
+                with contextlib.suppress(OSError):
+                    os.write(outputs[fd], data)
+            else:
+                del outputs[fd]
