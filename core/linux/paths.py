@@ -70,15 +70,17 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     return fd
 
 
-def open_in_root(root: str | int, path: str, flags: int = os.O_RDONLY, mode: int = 0) -> int:
+def open_in_root(root: str | int, path: str, flags: int = os.O_RDONLY, mode: int = 0, extra: int = 0) -> int:
     """Open container ``path`` inside ``root`` (a path or a directory fd),
     never leaving it: symlinks and ``..`` resolve as if ``root`` were ``/``,
-    and no magic link (``/proc/PID/root`` and the like) is followed."""
+    and no magic link (``/proc/PID/root`` and the like) is followed;
+    ``extra``: more RESOLVE_* flags (RESOLVE_NO_SYMLINKS)."""
+    resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra
     if isinstance(root, int):
-        return openat2(root, path.lstrip("/") or ".", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, mode)
+        return openat2(root, path.lstrip("/") or ".", flags, resolve, mode)
     rfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return openat2(rfd, path.lstrip("/") or ".", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, mode)
+        return openat2(rfd, path.lstrip("/") or ".", flags, resolve, mode)
     finally:
         os.close(rfd)
 
@@ -118,3 +120,43 @@ def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE) -
         return data
     finally:
         os.close(fd)
+
+
+def open_creating(root: int, path: str, kind: str | None = None) -> int:
+    """An O_PATH fd of ``path`` -- already free of symlinks (resolved with
+    :func:`safe_join`) -- under the directory fd ``root``, creating what is
+    missing (``kind``: ``"dir"`` or ``"file"`` for the last component, None
+    to create nothing).  Every lookup is ``openat2(RESOLVE_IN_ROOT |
+    RESOLVE_NO_SYMLINKS)``, every creation ``mkdirat``/``openat`` of one name
+    on a directory fd.
+
+    A container that swaps a directory for a symlink meanwhile (in a volume
+    shared with another container, CVE-2021-30465) makes this fail with
+    ELOOP; it can never move the result out of ``root``, and the fd is what
+    gets mounted on (``/proc/self/fd/N``), so no mount or mkdir lands outside.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    for i in range(len(parts) if kind else 0):
+        sub = "/".join(parts[:i + 1])
+        try:
+            os.close(open_in_root(root, sub, os.O_PATH, extra=RESOLVE_NO_SYMLINKS))
+            continue
+        except FileNotFoundError:
+            pass
+        parent = open_in_root(root, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY, extra=RESOLVE_NO_SYMLINKS)
+        try:
+            if i == len(parts) - 1 and kind == "file":
+                os.close(os.open(parts[i], os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                                 dir_fd=parent))
+            else:
+                os.mkdir(parts[i], 0o755, dir_fd=parent)
+        except FileExistsError:
+            pass  # made meanwhile: the next lookup checks what it is
+        finally:
+            os.close(parent)
+    return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+
+
+def fd_path(fd: int) -> str:
+    """The path to hand mount(2) so that it acts on exactly what ``fd`` is."""
+    return f"/proc/self/fd/{fd}"

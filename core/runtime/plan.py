@@ -10,7 +10,11 @@ failure reported back to the runtime says which step broke.
 Paths in steps are container paths; ``rootfs`` is the host path of the root
 before the switch.  Every destination is resolved with ``safe_join`` at the
 moment the step runs, so a symlink in the image (or one an earlier mount
-created) can never lead a mount out of the rootfs.
+created) can never lead a mount out of the rootfs.  Mount points are opened
+and created through file descriptors (:meth:`InitContext.open`) and mounted
+on as ``/proc/self/fd/N``: a path that changes between the check and the
+mount (a container swapping a directory of a shared volume for a symlink,
+CVE-2021-30465) cannot move a mount or a mkdir out of the rootfs.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import stat
 import struct  # noqa: F401
 from pycr.core.linux import syscalls as S
 from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
-from pycr.core.linux.paths import safe_join
+from pycr.core.linux.paths import fd_path, open_creating, safe_join
 
 
 class Factory:
@@ -104,6 +108,18 @@ class InitContext(Record):
     def path(self, container_path: str) -> str:
         return safe_join("/" if self.switched else self.rootfs, container_path)
 
+    def open(self, container_path: str, create: str | None = None) -> int:
+        """An O_PATH fd of ``container_path``, resolved in the kernel inside the
+        root (``create``: make it a ``"dir"`` or ``"file"`` if missing); the
+        caller closes it.  Raises OSError, e.g. EXDEV if it would leave the root."""
+        top = "/" if self.switched else self.rootfs
+        inside = self.path(container_path)[len(top.rstrip("/")):]  # symlinks resolved as of now
+        root = os.open(top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return open_creating(root, inside, create)
+        finally:
+            os.close(root)
+
 
 # ------------------------------------------------------------ mounts
 
@@ -160,22 +176,31 @@ class Mount(Step):
         return bool(self.flags & S.MS_BIND)
 
     def run(self, sc, ctx):
-        target = ctx.path(self.destination)
-        _make_mountpoint(target, self.source_is_file)
-        if self.is_bind:
-            sc.mount(self.source, target, "bind", self.flags & (S.MS_BIND | S.MS_REC))
-            extra = self.flags & ~(S.MS_BIND | S.MS_REC)
-            if extra:
-                sc.mount(None, target, None, self.flags | S.MS_REMOUNT | _locked_flags(target))
-        elif self.type == "sysfs" and ctx.in_userns:
-            try:
+        fd = ctx.open(self.destination, "file" if self.source_is_file else "dir")
+        try:
+            target = fd_path(fd)
+            if self.is_bind:
+                sc.mount(self.source, target, "bind", self.flags & (S.MS_BIND | S.MS_REC))
+            elif self.type == "sysfs" and ctx.in_userns:
+                try:
+                    sc.mount(self.source, target, self.type, self.flags, self.data or None)
+                except OSError:  # sysfs needs a netns owned by the userns: fall back to a bind
+                    sc.mount("/sys", target, "bind", S.MS_BIND | S.MS_REC)
+            else:
                 sc.mount(self.source, target, self.type, self.flags, self.data or None)
-            except OSError:  # sysfs needs a netns owned by the userns: fall back to a bind
-                sc.mount("/sys", target, "bind", S.MS_BIND | S.MS_REC)
-        else:
-            sc.mount(self.source, target, self.type, self.flags, self.data or None)
-        if self.propagation:
-            sc.mount(None, target, None, self.propagation)
+        finally:
+            os.close(fd)
+        extra = self.flags & ~(S.MS_BIND | S.MS_REC) if self.is_bind else 0
+        if extra or self.propagation:
+            fd = ctx.open(self.destination)  # the new mount's root now (the old fd is beneath it)
+            try:
+                target = fd_path(fd)
+                if extra:
+                    sc.mount(None, target, None, self.flags | S.MS_REMOUNT | _locked_flags(target))
+                if self.propagation:
+                    sc.mount(None, target, None, self.propagation)
+            finally:
+                os.close(fd)
 
 
 def _locked_flags(path: str) -> int:
@@ -306,15 +331,17 @@ class MaskPath(Step):
         return f"mask {self.path}"
 
     def run(self, sc, ctx):
-        target = ctx.path(self.path)
         try:
-            is_dir = stat.S_ISDIR(os.lstat(target).st_mode)
-        except FileNotFoundError:
+            fd = ctx.open(self.path)
+        except (FileNotFoundError, NotADirectoryError):
             return
-        if is_dir:
-            sc.mount("tmpfs", target, "tmpfs", S.MS_RDONLY)
-        else:
-            sc.mount("/dev/null", target, "bind", S.MS_BIND)
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                sc.mount("tmpfs", fd_path(fd), "tmpfs", S.MS_RDONLY)
+            else:
+                sc.mount("/dev/null", fd_path(fd), "bind", S.MS_BIND)
+        finally:
+            os.close(fd)
 
 
 class ReadonlyPath(Step):
@@ -328,11 +355,20 @@ class ReadonlyPath(Step):
         return f"readonly {self.path}"
 
     def run(self, sc, ctx):
-        target = ctx.path(self.path)
-        if not os.path.lexists(target):
+        try:
+            fd = ctx.open(self.path)
+        except FileNotFoundError:
             return
-        sc.mount(target, target, "bind", S.MS_BIND | S.MS_REC)
-        sc.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | S.MS_REC | _locked_flags(target))
+        try:
+            sc.mount(fd_path(fd), fd_path(fd), "bind", S.MS_BIND | S.MS_REC)
+        finally:
+            os.close(fd)
+        fd = ctx.open(self.path)  # the bind's root
+        try:
+            target = fd_path(fd)
+            sc.mount(None, target, None, S.MS_BIND | S.MS_REMOUNT | S.MS_RDONLY | S.MS_REC | _locked_flags(target))
+        finally:
+            os.close(fd)
 
 
 class ReadonlyRoot(Step):

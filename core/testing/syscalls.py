@@ -11,6 +11,12 @@ from __future__ import annotations
 import os
 
 
+def _through_fd(path):
+    if isinstance(path, str) and path.startswith("/proc/self/fd/"):
+        return os.readlink(path)
+    return path
+
+
 class RecordingSyscalls:
     def __init__(self):
         self.calls: list[tuple] = []
@@ -28,6 +34,9 @@ class RecordingSyscalls:
         self._record("setns", nstype)
 
     def mount(self, source, target, fstype, flags=0, data=None):
+        """Recorded with ``/proc/self/fd/N`` (how steps name a mount point they
+        opened) replaced by the path the fd stands for."""
+        source, target = _through_fd(source), _through_fd(target)
         self._record("mount", source, target, fstype, flags, data)
 
     def umount(self, target, flags=0):
