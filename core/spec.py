@@ -62,23 +62,45 @@ def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
 CACHE_ENTRIES = 512  # engines write a new config.json per container: keep the newest only
 
 
-def _trim_cache(cache_dir: str) -> None:
+def _trim_cache(cache_dir: str | int) -> None:
     """Drop the oldest half of the markers once there are more than CACHE_ENTRIES
-    (runs in the validator child, off the runtime's path)."""
-    names = os.listdir(cache_dir)
+    (runs in the validator child, off the runtime's path).  ``cache_dir`` may
+    be a directory fd: only marker names (64 hex digits) that are regular
+    files in it are ever deleted, never through a symlink."""
+    names = [n for n in os.listdir(cache_dir) if len(n) == 64 and all(c in "0123456789abcdef" for c in n)]
     if len(names) <= CACHE_ENTRIES:
         return
+    at = cache_dir if isinstance(cache_dir, int) else None
     aged = []
     for name in names:
         try:
-            aged.append((os.stat(os.path.join(cache_dir, name)).st_mtime_ns, name))
+            st = os.stat(name if at is not None else os.path.join(cache_dir, name), dir_fd=at,
+                         follow_symlinks=False)
         except OSError:
-            pass
+            continue
+        if st.st_mode & 0o170000 == 0o100000:
+            aged.append((st.st_mtime_ns, name))
     for _, name in sorted(aged)[: len(aged) - CACHE_ENTRIES // 2]:
         try:
-            os.unlink(os.path.join(cache_dir, name))
+            os.unlink(name if at is not None else os.path.join(cache_dir, name), dir_fd=at)
         except OSError:
             pass
+
+
+def _remember(cache_dir: str, name: str) -> None:
+    """Create marker ``name`` in the cache -- through a directory fd opened
+    without following a symlink, so a planted link cannot send root's writes
+    (or _trim_cache's deletions) elsewhere."""
+    try:
+        os.mkdir(cache_dir, 0o700)
+    except FileExistsError:
+        pass
+    dfd = os.open(cache_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd))
+        _trim_cache(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _passed() -> None:
@@ -91,8 +113,11 @@ def _background_check(config: dict[str, object], raw: bytes, path: str, cache_di
         import hashlib
 
         marker = os.path.join(cache_dir, hashlib.sha256(raw).hexdigest())
-        if os.path.exists(marker):
-            return _passed
+        try:
+            if os.lstat(marker).st_mode & 0o170000 == 0o100000:  # a regular file, not a planted link
+                return _passed
+        except OSError:
+            pass
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pycr:[validate]
@@ -101,9 +126,10 @@ def _background_check(config: dict[str, object], raw: bytes, path: str, cache_di
             error = schema_error(config) or ""
             os.write(wfd, error.encode())
             if not error and marker:
-                os.makedirs(cache_dir, exist_ok=True)
-                open(marker, "w").close()
-                _trim_cache(cache_dir)
+                try:
+                    _remember(cache_dir, os.path.basename(marker))
+                except OSError:
+                    pass
         finally:
             os._exit(0)
     os.close(wfd)

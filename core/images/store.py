@@ -145,10 +145,12 @@ class Store:
     """Blobs, tags and unpacked layers under one root directory."""
 
     def __init__(self, root: str | None = None):
-        self.root = os.path.abspath(root or default_root())
+        from pycr.core.linux.paths import private_dir
+
+        self.root = private_dir(root or default_root(), "image store")  # layers hold setuid files
         try:
             for sub in ("blobs/sha256", "ingest", "locks", "layers/sha256", "containers", "tmp"):
-                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+                os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
         except OSError as e:
             raise PycrError(f"image store {self.root}: {e.strerror} (set PYCR_STORAGE to use another "
                             "directory)") from None

@@ -160,3 +160,44 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
 def fd_path(fd: int) -> str:
     """The path to hand mount(2) so that it acts on exactly what ``fd`` is."""
     return f"/proc/self/fd/{fd}"
+
+
+def private_dir(path: str, what: str, mode: int = 0o700) -> str:
+    """Make sure ``path`` is a directory only its owner (us) can enter.
+
+    Created with ``mode`` (parents as usual, 0755).  An existing one must be
+    a real directory (not a symlink) owned by us; if others may enter or
+    write it (a store made by an older pycr, 0755), it is tightened to
+    ``mode`` through an fd that refused to follow a symlink.  Anything else
+    is a ConfigError naming ``what`` and the path: a root another user can
+    plant files or symlinks in would let them steer what root writes or
+    deletes, and a readable image store hands out its setuid binaries.
+    """
+    import stat
+
+    from pycr.core.errors import ConfigError
+
+    path = os.path.abspath(path)
+    parent = os.path.dirname(path)
+    try:
+        if parent:
+            os.makedirs(parent, mode=0o755, exist_ok=True)
+        try:
+            os.mkdir(path, mode)
+        except FileExistsError:
+            pass
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in (40, 20):  # ELOOP, ENOTDIR: a symlink or a file where the directory belongs
+            raise ConfigError(f"{what} {path}: is not a directory (a symlink or a file); refusing to use it") from None
+        raise ConfigError(f"{what} {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise ConfigError(f"{what} {path}: owned by uid {st.st_uid}, not by us (uid {os.geteuid()}); "
+                              "refusing to use it")
+        if stat.S_IMODE(st.st_mode) & 0o077 & ~mode:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    return path

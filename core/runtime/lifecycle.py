@@ -73,9 +73,11 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     """
     from pycr.core import spec, tracing
 
+    from pycr.core.linux.paths import private_dir
+
     check_id(cid)
     bundle = os.path.abspath(bundle)
-    os.makedirs(opts.root, mode=0o700, exist_ok=True)
+    private_dir(opts.root, "state root")
     if os.path.exists(os.path.join(opts.root, cid)):
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):

@@ -121,11 +121,14 @@ def test_validation_cache_keeps_only_the_newest(tmp_path, monkeypatch):
 
     monkeypatch.setattr(spec, "CACHE_ENTRIES", 8)
     for i in range(9):
-        marker = tmp_path / f"{i:02d}"
+        marker = tmp_path / f"{i:064x}"
         marker.touch()
         os.utime(marker, ns=(i * 10**9, i * 10**9))
+    (tmp_path / "not-a-marker").touch()  # only markers are ever deleted
+    os.symlink("/etc/hostname", tmp_path / ("f" * 64))  # ... and never through a link
+    os.utime(tmp_path / ("f" * 64), ns=(0, 0), follow_symlinks=False)
     spec._trim_cache(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["05", "06", "07", "08"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i:064x}" for i in range(5, 9)] + ["f" * 64, "not-a-marker"]
 
 
 def test_mount_point_of(tmp_path):
