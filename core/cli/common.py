@@ -112,11 +112,6 @@ def usage(prog: str, verbs: dict[str, tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-#: verbs that start processes in containers: they run from a read-only view of the
-#: interpreter (pycr.core.linux.exe); ``pycr-oci start`` only releases an init made by create
-STARTS_PROCESSES = frozenset({"create", "run", "exec", "restart", "oci"})
-
-
 def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], dispatch=None) -> int:
     """Parse, dispatch to the verb's module, and turn errors into one line.
 
@@ -136,10 +131,6 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
             print(f"{prog} version {version('pycr')}\nspec: 1.0.2")
             return 0
         verb, args = rest[0], rest[1:]
-        if verb in STARTS_PROCESSES:
-            from pycr.core.linux.exe import protect_interpreter
-
-            protect_interpreter()  # a container must not reach our interpreter's file (may re-exec us)
         if dispatch is not None:
             return dispatch(opts, rest)
         if verb not in verbs:

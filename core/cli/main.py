@@ -51,9 +51,14 @@ VERBS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pycr.core.linux.exe import protect_for
+
+    if argv is None:  # run as the program (not called from Python code): we may re-exec
+        protect_for("pycr", sys.argv[1:])  # a container must not reach our interpreter's file
+        argv = sys.argv[1:]
     from pycr.core.cli.common import run_command
 
-    return run_command("pycr", VERBS, sys.argv[1:] if argv is None else argv)
+    return run_command("pycr", VERBS, argv)
 
 
 if __name__ == "__main__":

@@ -300,9 +300,14 @@ def dispatch(opts, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pycr.core.linux.exe import protect_for
+
+    if argv is None:  # run as the program (not called from Python code): we may re-exec
+        protect_for("pycr-oci", sys.argv[1:])  # a container must not reach our interpreter's file
+        argv = sys.argv[1:]
     from pycr.core.cli.common import run_command
 
-    return run_command("pycr-oci", VERBS, sys.argv[1:] if argv is None else argv, dispatch=dispatch)
+    return run_command("pycr-oci", VERBS, argv, dispatch=dispatch)
 
 
 if __name__ == "__main__":

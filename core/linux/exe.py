@@ -9,7 +9,8 @@ writing once it is no longer busy: the next ``pycr`` run would be the
 attacker's code, as root on the host.
 
 The defence, as runc's: the runtime runs from a read-only view of its
-interpreter.  Before a verb that starts container processes, the runtime
+interpreter.  Before a verb that starts container processes (``protect_for``
+in both commands' ``main``), the runtime
 re-executes itself (same argv, same environment) through a *detached*,
 read-only bind mount of the interpreter file: ``open_tree(OPEN_TREE_CLONE)``,
 ``mount_setattr(MOUNT_ATTR_RDONLY)``, ``execveat(AT_EMPTY_PATH)``.  The mount
@@ -43,6 +44,21 @@ MOUNT_ATTR_NODEV = 0x4
 
 #: set (to anything) to skip the re-exec, e.g. for a debugger; docs/security.md explains the risk
 OPT_OUT = "PYCR_UNPROTECTED_INTERPRETER"
+
+
+#: verbs that start processes in containers (``pycr-oci start`` only releases an init made by
+#: create; ``pycr start`` launches a monitor that creates one)
+STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci"})
+
+
+def protect_for(prog: str, argv: list[str]) -> None:
+    """First thing in ``main``, before the command is parsed (a re-exec then
+    repeats as little as possible): protect when ``argv`` may name such a verb
+    -- a word of argv, so a false match (a container called "run") only
+    costs time."""
+    starts = STARTS_PROCESSES - {"start"} if prog == "pycr-oci" else STARTS_PROCESSES
+    if not starts.isdisjoint(argv):
+        protect_interpreter()
 
 
 def interpreter_is_protected() -> bool:
