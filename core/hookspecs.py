@@ -139,3 +139,21 @@ def pycr_cleanup(state: dict):
     when another raises, and all failures are reported together.  Runs in
     the runtime process.
     """
+
+
+# ---------------------------------------------------------------- commands
+
+
+@hookspec
+def pycr_add_commands(commands):
+    """Contribute verbs to the ``pycr`` command.
+
+    :param commands: the registry; call ``commands.add(name, module, help)``
+        once per verb.  ``module`` (a dotted name) is imported only when its
+        verb runs and has ``add_arguments(parser)`` and ``run(opts, ns) -> int``.
+
+    Every implementation is called, one by one, so each verb is recorded with
+    the plugin that provides it (``pycr --help`` groups them so); two plugins
+    adding one verb is an error naming both.  Runs in the ``pycr`` process
+    before the verb is parsed: import nothing here.
+    """

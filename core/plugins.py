@@ -10,9 +10,13 @@ Load order (``pycr plugins`` shows the result):
 3. third-party plugins in group ``pycr.plugins``, unless the environment
    variable ``PYCR_DISABLE_PLUGIN_AUTOLOAD`` is set;
 4. ``-p no:NAME`` removes plugin NAME from 2 and 3, except the essential
-   ones (``ESSENTIAL``), without which no container can be made.
+   ones (``ESSENTIAL``), without which no container can be made;
+5. every loaded plugin's ``requires`` (a tuple of plugin names, a module
+   attribute) must name loaded plugins: a disabled or missing one is one
+   line naming both.  A driver's module may declare ``requires`` too; it is
+   checked when the driver is chosen.
 
-Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``)
+Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, ``pycr.store``)
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
 installed distributions costs ~30 ms, more than Python's start-up, so the
 scan's result is cached in a file keyed on ``sys.path`` and the
@@ -29,7 +33,7 @@ from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
 PLUGIN_GROUP = "pycr.plugins"
-SLOTS = ("cgroup", "rootfs", "image_source")
+SLOTS = ("cgroup", "rootfs", "image_source", "store")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
 _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
@@ -98,7 +102,7 @@ def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
     return groups
 
 
-def _load(value: str):
+def load_entry_point(value: str):
     import importlib
 
     module, _, attr = value.partition(":")
@@ -131,10 +135,14 @@ class DefaultDrivers:
         for ep in self.manager.entry_points.get(f"pycr.{slot}", []):
             if ep["name"] == name:
                 try:
-                    return _load(ep["value"])
+                    cls = load_entry_point(ep["value"])
                 except Exception as e:  # a broken driver names itself
                     raise PluginError(f"{slot} driver {name!r} from {ep['dist']} {ep['version']} "
                                       f"failed to load: {type(e).__name__}: {e}") from None
+                problem = self.manager.missing_requirement(sys.modules.get(cls.__module__))
+                if problem:
+                    raise PluginError(f"{slot} driver {name!r} {problem}")
+                return cls
         return _stevedore_driver(slot, name)
 
 
@@ -170,7 +178,11 @@ class PluginManager:
         self.failures: list[str] = []
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_ENV)
+        self.disabled = list(disabled)
         self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
+        from pycr.core.cli.commands import CoreCommands
+
+        self.pm.register(CoreCommands(), name="core")
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
@@ -188,6 +200,20 @@ class PluginManager:
                 continue
             self._register(ep, builtin)
         self._check_hook_names()
+        for info in list(self.plugin_info):
+            problem = self.missing_requirement(self.pm.get_plugin(info["name"]))
+            if problem:
+                self._fail(info, problem)
+
+    def missing_requirement(self, module) -> str | None:
+        """What is wrong with ``module``'s ``requires`` (names of plugins it needs), or None."""
+        for name in getattr(module, "requires", ()):
+            if self.pm.get_plugin(name) is not None and not self.pm.is_blocked(name):
+                continue
+            if name in self.disabled:
+                return f"requires plugin {name!r}, which is disabled (-p no:{name})"
+            return f"requires plugin {name!r}, which is not installed"
+        return None
 
     def _check_duplicates(self) -> dict[tuple[str, str], list[str]]:
         """Names claimed by two distributions.  Hook plugins all run, so a
@@ -243,7 +269,7 @@ class PluginManager:
 
     def _register(self, ep: dict, builtin: bool) -> None:
         try:
-            plugin = _load(ep["value"])
+            plugin = load_entry_point(ep["value"])
             self.pm.register(plugin, name=ep["name"])
         except Exception as e:
             detail = "; ".join(str(e).splitlines())  # pluggy's validation errors span lines
