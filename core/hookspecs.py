@@ -152,8 +152,11 @@ def pycr_add_commands(commands):
         once per verb.  ``module`` (a dotted name) is imported only when its
         verb runs and has ``add_arguments(parser)`` and ``run(opts, ns) -> int``.
 
-    Every implementation is called, one by one, so each verb is recorded with
-    the plugin that provides it (``pycr --help`` groups them so); two plugins
-    adding one verb is an error naming both.  Runs in the ``pycr`` process
-    before the verb is parsed: import nothing here.
+    Called by the ``pycr`` shell itself, implementation by implementation
+    (disabled plugins' too, so ``pycr -p no:NAME VERB`` can say who provides
+    VERB), and the result is cached until the registering module changes:
+    register verbs unconditionally and import nothing here.  Each verb is
+    recorded with its plugin (``pycr --help`` groups them so); two enabled
+    plugins adding one verb is an error naming both.  Runs in the ``pycr``
+    process, before the verb's arguments are parsed.
     """

@@ -20,96 +20,22 @@ Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, 
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
 installed distributions costs ~30 ms, more than Python's start-up, so the
 scan's result is cached in a file keyed on ``sys.path`` and the
-modification times of its directories (any install or removal changes them).
+modification times of its directories (any install or removal changes them);
+see :mod:`pycr.core.discovery`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
+    AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, load_entry_point, missing_requirement, scan_entry_points)
 from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
-PLUGIN_GROUP = "pycr.plugins"
 SLOTS = ("cgroup", "rootfs", "image_source", "store")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
-AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
-_GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
-
-
-# ------------------------------------------------------------ entry points
-
-
-def _cache_file() -> str:
-    base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
-    import zlib
-
-    # one file per sys.path: two virtualenvs must not keep overwriting each other's cache
-    return os.path.join(base, f"entry-points-{zlib.crc32(chr(0).join(sys.path).encode()):08x}.json")
-
-
-def _fingerprint() -> str:
-    parts = []
-    for p in sys.path:
-        try:
-            parts.append(f"{p}:{os.stat(p or '.').st_mtime_ns}")
-        except OSError:
-            parts.append(p)
-    return "|".join(parts)
-
-
-def scan_entry_points() -> dict[str, list[dict]]:
-    """Every pycr entry point installed, with its distribution and version."""
-    from importlib.metadata import distributions
-
-    found: dict[str, list[dict]] = {g: [] for g in _GROUPS}
-    seen = set()
-    for dist in distributions():
-        name = dist.metadata["Name"]
-        if name in seen:  # a distribution shadowed earlier on sys.path
-            continue
-        seen.add(name)
-        for ep in dist.entry_points:
-            if ep.group in found:
-                found[ep.group].append({"name": ep.name, "value": ep.value, "dist": name,
-                                        "version": dist.version})
-    return found
-
-
-def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
-    """The cached scan, rescanned when anything on ``sys.path`` changed."""
-    path, key = _cache_file(), _fingerprint()
-    if not refresh:
-        try:
-            with open(path) as f:
-                cached = json.load(f)
-            if cached.get("key") == key:
-                return cached["groups"]
-        except (OSError, ValueError):
-            pass
-    groups = scan_entry_points()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"key": key, "groups": groups}, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return groups
-
-
-def load_entry_point(value: str):
-    import importlib
-
-    module, _, attr = value.partition(":")
-    obj = importlib.import_module(module)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _is_builtin(ep: dict) -> bool:
@@ -180,9 +106,6 @@ class PluginManager:
             autoload = not os.environ.get(AUTOLOAD_ENV)
         self.disabled = list(disabled)
         self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
-        from pycr.core.cli.commands import CoreCommands
-
-        self.pm.register(CoreCommands(), name="core")
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
@@ -207,13 +130,8 @@ class PluginManager:
 
     def missing_requirement(self, module) -> str | None:
         """What is wrong with ``module``'s ``requires`` (names of plugins it needs), or None."""
-        for name in getattr(module, "requires", ()):
-            if self.pm.get_plugin(name) is not None and not self.pm.is_blocked(name):
-                continue
-            if name in self.disabled:
-                return f"requires plugin {name!r}, which is disabled (-p no:{name})"
-            return f"requires plugin {name!r}, which is not installed"
-        return None
+        loaded = {name for name, plugin in self.pm.list_name_plugin() if plugin is not None}
+        return missing_requirement(getattr(module, "requires", ()), loaded, self.disabled)
 
     def _check_duplicates(self) -> dict[tuple[str, str], list[str]]:
         """Names claimed by two distributions.  Hook plugins all run, so a

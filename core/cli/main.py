@@ -14,22 +14,21 @@ import sys
 
 
 class PluginVerbs:
-    """The verbs of the enabled plugins, for :func:`pycr.core.cli.common.run_command`."""
+    """The enabled plugins' verbs, for :func:`pycr.core.cli.common.run_command`."""
 
     def __init__(self, opts):
         from pycr.core.cli import commands
         from pycr.core.cli.common import Verbs
         from pycr.core.errors import PluginError
-        from pycr.core.plugins import get_manager
 
-        self.manager = self.error = None
+        self.table = self.error = None
         try:
-            self.manager = get_manager(opts)
-            table = commands.collect(self.manager)
+            self.table = commands.Table(opts.disabled_plugins)
+            found = self.table.commands
         except PluginError as e:  # the shell's own verbs still work: `pycr plugins` shows why
-            self.error, table = e, commands.core_only()
+            self.error, found = e, commands.core_only()
         self.verbs = Verbs({plugin: {c.name: (c.module, c.help) for c in cmds}
-                            for plugin, cmds in table.by_plugin().items()})
+                            for plugin, cmds in found.by_plugin().items()})
         self.groups = self.verbs.groups
 
     def get(self, verb: str):
@@ -39,14 +38,10 @@ class PluginVerbs:
         return found
 
     def unknown(self, verb: str):
-        from pycr.core.cli.commands import disabled_provider
         from pycr.core.errors import PluginError
 
-        owner = disabled_provider(self.manager, verb) if self.manager is not None else None
-        if owner is not None:
-            return PluginError(f"command {verb!r} is provided by plugin {owner!r}, which is disabled "
-                               f"(-p no:{owner})")
-        return self.verbs.unknown(verb)
+        why = self.table.why_missing(verb) if self.table is not None else None
+        return PluginError(why) if why else self.verbs.unknown(verb)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,12 +8,3 @@ turns them into medians with bootstrap confidence intervals and ranking
 warnings, :mod:`.report` writes CSV/JSON/PNG.  Nothing here is imported by
 the runtime's hot path.
 """
-
-from pycr.core import hookimpl
-
-requires = ()
-
-
-@hookimpl
-def pycr_add_commands(commands):
-    commands.add("bench", "pycr.plugins.bench.verb_bench", "compare isolation strategies: strategies x workloads, stats, plots")

@@ -6,12 +6,3 @@ the same checks on the same bundle; the host side (:mod:`.host`) plants what
 the probes look for -- a marker file, a marker mount, a target process, a
 loopback listener -- and removes all of it afterwards.
 """
-
-from pycr.core import hookimpl
-
-requires = ("bench",)
-
-
-@hookimpl
-def pycr_add_commands(commands):
-    commands.add("probe", "pycr.plugins.probe.verb_probe", "isolation probes per strategy: contained or escaped")

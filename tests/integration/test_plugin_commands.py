@@ -4,6 +4,7 @@ plugins and third-party ones written as distributions for the test."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,12 +129,16 @@ def test_missing_requirement_of_a_third_party_plugin_names_both(env):
             def pycr_add_commands(commands):
                 commands.add("needy", "pycrtest_needy", "needs a network layer")
             """})
-    done = pycr("images", env=environ)
-    assert done.returncode == 0  # a broken third-party plugin is dropped with a warning
+    assert pycr("images", env=environ).returncode == 0  # other verbs are not affected
+    done = pycr("needy", env=environ)
+    assert done.returncode != 0
+    assert done.stderr == "plugin 'needy' from pycr-needy 2.0 requires plugin 'network', which is not installed\n"
+    done = pycr("plugins", "--format", "json", env=environ)  # the plugin manager drops it with a warning
+    assert done.returncode == 0
+    (row,) = [r for r in json.loads(done.stdout) if r["name"] == "needy"]
+    assert row["status"] == "failed" and "requires plugin 'network'" in row["error"]
     assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'network', "
                            "which is not installed\n")
-    done = pycr("needy", env=environ)
-    assert done.returncode != 0 and "unknown command 'needy'" in done.stderr
 
 
 def test_driver_requirement_is_checked_when_chosen(env, tmp_path):

@@ -15,15 +15,21 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 PLUGINS = REPO / "plugins"
 
 
-def declared_requires(package_dir: pathlib.Path) -> tuple[str, ...]:
-    """The ``requires = (...)`` a plugin package declares in its ``__init__.py`` (read, not imported)."""
-    init = package_dir / "__init__.py"
-    if not init.exists():
-        return ()
-    for node in ast.parse(init.read_text()).body:
+def module_requires(source: str) -> tuple[str, ...]:
+    """The ``requires = (...)`` assigned at the top level of ``source``."""
+    for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "requires" for t in node.targets):
             return tuple(ast.literal_eval(node.value))
     return ()
+
+
+def declared_requires(package_dir: pathlib.Path) -> tuple[str, ...]:
+    """The ``requires = (...)`` a plugin package declares in a top-level module (read, not imported):
+    ``__init__.py`` for a driver, ``hooks.py`` for a layer's hook plugin."""
+    found: tuple[str, ...] = ()
+    for module in sorted(package_dir.glob("*.py")):
+        found += module_requires(module.read_text())
+    return found
 
 
 def violations(source: str, filename: str, plugin: str | None = None, requires=()) -> list[str]:
@@ -121,14 +127,6 @@ def test_importing_pycr_core_stays_cheap():
 
 
 # -- third-party code: the examples and what `pycr plugin new` writes ----------
-
-def module_requires(source: str) -> tuple[str, ...]:
-    """The ``requires = (...)`` assigned at the top level of ``source``."""
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "requires" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
-    return ()
-
 
 def third_party_violations(source: str, filename: str, requires=()) -> list[str]:
     """Like ``violations``, for code outside plugins/: the plugins its package requires are allowed."""
