@@ -75,18 +75,19 @@ def scan_entry_points() -> dict[str, list[dict]]:
         seen.add(name)
         for ep in dist.entry_points:
             if ep.group.startswith("pycr."):
-                found.setdefault(ep.group, []).append({"name": ep.name, "value": ep.value, "dist": name,
-                                                       "version": dist.version})
+                value, _, extras = ep.value.partition("[")  # "module:attr [required]"
+                found.setdefault(ep.group, []).append({"name": ep.name, "value": value.strip(), "dist": name,
+                                                       "version": dist.version, "required": "required" in extras})
     return found
 
 
 def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
     """The cached scan, rescanned when anything on ``sys.path`` changed."""
     key = fingerprint()
-    groups = None if refresh else read_cache("entry-points", key)
+    groups = None if refresh else read_cache("entrypoints", key)
     if groups is None:
         groups = scan_entry_points()
-        write_cache("entry-points", key, groups)
+        write_cache("entrypoints", key, groups)
     return groups
 
 
@@ -94,7 +95,7 @@ def load_entry_point(value: str):
     """The object an entry point names: ``pkg.mod`` or ``pkg.mod:attr.attr``."""
     import importlib
 
-    module, _, attr = value.partition(":")
+    module, _, attr = value.partition("[")[0].strip().partition(":")  # extras: "mod:attr [required]"
     obj = importlib.import_module(module)
     for part in filter(None, attr.split(".")):
         obj = getattr(obj, part)
