@@ -1,8 +1,10 @@
 """pycr.core — the host of the pycr framework.
 
-The core knows no backend by name: namespaces, cgroups, rootfs strategies and
-image sources are plugins (``pycr.plugins.*`` or third-party packages) that
-implement the hooks in :mod:`pycr.core.hookspecs`.  This module is the public
+The core knows no backend and no layer by name: namespaces, cgroups, rootfs
+strategies, image sources, the content store, and the layers with their verbs
+(images, manage, bench, probe) are plugins (``pycr.plugins.*`` or third-party
+packages) that implement the hooks in :mod:`pycr.core.hookspecs`
+(docs/architecture.md draws the house).  This module is the public
 API plugins may import; everything else in ``pycr.core`` is internal.
 
 Names are loaded lazily so that ``import pycr.core`` costs nothing on the

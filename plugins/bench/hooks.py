@@ -9,4 +9,5 @@ requires = ()
 
 @hookimpl
 def pycr_add_commands(commands):
-    commands.add("bench", "pycr.plugins.bench.verb_bench", "compare isolation strategies: strategies x workloads, stats, plots")
+    commands.add("bench", "pycr.plugins.bench.verb_bench",
+                 "compare isolation strategies: strategies x workloads, stats, plots")

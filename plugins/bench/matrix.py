@@ -23,10 +23,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from pycr.plugins.bench import strategies as S
-from pycr.plugins.bench.workloads import BUILTIN as BUILTIN_WORKLOADS
-from pycr.plugins.bench.workloads import Workload
 from pycr.core import ConfigError
+from pycr.plugins.bench import strategies as S
+from pycr.plugins.bench.workloads import BUILTIN as BUILTIN_WORKLOADS, Workload
 
 DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
                       "pycr-v2-pivot", "pycr-v1-nonet", "pycr-v1-userns", "pycr-img-overlay", "pycr-img-chroot",

@@ -9,8 +9,8 @@ import csv
 import json
 import os
 
-from pycr.plugins.bench import stats
 from pycr.core import PycrError
+from pycr.plugins.bench import stats
 
 CSV_FIELDS = ["index", "strategy", "workload", "runtime", "backend", "root_switch", "namespaces", "rootfs",
               "wall_ms", "user_ms", "sys_ms", "maxrss_kib", "exit", "ok", "error"]

@@ -18,10 +18,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from pycr.core import PycrError
 from pycr.plugins.bench.matrix import Matrix
 from pycr.plugins.bench.strategies import Strategy
 from pycr.plugins.bench.workloads import Workload
-from pycr.core import PycrError
 
 
 IMAGE = "bench-busybox:latest"

@@ -17,8 +17,7 @@ import shutil
 import sys
 from dataclasses import dataclass, replace
 
-from pycr.core import ConfigError
-from pycr.core import hookimpl
+from pycr.core import ConfigError, hookimpl
 
 ENTRY_POINT_GROUP = "pycr.bench_strategy"
 ALL_NAMESPACES = ("pid", "network", "ipc", "uts", "mount", "cgroup")

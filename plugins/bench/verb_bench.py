@@ -57,10 +57,10 @@ def _run(ns) -> int:
     import os
     import sys
 
+    from pycr.core import PycrError
     from pycr.plugins.bench import machine, matrix, report
     from pycr.plugins.bench.progress import Progress
     from pycr.plugins.bench.runner import Runner
-    from pycr.core import PycrError
 
     if os.geteuid() != 0:
         raise PycrError("pycr bench runs containers and needs root")

@@ -8,7 +8,7 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.plugins.images.verb_image import remove
     from pycr.plugins.images.store import Store
+    from pycr.plugins.images.verb_image import remove
 
     return remove(Store(), ns.images)

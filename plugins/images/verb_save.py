@@ -19,10 +19,10 @@ def run(opts, ns) -> int:
 
 
 def _run(opts, ns) -> int:
-    from pycr.plugins.images.verb_image import _find
     from pycr.plugins.images import transports
     from pycr.plugins.images.reference import short_name
     from pycr.plugins.images.store import Store
+    from pycr.plugins.images.verb_image import _find
 
     store = Store()
     name, image = _find(store, ns.image)

@@ -9,7 +9,7 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.plugins.images.verb_image import tag
     from pycr.plugins.images.store import Store
+    from pycr.plugins.images.verb_image import tag
 
     return tag(Store(), ns.source, ns.target)

@@ -45,10 +45,8 @@ def remove(rec: records.Record) -> list[str]:
     """Delete the container for good; returns what could not be undone (also written nowhere else)."""
     import shutil
 
+    from pycr.core import PycrError, lifecycle, syscalls
     from pycr.plugins.manage.create import opts_for
-    from pycr.core import PycrError
-    from pycr.core import syscalls
-    from pycr.core import lifecycle
 
     failures: list[str] = []
     opts = opts_for(rec)

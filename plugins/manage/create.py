@@ -56,16 +56,15 @@ def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
 
-    from pycr.plugins.manage import records
-    from pycr.core import ConfigError
+    from pycr.core import ConfigError, load_strategy, open_store
     from pycr.plugins.images import runconfig, transports
-    from pycr.plugins.images.store import Store, atomic_write
-    from pycr.core import load_strategy
+    from pycr.plugins.images.store import atomic_write
+    from pycr.plugins.manage import records
 
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
-    store = Store()
+    store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)
     if ns.name is not None:  # a taken name fails before a pull
         with contextlib.suppress(ConfigError):

@@ -11,7 +11,8 @@ requires = ("images",)
 def pycr_add_commands(commands):
     commands.add("demo", "pycr.plugins.manage.verb_demo", "run a container from the built-in busybox bundle")
     commands.add("run", "pycr.plugins.manage.verb_run", "run a command in a new container from an image")
-    commands.add("create", "pycr.plugins.manage.verb_create", "create a container from an image (start it with pycr start)")
+    commands.add("create", "pycr.plugins.manage.verb_create",
+                 "create a container from an image (start it with pycr start)")
     commands.add("start", "pycr.plugins.manage.verb_start", "start created or stopped containers")
     commands.add("ps", "pycr.plugins.manage.verb_ps", "list containers")
     commands.add("logs", "pycr.plugins.manage.verb_logs", "print a container's output")

@@ -109,9 +109,8 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     """Create and start the container from this process, then exec the monitor.
 
     Returns only when the container could not be started (the record says why)."""
+    from pycr.core import PycrError, lifecycle
     from pycr.plugins.manage.create import opts_for
-    from pycr.core import PycrError
-    from pycr.core import lifecycle
 
     opts = opts_for(rec)
     out_r, out_w = os.pipe()
@@ -160,8 +159,7 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
 def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
     """lifecycle create + start with the container's stdio on ``child_fds``; returns
     (error or None, stdout fd, stderr fd) -- with a terminal, the pty master and None."""
-    from pycr.core import PycrError
-    from pycr.core import lifecycle
+    from pycr.core import PycrError, lifecycle
 
     in_r, out_w, err_w = child_fds
     out_r, err_r = read_fds
@@ -211,8 +209,8 @@ def finish(cdir: str, code: int) -> None:
     """The init exited with ``code``: record it, delete the runtime side, restart or remove."""
     import time
 
-    from pycr.plugins.manage.create import opts_for
     from pycr.core import lifecycle
+    from pycr.plugins.manage.create import opts_for
 
     rec = records.Record.load(cdir)
     opts = opts_for(rec)

@@ -12,8 +12,8 @@ import os
 import signal
 import time
 
-from pycr.plugins.manage import records
 from pycr.core import PycrError, StateError
+from pycr.plugins.manage import records
 
 
 def store_root() -> str:

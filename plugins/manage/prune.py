@@ -12,8 +12,8 @@ import contextlib
 import os
 import re
 
-from pycr.plugins.manage import cleanup, manage, records
 from pycr.core import PycrError
+from pycr.plugins.manage import cleanup, manage, records
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

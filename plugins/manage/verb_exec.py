@@ -23,10 +23,8 @@ def run(opts, ns) -> int:
     import os
     import tempfile
 
+    from pycr.core import ConfigError, container_exec as ex, terminal
     from pycr.plugins.manage import manage
-    from pycr.core import terminal
-    from pycr.core import ConfigError
-    from pycr.core import container_exec as ex
 
     rec = manage.resolve(ns.container)
     manage.need_running(rec, "exec into")

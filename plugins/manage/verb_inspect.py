@@ -36,8 +36,8 @@ def run(opts, ns) -> int:
     import json
     import sys
 
-    from pycr.plugins.manage import manage
     from pycr.core import PycrError
+    from pycr.plugins.manage import manage
 
     out, code = [], 0
     for ref in ns.containers:

@@ -9,8 +9,8 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.plugins.manage import manage
     from pycr.core import parse_signal
+    from pycr.plugins.manage import manage
 
     parse_signal(ns.signal)  # a bad signal fails before anything is touched
 

@@ -26,8 +26,8 @@ def run(opts, ns) -> int:
     import os
     import time
 
-    from pycr.plugins.manage import manage, records
     from pycr.core import ConfigError
+    from pycr.plugins.manage import manage, records
 
     rec = manage.resolve(ns.container)
     if ns.tail != "all":

@@ -13,8 +13,7 @@ def run(opts, ns) -> int:
 
     def one(rec):
         manage.stop(rec, ns.time)
-        from pycr.core import lifecycle
-        from pycr.core import PycrError
+        from pycr.core import PycrError, lifecycle
         import contextlib
 
         with contextlib.suppress(PycrError):  # the monitor deletes it; be sure before creating again

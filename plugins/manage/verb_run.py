@@ -24,16 +24,15 @@ def run(opts, ns) -> int:
     import secrets
     import shutil
 
-    from pycr.core import PycrError
+    from pycr.core import PycrError, load_strategy, open_store
     from pycr.plugins.images import runconfig, transports
-    from pycr.plugins.images.store import Store, atomic_write
-    from pycr.core import load_strategy
+    from pycr.plugins.images.store import atomic_write
 
     if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.plugins.manage
         from pycr.plugins.manage.run import run as run_managed
 
         return run_managed(opts, ns)
-    store = Store()
+    store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)

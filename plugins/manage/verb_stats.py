@@ -23,8 +23,8 @@ def _size(n) -> str:
 def sample(recs) -> dict:
     import time
 
-    from pycr.plugins.manage import manage
     from pycr.core import live
+    from pycr.plugins.manage import manage
 
     out = {}
     for rec in recs:

@@ -9,8 +9,8 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.plugins.manage import manage
     from pycr.core import live
+    from pycr.plugins.manage import manage
 
     rec = manage.resolve(ns.container)
     manage.need_running(rec, "list the processes of")

@@ -8,9 +8,9 @@ import shutil
 import subprocess
 import tempfile
 
+from pycr.core import PycrError
 from pycr.plugins.bench.runner import IMAGE, image_env, import_image
 from pycr.plugins.bench.workloads import Workload
-from pycr.core import PycrError
 from pycr.plugins.probe.script import PROBES, SCRIPT
 
 DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
@@ -62,8 +62,8 @@ def _command(s, work: str, rootfs: str, base: dict, env: list[str], cid: str) ->
 
 def run(strategies, timeout: float = 60.0) -> dict[str, dict]:
     """{strategy: {probe: {verdict, detail}}}; verdict ``error`` when a run failed."""
-    from pycr.plugins.probe.host import planted
     from pycr.core.testing import find_busybox, make_bundle
+    from pycr.plugins.probe.host import planted
 
     work = tempfile.mkdtemp(prefix="pycr-probe-", dir="/var/tmp")
     results: dict[str, dict] = {}

@@ -15,8 +15,8 @@ def run(opts, ns) -> int:
     import json
     import os
 
-    from pycr.plugins.bench.strategies import registry
     from pycr.core import ConfigError, PycrError
+    from pycr.plugins.bench.strategies import registry
     from pycr.plugins.probe import runner
     from pycr.plugins.probe.script import DESCRIPTIONS
 

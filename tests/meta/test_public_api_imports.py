@@ -93,7 +93,8 @@ def test_core_imports_no_plugin():
 
 
 def test_requires_checker_flags_undeclared_plugins():
-    src = "from pycr.plugins import images, manage\nimport pycr.plugins.bench.runner\nfrom pycr.plugins.probe import x\n"
+    src = ("from pycr.plugins import images, manage\nimport pycr.plugins.bench.runner\n"
+           "from pycr.plugins.probe import x\n")
     found = violations(src, "m.py", "probe", ("images",))
     assert len(found) == 2 and "pycr.plugins.manage" in found[0] and "pycr.plugins.bench" in found[1]
 
