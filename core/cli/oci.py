@@ -305,9 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # run as the program (not called from Python code): we may re-exec
         protect_for("pycr-oci", sys.argv[1:])  # a container must not reach our interpreter's file
         argv = sys.argv[1:]
-    from pycr.core.cli.common import run_command
+    from pycr.core.cli.common import Verbs, run_command
 
-    return run_command("pycr-oci", VERBS, argv, dispatch=dispatch)
+    return run_command("pycr-oci", Verbs({None: VERBS}), argv, dispatch=dispatch)
 
 
 if __name__ == "__main__":
