@@ -209,16 +209,6 @@ def _locked_flags(path: str) -> int:
     return f & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
 
 
-def _make_mountpoint(target: str, is_file: bool) -> None:
-    if os.path.lexists(target):
-        return
-    if is_file:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
-    else:
-        os.makedirs(target, mode=0o755, exist_ok=True)
-
-
 class Device(Step):
     """A device node: mknod, or (in a user namespace) a bind of the host's."""
 
@@ -234,18 +224,34 @@ class Device(Step):
         return f"device {self.path}"
 
     def run(self, sc, ctx):
-        target = ctx.path(self.path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.lexists(target):
-            os.unlink(target)
-        if ctx.in_userns:
-            _make_mountpoint(target, True)
-            sc.mount(self.path, target, "bind", S.MS_BIND)
-            return
-        kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[self.kind]
-        sc.mknod(target, kind | (self.mode & 0o7777), os.makedev(self.major, self.minor))
-        os.chmod(target, self.mode & 0o7777)  # mknod is subject to the umask
-        os.chown(target, self.uid, self.gid)
+        # The node is made by name in a directory fd (no path a shared volume could swap), and
+        # changed only through an fd of what was made (chmod/chown would follow a swapped-in link).
+        parent = ctx.open(os.path.dirname(self.path) or "/", "dir")
+        try:
+            name = os.path.basename(self.path)
+            target = f"{fd_path(parent)}/{name}"
+            if os.path.lexists(target):
+                os.unlink(target)
+            if ctx.in_userns:
+                os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=parent))
+                node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                try:
+                    sc.mount(self.path, fd_path(node), "bind", S.MS_BIND)
+                finally:
+                    os.close(node)
+                return
+            kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[self.kind]
+            sc.mknod(target, kind | (self.mode & 0o7777), os.makedev(self.major, self.minor))
+            node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                if stat.S_ISLNK(os.fstat(node).st_mode):
+                    raise OSError(40, "replaced by a symlink while being made", self.path)
+                os.chmod(fd_path(node), self.mode & 0o7777)  # mknod is subject to the umask
+                os.chown(fd_path(node), self.uid, self.gid)
+            finally:
+                os.close(node)
+        finally:
+            os.close(parent)
 
 
 class Symlink(Step):
@@ -256,9 +262,13 @@ class Symlink(Step):
         return f"symlink {self.path} -> {self.target}"
 
     def run(self, sc, ctx):
-        path = ctx.path(self.path)
-        if not os.path.lexists(path):
-            sc.symlink(self.target, path)
+        parent = ctx.open(os.path.dirname(self.path) or "/", "dir")
+        try:
+            path = f"{fd_path(parent)}/{os.path.basename(self.path)}"  # made by name in a dir fd
+            if not os.path.lexists(path):
+                sc.symlink(self.target, path)
+        finally:
+            os.close(parent)
 
 
 class BindRootfs(Step):

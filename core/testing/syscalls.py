@@ -12,8 +12,11 @@ import os
 
 
 def _through_fd(path):
+    """``/proc/self/fd/N[/NAME]`` (how steps name what they opened) as the path it stands for."""
     if isinstance(path, str) and path.startswith("/proc/self/fd/"):
-        return os.readlink(path)
+        fd, _, rest = path[len("/proc/self/fd/"):].partition("/")
+        real = os.readlink(f"/proc/self/fd/{fd}")
+        return os.path.join(real, rest) if rest else real
     return path
 
 
@@ -58,11 +61,11 @@ class RecordingSyscalls:
         self._record("setdomainname", name)
 
     def mknod(self, path, mode, device):
-        self._record("mknod", path, mode, device)
+        self._record("mknod", _through_fd(path), mode, device)
         open(path, "w").close()
 
     def symlink(self, target, path):
-        self._record("symlink", target, path)
+        self._record("symlink", target, _through_fd(path))
         os.symlink(target, path)
 
     def prctl(self, option, arg2=0, arg3=0, arg4=0, arg5=0):

@@ -2,7 +2,7 @@
 the runtime (CVE-2021-30465).  Container A shares a volume with container
 B and swaps a directory of it with a symlink (renameat2 RENAME_EXCHANGE, in
 a tight loop) while B is created again and again with a tmpfs and a bind
-*inside* that directory.  The symlink points at a host directory; nothing
+and a device node *inside* that directory.  The symlink points at a host directory; nothing
 may ever be created or mounted there, whatever B's outcome.
 """
 
@@ -50,7 +50,7 @@ def test_swapped_destination_never_leads_outside(run_oci, bundle, cid, tmp_path)
     vol = {"destination": "/vol", "type": "bind", "source": str(volume), "options": ["rbind", "rw"]}
     a = bundle(["/usr/bin/python3", "-I", "-c", SWAPPER, str(outside)])
     _set_mounts(a, [vol, _with_host_python(a)])
-    victim = bundle(["true"])
+    victim = bundle(["true"], linux={"devices": [{"path": "/vol/d/n/null2", "type": "c", "major": 1, "minor": 3}]})
     _set_mounts(victim, [vol, {"destination": "/vol/d/t", "type": "tmpfs", "source": "tmpfs", "options": []},
                          {"destination": "/vol/d/b/c", "type": "bind", "source": str(src), "options": ["rbind"]}])
     assert run_oci("run", "-d", "--bundle", a, cid).returncode == 0
