@@ -12,7 +12,7 @@ Load order (``pycr plugins`` shows the result):
 4. ``-p no:NAME`` removes plugin NAME from 2 and 3, except the essential
    ones (``ESSENTIAL``), without which no container can be made.
 
-Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``)
+Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, ``pycr.builder``)
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
 installed distributions costs ~30 ms, more than Python's start-up, so the
 scan's result is cached in a file keyed on ``sys.path`` and the
@@ -29,7 +29,7 @@ from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
 PLUGIN_GROUP = "pycr.plugins"
-SLOTS = ("cgroup", "rootfs", "image_source")
+SLOTS = ("cgroup", "rootfs", "image_source", "builder")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
 _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
@@ -266,7 +266,7 @@ class PluginManager:
         cls = self.hook.pycr_select_driver(slot=slot, name=name, config=config)
         if cls is None:
             choices = ", ".join(self.driver_names(slot)) or "(none installed)"
-            option = {"cgroup": "--backend", "rootfs": "--rootfs"}.get(slot, slot)
+            option = {"cgroup": "--backend", "rootfs": "--rootfs", "builder": "build --builder"}.get(slot, slot)
             raise PluginError(f"{option}: {slot} driver {name!r} is not installed; choose one of: {choices}")
         return cls
 

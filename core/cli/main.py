@@ -29,6 +29,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "load": ("pycr.core.cli.verb_load", "load a docker-archive or oci-archive tarball"),
     "save": ("pycr.core.cli.verb_save", "save an image as a docker-archive or oci-archive tarball"),
     "import": ("pycr.core.cli.verb_import", "make an image from a rootfs tarball"),
+    "build": ("pycr.plugins.build.verb_build", "build an image from a Dockerfile"),
+    "builder": ("pycr.plugins.build.verb_builder", "manage the build cache: prune"),
     "create": ("pycr.core.cli.verb_create", "create a container from an image (start it with pycr start)"),
     "start": ("pycr.core.cli.verb_start", "start created or stopped containers"),
     "ps": ("pycr.core.cli.verb_ps", "list containers"),
