@@ -29,6 +29,9 @@ _LAZY = {
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
+    "load_strategy": ("pycr.core.rootfs", "load_strategy"),
+    "run_container": ("pycr.core.runtime.lifecycle", "run_container"),
+    "get_manager": ("pycr.core.plugins", "get_manager"),
     "images": ("pycr.core.images", "api"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
 }
