@@ -316,3 +316,19 @@ def test_built_image_runs_under_podman(pycr, tmp_path, registry):
         pm("pull", "-q", ref)
         r = pm("run", "--rm", *pm.run_args(), ref)
         assert r.stdout == "built-by-pycr\n"
+
+
+def test_onbuild_triggers_shell_pull_and_platform(pycr, tmp_path, busybox_ref):
+    ctx = context(tmp_path, f"FROM {busybox_ref}\nONBUILD RUN echo triggered > /onbuild\n"
+                  "ONBUILD COPY Dockerfile /from-child-context\n", busybox=False)
+    pycr("build", "-t", "parent", "--pull", "--platform", "linux/amd64", ctx, check=0)
+    assert config_of(pycr.store, "docker.io/library/parent:latest")["config"]["OnBuild"] == [
+        "RUN echo triggered > /onbuild", "COPY Dockerfile /from-child-context"]
+    (ctx / "Dockerfile").write_text('FROM parent\nSHELL ["/bin/sh", "-c", "echo shell-was-used; exec sh -c \\"$0\\""]\n'
+                                    "RUN cat /onbuild /from-child-context | head -1\n")
+    r = pycr("build", "-t", "child", ctx, check=0)
+    outputs = [line.split(" ", 2)[2] for line in r.stderr.splitlines() if line.startswith("#5 0")]
+    assert outputs == ["shell-was-used", "triggered"], r.stderr
+    cfg = config_of(pycr.store, "docker.io/library/child:latest")
+    assert "OnBuild" not in cfg["config"]  # triggers run once, in the child; not inherited further
+    assert pycr("run", "--rm", "child", "cat", "/from-child-context", check=0).stdout.startswith("FROM parent")
