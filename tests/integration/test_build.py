@@ -216,6 +216,8 @@ CMD ["/bin/busybox", "cat", "/artifact"]
 """, busybox=False)
     r = pycr("build", "-t", "multi", ctx, check=0)  # the stage nothing needs is neither checked nor built
     assert "[builder 2/2] RUN mkdir" in r.stderr and "nothing-here" not in r.stderr
+    again = pycr("build", "-t", "multi", ctx, check=0)
+    assert again.stdout == r.stdout and again.stderr.count("CACHED") == 4  # RUN + 3 COPYs, --from ones included
     assert pycr("run", "--rm", "multi", check=0).stdout == "built\n"
     cfg = config_of(pycr.store, "docker.io/library/multi:latest")
     assert len(cfg["rootfs"]["diff_ids"]) == 3
