@@ -271,19 +271,26 @@ EOT
     assert out[-3:] == ["b", "fetched", "line one"]
 
 
-def test_failing_run_prints_output_and_code_and_names_nothing(pycr, tmp_path):
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_failing_run_prints_output_and_code_and_names_nothing(pycr, tmp_path, rootfs):
     ctx = context(tmp_path, BASE + "RUN echo about to fail; echo on-stderr >&2; exit 3\n")
     pycr("build", "-t", "ok", "-", stdin="FROM scratch\nLABEL a=b\n", check=0)
     before = json.loads((pycr.store / "refs.json").read_text())
-    r = pycr("build", "-t", "bad", ctx)
+    r = pycr("build", "-t", "bad", ctx, rootfs=rootfs)
     assert r.returncode != 0
     assert "about to fail" in r.stderr and "on-stderr" in r.stderr and "exit code: 3" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert r.stderr.strip().splitlines()[-1].startswith("pycr: Dockerfile:4: ") or "Dockerfile:4" in \
         r.stderr.strip().splitlines()[-1]
     assert json.loads((pycr.store / "refs.json").read_text()) == before
-    q = pycr("build", "-q", "-t", "bad", ctx)
+    q = pycr("build", "-q", "-t", "bad", ctx, rootfs=rootfs)
     assert q.returncode != 0 and "about to fail" in q.stderr  # -q still shows the failing step's output
+    (ctx / "Dockerfile").write_text(BASE + 'RUN ["/no/such/program"]\n')
+    r = pycr("build", "-t", "bad", ctx, rootfs=rootfs)
+    errors = [line for line in r.stderr.splitlines() if not line.startswith("#")]
+    assert r.returncode != 0 and len(errors) == 1 and errors[0].startswith("Dockerfile:4: RUN: ") and \
+        "/no/such/program" in errors[0]
+    assert json.loads((pycr.store / "refs.json").read_text()) == before
 
 
 @pytest.mark.parametrize("dockerfile, needle", [
