@@ -154,6 +154,9 @@ def test_cache_hits_misses_no_cache_and_prune(pycr, tmp_path):
     assert out == "A\nB2\n"
     touched = pycr("build", "--no-cache", "-t", "c", ctx, check=0)
     assert "CACHED" not in touched.stderr
+    pycr("rmi", "c", check=0)
+    pycr("image", "prune", check=0)  # collects the layers only the cache named: those records become misses
+    assert "CACHED" not in pycr("build", "-t", "c", ctx, check=0).stderr
     pruned = pycr("builder", "prune", check=0)
     assert "Deleted" in pruned.stdout and int(pruned.stdout.split()[1]) > 0
     after = pycr("build", "-t", "c", ctx, check=0)
@@ -341,3 +344,44 @@ def test_onbuild_triggers_shell_pull_and_platform(pycr, tmp_path, busybox_ref):
     cfg = config_of(pycr.store, "docker.io/library/child:latest")
     assert "OnBuild" not in cfg["config"]  # triggers run once, in the child; not inherited further
     assert pycr("run", "--rm", "child", "cat", "/from-child-context", check=0).stdout.startswith("FROM parent")
+
+
+def _tar(path: Path, members: list[tuple[str, str, str]]) -> None:
+    """(name, kind, data-or-target) with kind 'f' (file), 'l' (symlink), 'd' (directory)."""
+    with tarfile.open(path, "w") as tf:
+        for name, kind, data in members:
+            ti = tarfile.TarInfo(name)
+            if kind == "f":
+                ti.size = len(data)
+                tf.addfile(ti, io.BytesIO(data.encode()))
+            else:
+                ti.type = tarfile.SYMTYPE if kind == "l" else tarfile.DIRTYPE
+                ti.linkname = data if kind == "l" else ""
+                ti.mode = 0o777 if kind == "l" else 0o755
+                tf.addfile(ti)
+
+
+def test_copy_follows_image_symlinks_and_never_leaves_the_context_or_image(pycr, tmp_path):
+    ctx = context(tmp_path, BASE + "RUN mkdir -p /usr/lib && ln -s usr/lib /lib\n"
+                  "COPY tree/ /\nADD merged.tar /\nADD tricky.tar /t/\nRUN ls -l / /usr/lib /t | grep -v busybox\n",
+                  {"tree/lib/x": "x\n"})
+    _tar(ctx / "merged.tar", [("lib/y", "f", "y\n")])
+    _tar(ctx / "tricky.tar", [("l", "l", "/"), ("l/escaped", "f", "inside the image\n")])
+    os.symlink("/etc/hostname", ctx / "evil")
+    os.symlink("/etc", ctx / "evildir")
+    pycr("build", "-t", "links", ctx, check=0)
+    script = "test -L /lib && cat /usr/lib/x /usr/lib/y /escaped && test -L /t/l"
+    assert pycr("run", "--rm", "links", "sh", "-c", script, check=0).stdout == "x\ny\ninside the image\n"
+    assert not os.path.exists("/escaped")
+    for src, needle in (("evil", "COPY: evil not found in the build context"),
+                        ("evildir/passwd", "COPY: evildir/passwd not found in the build context"),
+                        ("../ctx/../../x", "is outside the build context")):
+        (ctx / "Dockerfile").write_text(f"FROM scratch\nCOPY {src} /x\n")
+        r = pycr("build", "-t", "attack", ctx)
+        errors = [line for line in r.stderr.splitlines() if not line.startswith("#")]
+        assert r.returncode != 0 and len(errors) == 1 and needle in errors[0], r.stderr
+    _tar(ctx / "up.tar", [("../../up", "f", "x")])
+    (ctx / "Dockerfile").write_text("FROM scratch\nADD up.tar /a/\n")
+    r = pycr("build", "-t", "attack", ctx)
+    assert r.returncode != 0 and "member '../../up' points outside the destination" in r.stderr
+    assert "docker.io/library/attack:latest" not in (pycr.store / "refs.json").read_text()
