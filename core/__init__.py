@@ -27,6 +27,7 @@ _LAZY = {
     "Plan": ("pycr.core.runtime.plan", "Plan"),
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
+    "resolve_links": ("pycr.core.linux.paths", "resolve_links"),
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "load_strategy": ("pycr.core.rootfs", "load_strategy"),

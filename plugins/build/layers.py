@@ -16,7 +16,7 @@ import os
 import stat
 import tarfile
 
-from pycr.core import images
+from pycr.core import ConfigError, images, resolve_links
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -235,25 +235,14 @@ class Tree:
 
     def resolve(self, path: str) -> str:
         """``path`` (absolute) with symlinks of the image resolved inside it; returned without '/'."""
-        parts = [p for p in path.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        hops = 0
-        while parts:
-            part = parts.pop(0)
-            if part == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join(done + [part])
-            typ, link = self.paths.get(cand, (None, None))
-            if typ == tarfile.SYMTYPE and hops < 40:
-                hops += 1
-                if link.startswith("/"):
-                    done = []
-                parts = [p for p in link.split("/") if p not in ("", ".")] + parts
-                continue
-            done.append(part)
-        return "/".join(done)
+        def readlink(rel: str) -> str | None:
+            typ, link = self.paths.get(rel, (None, None))
+            return link if typ == tarfile.SYMTYPE else None
+
+        try:
+            return "/".join(resolve_links(path, readlink))
+        except OSError:  # a symlink loop in the image
+            raise ConfigError(f"{path}: too many levels of symbolic links in the image") from None
 
     def place(self, name: str) -> str:
         """Where an entry ``name`` lands: its parent directories resolved, the last component kept."""

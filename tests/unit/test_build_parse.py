@@ -67,3 +67,15 @@ def test_dockerignore_semantics():
     assert ig.ignored("build/out.o") and ig.ignored("abc") and not ig.ignored("abbc")
     assert ig.ignored("sub/q/x") and not ig.ignored("sub/q/r/x")
     assert not Ignore([]).ignored("anything")
+
+
+def test_resolve_links_in_a_layer_listing():
+    from pycr.core import resolve_links
+
+    links = {"lib": "usr/lib", "abs": "/etc", "up": "../../..", "loop": "loop"}
+    readlink = links.get
+    assert resolve_links("/lib/x", readlink) == ["usr", "lib", "x"]
+    assert resolve_links("/a/abs/passwd", readlink) == ["etc", "passwd"]
+    assert resolve_links("/up/x", readlink) == ["x"]  # never above the root
+    with pytest.raises(OSError):
+        resolve_links("/loop/x", readlink)
