@@ -124,6 +124,12 @@ class DockerfileBuilder:
     # ------------------------------------------------------------- structure
     def _meta_args(self, dfile: df.Dockerfile) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
+        # buildkit's automatic platform ARGs: global defaults a stage takes with ``ARG TARGETARCH``
+        for prefix, plat in (("BUILD", images.media.host_platform()), ("TARGET", self.req.platform or
+                                                                         images.media.host_platform())):
+            parts = plat.split("/")
+            out.update({f"{prefix}PLATFORM": plat, f"{prefix}OS": parts[0], f"{prefix}ARCH": parts[1],
+                        f"{prefix}VARIANT": parts[2] if len(parts) > 2 else ""})
         for ins in dfile.instructions:
             if ins.cmd == "FROM":
                 break

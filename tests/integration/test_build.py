@@ -188,8 +188,9 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ARG GLOBAL
 ARG LOCAL=l-default
 ARG SHADOW=arg
+ARG TARGETARCH
 ENV SHADOW=env
-RUN echo "one:[$GLOBAL][$LOCAL][$SHADOW][${MISSING:-fallback}][${LOCAL:+set}]" > /one
+RUN echo "one:[$GLOBAL][$LOCAL][$SHADOW][${MISSING:-fallback}][${LOCAL:+set}][$TARGETARCH][$BUILDOS]" > /one
 FROM one
 RUN echo "two:[$GLOBAL][$LOCAL]" > /two
 ENV FROM_ARG=${GLOBAL:-none}
@@ -197,7 +198,7 @@ CMD cat /one /two
 """)
     pycr("build", "-t", "args", "--build-arg", "LOCAL=from-cli", "--build-arg", "UNUSED=1", ctx, check=0)
     out = pycr("run", "--rm", "args", check=0).stdout
-    assert out == "one:[g-default][from-cli][env][fallback][set]\ntwo:[][]\n"
+    assert out == "one:[g-default][from-cli][env][fallback][set][amd64][]\ntwo:[][]\n"  # BUILDOS: not declared
     cfg = config_of(pycr.store, "docker.io/library/args:latest")
     assert "FROM_ARG=none" in cfg["config"]["Env"] and "SHADOW=env" in cfg["config"]["Env"]
     assert not any("LOCAL" in e for e in cfg["config"]["Env"])  # build args are not kept in the image
