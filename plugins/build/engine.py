@@ -432,7 +432,7 @@ class DockerfileBuilder:
         st.key = key
 
     def _do_run(self, st, ins, stages, where):
-        from pycr.plugins.build.execute import run_step
+        from pycr.plugins.build.execute import BuildInterrupted, run_step
 
         if ins.heredocs:
             name, body = ins.heredocs[0]
@@ -450,9 +450,9 @@ class DockerfileBuilder:
             try:
                 code, output = run_step(self.opts, self.store, st.layers, st.config, argv, run_args + proxies, writer,
                                         on_line=lambda line: self.progress.output(n, line))
-            except PycrError as e:  # could not start: name the instruction
+            except PycrError as e:  # could not start, or interrupted: name the instruction
                 self.progress.error(n, str(e))
-                raise BuildError(f"{where}: {e}") from None
+                raise (type(e) if isinstance(e, BuildInterrupted) else BuildError)(f"{where}: {e}") from None
             if code != 0 and self.progress.quiet:  # -q: the failing step's output is still shown
                 self.progress.output(n, output, always=True)
             if code != 0:

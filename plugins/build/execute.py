@@ -17,9 +17,16 @@ import json
 import os
 import secrets
 import shutil
+import signal
 
-from pycr.core import ConfigError, images
+from pycr.core import ConfigError, PycrError, images
 from pycr.plugins.build import layers
+
+
+class BuildInterrupted(PycrError):
+    """pycr build got SIGINT/SIGTERM/SIGHUP during a RUN: the RUN was killed, the build stops."""
+
+    exit_code = 130
 
 
 def run_step(opts, store, layer_list: list[dict], image_config: dict, argv: list[str], env: list[str],
@@ -51,8 +58,22 @@ def run_step(opts, store, layer_list: list[dict], image_config: dict, argv: list
         bundle = os.path.join(cdir, "bundle")
         os.mkdir(bundle, 0o700)
         images.store.atomic_write(os.path.join(bundle, "config.json"), json.dumps(config).encode())
+        interrupted: list[int] = []
+
+        def cancel(pid: int, signum: int) -> None:  # Ctrl-C cancels the build, as docker's does
+            if signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                interrupted.append(signum)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+
         code, output = _run_streamed(lambda: run_container(opts, cid, bundle, no_pivot=strategy.no_pivot,
-                                                           validate_schema=False, stdin=False), on_line)
+                                                           validate_schema=False, stdin=False, on_signal=cancel),
+                                     on_line)
+        if interrupted:
+            raise BuildInterrupted(f"interrupted by {signal.Signals(interrupted[0]).name}")
         if code == 0:
             skip = {m for m in mountpoints if _empty_dir(os.path.join(rootfs, m))}
             if strategy.no_pivot:

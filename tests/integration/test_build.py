@@ -386,3 +386,22 @@ def test_copy_follows_image_symlinks_and_never_leaves_the_context_or_image(pycr,
     r = pycr("build", "-t", "attack", ctx)
     assert r.returncode != 0 and "member '../../up' points outside the destination" in r.stderr
     assert "docker.io/library/attack:latest" not in (pycr.store / "refs.json").read_text()
+
+
+def test_ctrl_c_during_run_cancels_the_build_and_leaves_nothing(pycr, tmp_path):
+    import signal
+
+    ctx = context(tmp_path, BASE + "RUN echo started; sleep 600\n")
+    env = {**os.environ, "PYCR_STORAGE": str(pycr.store)}
+    p = subprocess.Popen([sys.executable, "-m", "pycr.core.cli.main", "--root", str(tmp_path / "run"), "build",
+                          "-t", "never", str(ctx)], stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if line.endswith(" started\n"):
+            break
+    p.send_signal(signal.SIGINT)  # the shell, pid 1 of the RUN, would ignore it: the build kills the RUN
+    rest = p.stderr.read()
+    assert p.wait(timeout=120) == 130, "".join(seen) + rest
+    assert "Dockerfile:4: RUN: interrupted by SIGINT" in rest and "Traceback" not in rest
+    assert "never" not in (pycr.store / "refs.json").read_text() if (pycr.store / "refs.json").exists() else True
