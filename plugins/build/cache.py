@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 
-from pycr.core import images
+from pycr.plugins import images
 
 
 def chain(parent: str, *parts) -> str:
@@ -55,5 +55,9 @@ class Cache:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(self.dir, name))
                     n += 1
+        if not hasattr(self.store, "gc"):
+            from pycr.core import PluginError
+
+            raise PluginError(f"store driver {self.store.name!r} cannot collect unreferenced blobs")
         removed, freed = self.store.gc()
         return n, len(removed), freed

@@ -20,7 +20,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from pycr.core import ConfigError, PycrError, images
+from pycr.core import ConfigError, PycrError
+from pycr.plugins import images
 from pycr.plugins.build import cache as cache_mod
 from pycr.plugins.build import dockerfile as df
 from pycr.plugins.build import layers, sources
@@ -589,10 +590,11 @@ class DockerfileBuilder:
         rec = None if self.req.no_cache else self.cache.get(key)
         if rec is None:
             config = {"created": _now(), **{k: v for k, v in st.config.items() if k != "created"}}
-            config_digest = self.store.put_blob(json.dumps(config, separators=(",", ":")).encode())
+            data = json.dumps(config, separators=(",", ":")).encode()
+            config_digest = self.store.put_blob(data)
             manifest = {"schemaVersion": 2, "mediaType": images.media.OCI_MANIFEST,
                         "config": {"mediaType": images.media.OCI_CONFIG, "digest": config_digest,
-                                   "size": self.store.blob_size(config_digest)},
+                                   "size": len(data)},
                         "layers": st.layers}
             digest = self.store.put_blob(json.dumps(manifest, separators=(",", ":")).encode())
             rec = {"manifest": digest, "config": config_digest, "blobs": [digest, config_digest]}

@@ -19,7 +19,8 @@ import secrets
 import shutil
 import signal
 
-from pycr.core import ConfigError, PycrError, images
+from pycr.core import ConfigError, PycrError
+from pycr.plugins import images
 from pycr.plugins.build import layers
 
 

@@ -16,7 +16,8 @@ import os
 import stat
 import tarfile
 
-from pycr.core import ConfigError, images, resolve_links
+from pycr.core import ConfigError, resolve_links
+from pycr.plugins import images
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"

@@ -38,7 +38,7 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def run(opts, ns) -> int:
-    from pycr.core import ConfigError, get_manager, images
+    from pycr.core import ConfigError, get_manager, open_store
     from pycr.plugins.build.engine import BuildRequest
     from pycr.plugins.build.progress import Progress
 
@@ -63,7 +63,7 @@ def run(opts, ns) -> int:
     req = BuildRequest(dockerfile=text, dockerfile_name=name, context=context, tags=ns.tag,
                        build_args=_pairs(ns.build_arg, "--build-arg"), target=ns.target, no_cache=ns.no_cache,
                        pull=ns.pull, platform=ns.platform, labels=_pairs(ns.label, "--label"), quiet=ns.quiet)
-    store = images.store.Store()
+    store = open_store(opts=opts)
     builder = get_manager(opts).driver("builder", ns.builder)(opts, store, Progress(quiet=ns.quiet))
     _digest, image_id = builder.build(req)
     print(image_id, flush=True)

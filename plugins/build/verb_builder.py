@@ -9,9 +9,9 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.core import images
+    from pycr.core import open_store
     from pycr.plugins.build.cache import Cache
 
-    records, blobs, freed = Cache(images.store.Store()).prune()
+    records, blobs, freed = Cache(open_store(opts=opts)).prune()
     print(f"Deleted {records} build cache records, {blobs} blobs; total reclaimed space: {freed} bytes")
     return 0

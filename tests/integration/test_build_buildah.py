@@ -47,7 +47,7 @@ BUILDAH_ONLY = {"dev", "proc", "sys", "run", "etc/hostname", "etc/hosts", "etc/r
 
 
 def flat_tree(store, manifest: dict, dest) -> dict:
-    from pycr.core.images.unpack import unpack_layer
+    from pycr.plugins.images.unpack import unpack_layer
 
     os.makedirs(dest)
     for layer in manifest["layers"]:
