@@ -108,7 +108,8 @@ class DockerfileBuilder:
         stages = self._stages(dfile)
         target = self._target(stages)
         needed = self._needed(stages, target)
-        self._preflight([s for s in stages if s.index in needed])
+        self._bases: dict[tuple, tuple] = {}
+        self._preflight([s for s in stages if s.index in needed], stages)
         self.states: dict[int, State] = {}
         self._flat: dict[tuple, str] = {}
         with self.store.lock("gc", shared=True), contextlib.ExitStack() as stack:
@@ -194,9 +195,17 @@ class DockerfileBuilder:
                                        self.req.dockerfile_name)
         return base
 
-    def _preflight(self, stages: list[Stage]) -> None:
-        """Fail before any work on what can be known now: context sources of COPY/ADD."""
+    def _preflight(self, stages: list[Stage], every: list[Stage]) -> None:
+        """Fail before any step runs on what can be known now: the base images (pulled now, as
+        buildkit resolves them first) and the context sources of COPY/ADD."""
         for stage in stages:
+            base = self._base_name(stage)
+            if base != "scratch" and self._ref_stage(base, every, stage.index) is None:
+                self._base_image(base, stage.from_ins)
+            for ins in stage.body:
+                ref = ins.flags.get("from")
+                if ins.cmd == "COPY" and ref and "$" not in ref and self._ref_stage(ref, every, stage.index) is None:
+                    self._base_image(ref, ins)
             for ins in stage.body:
                 if ins.cmd in ("COPY", "ADD") and "from" not in ins.flags and "$" not in ins.value:
                     srcs = self._copy_args(ins)[0]
@@ -247,15 +256,7 @@ class DockerfileBuilder:
                          {"architecture": arch[1], "os": arch[0], "config": {"Env": [DEFAULT_PATH]},
                           "rootfs": {"type": "layers", "diff_ids": []}, "history": []})
         n = self.progress.step(self._title(ins))
-        transports = images.transports
-        try:
-            if self.req.pull:
-                name, image = transports.pull(self.opts, self.store, base, platform=platform, quiet=True)
-            else:
-                name, image = transports.ensure_image(self.opts, self.store, base, platform=platform, quiet=True)
-        except PycrError as e:
-            self.progress.error(n, str(e))
-            raise BuildError(f"{ins.where(self.req.dockerfile_name)} {base}: {e}") from None
+        name, image = self._base_image(base, ins)
         config = copy.deepcopy(image.config)
         config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
         config.setdefault("history", [])
@@ -264,6 +265,23 @@ class DockerfileBuilder:
         layer_list = [{"mediaType": x.get("mediaType", images.media.OCI_LAYER_GZIP), "digest": x["digest"],
                        "size": x.get("size", 0)} for x in image.layers]
         return State(cache_mod.chain("image", image.digest), layer_list, config)
+
+    def _base_image(self, ref: str, ins: df.Instruction):
+        """(name, image) of a FROM or COPY --from image: stored, or pulled (always with --pull) once."""
+        platform = self.req.platform or ins.flags.get("platform")
+        key = (ref, platform)
+        if key not in self._bases:
+            transports = images.transports
+            try:
+                if self.req.pull:
+                    found = transports.pull(self.opts, self.store, ref, platform=platform, quiet=True)
+                else:
+                    found = transports.ensure_image(self.opts, self.store, ref, platform=platform, quiet=True)
+            except PycrError as e:
+                flag = f" --from={ref}" if ins.cmd == "COPY" else f" {ref}"
+                raise BuildError(f"{ins.where(self.req.dockerfile_name)}{flag}: {e}") from None
+            self._bases[key] = found
+        return self._bases[key]
 
     # ----------------------------------------------------------------- steps
     def _env(self, st: State) -> dict[str, str]:
@@ -281,6 +299,7 @@ class DockerfileBuilder:
 
     def _step(self, st: State, ins: df.Instruction, stages: list[Stage]) -> None:
         where = ins.where(self.req.dockerfile_name)
+        self._current = ins
         if ins.cmd in LAYER_STEPS:
             getattr(self, f"_do_{ins.cmd.lower()}")(st, ins, stages, where)
             return
@@ -560,11 +579,7 @@ class DockerfileBuilder:
         dep = self._ref_stage(ref, stages, self.stage.index)
         if dep is not None:
             return self.states[dep.index].key, self.states[dep.index].layers
-        try:
-            _, image = images.transports.ensure_image(self.opts, self.store, ref, platform=self.req.platform,
-                                                      quiet=True)
-        except PycrError as e:
-            raise BuildError(f"{where} --from={ref}: {e}") from None
+        _, image = self._base_image(ref, self._current)
         return image.digest, image.layers
 
     def _flatten(self, layer_list: list[dict]) -> str:

@@ -305,6 +305,10 @@ def test_failing_run_prints_output_and_code_and_names_nothing(pycr, tmp_path, ro
     ("FROM scratch\nCOPY missing.txt /x\n", "Dockerfile:2: COPY: missing.txt not found in the build context"),
     ("FROM scratch\nCOPY --bogus=1 busybox /x\n", "Dockerfile:2: COPY: unknown flag: --bogus"),
     ("FROM {registry}/no/such:image\nRUN true\n", "Dockerfile:1: FROM {registry}/no/such:image"),
+    ("FROM scratch AS a\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n"
+     "FROM {registry}/no/such:image\nCOPY --from=a /bin/busybox /b\n",
+     "Dockerfile:4: FROM {registry}/no/such:image"),  # resolved before the first stage runs
+    ("FROM scratch\nCOPY --from={registry}/nope /x /x\n", "Dockerfile:2: COPY --from={registry}/nope"),
 ])
 def test_bad_input_is_one_line_and_store_unchanged(pycr, tmp_path, registry, dockerfile, needle):
     (tmp_path / "outside").write_text("secret")
