@@ -4,7 +4,8 @@ The layer contributes two verbs and the ``pycr.builder`` driver ``dockerfile``
 (:mod:`.engine`); a third party can add another front end as a driver of
 that slot and select it with ``pycr build --builder NAME``.  Modules:
 ``dockerfile`` (parse), ``ignore`` (.dockerignore), ``sources`` (what COPY/ADD
-read), ``layers`` (tars of changes), ``execute`` (RUN in a container),
-``cache``, ``progress``, ``engine`` (the steps), ``verb_build``,
-``verb_builder``.
+read), ``layers`` (tars of changes, the image's tree), ``copying`` (COPY/ADD
+into a layer), ``metadata`` (config-only instructions), ``execute`` (RUN in
+a container), ``cache``, ``progress``, ``engine`` (stages and steps),
+``hooks`` (verbs, requires), ``verb_build``, ``verb_builder``.
 """

@@ -24,12 +24,11 @@ from pycr.core import ConfigError, PycrError
 from pycr.plugins import images
 from pycr.plugins.build import cache as cache_mod
 from pycr.plugins.build import dockerfile as df
-from pycr.plugins.build import layers, sources
+from pycr.plugins.build import copying, layers, metadata, sources
 from pycr.plugins.build.progress import Progress
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
               "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
-DEFAULT_SHELL = ["/bin/sh", "-c"]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # scratch's, as docker's
 LAYER_STEPS = ("RUN", "COPY", "ADD", "WORKDIR")
 
@@ -210,7 +209,7 @@ class DockerfileBuilder:
                 if ins.cmd in ("COPY", "ADD") and "from" not in ins.flags and "$" not in ins.value:
                     srcs = self._copy_args(ins)[0]
                     for src in srcs:
-                        if src.startswith("<<") or (ins.cmd == "ADD" and _is_url(src)):
+                        if src.startswith("<<") or (ins.cmd == "ADD" and copying.is_url(src)):
                             continue
                         if self.req.context is None:
                             raise ins.error(f"{src}: there is no build context (the Dockerfile came from stdin)",
@@ -304,13 +303,20 @@ class DockerfileBuilder:
             getattr(self, f"_do_{ins.cmd.lower()}")(st, ins, stages, where)
             return
         before = json.dumps(st.cfg(), sort_keys=True)
-        text = getattr(self, f"_meta_{ins.cmd.lower()}")(st, ins, where)
+        if ins.cmd == "ARG":
+            text = self._arg(st, ins)
+        else:
+            text = metadata.HANDLERS[ins.cmd](st.config, ins, self._env(st), where)
+            if ins.cmd == "CMD":
+                self.cmd_set = True
+            elif ins.cmd == "ENTRYPOINT" and not self.cmd_set:
+                st.cfg()["Cmd"] = None  # docker: a new ENTRYPOINT drops the base image's CMD
         if ins.cmd != "ARG":
             self._history(st, f"/bin/sh -c #(nop) {text}", True)
         st.key = cache_mod.chain(st.key, ins.cmd, text, before)
 
-    # metadata instructions: each edits the config and returns the text for history and the key
-    def _meta_arg(self, st, ins, where):
+    def _arg(self, st: State, ins: df.Instruction) -> str:
+        """ARG in a stage: the build arg, its default, or the global default; the text for the key."""
         for key, value in df.key_values(ins, self._env(st)):
             if key in self.req.build_args:
                 self.used_args.add(key)
@@ -322,110 +328,6 @@ class DockerfileBuilder:
             else:
                 self.args.pop(key, None)
         return f"ARG {ins.value} {json.dumps(sorted(self.args.items()))}"
-
-    def _meta_env(self, st, ins, where):
-        env = list(st.cfg().get("Env") or [])
-        for key, value in df.key_values(ins, self._env(st)):
-            keys = [e.partition("=")[0] for e in env]
-            if key in keys:  # replaced where it was, as docker does
-                env[keys.index(key)] = f"{key}={value}"
-            else:
-                env.append(f"{key}={value}")
-        st.cfg()["Env"] = env
-        return f"ENV {ins.value}"
-
-    def _meta_label(self, st, ins, where):
-        labels = dict(st.cfg().get("Labels") or {})
-        labels.update(df.key_values(ins, self._env(st)))
-        st.cfg()["Labels"] = labels
-        return f"LABEL {ins.value}"
-
-    def _meta_maintainer(self, st, ins, where):
-        st.config["author"] = ins.value
-        return f"MAINTAINER {ins.value}"
-
-    def _command(self, st, ins) -> list[str]:
-        is_exec, parts = ins.json_or_words()
-        if is_exec:
-            return parts
-        return list(st.cfg().get("Shell") or DEFAULT_SHELL) + [parts[0]]
-
-    def _meta_cmd(self, st, ins, where):
-        st.cfg()["Cmd"] = self._command(st, ins) if ins.value else []
-        self.cmd_set = True
-        return f"CMD {json.dumps(st.cfg()['Cmd'])}"
-
-    def _meta_entrypoint(self, st, ins, where):
-        st.cfg()["Entrypoint"] = self._command(st, ins) if ins.value else None
-        if not self.cmd_set:
-            st.cfg()["Cmd"] = None  # docker: a new ENTRYPOINT drops the base image's CMD
-        return f"ENTRYPOINT {json.dumps(st.cfg()['Entrypoint'])}"
-
-    def _meta_user(self, st, ins, where):
-        st.cfg()["User"] = df.expand(ins.value, self._env(st), ins.escape).strip()
-        return f"USER {st.cfg()['User']}"
-
-    def _meta_expose(self, st, ins, where):
-        ports = dict(st.cfg().get("ExposedPorts") or {})
-        for word in df.words(df.expand(ins.value, self._env(st), ins.escape), ins.escape):
-            port, _, proto = word.partition("/")
-            if not port.replace("-", "").isdigit() or proto not in ("", "tcp", "udp", "sctp"):
-                raise ConfigError(f"{where}: invalid port {word!r}")
-            ports[f"{port}/{proto or 'tcp'}"] = {}
-        st.cfg()["ExposedPorts"] = ports
-        return f"EXPOSE {' '.join(sorted(ports))}"
-
-    def _meta_volume(self, st, ins, where):
-        text = df.expand(ins.value, self._env(st), ins.escape)
-        is_exec, parts = df.Instruction(ins.cmd, text, ins.line).json_or_words()
-        paths = parts if is_exec else df.words(text, ins.escape)
-        vols = dict(st.cfg().get("Volumes") or {})
-        for p in paths:
-            if not p:
-                raise ConfigError(f"{where}: a volume path is empty")
-            vols[p] = {}
-        st.cfg()["Volumes"] = vols
-        return f"VOLUME {json.dumps(paths)}"
-
-    def _meta_stopsignal(self, st, ins, where):
-        st.cfg()["StopSignal"] = df.expand(ins.value, self._env(st), ins.escape).strip()
-        return f"STOPSIGNAL {st.cfg()['StopSignal']}"
-
-    def _meta_shell(self, st, ins, where):
-        is_exec, parts = ins.json_or_words()
-        if not is_exec or not parts:
-            raise ConfigError(f"{where}: SHELL needs a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]")
-        st.cfg()["Shell"] = parts
-        return f"SHELL {json.dumps(parts)}"
-
-    def _meta_onbuild(self, st, ins, where):
-        first = ins.value.split(None, 1)[0].upper()
-        if first in ("ONBUILD", "FROM", "MAINTAINER"):
-            raise ConfigError(f"{where}: {first} is not allowed as an ONBUILD trigger")
-        if first not in df.KNOWN:
-            raise ConfigError(f"{where}: unknown instruction in ONBUILD: {first}")
-        st.cfg()["OnBuild"] = list(st.cfg().get("OnBuild") or []) + [ins.value]
-        return f"ONBUILD {ins.value}"
-
-    def _meta_healthcheck(self, st, ins, where):
-        if ins.value.strip().upper() == "NONE":
-            st.cfg()["Healthcheck"] = {"Test": ["NONE"]}
-            return "HEALTHCHECK NONE"
-        kind, _, rest = ins.value.strip().partition(" ")
-        if kind.upper() != "CMD" or not rest.strip():
-            raise ConfigError(f"{where}: expected HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE")
-        is_exec, parts = df.Instruction("CMD", rest, ins.line).json_or_words()
-        hc = {"Test": ["CMD", *parts] if is_exec else ["CMD-SHELL", parts[0]]}
-        for flag, field_name in (("interval", "Interval"), ("timeout", "Timeout"),
-                                 ("start-period", "StartPeriod"), ("start-interval", "StartInterval")):
-            if flag in ins.flags:
-                hc[field_name] = _duration(ins.flags[flag], f"{where}: --{flag}")
-        if "retries" in ins.flags:
-            if not ins.flags["retries"].isdigit():
-                raise ConfigError(f"{where}: --retries must be a number, got {ins.flags['retries']!r}")
-            hc["Retries"] = int(ins.flags["retries"])
-        st.cfg()["Healthcheck"] = hc
-        return f"HEALTHCHECK {json.dumps(hc, sort_keys=True)}"
 
     # layer instructions
     def _layer_step(self, st: State, ins: df.Instruction, key_parts: tuple, created_by: str, make) -> None:
@@ -458,9 +360,9 @@ class DockerfileBuilder:
             name, body = ins.heredocs[0]
             script = body if ins.value.strip() in (f"<<{name}", f"<<-{name}") else \
                 ins.value + "\n" + "".join(f"{b}{n}\n" for n, b in ins.heredocs)
-            argv = list(st.cfg().get("Shell") or DEFAULT_SHELL) + [script]
+            argv = list(st.cfg().get("Shell") or metadata.DEFAULT_SHELL) + [script]
         else:
-            argv = self._command(st, ins)
+            argv = metadata.command(st.config, ins)
         image_env = {e.partition("=")[0] for e in st.cfg().get("Env") or []}
         run_args = [f"{k}={v}" for k, v in sorted(self.args.items()) if k not in image_env]
         proxies = [f"{k}={v}" for k, v in self.req.build_args.items() if k in PROXY_ARGS and k not in self.args]
@@ -489,7 +391,7 @@ class DockerfileBuilder:
 
         def make(writer, n):
             tree = layers.Tree(self.store, st.layers)
-            _parents(writer, tree, tree.resolve(path) + "/x")
+            copying.parents(writer, tree, tree.resolve(path) + "/x")
 
         self._layer_step(st, ins, ("WORKDIR", path), f"/bin/sh -c #(nop) WORKDIR {path}", make)
 
@@ -529,7 +431,7 @@ class DockerfileBuilder:
                 items = [x for src in srcs for x in sources.resolve(self._flatten(from_layers), src, None, where)]
             tree = layers.Tree(self.store, st.layers)
             writer.tree = tree
-            owner = _owner(ins.flags["chown"], tree, where) if "chown" in ins.flags else (0, 0)
+            owner = copying.owner(ins.flags["chown"], tree, where) if "chown" in ins.flags else (0, 0)
             dest_rel = tree.resolve(dest_abs)
             many = len(items) > 1 or any(any(c in s for c in "*?[") for s in srcs)
             if many and not dest.endswith("/") and not tree.is_dir(dest_rel):
@@ -538,19 +440,19 @@ class DockerfileBuilder:
             dest_is_dir = dest.endswith("/") or dest in (".", "..") or many or tree.is_dir(dest_rel)
             for src in items:
                 if src.tar:
-                    _parents(writer, tree, dest_rel + "/x")
-                    _unpack_into(writer, src.tar, dest_rel, where)
+                    copying.parents(writer, tree, dest_rel + "/x")
+                    copying.unpack_into(writer, src.tar, dest_rel, where)
                 elif src.is_dir:
-                    _parents(writer, tree, dest_rel + "/x")
+                    copying.parents(writer, tree, dest_rel + "/x")
                     for e in src.entries:
                         writer.add_host(e.host, f"{dest_rel}/{e.rel}".lstrip("/"), uid=owner[0], gid=owner[1],
                                         mode=mode)
                 elif dest_is_dir:
-                    _parents(writer, tree, dest_rel + "/x")
-                    _add_file(writer, src, f"{dest_rel}/{os.path.basename(src.name.rstrip('/'))}", owner, mode)
+                    copying.parents(writer, tree, dest_rel + "/x")
+                    copying.add_file(writer, src, f"{dest_rel}/{os.path.basename(src.name.rstrip('/'))}", owner, mode)
                 else:
-                    _parents(writer, tree, dest_rel)
-                    _add_file(writer, src, dest_rel, owner, mode)
+                    copying.parents(writer, tree, dest_rel)
+                    copying.add_file(writer, src, dest_rel, owner, mode)
 
         self._layer_step(st, ins, key, created_by, make)
 
@@ -563,13 +465,13 @@ class DockerfileBuilder:
             if src.startswith("<<") and src.lstrip("<-") in heredocs:
                 body = heredocs[src.lstrip("<-")].encode()
                 found.append(sources.Source(src.lstrip("<-"), False, [sources.Entry("", None, None, body)]))
-            elif ins.cmd == "ADD" and _is_url(src):
+            elif ins.cmd == "ADD" and copying.is_url(src):
                 found.append(sources.fetch(src, where, tempfile.mkdtemp(dir=self.tmp)))
             elif self.req.context is None:
                 raise ConfigError(f"{where}: {src}: there is no build context (the Dockerfile came from stdin)")
             else:
                 for s in sources.resolve(self.req.context, src, self.ignore, where):
-                    if ins.cmd == "ADD" and not s.is_dir and _is_tar(s.entries[0].host):
+                    if ins.cmd == "ADD" and not s.is_dir and copying.is_tar(s.entries[0].host):
                         s.tar = s.entries[0].host
                     found.append(s)
         return found
@@ -623,99 +525,7 @@ class DockerfileBuilder:
         return rec["manifest"], rec["config"]
 
 
-def _is_url(src: str) -> bool:
-    return src.startswith(("http://", "https://"))
-
-
-def _is_tar(path: str) -> bool:
-    import tarfile
-
-    try:
-        return tarfile.is_tarfile(path)
-    except OSError:
-        return False
-
-
 def _abs(st: State, dest: str) -> str:
     if dest.startswith("/"):
         return dest
     return os.path.join(st.cfg().get("WorkingDir") or "/", dest)
-
-
-def _parents(writer: layers.LayerWriter, tree: layers.Tree, rel: str) -> None:
-    """Directory entries for the parents of ``rel`` the image does not have yet (0755 root)."""
-    parts = rel.strip("/").split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        p = "/".join(parts[:i])
-        if not tree.exists(p):
-            writer.add_dir(p, 0o755, 0, 0, time.time())
-
-
-def _add_file(writer, src: sources.Source, name: str, owner, mode) -> None:
-    e = src.entries[0]
-    name = name.lstrip("/")
-    if e.data is not None:
-        writer.add_bytes(name, e.data, mode if mode is not None else 0o644, owner[0], owner[1], time.time())
-    else:
-        writer.add_host(e.host, name, uid=owner[0], gid=owner[1], mode=mode)
-
-
-def _unpack_into(writer, path: str, dest_rel: str, where: str) -> None:
-    """ADD of a local tar: its members under the destination (names with ``..`` or ``/`` refused)."""
-    import posixpath
-    import tarfile
-
-    with tarfile.open(path) as tf:
-        for m in tf:
-            name = posixpath.normpath(m.name.lstrip("/"))
-            if name == ".":
-                continue
-            if sources.outside(name):
-                raise ConfigError(f"{where}: {os.path.basename(path)}: member {m.name!r} points outside the destination")
-            m.name = posixpath.join(dest_rel, name)
-            if m.islnk():
-                link = posixpath.normpath(m.linkname.lstrip("/"))
-                if sources.outside(link):
-                    raise ConfigError(f"{where}: {os.path.basename(path)}: hardlink {m.linkname!r} points outside")
-                m.linkname = posixpath.join(dest_rel, link)
-            writer.add(m, tf.extractfile(m) if m.isreg() else None)
-
-
-def _owner(spec: str, tree: layers.Tree, where: str) -> tuple[int, int]:
-    user, _, group = spec.partition(":")
-
-    def lookup(db: str, name: str, col: int = 2) -> list[str] | None:
-        data = tree.read(f"/etc/{db}") or b""
-        for line in data.decode(errors="replace").splitlines():
-            row = line.split(":")
-            if len(row) > 3 and row[0] == name:
-                return row
-        return None
-
-    if user.isdigit():
-        uid, gid = int(user), int(user)
-    else:
-        row = lookup("passwd", user)
-        if row is None:
-            raise ConfigError(f"{where}: --chown={spec}: no user {user!r} in the image's /etc/passwd")
-        uid, gid = int(row[2]), int(row[3])
-    if group:
-        if group.isdigit():
-            gid = int(group)
-        else:
-            row = lookup("group", group)
-            if row is None:
-                raise ConfigError(f"{where}: --chown={spec}: no group {group!r} in the image's /etc/group")
-            gid = int(row[2])
-    return uid, gid
-
-
-def _duration(text: str, what: str) -> int:
-    """Go duration (``30s``, ``1m30s``, ``500ms``) -> nanoseconds."""
-    import re
-
-    units = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", text)
-    if not parts or "".join(a + b for a, b in parts) != text:
-        raise ConfigError(f"{what}: invalid duration {text!r} (e.g. 30s, 1m30s)")
-    return int(sum(float(a) * units[b] for a, b in parts))
