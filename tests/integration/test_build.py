@@ -124,6 +124,10 @@ CMD ["echo $GREETING; id -u; pwd; ls /; cat /keep/k"]
     assert c["Entrypoint"] == ["/bin/sh", "-c"] and c["Cmd"] == ["echo $GREETING; id -u; pwd; ls /; cat /keep/k"]
     assert cfg["created"].endswith("Z") and cfg["os"] == "linux"
     m = manifest_of(pycr.store, "docker.io/library/first:latest")
+    from pycr.plugins.images import schema
+
+    schema.validate("manifest", m, "built manifest")  # the image-spec's own JSON schemas
+    schema.validate("config", cfg, "built config")
     assert cfg["rootfs"]["diff_ids"] == [x["digest"] for x in m["layers"]]
     assert len(cfg["history"]) == 20 and sum(not h.get("empty_layer") for h in cfg["history"]) == len(m["layers"])
     # the RUN that deleted files of an earlier layer made whiteouts
@@ -196,7 +200,8 @@ RUN echo "two:[$GLOBAL][$LOCAL]" > /two
 ENV FROM_ARG=${GLOBAL:-none}
 CMD cat /one /two
 """)
-    pycr("build", "-t", "args", "--build-arg", "LOCAL=from-cli", "--build-arg", "UNUSED=1", ctx, check=0)
+    r = pycr("build", "-t", "args", "--build-arg", "LOCAL=from-cli", "--build-arg", "UNUSED=1", ctx, check=0)
+    assert "build-args not consumed by any ARG: UNUSED" in r.stderr
     out = pycr("run", "--rm", "args", check=0).stdout
     assert out == "one:[g-default][from-cli][env][fallback][set][amd64][]\ntwo:[][]\n"  # BUILDOS: not declared
     cfg = config_of(pycr.store, "docker.io/library/args:latest")
@@ -409,3 +414,14 @@ def test_ctrl_c_during_run_cancels_the_build_and_leaves_nothing(pycr, tmp_path):
     assert p.wait(timeout=120) == 130, "".join(seen) + rest
     assert "Dockerfile:4: RUN: interrupted by SIGINT" in rest and "Traceback" not in rest
     assert "never" not in (pycr.store / "refs.json").read_text() if (pycr.store / "refs.json").exists() else True
+
+
+def test_proxy_args_reach_run_but_not_the_image_or_the_cache_key(pycr, tmp_path):
+    ctx = context(tmp_path, BASE + 'RUN echo "proxy=[$HTTP_PROXY][$no_proxy]"\n')
+    r = pycr("build", "-t", "px", "--build-arg", "HTTP_PROXY=http://proxy.invalid:3128", "--build-arg",
+             "no_proxy=localhost", ctx, check=0)
+    assert "proxy=[http://proxy.invalid:3128][localhost]" in r.stderr and "not consumed" not in r.stderr
+    cfg = config_of(pycr.store, "docker.io/library/px:latest")
+    assert "proxy.invalid" not in json.dumps(cfg)  # neither in Env nor in history
+    again = pycr("build", "-t", "px", "--build-arg", "HTTP_PROXY=http://other.invalid:3128", ctx, check=0)
+    assert again.stderr.count("CACHED") == 3 and again.stdout == r.stdout
