@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -153,3 +154,27 @@ def test_driver_requirement_is_checked_when_chosen(env, tmp_path):
     with pytest.raises(PluginError) as e:
         pm.driver("rootfs", "chroot")
     assert str(e.value) == "rootfs driver 'chroot' requires plugin 'images', which is disabled (-p no:images)"
+
+
+def test_verb_table_follows_an_edited_registration(env):
+    """The cached verb table is rebuilt when a registering module changes (no stale verbs)."""
+    environ, site = env
+    source = """
+        from pycr.core import hookimpl
+
+        @hookimpl
+        def pycr_add_commands(commands):
+            commands.add("{verb}", "pycrtest_hello_verb", "say hello")
+        """
+    verb_module = {"pycrtest_hello_verb.py": "def add_arguments(parser):\n    pass\n\n"
+                                             "def run(opts, ns):\n    print('hi')\n"}
+    write_dist(site, "pycr-edit", "1.0", {"pycr.plugins": {"edit": "pycrtest_edit"}},
+               {"pycrtest_edit.py": source.format(verb="first"), **verb_module})
+    assert pycr("first", env=environ).stdout == "hi\n"
+    path = os.path.join(site, "pycrtest_edit.py")
+    with open(path, "w") as f:  # the author edits the module in place: nothing new on sys.path
+        f.write(textwrap.dedent(source.format(verb="second")))
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a later edit, even on a coarse clock
+    assert pycr("second", env=environ).stdout == "hi\n"
+    assert "unknown command 'first'" in pycr("first", env=environ).stderr
