@@ -136,7 +136,10 @@ def test_missing_requirement_of_a_third_party_plugin_names_both(env):
     assert done.stderr == "plugin 'needy' from pycr-needy 2.0 requires plugin 'network', which is not installed\n"
     done = pycr("plugins", "--format", "json", env=environ)  # the plugin manager drops it with a warning
     assert done.returncode == 0
-    (row,) = [r for r in json.loads(done.stdout) if r["name"] == "needy"]
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert rows["manage"]["requires"] == ["images"] and "ps" in rows["manage"]["verbs"]
+    assert rows["images"]["requires"] == [] and "pull" in rows["images"]["verbs"]
+    row = rows["needy"]
     assert row["status"] == "failed" and "requires plugin 'network'" in row["error"]
     assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'network', "
                            "which is not installed\n")
