@@ -181,3 +181,16 @@ def test_verb_table_follows_an_edited_registration(env):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a later edit, even on a coarse clock
     assert pycr("second", env=environ).stdout == "hi\n"
     assert "unknown command 'first'" in pycr("first", env=environ).stderr
+
+
+def test_broken_plugin_fixed_in_place_gets_its_verb(env):
+    environ, site = env
+    write_dist(site, "pycr-fixme", "0.1", {"pycr.plugins": {"fixme": "pycrtest_fixme"}},
+               {"pycrtest_fixme.py": "import pycrtest_not_there\n"})
+    assert "unknown command 'fixme'" in pycr("fixme", env=environ).stderr
+    with open(os.path.join(site, "pycrtest_fixme.py"), "w") as f:
+        f.write("from pycr.core import hookimpl\n\n@hookimpl\ndef pycr_add_commands(commands):\n"
+                "    commands.add('fixme', 'pycrtest_fixme_verb', 'fixed')\n")
+    with open(os.path.join(site, "pycrtest_fixme_verb.py"), "w") as f:
+        f.write("def add_arguments(parser):\n    pass\n\ndef run(opts, ns):\n    print('fixed')\n")
+    assert pycr("fixme", env=environ).stdout == "fixed\n"
