@@ -135,16 +135,20 @@ def _heredocs(ins: Instruction, lines: list[str], endline: int) -> int:
 
 def _split_flags(ins: Instruction, path: str) -> None:
     """Leading ``--name[=value]`` words become ``ins.flags`` (docker's BFlags)."""
-    allowed = {"FROM": {"platform"}, "RUN": {"mount", "network", "security"},
-               "COPY": {"from", "chown", "chmod", "link", "parents", "exclude"},
-               "ADD": {"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"},
+    allowed = {"FROM": {"platform"}, "COPY": {"from", "chown", "chmod", "link"},
+               "ADD": {"chown", "chmod", "link", "checksum"},
                "HEALTHCHECK": {"interval", "timeout", "start-period", "start-interval", "retries"}}
+    # docker's newer flags pycr does not implement: refused by name rather than ignored
+    unsupported = {"RUN": {"mount", "network", "security"}, "COPY": {"parents", "exclude"},
+                   "ADD": {"keep-git-dir", "exclude"}}
     rest = ins.value
     while True:
         m = _FLAG.match(rest)
         if not m:
             break
         name = m.group(1)
+        if name in unsupported.get(ins.cmd, ()):
+            raise ins.error(f"--{name} is not supported by pycr build", path)
         if name not in allowed.get(ins.cmd, ()):
             raise ins.error(f"unknown flag: --{name}", path)
         ins.flags[name] = m.group(2) if m.group(2) is not None else "true"

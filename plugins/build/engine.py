@@ -418,6 +418,8 @@ class DockerfileBuilder:
             src_key = ("from", origin, srcs)
         else:
             found = self._context_sources(ins, srcs, where)
+            if "checksum" in ins.flags:
+                sources.verify_checksum(found, ins.flags["checksum"], where)
             src_key = sources.digest(found)
         dest_abs = _abs(st, dest)
         # what the image below holds (is dest a directory, --chown names) follows from the parent key

@@ -127,3 +127,18 @@ def digest(sources: list[Source]) -> str:
                         fh.update(chunk)
                 h.update(fh.digest())
     return "sha256:" + h.hexdigest()
+
+
+def verify_checksum(found: list[Source], checksum: str, what: str) -> None:
+    """ADD --checksum=sha256:HEX: the one file added must hash to it."""
+    if len(found) != 1 or found[0].is_dir or found[0].entries[0].host is None:
+        raise ConfigError(f"{what}: --checksum needs exactly one file source")
+    algo, _, want = checksum.partition(":")
+    if algo != "sha256" or len(want) != 64:
+        raise ConfigError(f"{what}: --checksum={checksum}: expected sha256:<64 hex digits>")
+    h = hashlib.sha256()
+    with open(found[0].entries[0].host, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    if h.hexdigest() != want:
+        raise ConfigError(f"{what}: {found[0].name}: checksum sha256:{h.hexdigest()} does not match --checksum")

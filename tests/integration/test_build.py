@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import io
 import json
@@ -253,6 +254,7 @@ def test_copy_add_chown_chmod_wildcards_tar_url_heredoc(pycr, tmp_path):
             ti = tarfile.TarInfo(name)
             ti.size, ti.mode = len(data), 0o640
             tf.addfile(ti, io.BytesIO(data))
+    fetched_sha = hashlib.sha256(b"fetched\n").hexdigest()
     try:
         ctx = context(tmp_path, BASE + f"""\
 RUN mkdir -p /etc && echo 'web:x:33:44:web:/:/bin/sh' > /etc/passwd && echo 'www:x:44:' > /etc/group
@@ -260,13 +262,14 @@ COPY --chown=web:www --chmod=0600 conf/*.conf /etc/app/
 COPY --chown=7:8 conf /conf
 ADD bundle.tar.gz /opt/
 ADD http://127.0.0.1:{server.server_address[1]}/remote.txt /remote/
+ADD --checksum=sha256:{fetched_sha} http://127.0.0.1:{server.server_address[1]}/remote.txt /checked
 COPY <<EOF /inline.txt
 line one
 EOF
 RUN <<EOT
 set -e
 stat -c '%n %a %u %g' /etc/app/x.conf /etc/app/y.conf /conf/x.conf /opt/pkg/a /remote/remote.txt
-cat /opt/pkg/sub/b /remote/remote.txt /inline.txt
+cat /opt/pkg/sub/b /checked /inline.txt
 test ! -e /etc/app/z.txt
 EOT
 """, {"conf/x.conf": "x", "conf/y.conf": "y", "conf/z.txt": "z", "bundle.tar.gz": buf.getvalue()})
@@ -274,7 +277,7 @@ EOT
     finally:
         server.shutdown()
         server.server_close()
-    out = [line.split(" ", 2)[2] for line in r.stderr.splitlines() if line.startswith("#10 0")]
+    out = [line.split(" ", 2)[2] for line in r.stderr.splitlines() if line.startswith("#11 0")]
     assert "/etc/app/x.conf 600 33 44" in out and "/etc/app/y.conf 600 33 44" in out
     assert "/conf/x.conf 644 7 8" in out and "/opt/pkg/a 640 0 0" in out and "/remote/remote.txt 600 0 0" in out
     assert out[-3:] == ["b", "fetched", "line one"]
@@ -309,6 +312,9 @@ def test_failing_run_prints_output_and_code_and_names_nothing(pycr, tmp_path, ro
     ("FROM scratch\nCOPY ../outside /x\n", "Dockerfile:2: COPY: ../outside is outside the build context"),
     ("FROM scratch\nCOPY missing.txt /x\n", "Dockerfile:2: COPY: missing.txt not found in the build context"),
     ("FROM scratch\nCOPY --bogus=1 busybox /x\n", "Dockerfile:2: COPY: unknown flag: --bogus"),
+    ("FROM scratch\nRUN --mount=type=cache,target=/c true\n", "Dockerfile:2: RUN: --mount is not supported"),
+    ("FROM scratch\nADD --checksum=sha256:" + "0" * 64 + " busybox /x\n",
+     "Dockerfile:2: ADD: busybox: checksum sha256:"),
     ("FROM {registry}/no/such:image\nRUN true\n", "Dockerfile:1: FROM {registry}/no/such:image"),
     ("FROM scratch AS a\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n"
      "FROM {registry}/no/such:image\nCOPY --from=a /bin/busybox /b\n",
