@@ -1,4 +1,4 @@
-"""Interop: one Dockerfile built by ``pycr build`` and by buildah gives the same files and config.
+"""Same Dockerfile, same image tree: pycr vs buildah (files and config), and pycr's overlay vs chroot diffs.
 
 buildah (Debian's package) builds with ``--isolation chroot`` into its own
 storage under the test's directory, pushes to an OCI layout, and pycr pulls
@@ -17,7 +17,7 @@ import tarfile
 
 import pytest
 
-from tests.integration.test_build import config_of, context, pycr  # noqa: F401 (the fixture)
+from tests.integration.test_build import config_of, context, pycr  # noqa: F401 (pycr: the fixture)
 
 pytestmark = pytest.mark.root
 
@@ -112,3 +112,35 @@ def test_same_tree_and_config_as_buildah(pycr, tmp_path):
     assert (ca["os"], ca["architecture"]) == (cb["os"], cb["architecture"])
     # one history entry per instruction in both (buildah without --layers commits one layer for all)
     assert len(ca["history"]) == len(cb["history"]) == DOCKERFILE.count("\n") - DOCKERFILE.count("\\\n") - 1
+
+
+def test_overlay_and_chroot_diffs_give_the_same_image_tree(pycr, tmp_path):
+    """The two ways a RUN's change is read (overlay upper dir, before/after walk) agree, opaque dirs included."""
+    ctx = context(tmp_path, BASE_RUNS)
+    trees = {}
+    for rootfs in ("overlay", "chroot"):
+        pycr("build", "--no-cache", "-t", f"via-{rootfs}", ctx, rootfs=rootfs, check=0)
+        import json
+
+        refs = json.loads((pycr.store / "refs.json").read_text())
+        m = json.loads((pycr.store / "blobs/sha256" / refs[f"docker.io/library/via-{rootfs}:latest"]["digest"][7:])
+                       .read_text())
+        trees[rootfs] = flat_tree(pycr.store, m, tmp_path / f"flat-{rootfs}")
+        with tarfile.open(pycr.store / "blobs/sha256" / m["layers"][-1]["digest"][7:]) as tf:
+            names = set(tf.getnames())
+        # overlay sees a directory replaced as opaque; the walk sees its old entries gone
+        assert ({"dir/.wh..wh..opq", ".wh.gone"} if rootfs == "overlay" else {"dir/.wh.old", "dir/.wh.sub",
+                                                                                ".wh.gone"}) <= names, names
+    assert trees["overlay"] == trees["chroot"]
+    assert "dir/old" not in trees["overlay"] and "dir/new" in trees["overlay"] and "gone" not in trees["overlay"]
+    assert trees["overlay"]["changed"][1:4] == (0o600, 5, 6)
+
+
+BASE_RUNS = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /dir/sub && echo old > /dir/old && echo x > /dir/sub/x && echo g > /gone && echo c > /changed
+RUN rm -rf /dir /gone && mkdir /dir && echo new > /dir/new && chmod 600 /changed && chown 5:6 /changed && \\
+    echo more >> /changed && ln -s /dir/new /link && mkfifo /fifo
+"""
