@@ -105,6 +105,7 @@ class DockerfileBuilder:
         self.used_args: set[str] = set()
         self.meta_args = self._meta_args(dfile)
         stages = self._stages(dfile)
+        self.multi_stage = len(stages) > 1
         target = self._target(stages)
         needed = self._needed(stages, target)
         self._bases: dict[tuple, tuple] = {}
@@ -242,7 +243,7 @@ class DockerfileBuilder:
 
     def _title(self, ins: df.Instruction) -> str:
         self.step_no += 1
-        label = f"{self.stage.label} " if len(self.states) or self.stage.name or self.stage.index else ""
+        label = f"{self.stage.label} " if self.multi_stage else ""  # docker: "[2/3]" or "[build 2/3]"
         flags = "".join(f"--{k}={v} " for k, v in ins.flags.items())
         return f"[{label}{self.step_no}/{self.step_total}] {ins.cmd} {flags}{ins.value.splitlines()[0] if ins.value else ''}"
 
