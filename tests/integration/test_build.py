@@ -431,3 +431,15 @@ def test_proxy_args_reach_run_but_not_the_image_or_the_cache_key(pycr, tmp_path)
     assert "proxy.invalid" not in json.dumps(cfg)  # neither in Env nor in history
     again = pycr("build", "-t", "px", "--build-arg", "HTTP_PROXY=http://other.invalid:3128", ctx, check=0)
     assert again.stderr.count("CACHED") == 3 and again.stdout == r.stdout
+
+
+def test_dockerfile_elsewhere_and_builder_driver_choice(pycr, tmp_path):
+    ctx = context(tmp_path, "ignored\n")
+    other = tmp_path / "Other.dockerfile"
+    other.write_text("# syntax=docker/dockerfile:1\nFROM scratch\nCOPY busybox /bin/busybox\n")
+    r = pycr("build", "-f", other, "-t", "elsewhere", "--progress", "plain", ctx, check=0)
+    assert "NOTE: " in r.stderr and "syntax=docker/dockerfile:1' directive is ignored" in r.stderr
+    assert pycr("run", "--rm", "elsewhere", "/bin/busybox", "echo", "ok", check=0).stdout == "ok\n"
+    r = pycr("build", "--builder", "nope", ctx)
+    assert r.returncode != 0 and r.stderr == \
+        "build --builder: builder driver 'nope' is not installed; choose one of: dockerfile\n"
