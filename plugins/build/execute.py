@@ -35,11 +35,12 @@ def run_step(opts, store, layer_list: list[dict], image_config: dict, argv: list
     """Run ``argv``; on success add the filesystem change to ``writer``.  (exit code, all output).
 
     ``on_line(bytes)`` is called with each line of output as it comes."""
-    from pycr.core import load_strategy, run_container
+    from pycr.core import load_strategy, run_container, strategy_options
 
     RunOptions, build_config = images.runconfig.RunOptions, images.runconfig.build_config
 
-    strategy = load_strategy(opts)(store)
+    strategy_cls = load_strategy(opts)
+    strategy = strategy_cls(store, strategy_options(opts, strategy_cls))  # pycr --rootfs-opt, as pycr run
     cid = "build-" + secrets.token_hex(6)
     cdir = os.path.join(store.root, "containers", cid)
     image = images.store.Image(cid, {"layers": layer_list}, image_config)
