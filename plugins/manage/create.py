@@ -33,8 +33,19 @@ def add_create_arguments(p) -> None:
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
-    p.add_argument("image")
+    p.add_argument("image", nargs="?")  # checked by check_usage: argparse would call COMMAND required too
     p.add_argument("command", nargs="...")
+
+
+def check_usage(ns, verb: str) -> None:
+    """What argparse cannot say right: IMAGE is required, COMMAND is not; -it needs a terminal."""
+    from pycr.core import ConfigError
+
+    if not ns.image:
+        raise ConfigError(f"pycr {verb} requires at least 1 argument: pycr {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]")
+    from pycr.plugins.manage.manage import need_terminal
+
+    need_terminal(ns)
 
 
 def parse_restart(text: str) -> dict:

@@ -28,6 +28,9 @@ def run(opts, ns) -> int:
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
 
+    from pycr.plugins.manage.create import check_usage
+
+    check_usage(ns, "run")
     if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.plugins.manage
         from pycr.plugins.manage.run import run as run_managed
 
