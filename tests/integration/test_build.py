@@ -248,12 +248,6 @@ def test_copy_add_chown_chmod_wildcards_tar_url_heredoc(pycr, tmp_path):
     (served / "remote.txt").write_text("fetched\n")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _Quiet(*a, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in (("pkg/a", b"a\n"), ("pkg/sub/b", b"b\n")):
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode = len(data), 0o640
-            tf.addfile(ti, io.BytesIO(data))
     fetched_sha = hashlib.sha256(b"fetched\n").hexdigest()
     try:
         ctx = context(tmp_path, BASE + f"""\
@@ -272,7 +266,8 @@ stat -c '%n %a %u %g' /etc/app/x.conf /etc/app/y.conf /conf/x.conf /opt/pkg/a /r
 cat /opt/pkg/sub/b /checked /inline.txt
 test ! -e /etc/app/z.txt
 EOT
-""", {"conf/x.conf": "x", "conf/y.conf": "y", "conf/z.txt": "z", "bundle.tar.gz": buf.getvalue()})
+""", {"conf/x.conf": "x", "conf/y.conf": "y", "conf/z.txt": "z"})
+        _tar(ctx / "bundle.tar.gz", [("pkg/a", "f", "a\n"), ("pkg/sub/b", "f", "b\n")], mode="w:gz", file_mode=0o640)
         r = pycr("build", "-t", "files", ctx, check=0)
     finally:
         server.shutdown()
@@ -362,13 +357,13 @@ def test_onbuild_triggers_shell_pull_and_platform(pycr, tmp_path, busybox_ref):
     assert pycr("run", "--rm", "child", "cat", "/from-child-context", check=0).stdout.startswith("FROM parent")
 
 
-def _tar(path: Path, members: list[tuple[str, str, str]]) -> None:
+def _tar(path: Path, members: list[tuple[str, str, str]], mode: str = "w", file_mode: int = 0o644) -> None:
     """(name, kind, data-or-target) with kind 'f' (file), 'l' (symlink), 'd' (directory)."""
-    with tarfile.open(path, "w") as tf:
+    with tarfile.open(path, mode) as tf:
         for name, kind, data in members:
             ti = tarfile.TarInfo(name)
             if kind == "f":
-                ti.size = len(data)
+                ti.size, ti.mode = len(data), file_mode
                 tf.addfile(ti, io.BytesIO(data.encode()))
             else:
                 ti.type = tarfile.SYMTYPE if kind == "l" else tarfile.DIRTYPE
