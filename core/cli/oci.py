@@ -263,9 +263,12 @@ def _args_features(p):
 
 
 def do_features(opts, a):
+    from pycr.core.plugins import get_manager
     from pycr.core.runtime.features import features
 
-    print(json.dumps(features(), indent=4))
+    doc = features()
+    get_manager(opts).hook.pycr_features(features=doc)
+    print(json.dumps(doc, indent=4))
 
 
 def _formatter(prog):
