@@ -33,12 +33,12 @@ def run(opts, ns) -> int:
         from pycr.core.containers.run import run as run_managed
 
         return run_managed(opts, ns)
+    run_opts = runconfig.options_from_args(ns)  # every bad option fails before a pull
     store = Store()
     strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     cid = ns.name or secrets.token_hex(6)
-    run_opts = runconfig.options_from_args(ns)
     cdir = os.path.join(store.root, "containers", cid)
     with contextlib.ExitStack() as stack:
         try:

@@ -41,6 +41,7 @@ class RunOptions:
     cpus: str | None = None
     pids_limit: int | None = None
     terminal: bool = False
+    security: object = None  # pycr.plugins.seccomp.run_options.Security: seccomp, caps, devices, ulimits...
 
 
 def options_from_args(ns) -> RunOptions:
@@ -48,10 +49,12 @@ def options_from_args(ns) -> RunOptions:
     env = []
     for path in ns.env_file:
         env += read_env_file(path)
+    from pycr.plugins.seccomp.run_options import parse as parse_security
+
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
-        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)))
+        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)), security=parse_security(ns))
 
 
 def parse_size(text: str, what: str = "--memory") -> int:
@@ -192,7 +195,7 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
     if run.pids_limit is not None:
         resources["pids"] = {"limit": int(run.pids_limit)}
     caps = list(DOCKER_CAPS)
-    return {
+    config = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": run.terminal,
@@ -214,6 +217,9 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
             "readonlyPaths": list(READONLY_PATHS),
         },
     }
+    if run.security is not None:
+        run.security.apply(config)
+    return config
 
 
 def _volume(spec: str) -> dict:
