@@ -250,3 +250,66 @@ def test_features_report_seccomp(run_oci):
     assert {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"} <= set(
         doc["supportedFlags"])
     assert set(doc["supportedFlags"]) <= set(doc["knownFlags"])
+
+
+# ------------------------------------------------------------- docker's default profile
+
+
+def docker_default(caps: list[str]) -> dict:
+    from pycr.plugins.seccomp.profile import load_profile, to_linux_seccomp
+
+    return to_linux_seccomp(load_profile(), caps)
+
+
+DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+               "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+PY_SCRIPT = r"""
+import hashlib, json, mmap, os, select, socket, subprocess, tempfile, threading, time
+out = []
+t = threading.Thread(target=lambda: out.append(sum(range(1000)))); t.start(); t.join()
+a, b = socket.socketpair(); a.send(b"x"); ep = select.epoll(); ep.register(b, select.EPOLLIN)
+assert ep.poll(1) and b.recv(1) == b"x"
+with tempfile.TemporaryDirectory() as d:
+    p = os.path.join(d, "f"); open(p, "w").write("data"); os.rename(p, p + "2")
+    with open(p + "2", "r+b") as f:
+        m = mmap.mmap(f.fileno(), 4); out.append(m[:4].decode()); m.close()
+out.append(subprocess.run(["/bin/sh", "-c", "echo sub"], capture_output=True, text=True).stdout.strip())
+out.append(hashlib.sha256(b"").hexdigest()[:8]); time.sleep(0.01)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.bind(("127.0.0.1", 0)); s.listen(1); s.close()
+print(json.dumps(out))
+"""
+
+
+def test_default_profile_lets_python_work(run_oci, sbundle, cid, container):
+    """The host's python3 (bind-mounted read-only) runs threads, epoll, mmap,
+    subprocess, sockets under docker's profile."""
+    b = sbundle("exec python3 -c \"$PY\"", docker_default(DOCKER_CAPS), capabilities={k: DOCKER_CAPS for k in (
+        "bounding", "effective", "permitted")}, env=["PATH=/usr/bin:/bin", f"PY={PY_SCRIPT}"])
+    import json as _json
+
+    path = os.path.join(b, "config.json")
+    cfg = _json.load(open(path))
+    cfg["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
+    cfg["root"]["readonly"] = False
+    _json.dump(cfg, open(path, "w"))
+    for link in ("lib", "lib64"):
+        if not os.path.lexists(os.path.join(b, "rootfs", link)):
+            os.symlink(f"usr/{link}", os.path.join(b, "rootfs", link))
+    r = run(run_oci, cid, b)
+    assert r.returncode == 0, r.stderr
+    assert _json.loads(r.stdout) == [499500, "data", "sub", "e3b0c442"]
+
+
+def test_default_profile_denies_mount_even_with_the_capability(run_oci, sbundle, cid, container):
+    """CAP_SYS_ADMIN granted, but the profile made for docker's default caps:
+    mount and keyctl are EPERM from the filter, not from the capability check."""
+    caps = DOCKER_CAPS + ["CAP_SYS_ADMIN"]
+    b = sbundle(f"/bin/sys {NR['mount']} 0 0 0; /bin/sys {NR['keyctl']} 0; /bin/sys {NR['unshare']} 0x10000000; "
+                f"/bin/sys {NR['kexec_load']}", docker_default(DOCKER_CAPS),
+                capabilities={k: caps for k in ("bounding", "effective", "permitted")})
+    r = run(run_oci, cid, b)
+    assert r.stdout.splitlines() == ["-1 1"] * 4, r.stderr
+    set_seccomp(b, None)  # the same container without the filter: mount(NULL...) reaches the kernel
+    r = run(run_oci, cid, b)
+    assert r.stdout.splitlines()[0] != "-1 1" and r.stdout.splitlines()[2] == "0 0", r.stdout
