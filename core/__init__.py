@@ -31,6 +31,8 @@ _LAZY = {
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "images": ("pycr.core.images", "api"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
+    "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),
+    "last_cap": ("pycr.core.linux.caps", "last_cap"),
 }
 
 __all__ = sorted(

@@ -54,7 +54,7 @@ def options_from_args(ns) -> RunOptions:
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
-        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)), security=parse_security(ns))
+        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)), security=parse_security(ns, parse_size))
 
 
 def parse_size(text: str, what: str = "--memory") -> int:

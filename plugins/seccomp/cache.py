@@ -17,7 +17,7 @@ import stat
 
 from pycr.core import ConfigError
 
-FORMAT = b"pycr-seccomp-1\n"  # bump when the compiler's output changes for the same policy
+FORMAT = b"pycr-seccomp-2\n"  # bump when the compiler's output changes for the same policy
 MAX_PROG = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes
 DIRNAME = ".seccomp"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 
 from pycr.core import steps
-from pycr.core.runtime import sync
 
 SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
 SECCOMP_SET_MODE_FILTER = 1
@@ -47,18 +46,19 @@ class LoadSeccomp(steps.Step):
     def run(self, sc, ctx):
         try:
             fd = set_filter(sc, self.prog, self.flags)
-        except OSError as e:
-            raise sync.InitFailed(f"linux.seccomp: loading the filter: {os.strerror(e.errno)}") from None
+        except OSError as e:  # the init reports an OSError's text as the failure's one line
+            raise OSError(e.errno, f"linux.seccomp: loading the filter: {os.strerror(e.errno)}") from None
         if self.notify:
             ctx.channel.send_fds("seccomp", [fd], request=True)
             os.close(fd)
             ctx.channel.expect("seccomp-done")
 
 
-def set_filter_raw(sc, flags: int) -> int:
+def set_filter_raw(flags: int) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL): the errno (a probe of
     which flags the kernel knows; nothing is loaded)."""
     import ctypes
 
-    ret = sc.libc.syscall(SYS_SECCOMP[os.uname().machine], SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), None)
+    libc = ctypes.CDLL(None, use_errno=True)
+    ret = libc.syscall(SYS_SECCOMP[os.uname().machine], SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), None)
     return ctypes.get_errno() if ret < 0 else 0

@@ -69,7 +69,7 @@ class Security:
             caps = [c for c in self.cap_add if c != "ALL"]
         else:
             caps = [c for c in default if c not in self.cap_drop] + [c for c in self.cap_add if c != "ALL"]
-        from pycr.core.linux.caps import CAPABILITIES
+        from pycr.core import CAPABILITIES
 
         return sorted(set(caps), key=CAPABILITIES.index)
 
@@ -113,7 +113,7 @@ class Security:
 def available_caps() -> list[str]:
     """The capabilities ``ALL`` means: those in our own bounding set, as
     moby computes it (a runtime cannot grant what it does not have)."""
-    from pycr.core.linux.caps import CAPABILITIES, last_cap
+    from pycr.core import CAPABILITIES, last_cap
 
     bounding = (1 << (last_cap() + 1)) - 1
     with open("/proc/self/status") as f:
@@ -124,7 +124,7 @@ def available_caps() -> list[str]:
 
 
 def _cap_name(text: str, option: str) -> str:
-    from pycr.core.linux.caps import CAPABILITIES
+    from pycr.core import CAPABILITIES
 
     name = text.strip().upper()
     if name == "ALL":
@@ -136,8 +136,9 @@ def _cap_name(text: str, option: str) -> str:
     return name
 
 
-def parse(ns) -> Security:
-    """Check every option's value; one ConfigError line for the first bad one."""
+def parse(ns, parse_size) -> Security:
+    """Check every option's value; one ConfigError line for the first bad one.
+    ``parse_size(text, option)`` is the management layer's size parser (64m, 1g)."""
     from . import profile
 
     sec = Security()
@@ -170,8 +171,6 @@ def parse(ns) -> Security:
     sec.rlimits = [parse_ulimit(u) for u in getattr(ns, "ulimit", []) or []]
     sec.tmpfs = [parse_tmpfs(t) for t in getattr(ns, "tmpfs", []) or []]
     if getattr(ns, "shm_size", None) is not None:
-        from pycr.core.images.runconfig import parse_size
-
         sec.shm_size = parse_size(ns.shm_size, "--shm-size")
         if sec.shm_size <= 0:
             raise ConfigError(f"--shm-size {ns.shm_size}: must be more than 0")

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The cost of docker's default seccomp profile on `run`: pycr-oci with and without it, and runc with and
+# without the same profile, /bin/true in one busybox bundle, all four in one interleaved hyperfine run.
+# pycr's filter is compiled on the first run (warmup) and read from its cache after that.
+# Goal: the profile adds <= 1 ms to pycr-oci run.
+# Usage: bash bench/seccomp_cost.sh [RUNS]   (needs root, runc, hyperfine, busybox-static, libseccomp2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-100}"
+work=$(mktemp -d /tmp/pycr-bench-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null
+"$work/venv/bin/python" -m compileall -q "$work/venv/lib" >/dev/null || true
+"$work/venv/bin/python" - "$work" <<'PY'
+import json, os, shutil, sys
+from pycr.core.testing.bundle import make_bundle
+from pycr.plugins.seccomp.profile import load_profile, to_linux_seccomp
+work = sys.argv[1]
+plain = make_bundle(os.path.join(work, "plain"), ["/bin/true"])
+filtered = os.path.join(work, "seccomp")
+os.makedirs(filtered)
+os.symlink(os.path.join(plain, "rootfs"), os.path.join(filtered, "rootfs"))
+cfg = json.load(open(os.path.join(plain, "config.json")))
+cfg["root"]["path"] = os.path.join(plain, "rootfs")
+cfg["linux"]["seccomp"] = to_linux_seccomp(load_profile(), cfg["process"]["capabilities"]["bounding"])
+json.dump(cfg, open(os.path.join(filtered, "config.json"), "w"))
+print(f"docker's profile for {len(cfg['process']['capabilities']['bounding'])} capabilities: "
+      f"{sum(len(r['names']) for r in cfg['linux']['seccomp']['syscalls'])} syscall names")
+PY
+oci="$work/venv/bin/pycr-oci --root $work/pycr-state"
+hyperfine -N --warmup 5 --runs "$runs" --export-json "$work/result.json" \
+  -n pycr-oci "$oci run --bundle $work/plain bench-pycr" \
+  -n pycr-oci+seccomp "$oci run --bundle $work/seccomp bench-pycr-sc" \
+  -n runc "runc --root $work/runc-state run --bundle $work/plain bench-runc" \
+  -n runc+seccomp "runc --root $work/runc-state run --bundle $work/seccomp bench-runc-sc"
+"$work/venv/bin/python" - "$work/result.json" <<'PY'
+import json, sys
+r = {x["command"]: x["median"] * 1000 for x in json.load(open(sys.argv[1]))["results"]}
+p, ps, q, qs = r["pycr-oci"], r["pycr-oci+seccomp"], r["runc"], r["runc+seccomp"]
+print(f"median ms: pycr-oci {p:.1f}, with the profile {ps:.1f} (+{ps - p:.2f} ms, ratio {ps / p:.3f}); "
+      f"runc {q:.1f}, with the profile {qs:.1f} (+{qs - q:.2f} ms, ratio {qs / q:.3f})")
+print(f"ratio pycr-oci+seccomp / runc+seccomp: {ps / qs:.2f}   goal (profile adds <= 1 ms to pycr): "
+      f"{'met' if ps - p <= 1.0 else 'NOT met'}")
+PY
