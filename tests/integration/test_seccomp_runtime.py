@@ -313,3 +313,48 @@ def test_default_profile_denies_mount_even_with_the_capability(run_oci, sbundle,
     set_seccomp(b, None)  # the same container without the filter: mount(NULL...) reaches the kernel
     r = run(run_oci, cid, b)
     assert r.stdout.splitlines()[0] != "-1 1" and r.stdout.splitlines()[2] == "0 0", r.stdout
+
+
+# ------------------------------------------------------------- AppArmor / SELinux fields
+
+
+def _oci_logged(state_root, log, *args):
+    return subprocess.run([PYCR_OCI, "--root", state_root, "--log", str(log), "--log-format", "json", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("field, value", [("apparmorProfile", "docker-default"),
+                                          ("selinuxLabel", "system_u:system_r:container_t:s0")])
+def test_a_process_label_the_host_cannot_apply_is_refused(sbundle, state_root, cid, tmp_path, field, value):
+    b = sbundle("true", None, **{field: value})
+    log = tmp_path / "log.json"
+    r = _oci_logged(state_root, log, "run", "-b", b, cid)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert f"process.{field}" in r.stderr and "unconfined" in r.stderr
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "error" and f"process.{field}" in entry["msg"]
+    assert not os.path.exists(os.path.join(state_root, cid))
+
+
+def test_a_mount_label_without_selinux_is_a_warning(sbundle, state_root, cid, tmp_path):
+    b = sbundle("echo ran", None)
+    import json as _json
+
+    path = os.path.join(b, "config.json")
+    cfg = _json.load(open(path))
+    cfg["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    _json.dump(cfg, open(path, "w"))
+    log = tmp_path / "log.json"
+    r = _oci_logged(state_root, log, "run", "-b", b, cid)
+    assert r.returncode == 0 and r.stdout == "ran\n", r.stderr
+    assert r.stderr.startswith("warning: linux.mountLabel") and len(r.stderr.strip().splitlines()) == 1
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "warning" and "linux.mountLabel" in entry["msg"]
+
+
+def test_exec_label_options_are_refused(run_oci, sbundle, cid, container):
+    b = sbundle("sleep 30", None)
+    assert run(run_oci, cid, b, "-d").returncode == 0
+    container.append(cid)
+    r = run_oci("exec", "--apparmor", "docker-default", cid, "true")
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [r.stderr.strip()] and "--apparmor" in r.stderr
