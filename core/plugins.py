@@ -37,7 +37,7 @@ from pycr.core.markers import hookimpl
 
 PLUGIN_GROUP = "pycr.plugins"
 SLOTS = ("cgroup", "rootfs", "image_source")
-ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
+ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups", "seccomp")  # seccomp: a policy in the config is never skipped
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
 REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
 _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
