@@ -4,14 +4,8 @@
 # pycr's filter is compiled on the first run (warmup) and read from its cache after that.
 # Goal: the profile adds <= 1 ms to pycr-oci run.
 # Usage: [ROUNDS=10] bash bench/seccomp_cost.sh [RUNS]   (needs root, runc, hyperfine, busybox-static, libseccomp2)
-set -euo pipefail
-cd "$(dirname "$0")/.."
 runs="${1:-100}"
-work=$(mktemp -d /tmp/pycr-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null
-"$work/venv/bin/python" -m compileall -q "$work/venv/lib" >/dev/null || true
+. "$(dirname "$0")/lib.sh"
 "$work/venv/bin/python" - "$work" <<'PY'
 import json, os, shutil, sys
 from pycr.core.testing.bundle import make_bundle

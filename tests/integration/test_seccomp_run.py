@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from tests.helpers.fixtures import assert_nothing_left
+
 from tests.helpers.seccomp import NR, build_caller
 
 pytestmark = pytest.mark.root
@@ -34,12 +36,7 @@ def pycr(tmp_path, caller):
     call.sys = ["-v", f"{caller}:/bin/sys:ro"]
     call.store, call.state = store, state
     yield call
-    with open("/proc/mounts") as f:
-        assert str(tmp_path) not in f.read(), "a mount was left behind"
-    if (store / "containers").exists():
-        assert os.listdir(store / "containers") == []
-    if state.exists():
-        assert [n for n in os.listdir(state) if not n.startswith(".")] == []
+    assert_nothing_left(tmp_path, store, state)
 
 
 def status(out: str, key: str) -> str:
