@@ -9,7 +9,7 @@ runs="${1:-100}"
 "$work/venv/bin/python" - "$work" <<'PY'
 import json, os, shutil, sys
 from pycr.core.testing.bundle import make_bundle
-from pycr.plugins.seccomp.profile import load_profile, to_linux_seccomp
+from pycr.plugins.seccomp.profile import apply, load_profile
 work = sys.argv[1]
 plain = make_bundle(os.path.join(work, "plain"), ["/bin/true"])
 filtered = os.path.join(work, "seccomp")
@@ -17,7 +17,7 @@ os.makedirs(filtered)
 os.symlink(os.path.join(plain, "rootfs"), os.path.join(filtered, "rootfs"))
 cfg = json.load(open(os.path.join(plain, "config.json")))
 cfg["root"]["path"] = os.path.join(plain, "rootfs")
-cfg["linux"]["seccomp"] = to_linux_seccomp(load_profile(), cfg["process"]["capabilities"]["bounding"])
+apply(cfg, load_profile(), cfg["process"]["capabilities"]["bounding"])
 json.dump(cfg, open(os.path.join(filtered, "config.json"), "w"))
 print(f"docker's profile for {len(cfg['process']['capabilities']['bounding'])} capabilities: "
       f"{sum(len(r['names']) for r in cfg['linux']['seccomp']['syscalls'])} syscall names")

@@ -98,10 +98,10 @@ class Strategy:
         if "cgroup" in self.drop_namespaces:
             config["mounts"] = [m for m in config.get("mounts", []) if m.get("type") != "cgroup"]
         if self.seccomp == "docker-default":
-            from pycr.plugins.seccomp.profile import load_profile, to_linux_seccomp
+            from pycr.plugins.seccomp import profile
 
             caps = (config.get("process", {}).get("capabilities") or {}).get("bounding") or []
-            linux["seccomp"] = to_linux_seccomp(load_profile(), caps)
+            profile.apply(config, profile.load_profile(), caps)
         return config
 
     def command(self, root: str, bundle: str, cid: str, trace_file: str | None = None,

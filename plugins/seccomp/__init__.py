@@ -31,7 +31,8 @@ def pycr_isolation_plan(config, plan):
     from .load import LoadSeccomp
 
     policy.check_listener(seccomp)  # not part of the cached program: checked every time
-    prog = cache.program(plan.root, seccomp)
+    ignore = (config.get("annotations") or {}).get(policy.IGNORE_UNKNOWN) == "ignore"
+    prog = cache.program(plan.root, seccomp, ignore)
     proc = plan.process
     plan.confine.append(LoadSeccomp(prog=prog, flags=policy.load_flags(seccomp),
                                     notify=policy.uses_notify(seccomp),

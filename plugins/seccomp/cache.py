@@ -22,14 +22,15 @@ MAX_PROG = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes
 DIRNAME = ".seccomp"
 
 
-def key(seccomp: dict) -> str:
+def key(seccomp: dict, ignore_unknown: bool = False) -> str:
     """The cache key: the policy's JSON (listener fields excluded: they do
     not change the program) and the machine.  Keys are not sorted (a third
     of the cost): the same policy written in another key order is compiled
     once more, never confused with another."""
     rules = {k: v for k, v in seccomp.items() if k not in ("listenerPath", "listenerMetadata")}
     doc = json.dumps(rules, separators=(",", ":")).encode()
-    return hashlib.sha256(FORMAT + os.uname().machine.encode() + b"\n" + doc).hexdigest()
+    mode = b"ignore-unknown\n" if ignore_unknown else b"\n"
+    return hashlib.sha256(FORMAT + os.uname().machine.encode() + b"\n" + mode + doc).hexdigest()
 
 
 def _open_dir(root: str) -> int:
@@ -97,15 +98,15 @@ def store(root: str, name: str, prog: bytes) -> None:
         os.close(dfd)
 
 
-def program(root: str, seccomp: dict) -> bytes:
+def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> bytes:
     """The compiled program for ``seccomp``: from the cache, else compiled
     (importing libseccomp's binding) and cached."""
-    name = key(seccomp)
+    name = key(seccomp, ignore_unknown)
     prog = lookup(root, name) if root else None
     if prog is None:
         from .compiler import compile_policy
 
-        prog = compile_policy(seccomp)
+        prog = compile_policy(seccomp, ignore_unknown)
         if len(prog) > MAX_PROG:
             raise ConfigError(f"linux.seccomp: the filter has {len(prog) // 8} instructions; the kernel's "
                               f"limit is {MAX_PROG // 8}")

@@ -39,9 +39,11 @@ def binding():
     return seccomp
 
 
-def compile_policy(seccomp: dict) -> bytes:
+def compile_policy(seccomp: dict, ignore_unknown: bool = False) -> bytes:
     """The BPF program (raw ``struct sock_filter`` array) for a policy, or
-    ConfigError naming the first bad field."""
+    ConfigError naming the first bad field.  ``ignore_unknown``: skip syscall
+    names libseccomp does not know (docker's profiles, as runc does) instead
+    of refusing them."""
     lib = binding()
     if not isinstance(seccomp, dict):
         raise ConfigError("linux.seccomp: must be an object")
@@ -74,6 +76,8 @@ def compile_policy(seccomp: dict) -> bytes:
         groups = [[c] for c in conditions] if len(set(indexes)) < len(indexes) else [conditions]
         for j, name in enumerate(rule["names"]):
             nr = lib.resolve_syscall(lib.Arch.NATIVE, name) if isinstance(name, str) else -1
+            if nr == -1 and ignore_unknown:
+                continue
             if nr == -1:  # __NR_SCMP_ERROR: libseccomp knows no syscall of that name on any arch
                 raise ConfigError(f"{where}.names[{j}]: unknown syscall {name!r}")
             highest = max(highest, nr)

@@ -7,9 +7,13 @@ version, and an ``archMap``.  As moby's ``profiles/seccomp`` does, a rule is
 kept when the container has every capability it ``includes`` (and none it
 ``excludes``), the machine's architecture matches, and the kernel is new
 enough; the architectures are the native one and its sub-architectures.
-Names libseccomp does not know (syscalls newer than it) are left out, as
-runc ignores them: the policy's ENOSYS rule then covers them (see
-:mod:`.compiler`).  The default action answers EPERM (``defaultErrnoRet``).
+Names libseccomp does not know (syscalls newer than it) are ignored, as
+runc ignores them: :func:`apply` marks the config with the annotation
+``io.pycr.seccomp.unknown-syscalls: ignore``, so the runtime's compiler
+skips them (a plain OCI config gets a one-line error instead) and the
+policy's ENOSYS rule covers them (see :mod:`.compiler`).  Nothing here
+loads libseccomp: a cached policy costs ``pycr run`` no binding import.
+The default action answers EPERM (``defaultErrnoRet``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import json
 import os
 
 from pycr.core import ConfigError
+
+from . import policy
 
 DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "docker_default.json")
 #: uname machine -> (docker's GOARCH name, libseccomp's native arch name)
@@ -66,7 +72,6 @@ def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp prof
     if arches:
         out["architectures"] = arches
     have = set(caps)
-    known = _known_names()
     rules = []
     for i, rule in enumerate(profile.get("syscalls") or []):
         where = f"{source}: syscalls[{i}]"
@@ -82,7 +87,6 @@ def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp prof
         if inc.get("minKernel") and _kernel() < _version(inc["minKernel"], where):
             continue
         names = list(rule.get("names") or ([rule["name"]] if rule.get("name") else []))
-        names = [n for n in names if n in known]
         if not names:
             continue
         kept = {"names": names, "action": rule.get("action")}
@@ -94,14 +98,8 @@ def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp prof
     return out
 
 
-def _known_names():
-    """A set-like view: names libseccomp can resolve (any architecture)."""
-    from .compiler import binding
-
-    lib = binding()
-
-    class Known:
-        def __contains__(self, name) -> bool:
-            return isinstance(name, str) and lib.resolve_syscall(lib.Arch.NATIVE, name) != -1
-
-    return Known()
+def apply(config: dict, profile: dict, caps: list[str], source: str = "seccomp profile") -> None:
+    """Give ``config`` the policy for ``profile`` and docker's reading of
+    unknown syscall names (ignored, as runc does)."""
+    config.setdefault("linux", {})["seccomp"] = to_linux_seccomp(profile, caps, source)
+    config.setdefault("annotations", {})[policy.IGNORE_UNKNOWN] = "ignore"

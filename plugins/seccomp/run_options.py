@@ -107,7 +107,7 @@ class Security:
                                      "options": ["bind", "ro", "nosuid", "nodev"]})
             proc["args"] = [INIT_PATH, "--", *proc["args"]]
         if self.seccomp is not None and not self.privileged:
-            linux["seccomp"] = profile.to_linux_seccomp(self.seccomp, caps)
+            profile.apply(config, self.seccomp, caps)
 
 
 def available_caps() -> list[str]:

@@ -29,7 +29,7 @@ def put_caller(bundle: str, caller: str) -> None:
     shutil.copy(caller, os.path.join(bundle, "rootfs", "bin", "sys"))
 
 
-def set_seccomp(bundle: str, seccomp: dict | None, **process) -> None:
+def set_seccomp(bundle: str, seccomp: dict | None, annotations: dict | None = None, **process) -> None:
     path = os.path.join(bundle, "config.json")
     with open(path) as f:
         cfg = json.load(f)
@@ -37,6 +37,7 @@ def set_seccomp(bundle: str, seccomp: dict | None, **process) -> None:
         cfg["linux"].pop("seccomp", None)
     else:
         cfg["linux"]["seccomp"] = seccomp
+    cfg.setdefault("annotations", {}).update(annotations or {})
     cfg["process"].update(process)
     with open(path, "w") as f:
         json.dump(cfg, f)

@@ -29,9 +29,9 @@ def pycr(tmp_path, caller):
     store, state = tmp_path / "store", tmp_path / "run"
     env = {**os.environ, "PYCR_STORAGE": str(store)}
 
-    def call(*args):
+    def call(*args, extra_env=None):
         return subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "--root", str(state), *args],
-                              capture_output=True, text=True, env=env, timeout=120)
+                              capture_output=True, text=True, env={**env, **(extra_env or {})}, timeout=120)
 
     call.sys = ["-v", f"{caller}:/bin/sys:ro"]
     call.store, call.state = store, state
@@ -57,6 +57,16 @@ def test_default_profile_stops_the_dangerous_calls_and_busybox_works(pycr, busyb
     assert lines[2:6] == ["-1 1"] * 4  # keyctl, unshare(NEWUSER), mount, kexec_load: EPERM
     assert lines[6] == "-1 38"  # a syscall newer than the profile: ENOSYS, as with docker
     assert lines[7:] == ["ok", "f", "f", "sub", "3", "0", "done"]
+
+
+def test_a_cached_profile_costs_run_no_libseccomp(pycr, busybox_ref):
+    """The first run compiles docker's profile; the next ones neither compile nor load the binding."""
+    assert pycr("run", "--rm", busybox_ref, "true").returncode == 0
+    r = pycr("run", "--rm", busybox_ref, "true", extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert r.returncode == 0, r.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
+    assert "pycr.plugins.seccomp.profile" in imported and "pycr.plugins.seccomp.load" in imported
+    assert not {"pyseccomp", "seccomp", "pycr.plugins.seccomp.compiler"} & imported
 
 
 def test_unconfined_and_cap_sys_admin(pycr, busybox_ref):

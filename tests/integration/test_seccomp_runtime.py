@@ -15,6 +15,7 @@ from tests.helpers.seccomp import NR, NotifyAgent, build_caller, put_caller, set
 
 pytestmark = pytest.mark.root
 SIGSYS_EXIT = 128 + 31
+DOCKER_SEMANTICS = {"io.pycr.seccomp.unknown-syscalls": "ignore"}  # what pycr run sets with a docker profile
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,12 @@ def caller(tmp_path_factory):
 
 @pytest.fixture
 def sbundle(bundle, caller):
-    """bundle(script, seccomp, **process) -> a busybox bundle with /bin/sys running ``sh -c script``."""
+    """bundle(script, seccomp[, annotations], **process) -> a busybox bundle with /bin/sys running ``sh -c script``."""
 
-    def make(script: str, seccomp: dict | None, **process):
+    def make(script: str, seccomp: dict | None, annotations: dict | None = None, **process):
         b = bundle(["sh", "-c", script])
         put_caller(b, caller)
-        set_seccomp(b, seccomp, **process)
+        set_seccomp(b, seccomp, annotations, **process)
         return b
 
     return make
@@ -215,6 +216,13 @@ def _dotted(text: str) -> str:
     return re.sub(r"\[(\d+)\]", r".\1", text)
 
 
+def test_unknown_names_ignored_when_the_config_says_docker_semantics(run_oci, sbundle, cid, container):
+    policy = allow_but([{"names": ["no_such_call", "keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}])
+    b = sbundle(f"/bin/sys {NR['keyctl']} 0", policy, annotations=DOCKER_SEMANTICS)
+    r = run(run_oci, cid, b)
+    assert (r.returncode, r.stdout) == (0, "-1 13\n"), r.stderr
+
+
 @pytest.mark.parametrize("policy, where, value", BAD_POLICIES)
 def test_bad_policy_is_one_line_and_leaves_nothing(run_oci, sbundle, state_root, cid, policy, where, value):
     b = sbundle("true", policy)
@@ -284,7 +292,7 @@ print(json.dumps(out))
 def test_default_profile_lets_python_work(run_oci, sbundle, cid, container):
     """The host's python3 (bind-mounted read-only) runs threads, epoll, mmap,
     subprocess, sockets under docker's profile."""
-    b = sbundle("exec python3 -c \"$PY\"", docker_default(DOCKER_CAPS), capabilities={k: DOCKER_CAPS for k in (
+    b = sbundle("exec python3 -c \"$PY\"", docker_default(DOCKER_CAPS), DOCKER_SEMANTICS, capabilities={k: DOCKER_CAPS for k in (
         "bounding", "effective", "permitted")}, env=["PATH=/usr/bin:/bin", f"PY={PY_SCRIPT}"])
     import json as _json
 
@@ -306,7 +314,7 @@ def test_default_profile_denies_mount_even_with_the_capability(run_oci, sbundle,
     mount and keyctl are EPERM from the filter, not from the capability check."""
     caps = DOCKER_CAPS + ["CAP_SYS_ADMIN"]
     b = sbundle(f"/bin/sys {NR['mount']} 0 0 0; /bin/sys {NR['keyctl']} 0; /bin/sys {NR['unshare']} 0x10000000; "
-                f"/bin/sys {NR['kexec_load']}", docker_default(DOCKER_CAPS),
+                f"/bin/sys {NR['kexec_load']}", docker_default(DOCKER_CAPS), DOCKER_SEMANTICS,
                 capabilities={k: caps for k in ("bounding", "effective", "permitted")})
     r = run(run_oci, cid, b)
     assert r.stdout.splitlines() == ["-1 1"] * 4, r.stderr

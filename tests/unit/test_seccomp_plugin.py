@@ -81,9 +81,22 @@ def test_docker_profile_semantics():
     assert plain["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
     assert plain["defaultErrnoRet"] == 1
     names = [r["names"] for r in plain["syscalls"]]
-    assert names == [["read"], ["clone3"], ["arch_prctl"]]  # unknown name, caps, arch, minKernel left out
+    assert names == [["read", "not_a_syscall_anywhere"], ["clone3"], ["arch_prctl"]]  # caps, arch, minKernel
     admin = profile.to_linux_seccomp(RULES, ["CAP_SYS_ADMIN"])
-    assert [r["names"] for r in admin["syscalls"]] == [["read"], ["mount"], ["arch_prctl"]]
+    assert [r["names"][0] for r in admin["syscalls"]] == ["read", "mount", "arch_prctl"]
+
+
+def test_unknown_names_are_ignored_only_for_docker_profiles():
+    """docker + runc ignore syscall names libseccomp does not know; a plain
+    OCI policy gets a one-line error for them."""
+    from pycr.plugins.seccomp.compiler import compile_policy
+
+    config = {"process": {}}
+    profile.apply(config, RULES, ["CAP_CHOWN"])
+    assert config["annotations"] == {"io.pycr.seccomp.unknown-syscalls": "ignore"}
+    assert len(compile_policy(config["linux"]["seccomp"], ignore_unknown=True)) > 0
+    with pytest.raises(ConfigError, match=r"syscalls\[0\]\.names\[1\]: unknown syscall 'not_a_syscall_anywhere'"):
+        compile_policy(config["linux"]["seccomp"])
 
 
 def test_the_shipped_profile_compiles_and_keeps_docker_defaults():
