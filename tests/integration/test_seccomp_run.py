@@ -160,3 +160,21 @@ def test_bad_profile_file_is_one_line(pycr, busybox_ref, tmp_path):
     bad.write_text("{not json")
     r = pycr("run", "--security-opt", f"seccomp={bad}", busybox_ref, "true")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1 and str(bad) in r.stderr, r.stderr
+
+
+def test_create_and_run_detached_carry_the_options(clean):
+    """`create` and `run -d` (the managed path) build the same confined config."""
+    p = clean
+    script = "grep -E '^(Seccomp|CapBnd|NoNewPrivs):' /proc/self/status; ulimit -n"
+    opts = ["--cap-drop", "ALL", "--cap-add", "KILL", "--security-opt", "no-new-privileges", "--ulimit", "nofile=77"]
+    cid = p("create", "-q", "--name", "confined", *opts, p.image, "sh", "-c", script, check=0).stdout.strip()
+    p.seen.add(cid)
+    p("start", "confined", check=0)
+    assert p.wait_for("confined", "exited")["State"]["ExitCode"] == 0
+    out = p.logs("confined")
+    assert status(out, "Seccomp") == "2" and int(status(out, "CapBnd"), 16) == 1 << 5
+    assert status(out, "NoNewPrivs") == "1" and out.splitlines()[-1] == "77"
+    cid = p.run_d("--name", "unconfined", "--security-opt", "seccomp=unconfined", p.image, "sh", "-c", script)
+    p.seen.add(cid)
+    assert p.wait_for("unconfined", "exited")["State"]["ExitCode"] == 0
+    assert status(p.logs("unconfined"), "Seccomp") == "0"
