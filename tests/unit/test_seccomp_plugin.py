@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from pycr.core import ConfigError, Plan
-from pycr.plugins import seccomp as plugin
+from pycr.plugins.seccomp import hooks as plugin
 from pycr.plugins.seccomp import profile, run_options
 
 
@@ -100,7 +100,7 @@ def test_unknown_names_are_ignored_only_for_docker_profiles():
 
 
 def test_the_shipped_profile_compiles_and_keeps_docker_defaults():
-    from pycr.core.images.runconfig import DOCKER_CAPS
+    from pycr.plugins.images.runconfig import DOCKER_CAPS
     from pycr.plugins.seccomp.compiler import compile_policy
 
     doc = profile.load_profile()
