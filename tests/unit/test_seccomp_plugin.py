@@ -146,3 +146,28 @@ def test_device_spec_forms():
     assert run_options.parse_device("/dev/null:r")["allow"]["access"] == "r"
     d = run_options.parse_device("/dev/null:/dev/n2:rw")
     assert (d["device"]["path"], d["allow"]["access"], d["allow"]["major"]) == ("/dev/n2", "rw", 1)
+
+
+def test_load_flags_add_a_listener_for_notify():
+    from pycr.plugins.seccomp import policy
+
+    plain = {"flags": ["SECCOMP_FILTER_FLAG_LOG"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}
+    assert policy.load_flags(plain) == 2
+    notify = {"flags": ["SECCOMP_FILTER_FLAG_TSYNC"], "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}
+    # NEW_LISTENER next to TSYNC only with TSYNC_ESRCH (the kernel's rule)
+    assert policy.load_flags(notify) == 1 | policy.FLAG_NEW_LISTENER | policy.FLAG_TSYNC_ESRCH
+    with pytest.raises(ConfigError, match=r"linux.seccomp.flags\[0\]"):
+        policy.load_flags({"flags": ["SECCOMP_FILTER_FLAG_NEW_LISTENER"]})  # the runtime's own, not the config's
+
+
+def test_enosys_stub_is_six_instructions_in_front():
+    from pycr.plugins.seccomp.compiler import compile_policy, enosys_stub
+
+    pol = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"}]}
+    prog = compile_policy(pol)
+    stub = enosys_stub(1)  # write is 1 on x86_64
+    if os.uname().machine == "x86_64":
+        assert len(stub) == 6 * 8 and prog.startswith(stub)
+    allow = compile_policy({**pol, "defaultAction": "SCMP_ACT_ALLOW",
+                            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]})
+    assert not allow.startswith(stub[:8 * 2])  # no stub when the default allows
