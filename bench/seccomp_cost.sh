@@ -64,17 +64,19 @@ for _ in range(20):
     tail = out.split("--\n", 1)[1].splitlines()
     imps.append(sum(int(line.split("|")[0].split(":")[1]) for line in tail if "import time:" in line) / 1e6)
 imps.sort()
-imp = imps[len(imps) // 2]
 from pycr.plugins.seccomp import cache, load, policy  # noqa: E402
 root = os.path.join(work, "pycr-state")
-n = 2000
-t = time.perf_counter()
-for _ in range(n):
-    policy.check_listener(seccomp)
-    prog = cache.program(root, seccomp)
-    policy.load_flags(seccomp)
-    policy.uses_notify(seccomp)
-per = (time.perf_counter() - t) / n
+ignore = json.load(open(os.path.join(work, "seccomp", "config.json")))["annotations"].get(policy.IGNORE_UNKNOWN) == "ignore"
+pers = []
+for _ in range(20):  # 20 batches of 100 containers' worth of hot-path work
+    t = time.perf_counter()
+    for _ in range(100):
+        policy.check_listener(seccomp)
+        prog = cache.program(root, seccomp, ignore)
+        policy.load_flags(seccomp)
+        policy.uses_notify(seccomp)
+    pers.append((time.perf_counter() - t) / 100)
+pers.sort()
 from pycr.core.linux.syscalls import SYSCALLS  # noqa: E402
 loads = []
 for _ in range(50):
@@ -92,8 +94,12 @@ for _ in range(50):
     os.close(r)
     os.waitpid(pid, 0)
 loads.sort()
-added = imp + per + loads[len(loads) // 2]
-print(f"in pycr-oci: import {imp * 1000:.2f} ms, policy hash + cached program + checks {per * 1000:.3f} ms, "
-      f"seccomp(2) load of {len(prog) // 8} instructions {loads[len(loads) // 2] * 1000:.3f} ms (median of 50)")
-print(f"added by the profile (cached compile): {added * 1000:.2f} ms   goal <= 1 ms: {'met' if added <= 0.001 else 'NOT met'}")
+# The minimum is the cost without contention (other load only ever adds); the median shows the spread.
+for label, pick in (("min", lambda xs: xs[0]), ("median", lambda xs: xs[len(xs) // 2])):
+    imp, per, ld = pick(imps), pick(pers), pick(loads)
+    added = imp + per + ld
+    print(f"in pycr-oci ({label}): import {imp * 1000:.2f} ms, policy hash + cached program + checks "
+          f"{per * 1000:.3f} ms, seccomp(2) load of {len(prog) // 8} instructions {ld * 1000:.3f} ms; "
+          f"added by the profile (cached compile): {added * 1000:.2f} ms   goal <= 1 ms: "
+          f"{'met' if added <= 0.001 else 'NOT met'}")
 PY
