@@ -2,6 +2,10 @@
 
 Conventions (the plugin guide in docs/plugins.md repeats them):
 
+* Hooks about one container get its ``container_id``; an implementation
+  names only the arguments it uses (pluggy passes those), so adding an
+  argument to a hook never breaks an existing plugin.
+
 * All hooks run in the **runtime process** (the ``pycr``/``pycr-oci``
   command), never in the container's init: hooks return data or add steps to
   a :class:`~pycr.core.runtime.plan.Plan`, and the init only carries the plan
@@ -40,20 +44,22 @@ def pycr_select_driver(slot: str, name: str, config: dict | None):
 
 
 @hookspec
-def pycr_isolation_plan(config: dict, plan):
+def pycr_isolation_plan(config: dict, plan, container_id: str):
     """Add isolation to the plan: namespaces to create or join, and what is
     set up inside them (hostname, sysctl, rlimits, user, capabilities...).
 
     :param config: the validated OCI config (read-only by convention).
     :param plan: the :class:`~pycr.core.runtime.plan.Plan` to extend.
+    :param container_id: the container's id (also for ``exec``, whose config
+        holds only ``process``).
 
-    Every implementation is called. Runs in the runtime process at create,
-    before anything is forked.
+    Every implementation is called. Runs in the runtime process at create
+    (and at exec, for the new process), before anything is forked.
     """
 
 
 @hookspec(firstresult=True)
-def pycr_init_request(request: dict, config: dict, state: dict):
+def pycr_init_request(request: dict, config: dict, state: dict, container_id: str):
     """Answer a request a plan step made from inside the container's init
     (or an exec'd process) before it reported READY, e.g. the seccomp
     listener fd that must reach ``linux.seccomp.listenerPath``.
@@ -62,7 +68,9 @@ def pycr_init_request(request: dict, config: dict, state: dict):
         file descriptors it carried (the core closes them afterwards; dup
         one to keep it).
     :param config: the container's OCI config.
-    :param state: the runtime-spec state (id, pid, bundle, ``creating``).
+    :param state: the runtime-spec state (id, pid, bundle, ``creating``;
+        for ``exec``: ``running`` with the exec'd process's pid).
+    :param container_id: the container's id.
     :return: a dict sent back to the init as ``<type>-done``, or None when
         this plugin does not know the request.
 
@@ -75,7 +83,7 @@ def pycr_init_request(request: dict, config: dict, state: dict):
 
 
 @hookspec
-def pycr_rootfs_plan(config: dict, bundle: str, plan):
+def pycr_rootfs_plan(config: dict, bundle: str, plan, container_id: str):
     """Add the mounts, devices and path masks that build the container's
     filesystem (the steps that run before the root switch, and the masks after).
 
@@ -84,7 +92,7 @@ def pycr_rootfs_plan(config: dict, bundle: str, plan):
 
 
 @hookspec(firstresult=True)
-def pycr_rootfs_switch(config: dict, no_pivot: bool):
+def pycr_rootfs_switch(config: dict, no_pivot: bool, container_id: str):
     """Return the step that makes the prepared rootfs the container's ``/``:
     a :class:`~pycr.core.runtime.plan.PivotRoot` or :class:`~pycr.core.runtime.plan.Chroot`.
 
@@ -96,7 +104,7 @@ def pycr_rootfs_switch(config: dict, no_pivot: bool):
 
 
 @hookspec
-def pycr_resource_limits(config: dict, cgroup, resources: dict):
+def pycr_resource_limits(config: dict, cgroup, resources: dict, container_id: str):
     """Apply ``linux.resources`` to the container's cgroup driver instance
     (or enforce limits by other means).  Raise ConfigError for a limit that
     cannot be enforced.

@@ -147,7 +147,7 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
     config = {"process": process, "linux": {k: v for k, v in (container_linux(c).items()) if k == "seccomp"}}
     plan = Plan(root=opts.root)
     pm = lifecycle._manager(opts)
-    pm.hook.pycr_isolation_plan(config=config, plan=plan)
+    pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
     proc = plan.process
     if proc is None:
         raise PycrError("exec: no plugin turned the process into a plan (is the 'process' plugin disabled?)")
