@@ -45,6 +45,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "wait": ("pycr.core.cli.verb_wait", "wait for containers to stop; print their exit codes"),
     "top": ("pycr.core.cli.verb_top", "list a container's processes"),
     "container": ("pycr.core.cli.verb_container", "manage containers: prune, ls"),
+    "serve": ("pycr.plugins.api.verb_serve", "serve docker's Engine API on a unix socket (and a web dashboard)"),
     # OCI runtime verbs are also reachable as `pycr oci VERB ...`
     "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
 }
