@@ -10,7 +10,8 @@ from aiohttp import web
 
 from pycr.plugins.api import ops, shapes
 from pycr.plugins.api.errors import ApiError
-from pycr.plugins.api.server import (container_ref, json_body, query_bool, query_filters, query_int, srv_of)
+from pycr.plugins.api.server import (container_ref, json_body, jsonr, prepared, query_bool, query_filters,
+                                     query_int, srv_of)
 from pycr.plugins.api.streams import Hijacked, LogReader, encode
 
 
@@ -30,7 +31,7 @@ async def create(request):
         spec["ns"]["platform"] = request.query["platform"]
     await srv.read(_image_exists, spec["ns"]["image"])  # docker does not pull on create: its client does
     out = await srv.change(ops.create, srv.opts, spec)
-    return web.json_response(out, status=201)
+    return jsonr(out, status=201)
 
 
 def _image_exists(text: str) -> None:
@@ -94,7 +95,7 @@ async def prune(request):
     if filters:
         raise ApiError(400, f"filters: pycr's container prune takes none (got {', '.join(filters)})")
     out = await srv.change(ops.prune_containers, srv.opts)
-    return web.json_response({"ContainersDeleted": out["ContainersDeleted"] or None,
+    return jsonr({"ContainersDeleted": out["ContainersDeleted"] or None,
                               "SpaceReclaimed": out["SpaceReclaimed"]})
 
 
@@ -114,14 +115,14 @@ def _list(all_: bool, filters: dict, limit: int | None) -> list[dict]:
 async def list_(request):
     srv = srv_of(request)
     filters = query_filters(request)
-    return web.json_response(await srv.read(_list, query_bool(request, "all"), filters,
+    return jsonr(await srv.read(_list, query_bool(request, "all"), filters,
                                             query_int(request, "limit")))
 
 
 async def inspect(request):
     srv = srv_of(request)
     ref = container_ref(request)
-    return web.json_response(await srv.read(lambda: shapes.container_inspect(_resolve(ref))))
+    return jsonr(await srv.read(lambda: shapes.container_inspect(_resolve(ref))))
 
 
 async def wait(request):
@@ -137,7 +138,7 @@ async def wait(request):
     cid = rec.id
     first = rec.state.get("finished_at")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)  # docker's client waits for the headers before it starts the container
+    await prepared(request, resp)  # docker's client waits for the headers before it starts the container
     code, error = None, None
     while True:
         try:
@@ -186,7 +187,7 @@ async def logs(request):
     rec = await srv.read(_resolve, container_ref(request))
     tty = bool(rec.data.get("tty"))
     resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
-    await resp.prepare(request)
+    await prepared(request, resp)
     reader = LogReader(rec.log_path)
     try:
         entries = reader.read()
@@ -292,7 +293,7 @@ async def top(request):
     for a in args:
         if not a.startswith("-") and not a.replace(",", "").isalnum():
             raise ApiError(400, f"ps_args: {a!r} is not a ps option")
-    return web.json_response(await srv.read(_top, container_ref(request), args))
+    return jsonr(await srv.read(_top, container_ref(request), args))
 
 
 def _stats_sample(rec) -> tuple:
@@ -315,7 +316,7 @@ async def stats(request):
     stream = query_bool(request, "stream", True)
     one_shot = query_bool(request, "one-shot")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
+    await prepared(request, resp)
     ncpu = os.cpu_count() or 1
     prev, prev_sys = None, 0
     if not stream and not one_shot:  # docker's one sample still carries a "precpu" a second before it

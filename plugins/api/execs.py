@@ -22,7 +22,7 @@ import termios
 from aiohttp import web
 
 from pycr.plugins.api.errors import ApiError
-from pycr.plugins.api.server import container_ref, json_body, query_int, srv_of
+from pycr.plugins.api.server import container_ref, json_body, jsonr, query_int, srv_of
 from pycr.plugins.api.streams import Hijacked, frame
 
 
@@ -69,7 +69,7 @@ async def create(request):
         if old is None:
             break
         del srv.execs[old]
-    return web.json_response({"Id": eid}, status=201)
+    return jsonr({"Id": eid}, status=201)
 
 
 def _exec_of(request) -> dict:
@@ -189,8 +189,12 @@ async def _run_tty(sess, conn) -> None:
         out.put_nowait(data)
 
     loop.add_reader(master, readable)
+    started = asyncio.Event()
 
     async def typed():
+        # pycr exec -t puts its terminal in raw mode with TCSAFLUSH, discarding what was typed before;
+        # its first output means the proxy runs, so what the client sent early is held until then
+        await started.wait()
         while data := await conn.read():
             while data:
                 try:
@@ -202,6 +206,7 @@ async def _run_tty(sess, conn) -> None:
     feeder = asyncio.ensure_future(typed()) if sess["OpenStdin"] else None
     try:
         while data := await out.get():
+            started.set()
             await conn.write(data)
         sess["ExitCode"] = await proc.wait()
     finally:
@@ -230,7 +235,7 @@ async def resize(request):
 
 async def inspect(request):
     sess = _exec_of(request)
-    return web.json_response({k: v for k, v in sess.items() if k not in ("master", "env", "workdir")})
+    return jsonr({k: v for k, v in sess.items() if k not in ("master", "env", "workdir")})
 
 
 def routes(r) -> None:

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from pycr.plugins.api import ops, shapes
 from pycr.plugins.api.errors import ApiError
-from pycr.plugins.api.server import query_bool, query_filters, srv_of
+from pycr.plugins.api.server import jsonr, prepared, query_bool, query_filters, srv_of
 
 
 def _store():
@@ -45,19 +45,19 @@ async def list_(request):
 
         rows = [r for r in rows if any(fnmatch.fnmatch(t, p) or fnmatch.fnmatch(t.rsplit(":", 1)[0], p)
                                        for t in r["RepoTags"] for p in refs)]
-    return web.json_response(rows)
+    return jsonr(rows)
 
 
 async def inspect(request):
     srv = srv_of(request)
     name = _name(request)
-    return web.json_response(await srv.read(lambda: shapes.image_inspect(_store(), name)))
+    return jsonr(await srv.read(lambda: shapes.image_inspect(_store(), name)))
 
 
 async def history(request):
     srv = srv_of(request)
     name = _name(request)
-    return web.json_response(await srv.read(lambda: shapes.image_history(_store(), name)))
+    return jsonr(await srv.read(lambda: shapes.image_history(_store(), name)))
 
 
 async def tag(request):
@@ -77,7 +77,7 @@ async def delete(request):
     for item in out:
         srv.events.publish("image", "untag" if "Untagged" in item else "delete",
                            item.get("Untagged") or item.get("Deleted"), {"name": name})
-    return web.json_response(out)
+    return jsonr(out)
 
 
 async def prune(request):
@@ -86,7 +86,7 @@ async def prune(request):
     for key in filters:
         if key != "dangling":
             raise ApiError(400, f"filters: pycr's image prune takes only dangling (got {key!r})")
-    return web.json_response(await srv.change(ops.prune_images))
+    return jsonr(await srv.change(ops.prune_images))
 
 
 def _credentials(request) -> dict | None:
@@ -161,7 +161,7 @@ async def _stream_job(request, fn, args, first: list[dict], last) -> web.StreamR
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
+    await prepared(request, resp)
     for msg in first:
         await resp.write(json.dumps(msg).encode() + b"\r\n")
     job = loop.run_in_executor(srv.threads, ops.guarded, fn, *args, _Progress(loop, queue))
@@ -254,9 +254,9 @@ async def load(request):
     text = f"Loaded image: {layers.reference.short_name(name)}\n" if not name.startswith("sha256:") else \
         f"Loaded image ID: {name}\n"
     if query_bool(request, "quiet"):
-        return web.json_response({"stream": text})
+        return jsonr({"stream": text})
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
+    await prepared(request, resp)
     await resp.write(json.dumps({"stream": text}).encode() + b"\r\n")
     return resp
 
@@ -280,7 +280,7 @@ async def get(request):
     try:
         await srv.change(ops.save, srv.opts, names, path)
         resp = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-        await resp.prepare(request)
+        await prepared(request, resp)
         with open(path, "rb") as f:
             while chunk := await asyncio.get_running_loop().run_in_executor(srv.threads, f.read, 1 << 20):
                 await resp.write(chunk)

@@ -74,6 +74,8 @@ def kill(ref: str, sig: str) -> None:
 
     rec = layers.manage.resolve(ref)
     layers.manage.send_signal(rec, sig or "KILL")
+    if str(sig).upper().removeprefix("SIG") in ("KILL", "9"):  # as docker: kill returns once it is dead
+        layers.manage.wait_stopped(rec, 30)
 
 
 def pause(ref: str) -> None:

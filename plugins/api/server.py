@@ -78,8 +78,14 @@ def _guarded_remove(cid: str):
     return ops.guarded(ops.remove, cid, True)
 
 
+def jsonr(data, status: int = 200, headers: dict | None = None) -> web.Response:
+    """A JSON answer with exactly ``Content-Type: application/json`` (docker's client compares it verbatim)."""
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": "application/json", **(headers or {})})
+
+
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    return jsonr({"message": message}, status=status)
 
 
 @web.middleware
@@ -96,8 +102,11 @@ async def docker_errors(request: web.Request, handler):
         if e.status == 405:
             reason = f"method {request.method} is not allowed on {request.path}"
         return error_response(e.status, reason)
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:  # the client went away during a stream: nothing left to answer
+        resp = request.get("stream_response")
+        if resp is None:
+            raise
+        return resp
     except Exception as e:
         log.exception("%s %s", request.method, request.path)
         return error_response(500, f"internal error in pycr serve ({type(e).__name__}); see the server's log")
@@ -191,6 +200,13 @@ def make_app(srv: Server) -> web.Application:
     app.on_startup.append(start_watch)
     app.on_cleanup.append(stop_watch)
     return app
+
+
+async def prepared(request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+    """Send a streamed response's headers; a client that leaves mid-stream then ends it quietly."""
+    await resp.prepare(request)
+    request["stream_response"] = resp
+    return resp
 
 
 def srv_of(request: web.Request) -> Server:

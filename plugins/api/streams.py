@@ -16,6 +16,8 @@ import struct
 
 from aiohttp import web
 
+from pycr.plugins.api.server import prepared
+
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
 
@@ -74,7 +76,7 @@ class Hijacked:
         else:  # an old-style client: a plain streamed 200; stdin then is the request body
             resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
         resp.force_close()
-        await resp.prepare(request)
+        await prepared(request, resp)
         incoming = None
         if upgrade:
             incoming = asyncio.Queue()

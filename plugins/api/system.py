@@ -11,7 +11,8 @@ import time
 from aiohttp import web
 
 from pycr.plugins.api.errors import ApiError
-from pycr.plugins.api.server import API_VERSION, MIN_API_VERSION, json_body, query_filters, srv_of
+from pycr.plugins.api.server import (API_VERSION, MIN_API_VERSION, json_body, jsonr, prepared, query_filters,
+                                     srv_of)
 
 _HEADERS = {"API-Version": API_VERSION, "Docker-Experimental": "false", "OSType": "linux",
             "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
@@ -38,7 +39,7 @@ async def version(request):
             "Version": v, "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "GitCommit": "",
             "GoVersion": "python" + platform.python_version(), "Os": "linux", "Arch": _arch(),
             "KernelVersion": uname.release, "BuildTime": ""}
-    return web.json_response(body, headers=_HEADERS)
+    return jsonr(body, headers=_HEADERS)
 
 
 def _arch() -> str:
@@ -90,7 +91,7 @@ async def info(request):
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "", "ContainerdCommit": {"ID": "", "Expected": ""},
             "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
             "SecurityOptions": ["name=seccomp,profile=none"] if False else [], "Warnings": None}
-    return web.json_response(body)
+    return jsonr(body)
 
 
 def _os_name() -> str:
@@ -146,7 +147,7 @@ async def events(request):
         if key not in ("type", "event", "container", "image", "label"):
             raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports type, event, container, image, label)")
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    await resp.prepare(request)
+    await prepared(request, resp)
     queue: asyncio.Queue = asyncio.Queue()
     srv.events.subscribers.add(queue)
     try:
@@ -184,7 +185,7 @@ async def auth(request):
     host = server.removeprefix("https://").removeprefix("http://").split("/")[0]
     srv = srv_of(request)
     await srv.change(_login, srv.opts, host, user, password)
-    return web.json_response({"Status": "Login Succeeded", "IdentityToken": ""})
+    return jsonr({"Status": "Login Succeeded", "IdentityToken": ""})
 
 
 def _login(opts, host, user, password):
