@@ -68,7 +68,10 @@ class Events:
                 await asyncio.sleep(interval)
                 continue
             if not first:
-                self._diff(now)
+                try:
+                    self._diff(now)
+                except Exception:  # never let one odd record end the stream for everyone
+                    log.exception("event watcher")
             first = False
             self.seen = now
             for cid, s in now.items():
@@ -87,15 +90,16 @@ class Events:
             self._removing.discard(cid)
 
     def _diff(self, now: dict) -> None:
+        """Events for what changed since the last sample; a short-lived container still gets each of its steps."""
         for cid, s in now.items():
             old = self.seen.get(cid)
             attrs = {"image": s["image"], "name": s["name"], **s["labels"]}
             if old is None:
                 self.publish("container", "create", cid, attrs)
                 old = {"status": "created", "finished": None, "started": None}
-            if s["started"] != old["started"] and s["status"] in ("running", "paused", "exited"):
+            if s["started"] and s["started"] != old["started"]:
                 self.publish("container", "start", cid, attrs)
-            if s["finished"] != old["finished"] and s["status"] in ("exited", "dead"):
+            if s["finished"] and s["finished"] != old["finished"] and s["status"] in ("exited", "dead"):
                 self.publish("container", "die", cid, {**attrs, "exitCode": str(s["exit_code"])})
             if old["status"] != "paused" and s["status"] == "paused":
                 self.publish("container", "pause", cid, attrs)
@@ -103,9 +107,10 @@ class Events:
                 self.publish("container", "unpause", cid, attrs)
         for cid, old in self.seen.items():
             if cid not in now:
-                if old["status"] in ("running", "paused"):
-                    self.publish("container", "die", cid, {"image": old["image"], "name": old["name"]})
-                self.publish("container", "destroy", cid, {"image": old["image"], "name": old["name"]})
+                attrs = {"image": old["image"], "name": old["name"], **old["labels"]}
+                if old["status"] in ("running", "paused", "exiting", "restarting"):  # removed before its exit showed
+                    self.publish("container", "die", cid, attrs)
+                self.publish("container", "destroy", cid, attrs)
 
     async def wait_change(self, timeout: float) -> None:
         """Until the next sample (or ``timeout``)."""

@@ -12,6 +12,7 @@ import pty
 import select
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -195,12 +196,12 @@ def test_events_stream_shows_api_and_cli_containers(api, clean):
         api.manage("rm", "-f", "ev2", check=0)
         want = ["create ev1", "start ev1", "die ev1", "destroy ev1", "create ev2", "start ev2", "destroy ev2"]
         got = []
+        reader = threading.Thread(target=lambda: got.extend(line.strip() for line in ev.stdout), daemon=True)
+        reader.start()
         deadline = time.monotonic() + 30
         while not all(w in got for w in want):
             assert time.monotonic() < deadline, got
-            r, _, _ = select.select([ev.stdout], [], [], 1)
-            if r:
-                got.append(ev.stdout.readline().strip())
+            time.sleep(0.2)
         assert got.index("create ev1") < got.index("start ev1") < got.index("die ev1") < got.index("destroy ev1")
     finally:
         ev.terminate()
