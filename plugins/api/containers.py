@@ -115,6 +115,7 @@ def _list(all_: bool, filters: dict, limit: int | None) -> list[dict]:
 async def list_(request):
     srv = srv_of(request)
     filters = query_filters(request)
+    shapes.check_filters(filters)
     return jsonr(await srv.read(_list, query_bool(request, "all"), filters,
                                             query_int(request, "limit")))
 

@@ -103,10 +103,7 @@ async def docker_errors(request: web.Request, handler):
             reason = f"method {request.method} is not allowed on {request.path}"
         return error_response(e.status, reason)
     except ConnectionResetError:  # the client went away during a stream: nothing left to answer
-        resp = request.get("stream_response")
-        if resp is None:
-            raise
-        return resp
+        return request.get("stream_response") or error_response(400, "the client closed the connection")
     except Exception as e:
         log.exception("%s %s", request.method, request.path)
         return error_response(500, f"internal error in pycr serve ({type(e).__name__}); see the server's log")

@@ -64,6 +64,19 @@ def _mounts(rec) -> list[dict]:
     return out
 
 
+CONTAINER_FILTERS = ("id", "name", "status", "label", "ancestor", "exited")
+
+
+def check_filters(filters: dict) -> None:
+    from pycr.plugins.api.errors import ApiError
+
+    for key, value in filters.items():
+        if key not in CONTAINER_FILTERS:
+            raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports {', '.join(CONTAINER_FILTERS)})")
+        if not isinstance(value, (list, dict)):
+            raise ApiError(400, f"filters: {key}: expected a list of values")
+
+
 def matches(rec, st: dict, filters: dict) -> bool:
     """docker's ``filters`` for ``containers/json``: id, name, status, label, ancestor, exited."""
     for key, wanted in filters.items():
@@ -85,10 +98,7 @@ def matches(rec, st: dict, filters: dict) -> bool:
         elif key == "exited":
             ok = st["status"] == "exited" and str(st["exit_code"]) in wanted
         else:
-            from pycr.plugins.api.errors import ApiError
-
-            raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports id, name, status, label, "
-                                "ancestor, exited)")
+            ok = False
         if not ok:
             return False
     return True
