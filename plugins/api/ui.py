@@ -67,8 +67,11 @@ async def index(request):
     return web.FileResponse(os.path.join(STATIC, "index.html"))
 
 
-async def app_js(request):
-    return web.FileResponse(os.path.join(STATIC, "app.js"))
+async def asset(request):
+    name = request.match_info["name"]
+    if name not in ("app.js", "app.css"):
+        raise ApiError(404, f"no such file: {name}")
+    return web.FileResponse(os.path.join(STATIC, name))
 
 
 def _containers() -> list[dict]:
@@ -174,7 +177,7 @@ def make_ui_app(srv, token: str) -> web.Application:
     app = web.Application(middlewares=[docker_errors, guard], client_max_size=1 << 20)
     app["srv"], app["token"] = srv, token
     app.router.add_get("/", index)
-    app.router.add_get("/app.js", app_js)
+    app.router.add_get("/{name:app\\.(?:js|css)}", asset)
     app.router.add_get("/ui/containers", containers)
     app.router.add_get("/ui/images", images)
     app.router.add_post("/ui/containers/{id}/{action}", act)
