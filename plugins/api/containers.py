@@ -141,6 +141,7 @@ async def wait(request):
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await prepared(request, resp)  # docker's client waits for the headers before it starts the container
     code, error = None, None
+    pause = 0.01  # a short container is seen soon; a long one is not polled hard
     while True:
         try:
             rec = await srv.read(_resolve, cid)
@@ -154,7 +155,10 @@ async def wait(request):
             new_exit = rec.state.get("finished_at") != first or st["status"] == "dead"
             if cond == "not-running" or (cond == "next-exit" and new_exit):
                 break
-        await srv.events.wait_change(0.2)
+            if (rec.data.get("docker") or {}).get("AutoRemove") and st["status"] in ("exited", "dead"):
+                srv.events.auto_remove(cid, code)
+        await asyncio.sleep(pause)
+        pause = min(pause * 1.5, 0.25)
     out = {"StatusCode": 0 if code is None else code}
     out["Error"] = {"Message": error} if error else None
     await resp.write(json.dumps(out).encode() + b"\n")

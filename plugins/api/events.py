@@ -75,13 +75,19 @@ class Events:
             first = False
             self.seen = now
             for cid, s in now.items():
-                if s["auto_remove"] and s["status"] in ("exited", "dead") and cid not in self._removing:
-                    self.exit_codes[cid] = s["exit_code"]
-                    self._removing.add(cid)
-                    asyncio.ensure_future(self._auto_remove(cid))
+                if s["auto_remove"] and s["status"] in ("exited", "dead"):
+                    self.auto_remove(cid, s["exit_code"])
             async with self.changed:
                 self.changed.notify_all()
             await asyncio.sleep(interval)
+
+    def auto_remove(self, cid: str, exit_code: int | None) -> None:
+        """Remove an exited AutoRemove container (once, whoever notices first: the watcher or a ``wait``)."""
+        if cid in self._removing:
+            return
+        self.exit_codes[cid] = exit_code
+        self._removing.add(cid)
+        asyncio.ensure_future(self._auto_remove(cid))
 
     async def _auto_remove(self, cid: str) -> None:
         try:
