@@ -157,6 +157,10 @@ async def _serve(opts, ns, sock, path, ui) -> None:
 
     from pycr.plugins.api.server import Server, make_app
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     logging.basicConfig(level=logging.INFO if opts.debug else logging.WARNING, stream=sys.stderr,
                         format="pycr serve: %(message)s")
     roots = [os.path.realpath(r) for r in ns.bind_root]
@@ -183,10 +187,6 @@ async def _serve(opts, ns, sock, path, ui) -> None:
         scheme = "https" if ssl_ctx else "http"
         host = f"[{ui[0]}]" if ":" in ui[0] else ui[0]
         print(f"pycr serve: dashboard on {scheme}://{host}:{ui[1]}/?token={token}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     for r in reversed(runners):
         await r.cleanup()

@@ -165,3 +165,29 @@ def test_a_stale_socket_is_replaced_and_a_live_one_kept(api, tmp_path):
         proc.terminate()
         assert proc.wait(30) == 0
     assert not stale.exists()
+
+
+def test_socket_activation(api, tmp_path):
+    """systemd's protocol: the listening socket as fd 3, LISTEN_FDS=1, LISTEN_PID = the server's pid."""
+    path = str(tmp_path / "activated.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+    fd = listener.fileno()
+    proc = subprocess.Popen(["bash", "-c", f'exec 3<&{fd}; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', "sh", PYCR,
+                             "--root", api.manage.root, "serve", "--host", "unix:///nonexistent/never-made.sock"],
+                            env=api.manage.env, pass_fds=(fd,), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    listener.close()
+    try:
+        line = proc.stdout.readline()
+        assert "on the socket systemd passed" in line, proc.stderr.read() if not line else line
+        r = subprocess.run(["/usr/bin/docker", "version", "--format", "{{.Server.APIVersion}}"],
+                           env={**api.env, "DOCKER_HOST": f"unix://{path}"}, capture_output=True, text=True,
+                           timeout=60)
+        assert r.stdout.strip() == "1.41", r.stderr
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert not os.path.exists("/nonexistent/never-made.sock")
