@@ -199,23 +199,31 @@ async def logs(request):
         if p["tail"] != "all":
             entries = entries[-p["tail"]:] if p["tail"] > 0 else []
         await _send(resp, entries, p, tty)
-        while p["follow"]:
-            entries = reader.read()
-            if entries:
-                await _send(resp, entries, p, tty)
-                continue
-            try:
-                rec = await srv.read(_resolve, rec.id)
-            except ApiError:
-                break
-            st = await srv.read(layers.manage.status, rec)
-            if st["status"] in ("exited", "dead", "created") and not st["monitor"]:
-                await _send(resp, reader.read(), p, tty)
-                break
-            await asyncio.sleep(0.1)
+        if p["follow"]:
+            await _follow(srv, rec, reader, resp, p, tty, ("exited", "dead", "created"), 0.1)
     finally:
         reader.close()
     return resp
+
+
+async def _follow(srv, rec, reader, out, p, tty, ended: tuple, interval: float) -> None:
+    """Send new log entries until the container is in one of ``ended`` with its monitor gone (or removed)."""
+    from pycr.plugins.api import layers
+
+    while True:
+        entries = reader.read()
+        if entries:
+            await _send(out, entries, p, tty)
+            continue
+        try:
+            rec = await srv.read(_resolve, rec.id)
+        except ApiError:
+            return
+        st = await srv.read(layers.manage.status, rec)
+        if st["status"] in ended and not st["monitor"]:
+            await _send(out, reader.read(), p, tty)
+            return
+        await asyncio.sleep(interval)
 
 
 async def _send(resp, entries, p, tty) -> None:
@@ -246,23 +254,10 @@ async def attach(request):
     p = {"streams": streams, "since": 0, "timestamps": False}
     drain = asyncio.ensure_future(_discard_input(conn))
     try:
-        if query_bool(request, "stream", True) or want_logs:
-            while True:
-                entries = reader.read()
-                if entries:
-                    await _send(conn, entries, p, tty)
-                    continue
-                if not query_bool(request, "stream", True):
-                    break
-                try:
-                    rec = await srv.read(_resolve, rec.id)
-                except ApiError:
-                    break
-                st = await srv.read(layers.manage.status, rec)
-                if st["status"] in ("exited", "dead") and not st["monitor"]:
-                    await _send(conn, reader.read(), p, tty)
-                    break
-                await asyncio.sleep(0.05)
+        if want_logs:
+            await _send(conn, reader.read(), p, tty)
+        if query_bool(request, "stream", True):
+            await _follow(srv, rec, reader, conn, p, tty, ("exited", "dead"), 0.05)
     finally:
         drain.cancel()
         reader.close()

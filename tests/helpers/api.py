@@ -9,6 +9,7 @@ pointing at the socket.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -77,12 +78,13 @@ class Api:
         return 0
 
 
-@pytest.fixture(scope="module")
-def api(manage):
+@contextlib.contextmanager
+def serving(manage, extra_args=()):
+    """``pycr serve`` over ``manage``'s store for the block; afterwards: clean exit, no traceback, no socket."""
     if not os.path.exists(DOCKER):
         pytest.fail("missing the docker CLI (apt-get install docker.io)")
     work = tempfile.mkdtemp(prefix="pycr-tests-api-")
-    a = Api(manage, work).start()
+    a = Api(manage, work, extra_args).start()
     try:
         yield a
     finally:
@@ -92,3 +94,9 @@ def api(manage):
         assert code == 0, log
         assert "Traceback" not in log, log
         assert not os.path.exists(a.sock)
+
+
+@pytest.fixture(scope="module")
+def api(manage):
+    with serving(manage) as a:
+        yield a

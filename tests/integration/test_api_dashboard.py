@@ -10,8 +10,6 @@ import http.server
 import json
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -19,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers.api import Api
+from tests.helpers.api import serving
 from tests.helpers.registry import free_port
 
 pytestmark = pytest.mark.root
@@ -32,22 +30,15 @@ def dash(manage):
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not os.path.exists(tool):
             pytest.fail(f"missing {tool} (apt-get install chromium chromium-driver)")
-    work = tempfile.mkdtemp(prefix="pycr-tests-api-ui-")
     port = free_port()
-    a = Api(manage, work, ["--ui", f"127.0.0.1:{port}"]).start()
-    deadline = time.monotonic() + 20
-    while not (m := re.search(r"dashboard on (http://\S+)", a.read_log())):
-        assert time.monotonic() < deadline, a.read_log()
-        time.sleep(0.1)
-    a.url = m.group(1)
-    a.base = a.url.split("/?")[0]
-    try:
+    with serving(manage, ["--ui", f"127.0.0.1:{port}"]) as a:
+        deadline = time.monotonic() + 20
+        while not (m := re.search(r"dashboard on (http://\S+)", a.read_log())):
+            assert time.monotonic() < deadline, a.read_log()
+            time.sleep(0.1)
+        a.url = m.group(1)
+        a.base = a.url.split("/?")[0]
         yield a
-    finally:
-        code = a.stop()
-        log = a.read_log()
-        shutil.rmtree(work, ignore_errors=True)
-        assert code == 0 and "Traceback" not in log, log
 
 
 @pytest.fixture

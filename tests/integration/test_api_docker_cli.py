@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import signal
 import subprocess
 import threading
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from tests.helpers.api import DOCKER
+from tests.integration.test_oci_exec_tty import _read_until as read_until
 from tests.helpers.registry import push_busybox
 
 pytestmark = pytest.mark.root
@@ -112,20 +112,9 @@ def test_detached_container_lifecycle(api, clean):
 
 
 def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while needle not in buf:
-        assert time.monotonic() < deadline, f"never saw {needle!r}: {buf!r}"
-        r, _, _ = select.select([fd], [], [], 0.5)
-        if r:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-    return buf
+    out = read_until(fd, needle, timeout)
+    assert needle in out, f"never saw {needle!r}: {out!r}"
+    return out
 
 
 def test_exec_it_through_a_pty(api, clean):
@@ -147,7 +136,7 @@ def test_exec_it_through_a_pty(api, clean):
         os.write(fd, b"tty\r")
         assert b"/dev/pts/" in _read_until(fd, b"/dev/pts/")
         os.write(fd, b"exit 3\r")
-        _read_until(fd, b"\x00", timeout=15)  # until EOF
+        read_until(fd, b"\x00", timeout=15)  # until EOF
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 3
     finally:
