@@ -25,7 +25,7 @@ _HOST_UNSUPPORTED = ("Privileged", "PortBindings", "PublishAllPorts", "Links", "
                      "VolumeDriver", "Isolation", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
                      "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "BlkioDeviceReadBps",
                      "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "BlkioWeightDevice",
-                     "MemorySwappiness", "CapAdd", "CapDrop", "Tmpfs")
+                     "MemorySwappiness")
 _CONFIG_UNSUPPORTED = ("Healthcheck", "Volumes", "OnBuild", "MacAddress", "Shell", "ArgsEscaped")
 _NETWORK_MODES = ("", "default", "none")
 
@@ -111,6 +111,10 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
         raise ApiError(400, f"HostConfig.RestartPolicy.MaximumRetryCount: {count!r} is not a count")
     restart = f"on-failure:{count}" if pname == "on-failure" and count else pname
     volumes = [_bind(b, bind_roots) for b in _list(host, "Binds", "HostConfig.")]
+    cap_add, cap_drop = _list(host, "CapAdd", "HostConfig."), _list(host, "CapDrop", "HostConfig.")
+    tmpfs = host.get("Tmpfs") or {}
+    if not isinstance(tmpfs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tmpfs.items()):
+        raise ApiError(400, "HostConfig.Tmpfs: expected an object of mount point -> options")
     for key in ("User", "WorkingDir", "Hostname"):
         if not isinstance(body.get(key) or "", str):
             raise ApiError(400, f"{key}: expected a string")
@@ -126,7 +130,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "volume": volumes, "memory": str(memory) if memory else None, "cpus": cpus,
           "pids_limit": pids if pids and pids > 0 else None, "workdir": body.get("WorkingDir") or None,
           "user": body.get("User") or None, "hostname": body.get("Hostname") or None,
-          "read_only": bool(host.get("ReadonlyRootfs")), "entrypoint": entry, "platform": None,
+          "read_only": bool(host.get("ReadonlyRootfs")), "cap_add": cap_add, "cap_drop": cap_drop,
+          "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
@@ -134,7 +139,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
               "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,
               "CpuPeriod": period if quota else 0, "PidsLimit": pids or 0,
-              "ReadonlyRootfs": bool(host.get("ReadonlyRootfs"))}
+              "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")), "CapAdd": cap_add or None,
+              "CapDrop": cap_drop or None, "Tmpfs": tmpfs or None}
     return {"ns": ns, "docker": docker}
 
 

@@ -63,6 +63,25 @@ def test_run_rm_streams_and_exit_code(api, clean):
     assert r.stdout == ""
 
 
+def test_capabilities_tmpfs_read_only_resources(api, clean):
+    img = api.manage.image
+    eff = api.docker("run", "--rm", "--cap-drop", "ALL", img, "grep", "CapEff", "/proc/self/status", check=0)
+    assert eff.stdout.split() == ["CapEff:", "0000000000000000"]
+    eff = api.docker("run", "--rm", "--cap-drop", "ALL", "--cap-add", "NET_ADMIN", img, "grep", "CapEff",
+                     "/proc/self/status", check=0)
+    assert int(eff.stdout.split()[1], 16) == 1 << 12  # CAP_NET_ADMIN only
+    r = api.docker("run", "--rm", "--read-only", "--tmpfs", "/scratch:size=1m", img, "sh", "-c",
+                   "grep ' /scratch ' /proc/mounts; echo x > /scratch/f && echo wrote; touch /nope || echo ro",
+                   check=0)
+    assert "tmpfs /scratch tmpfs" in r.stdout and "noexec" in r.stdout and "size=1024k" in r.stdout
+    assert "wrote" in r.stdout and "ro" in r.stdout.split()
+    r = api.docker("run", "--rm", "--memory", "32m", "--pids-limit", "9", "--cpus", "0.5", img, "sh", "-c",
+                   "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max "
+                   "/sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/memory.max "
+                   "/sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max", check=0)
+    assert r.stdout.split()[:2] == [str(32 << 20), "9"] and r.stdout.split()[2] == "50000"
+
+
 def test_detached_container_lifecycle(api, clean):
     img = api.manage.image
     cid = api.docker("run", "-d", "--name", "web", "-e", "GREETING=hello", "--label", "team=api", img, "sh", "-c",

@@ -116,8 +116,10 @@ def test_errors(client, api):
         client.containers.create("nosuch/image:1")
     with pytest.raises(docker.errors.APIError, match="HostConfig.Privileged"):
         client.containers.create(api.manage.image, "true", privileged=True)
-    with pytest.raises(docker.errors.APIError, match="HostConfig.CapAdd"):
-        client.containers.create(api.manage.image, "true", cap_add=["SYS_ADMIN"])
+    with pytest.raises(docker.errors.APIError, match="unknown capability"):
+        client.containers.create(api.manage.image, "true", cap_add=["NOT_A_CAP"])
+    with pytest.raises(docker.errors.APIError, match="HostConfig.Devices"):
+        client.containers.create(api.manage.image, "true", devices=["/dev/sda:/dev/sda"])
     assert client.containers.list(all=True) == []
     c = client.containers.create(api.manage.image, "true", name="dup")
     with pytest.raises(docker.errors.APIError, match="already in use") as e:

@@ -58,6 +58,13 @@ def test_supported_fields_map_onto_pycr_create():
     assert parse(body(CpuQuota=50000, CpuPeriod=100000), None, [])["ns"]["cpus"] == "0.5"
 
 
+def test_capabilities_and_tmpfs():
+    ns = parse(body(CapAdd=["NET_ADMIN"], CapDrop=["ALL"], Tmpfs={"/run": "size=1m", "/t": ""}), None, [])["ns"]
+    assert (ns["cap_add"], ns["cap_drop"], ns["tmpfs"]) == (["NET_ADMIN"], ["ALL"], ["/run:size=1m", "/t"])
+    with pytest.raises(ApiError, match="HostConfig.Tmpfs"):
+        parse(body(Tmpfs=["/t"]), None, [])
+
+
 def test_auto_remove_is_the_servers_job():
     spec = parse(body(AutoRemove=True), None, [])
     assert spec["ns"]["rm"] is False and spec["docker"]["AutoRemove"] is True
@@ -66,7 +73,7 @@ def test_auto_remove_is_the_servers_job():
 
 
 @pytest.mark.parametrize("field,value", [("Privileged", True), ("PortBindings", {"80/tcp": [{"HostPort": "8080"}]}),
-                                         ("CapAdd", ["NET_ADMIN"]), ("Tmpfs", {"/t": ""}), ("Devices", [{"x": 1}]),
+                                         ("Devices", [{"x": 1}]),
                                          ("SecurityOpt", ["seccomp=unconfined"]), ("PidMode", "host"),
                                          ("NetworkMode", "host"), ("NetworkMode", "bridge"),
                                          ("LogConfig", {"Type": "syslog"})])
