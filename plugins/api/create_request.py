@@ -67,6 +67,9 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     for key in _CONFIG_UNSUPPORTED:
         if _set(body.get(key)):
             raise unsupported(key)
+    if body.get("AttachStdin"):
+        raise unsupported("AttachStdin", "a managed container's stdin belongs to its monitor; run it detached "
+                                         "(docker run -d -it) and use docker exec -it")
     log = host.get("LogConfig") or {}
     if (log.get("Type") or "json-file") != "json-file":
         raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")

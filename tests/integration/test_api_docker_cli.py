@@ -229,4 +229,6 @@ def test_errors_are_one_line(api, clean):
     assert r.returncode == 1 and "it is running" in r.stderr
     r = api.docker("run", "-d", "--name", "busy", api.manage.image, "true")
     assert r.returncode != 0 and "already in use" in r.stderr
+    r = api.docker("run", "-i", "--rm", api.manage.image, "cat", input="x\n")
+    assert r.returncode != 0 and "AttachStdin: a managed container's stdin belongs to its monitor" in r.stderr
     assert len(api.manage.ps()) == 1  # nothing half-made

@@ -83,7 +83,7 @@ def test_unsupported_fields_are_named(field, value):
     assert e.value.status == 400 and e.value.message.startswith(f"HostConfig.{field}")
 
 
-@pytest.mark.parametrize("change,starts", [({"Image": ""}, "Image:"), ({"Env": ["X"]}, "Env:"),
+@pytest.mark.parametrize("change,starts", [({"Image": ""}, "Image:"), ({"AttachStdin": True}, "AttachStdin:"), ({"Env": ["X"]}, "Env:"),
                                            ({"Cmd": [1]}, "Cmd:"), ({"Labels": {"a": 1}}, "Labels:"),
                                            ({"WorkingDir": "rel"}, "WorkingDir:"), ({"Healthcheck": {"Test": ["x"]}},
                                                                                       "Healthcheck:")])
