@@ -57,19 +57,26 @@ async def create(request):
     if body.get("Privileged"):
         raise ApiError(400, "Privileged: pycr does not run privileged exec processes")
     cid = await srv.read(_running, container_ref(request))
-    eid = secrets.token_hex(32)
-    srv.execs[eid] = {"ID": eid, "ContainerID": cid, "Running": False, "ExitCode": None, "Pid": 0,
-                      "OpenStdin": bool(body.get("AttachStdin")), "OpenStdout": True, "OpenStderr": True,
-                      "ProcessConfig": {"tty": bool(body.get("Tty")), "entrypoint": cmd[0], "arguments": cmd[1:],
-                                        "user": body.get("User") or "", "privileged": False},
-                      "env": env, "workdir": body.get("WorkingDir") or "", "CanRemove": False, "master": None,
-                      "DetachKeys": ""}
+    sess = new_session(cid, cmd, tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")), env=env,
+                       user=body.get("User") or "", workdir=body.get("WorkingDir") or "")
+    eid = sess["ID"]
+    srv.execs[eid] = sess
     while len(srv.execs) > 1000:  # finished sessions are kept for their exit code, not forever
         old = next((k for k, v in srv.execs.items() if not v["Running"]), None)
         if old is None:
             break
         del srv.execs[old]
     return jsonr({"Id": eid}, status=201)
+
+
+def new_session(cid: str, cmd: list[str], *, tty: bool, stdin: bool, env=(), user: str = "",
+                workdir: str = "") -> dict:
+    """An exec session as ``POST /containers/{id}/exec`` makes it (also the dashboard's terminal)."""
+    return {"ID": secrets.token_hex(32), "ContainerID": cid, "Running": False, "ExitCode": None, "Pid": 0,
+            "OpenStdin": stdin, "OpenStdout": True, "OpenStderr": True,
+            "ProcessConfig": {"tty": tty, "entrypoint": cmd[0], "arguments": cmd[1:], "user": user,
+                              "privileged": False},
+            "env": list(env), "workdir": workdir, "CanRemove": False, "master": None, "DetachKeys": ""}
 
 
 def _exec_of(request) -> dict:
@@ -114,7 +121,7 @@ async def start(request):
         conn = await Hijacked.open(request, "application/vnd.docker.raw-stream")
         try:
             if tty:
-                await _run_tty(sess, conn)
+                await run_tty(sess, conn)
             else:
                 await _run_pipes(sess, conn)
         finally:
@@ -161,7 +168,8 @@ async def _feed_pipe(conn, stdin) -> None:
         stdin.close()
 
 
-async def _run_tty(sess, conn) -> None:
+async def run_tty(sess, conn) -> None:
+    """Run the session's process on a pty: its output to ``conn.write``, ``conn.read()`` typed into it."""
     import pty
 
     master, slave = pty.openpty()
@@ -227,10 +235,14 @@ async def resize(request):
     h, w = query_int(request, "h", 0), query_int(request, "w", 0)
     if not (0 <= h < 65536 and 0 <= w < 65536):
         raise ApiError(400, f"h, w: {h}x{w} is not a terminal size")
-    if sess["master"] is not None and h and w:
-        with contextlib.suppress(OSError):
-            fcntl.ioctl(sess["master"], termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+    set_window(sess, h, w)
     return web.Response(status=201)
+
+
+def set_window(sess: dict, rows: int, cols: int) -> None:
+    if sess["master"] is not None and 0 < rows < 65536 and 0 < cols < 65536:
+        with contextlib.suppress(OSError):
+            fcntl.ioctl(sess["master"], termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 async def inspect(request):

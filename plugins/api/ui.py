@@ -58,6 +58,9 @@ async def guard(request, handler):
     if request.method not in ("GET", "HEAD"):
         if request.headers.get("X-Pycr-UI") != "1" or not _same_origin(request):
             raise ApiError(403, "cross-site request refused")
+    if request.headers.get("Upgrade", "").lower() == "websocket":  # browsers always send Origin here
+        if "Origin" not in request.headers or not _same_origin(request):
+            raise ApiError(403, "cross-site websocket refused")
     resp = await handler(request)
     resp.headers.update(_HEADERS)
     return resp
@@ -167,6 +170,53 @@ async def logs(request):
     return ws
 
 
+class _WsTerminal:
+    """A websocket as the byte connection :func:`.execs.run_tty` talks to; text frames ``{"resize": [r, c]}``."""
+
+    def __init__(self, ws, sess):
+        self.ws, self.sess = ws, sess
+
+    async def write(self, data: bytes) -> None:
+        await self.ws.send_bytes(data)
+
+    async def read(self) -> bytes:
+        import json
+
+        from pycr.plugins.api import execs
+
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY:
+                if msg.data:
+                    return msg.data
+                continue
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    rows, cols = json.loads(msg.data)["resize"]
+                    execs.set_window(self.sess, int(rows), int(cols))
+                except (ValueError, KeyError, TypeError):
+                    pass
+                continue
+            break
+        return b""
+
+
+async def terminal(request):
+    """A shell in the container (``pycr exec -it CONTAINER sh``) over a websocket."""
+    from pycr.plugins.api import execs
+    from pycr.plugins.api.server import container_ref
+
+    srv = srv_of(request)
+    cid = await srv.read(execs._running, container_ref(request))
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    sess = execs.new_session(cid, ["sh"], tty=True, stdin=True)
+    try:
+        await execs.run_tty(sess, _WsTerminal(ws, sess))
+    finally:
+        await ws.close()
+    return ws
+
+
 async def _closed(ws) -> None:
     async for msg in ws:
         if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
@@ -182,6 +232,7 @@ def make_ui_app(srv, token: str) -> web.Application:
     app.router.add_get("/ui/images", images)
     app.router.add_post("/ui/containers/{id}/{action}", act)
     app.router.add_get("/ui/containers/{id}/logs", logs)
+    app.router.add_get("/ui/containers/{id}/terminal", terminal)
     app.router.add_post("/ui/images/pull", pull)
     app.router.add_post("/ui/images/{name:.+}/remove", remove_image)
     return app

@@ -115,6 +115,16 @@ def test_dashboard_lists_acts_and_follows_logs(dash, clean, browser):
     _until(lambda: logs.text.count("line-") >= seen + 3, what="new log lines arriving live")
     _shot(browser, "2-logs.png")
 
+    _click(browser, "dash1", "shell")  # a shell in the container, in the page
+    term = browser.find_element(By.ID, "term")
+    _until(lambda: "# " in term.text, what="the shell's prompt")
+    box = browser.find_element(By.ID, "term-input")
+    box.send_keys("echo $((6*7)) $(stty size)\n")
+    _until(lambda: "42 24 100" in term.text, what="the command's output")
+    _shot(browser, "2b-shell.png")
+    box.send_keys("exit\n")
+    _until(lambda: "[session ended]" in term.text, what="the shell to end")
+
     _click(browser, "dash1", "stop")
     _until(lambda: _state(browser, "dash1") == "exited", what="dash1 exited")
     assert dash.manage.state("dash1") == "exited"
@@ -155,6 +165,12 @@ def test_no_token_and_cross_site_posts_are_refused(dash, clean, browser):
         assert e.value.code == 401 and "token" in json.loads(e.value.read())["message"]
     token = dash.url.split("token=")[1]
     # the token, but a foreign Origin or no X-Pycr-UI header: refused
+    ws = urllib.request.Request(f"{dash.base}/ui/containers/{cid}/terminal", headers={
+        "Cookie": f"pycr_ui={token}", "Origin": "http://evil.example", "Connection": "Upgrade",
+        "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(ws, timeout=30)
+    assert e.value.code == 403 and "cross-site websocket" in json.loads(e.value.read())["message"]
     for headers in ({"Cookie": f"pycr_ui={token}", "X-Pycr-UI": "1", "Origin": "http://evil.example"},
                     {"Cookie": f"pycr_ui={token}"}):
         req = urllib.request.Request(f"{dash.base}/ui/containers/{cid}/remove", data=b"", headers=headers)

@@ -78,6 +78,7 @@ async function refresh() {
       }
       button(td, "remove", () => call("POST", `/ui/containers/${id}/remove`));
       button(td, "logs", async () => followLogs(c));
+      if (c.state === "running") button(td, "shell", async () => openShell(c));
       body.appendChild(tr);
     }
     const images = await call("GET", "/ui/images");
@@ -114,6 +115,33 @@ function followLogs(c) {
     box.scrollTop = box.scrollHeight;
   };
 }
+
+let termSocket = null;
+// A plain terminal: output with escape sequences removed, one input line sent with Enter.
+function openShell(c) {
+  if (termSocket) termSocket.close();
+  const box = $("#term");
+  box.textContent = "";
+  $("#term-of").textContent = c.name;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  termSocket = new WebSocket(`${scheme}//${location.host}/ui/containers/${encodeURIComponent(c.id)}/terminal`);
+  termSocket.binaryType = "arraybuffer";
+  const decoder = new TextDecoder();
+  termSocket.onopen = () => termSocket.send(JSON.stringify({ resize: [24, 100] }));
+  termSocket.onmessage = (ev) => {
+    const text = decoder.decode(new Uint8Array(ev.data), { stream: true });
+    box.textContent += text.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
+    box.scrollTop = box.scrollHeight;
+  };
+  termSocket.onclose = () => { box.textContent += "\n[session ended]\n"; };
+}
+
+$("#term-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  if (!termSocket || termSocket.readyState !== WebSocket.OPEN) return;
+  termSocket.send(new TextEncoder().encode($("#term-input").value + "\r"));
+  $("#term-input").value = "";
+});
 
 $("#pull").addEventListener("submit", async (ev) => {
   ev.preventDefault();
