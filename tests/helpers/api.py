@@ -20,6 +20,7 @@ import time
 import pytest
 
 from tests.conftest import PYCR
+from tests.helpers.engines import run
 
 DOCKER = "/usr/bin/docker"
 
@@ -60,12 +61,7 @@ class Api:
         return code
 
     def docker(self, *args, check=None, input=None, timeout=120) -> subprocess.CompletedProcess:
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            code = subprocess.run([DOCKER, *args], stdout=out, stderr=err, input=input, text=True, env=self.env,
-                                  timeout=timeout).returncode
-            out.seek(0)
-            err.seek(0)
-            r = subprocess.CompletedProcess(args, code, out.read(), err.read())
+        r = run([DOCKER, *args], check=False, input=input, timeout=timeout, env=self.env)
         if check is not None:
             assert r.returncode == check, f"docker {' '.join(args)} -> {r.returncode}: {r.stderr}{r.stdout}"
         return r
