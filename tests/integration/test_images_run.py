@@ -94,6 +94,21 @@ def layered_ref(registry):
     return ref
 
 
+def test_run_capabilities_and_tmpfs(pycr, busybox_ref):
+    r = pycr("run", "--rm", "--cap-drop", "ALL", "--cap-add", "net_bind_service", "--read-only", "--tmpfs",
+             "/scratch:size=1m,mode=0700", busybox_ref, "sh", "-c",
+             "grep CapEff /proc/self/status; grep ' /scratch ' /proc/mounts; touch /scratch/ok && echo writable",
+             check=0)
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["CapEff:", f"{1 << 10:016x}"]  # CAP_NET_BIND_SERVICE only
+    assert lines[1].startswith("tmpfs /scratch tmpfs rw,nosuid,nodev,noexec") and "mode=700" in lines[1]
+    assert lines[2] == "writable"
+    r = pycr("run", "--rm", "--cap-add", "CAP_BOGUS", busybox_ref, "true")
+    assert r.returncode != 0 and r.stderr.strip() == "--cap-add: unknown capability 'CAP_BOGUS'"
+    r = pycr("run", "--rm", "--tmpfs", "/t:bind", busybox_ref, "true")
+    assert r.returncode != 0 and "--tmpfs /t:bind: option 'bind' is not a tmpfs option pycr passes on" in r.stderr
+
+
 def test_whiteouts_and_opaque_dirs_same_in_both_strategies(pycr, layered_ref):
     out = {rf: pycr("run", "-q", layered_ref, rootfs=rf, check=0).stdout for rf in STRATEGIES}
     assert out["overlay"] == out["chroot"]
