@@ -141,7 +141,9 @@ async def wait(request):
     resp = web.StreamResponse(headers={"Content-Type": "application/json"})
     await prepared(request, resp)  # docker's client waits for the headers before it starts the container
     code, error = None, None
-    pause = 0.01  # a short container is seen soon; a long one is not polled hard
+    pause = 0.01  # a short container is seen soon (every 50 ms for 5 s); a long one is not polled hard
+    loop = asyncio.get_running_loop()
+    fast_until = loop.time() + 5
     while True:
         try:
             rec = await srv.read(_resolve, cid)
@@ -158,7 +160,7 @@ async def wait(request):
             if (rec.data.get("docker") or {}).get("AutoRemove") and st["status"] in ("exited", "dead"):
                 srv.events.auto_remove(cid, code)
         await asyncio.sleep(pause)
-        pause = min(pause * 1.5, 0.25)
+        pause = min(pause * 1.5, 0.05 if loop.time() < fast_until else 0.25)
     out = {"StatusCode": 0 if code is None else code}
     out["Error"] = {"Message": error} if error else None
     await resp.write(json.dumps(out).encode() + b"\n")
