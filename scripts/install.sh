@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 base=(python3 python3-venv busybox-static iproute2 procps)
 test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine
-           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd
+           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah
            docker.io chromium chromium-driver)  # pycr serve's clients: the docker CLI (its daemon is never used), a browser
 
 want=("${base[@]}")

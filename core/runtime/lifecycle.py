@@ -376,12 +376,15 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
                   pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
-                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True) -> int:
+                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True,
+                  on_signal=None) -> int:
     """create + start + wait + delete; the container's exit status (128+signal when killed).
 
     ``terminal``: the config asks for a terminal and no engine holds the
     console, so pycr receives the pty itself and proxies it to its own
     stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
+    ``on_signal(pid, signum)``: called instead of forwarding a signal pycr
+    receives to the container (``pycr build`` kills its RUN on Ctrl-C).
     """
     from pycr.core.linux import syscalls as S
 
@@ -403,7 +406,7 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 start(opts, container_id)
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
-                stack.enter_context(forward_signals(c.pid))
+                stack.enter_context(forward_signals(c.pid, on_signal))
                 start(opts, container_id)
                 code = wait_for(c.pid)
         finally:
@@ -414,9 +417,11 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
 
 
 @contextlib.contextmanager
-def forward_signals(pid: int):
-    """Pass the signals a user sends to ``pycr`` on to ``pid`` (the container's process)."""
-    previous = {s: signal.signal(s, lambda n, f: forward_signal(pid, n)) for s in _FORWARDED}
+def forward_signals(pid: int, on_signal=None):
+    """Pass the signals a user sends to ``pycr`` on to ``pid`` (the container's process),
+    or to ``on_signal(pid, signum)`` when given."""
+    handler = on_signal or forward_signal
+    previous = {s: signal.signal(s, lambda n, f: handler(pid, n)) for s in _FORWARDED}
     try:
         yield
     finally:

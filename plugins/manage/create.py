@@ -36,8 +36,35 @@ def add_create_arguments(p) -> None:
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
-    p.add_argument("image")
+    p.add_argument("image", nargs="?")  # checked by check_usage: argparse would call COMMAND required too
     p.add_argument("command", nargs="...")
+
+
+def check_usage(ns, verb: str) -> None:
+    """What argparse cannot say right: IMAGE is required, COMMAND is not; -it needs a terminal."""
+    from pycr.core import ConfigError
+
+    if not ns.image:
+        raise ConfigError(f"pycr {verb} requires at least 1 argument: pycr {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]")
+    from pycr.plugins.manage.manage import need_terminal
+
+    need_terminal(ns)
+
+
+def fit_backend(opts, config: dict) -> None:
+    """With ``--backend none`` there is no device cgroup to hold docker's default device rules,
+    and the none driver rightly refuses them.  Keep the confinement by other means instead: drop
+    the rules and CAP_MKNOD, so the container can use only the device nodes the runtime made.
+    Limits the user asked for (``--memory``...) are still refused, in one line."""
+    from pycr.core import resolve_backend
+
+    if resolve_backend(opts.backend) != "none":
+        return
+    resources = config.get("linux", {}).get("resources", {})
+    resources.pop("devices", None)
+    caps = config.get("process", {}).get("capabilities", {})
+    for kind in caps:
+        caps[kind] = [c for c in caps[kind] if c != "CAP_MKNOD"]
 
 
 def parse_restart(text: str) -> dict:
@@ -59,7 +86,7 @@ def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
 
-    from pycr.core import ConfigError, load_strategy, open_store
+    from pycr.core import ConfigError, load_strategy, open_store, strategy_options
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
     from pycr.plugins.manage import records
@@ -87,12 +114,13 @@ def create(opts, ns, *, detach: bool = True):
         stack.callback(shutil.rmtree, rec.dir, True)
         atomic_write(os.path.join(rec.dir, "image.json"),
                      json.dumps({"manifest": image.digest, "name": name}).encode())
-        rootfs = strategy_cls(store).prepare(image, rec.dir, stack, read_only=ns.read_only)
+        rootfs = strategy_cls(store, strategy_options(opts, strategy_cls)).prepare(image, rec.dir, stack, read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=rec.id,
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})
+        fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
         with rec.locked():
