@@ -290,17 +290,12 @@ async def get(request):
             os.unlink(path)
 
 
-async def build(request):
-    raise ApiError(501, "build: this pycr has no image builder yet")
-
-
 def routes(r) -> None:
     r.add("GET", "/images/json", list_)
     r.add("POST", "/images/create", create)
     r.add("POST", "/images/load", load)
     r.add("GET", "/images/get", get)
     r.add("POST", "/images/prune", prune)
-    r.add("POST", "/build", build)
     r.add("GET", "/images/{name:.+}/json", inspect)
     r.add("GET", "/images/{name:.+}/history", history)
     r.add("GET", "/images/{name:.+}/get", get)

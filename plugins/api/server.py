@@ -178,7 +178,7 @@ def container_ref(request: web.Request) -> str:
 
 
 def make_app(srv: Server) -> web.Application:
-    from pycr.plugins.api import containers, execs, images, system
+    from pycr.plugins.api import build, containers, execs, images, system
 
     app = web.Application(middlewares=[docker_errors], client_max_size=1 << 40)
     app["srv"] = srv
@@ -187,6 +187,7 @@ def make_app(srv: Server) -> web.Application:
     containers.routes(r)
     execs.routes(r)
     images.routes(r)
+    build.routes(r)
 
     async def start_watch(app):
         app["watch"] = asyncio.ensure_future(srv.events.watch())

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from tests.helpers.api import DOCKER
+from tests.helpers.engines import run
 from tests.integration.test_oci_exec_tty import _read_until as read_until
 from tests.helpers.registry import push_busybox
 
@@ -192,6 +193,23 @@ def test_tag_and_push(api, clean, registry):
                           text=True, check=True)
     assert json.loads(seen.stdout)["Digest"] == digest
     api.docker("rmi", target, check=0)
+
+
+def test_build(api, clean, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello\n")
+    (ctx / "Dockerfile").write_text(f"FROM {api.manage.image}\nRUN echo built > /built\nCOPY hello.txt /hello.txt\n"
+                                    'CMD ["cat", "/hello.txt", "/built"]\n')
+    env_classic = {"DOCKER_BUILDKIT": "0"}
+    r = run([DOCKER, "build", "-t", "api-built:1", str(ctx)], check=False, env={**api.env, **env_classic})
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "Successfully built " in r.stdout and "Successfully tagged api-built:1" in r.stdout
+    assert api.docker("run", "--rm", "api-built:1", check=0).stdout == "hello\nbuilt\n"
+    (ctx / "Dockerfile").write_text(f"FROM {api.manage.image}\nRUN exit 3\n")
+    r = run([DOCKER, "build", str(ctx)], check=False, env={**api.env, **env_classic})
+    assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.strip()
+    api.docker("rmi", "api-built:1", check=0)
 
 
 def test_events_stream_shows_api_and_cli_containers(api, clean):

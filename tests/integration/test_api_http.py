@@ -96,6 +96,30 @@ def test_paths_cannot_leave_the_store(api, clean):
     api.docker("rm", "-f", "t", check=0)
 
 
+def test_a_hostile_build_context_is_refused(api, clean, tmp_path):
+    import io
+    import tarfile
+
+    # (an absolute member name is made relative by the data filter: it lands inside the context)
+    for member, kind in (("../escaped-by-build", tarfile.REGTYPE), ("link", tarfile.SYMTYPE)):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            info = tarfile.TarInfo(member)
+            info.type = kind
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "/etc"
+            data = b"FROM scratch\n"
+            info.size = len(data) if kind == tarfile.REGTYPE else 0
+            tf.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+        status, msg = error_of(api, "POST", "/v1.41/build?dockerfile=Dockerfile", buf.getvalue())
+        assert status == 400 and msg.startswith("the build context is not a usable tar archive"), msg
+    assert not os.path.exists(os.path.join(os.path.dirname(api.manage.store), "escaped-by-build"))
+    assert error_of(api, "POST", "/v1.41/build?dockerfile=../../etc/passwd", b"")[0] == 400
+    assert error_of(api, "POST", "/v1.41/build?memory=100", b"")[0] == 400
+    tmp = os.path.join(api.manage.store, "tmp")
+    assert not [n for n in os.listdir(tmp) if n.startswith("pycr-api-build-")]  # nothing left behind
+
+
 def test_a_slow_client_does_not_block_others(api, clean):
     stalled = socket.socket(socket.AF_UNIX)
     stalled.connect(api.sock)
