@@ -17,11 +17,11 @@ from pycr.plugins.api.errors import ApiError, unsupported
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Fields refused when set (empty/zero/false values are docker clients' defaults and pass).
-_HOST_UNSUPPORTED = ("Privileged", "PortBindings", "PublishAllPorts", "Links", "Dns", "DnsOptions", "DnsSearch",
-                     "ExtraHosts", "VolumesFrom", "Devices", "DeviceRequests", "SecurityOpt", "Ulimits", "Sysctls",
+_HOST_UNSUPPORTED = ("PortBindings", "PublishAllPorts", "Links", "Dns", "DnsOptions", "DnsSearch",
+                     "ExtraHosts", "VolumesFrom", "Devices", "DeviceRequests", "SecurityOpt", "Sysctls",
                      "CpuShares", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "MemorySwap",
                      "KernelMemory", "OomKillDisable", "UsernsMode", "PidMode", "IpcMode", "UTSMode", "Cgroup",
-                     "CgroupParent", "GroupAdd", "Mounts", "Runtime", "Init", "ShmSize", "StorageOpt",
+                     "CgroupParent", "GroupAdd", "Mounts", "Runtime", "StorageOpt",
                      "VolumeDriver", "Isolation", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
                      "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "BlkioDeviceReadBps",
                      "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "BlkioWeightDevice",
@@ -115,6 +115,13 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     restart = f"on-failure:{count}" if pname == "on-failure" and count else pname
     volumes = [_bind(b, bind_roots) for b in _list(host, "Binds", "HostConfig.")]
     cap_add, cap_drop = _list(host, "CapAdd", "HostConfig."), _list(host, "CapDrop", "HostConfig.")
+    ulimits = []
+    for u in host.get("Ulimits") or []:
+        if not isinstance(u, dict) or not isinstance(u.get("Name"), str) or not all(
+                isinstance(u.get(k), int) for k in ("Soft", "Hard")):
+            raise ApiError(400, "HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
+        ulimits.append(f"{u['Name']}={u['Soft']}:{u['Hard']}")
+    shm = _int(host, "ShmSize", "HostConfig.")
     tmpfs = host.get("Tmpfs") or {}
     if not isinstance(tmpfs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tmpfs.items()):
         raise ApiError(400, "HostConfig.Tmpfs: expected an object of mount point -> options")
@@ -134,6 +141,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "pids_limit": pids if pids and pids > 0 else None, "workdir": body.get("WorkingDir") or None,
           "user": body.get("User") or None, "hostname": body.get("Hostname") or None,
           "read_only": bool(host.get("ReadonlyRootfs")), "cap_add": cap_add, "cap_drop": cap_drop,
+          "privileged": bool(host.get("Privileged")), "init": bool(host.get("Init")), "ulimit": ulimits,
+          "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
@@ -143,7 +152,9 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,
               "CpuPeriod": period if quota else 0, "PidsLimit": pids or 0,
               "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")), "CapAdd": cap_add or None,
-              "CapDrop": cap_drop or None, "Tmpfs": tmpfs or None}
+              "CapDrop": cap_drop or None, "Tmpfs": tmpfs or None,
+              "Privileged": bool(host.get("Privileged")), "Init": bool(host.get("Init")) or None,
+              "Ulimits": host.get("Ulimits") or None, "ShmSize": shm}
     return {"ns": ns, "docker": docker}
 
 

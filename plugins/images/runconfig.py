@@ -42,9 +42,7 @@ class RunOptions:
     cpus: str | None = None
     pids_limit: int | None = None
     terminal: bool = False
-    cap_add: list[str] = field(default_factory=list)   # docker's --cap-add / --cap-drop (names, CAP_ optional)
-    cap_drop: list[str] = field(default_factory=list)
-    tmpfs: list[str] = field(default_factory=list)     # DST[:mount options]
+    security: object = None  # has .apply(config): the confinement options (manage sets the seccomp plugin's)
 
 
 def options_from_args(ns) -> RunOptions:
@@ -55,9 +53,7 @@ def options_from_args(ns) -> RunOptions:
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
-        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)),
-        cap_add=list(getattr(ns, "cap_add", None) or []), cap_drop=list(getattr(ns, "cap_drop", None) or []),
-        tmpfs=list(getattr(ns, "tmpfs", None) or []))
+        pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)))
 
 
 def parse_size(text: str, what: str = "--memory") -> int:
@@ -200,10 +196,8 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
         resources["cpu"] = {"quota": int(cpus * 100000), "period": 100000}
     if run.pids_limit is not None:
         resources["pids"] = {"limit": int(run.pids_limit)}
-    caps = capabilities(run.cap_add, run.cap_drop)
-    for spec in run.tmpfs:
-        mounts = [m for m in mounts if m["destination"] != spec.split(":", 1)[0]] + [_tmpfs(spec)]
-    return {
+    caps = list(DOCKER_CAPS)
+    config = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": run.terminal,
@@ -226,44 +220,9 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
             "readonlyPaths": list(READONLY_PATHS),
         },
     }
-
-
-def capabilities(add: list[str], drop: list[str]) -> list[str]:
-    """docker's default set with ``--cap-add``/``--cap-drop`` applied (``--cap-drop ALL`` empties it)."""
-    from pycr.core import cap_mask
-
-    def norm(name: str, flag: str) -> str:
-        full = name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper()
-        if full == "CAP_ALL":
-            return "ALL"
-        cap_mask([full], flag)  # an unknown name is a one-line ConfigError
-        return full
-
-    drops = {norm(n, "--cap-drop") for n in drop}
-    adds = [norm(n, "--cap-add") for n in add]
-    if "ALL" in adds:
-        raise ConfigError("--cap-add ALL: name the capabilities to add")
-    caps = [] if "ALL" in drops else [c for c in DOCKER_CAPS if c not in drops]
-    return caps + [c for c in adds if c not in caps]
-
-
-_TMPFS_OPTIONS = re.compile(r"^(ro|rw|exec|noexec|suid|nosuid|dev|nodev|(size|nr_inodes)=\d+[kmg%]?|"
-                            r"mode=[0-7]{3,4}|uid=\d+|gid=\d+)$")
-
-
-def _tmpfs(spec: str) -> dict:
-    """``--tmpfs DST[:OPTIONS]`` as docker: a private tmpfs, noexec,nosuid,nodev unless told otherwise."""
-    dst, _, opts = spec.partition(":")
-    if not dst.startswith("/") or dst == "/":
-        raise ConfigError(f"--tmpfs {spec}: the destination must be an absolute path other than /")
-    options = [o for o in opts.split(",") if o]
-    for o in options:
-        if not _TMPFS_OPTIONS.match(o):
-            raise ConfigError(f"--tmpfs {spec}: option {o!r} is not a tmpfs option pycr passes on")
-    given = {o.split("=")[0] for o in options}
-    defaults = [d for d, mates in (("noexec", {"exec", "noexec"}), ("nosuid", {"suid", "nosuid"}),
-                                   ("nodev", {"dev", "nodev"})) if not given & mates]
-    return {"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": defaults + options}
+    if run.security is not None:
+        run.security.apply(config)
+    return config
 
 
 def _volume(spec: str) -> dict:

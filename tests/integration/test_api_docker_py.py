@@ -114,8 +114,8 @@ def test_errors(client, api):
         client.containers.get("nosuch")
     with pytest.raises(docker.errors.ImageNotFound):
         client.containers.create("nosuch/image:1")
-    with pytest.raises(docker.errors.APIError, match="HostConfig.Privileged"):
-        client.containers.create(api.manage.image, "true", privileged=True)
+    with pytest.raises(docker.errors.APIError, match="HostConfig.SecurityOpt"):
+        client.containers.create(api.manage.image, "true", security_opt=["seccomp=/etc/shadow"])
     with pytest.raises(docker.errors.APIError, match="unknown capability"):
         client.containers.create(api.manage.image, "true", cap_add=["NOT_A_CAP"])
     with pytest.raises(docker.errors.APIError, match="HostConfig.Devices"):

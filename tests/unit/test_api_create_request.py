@@ -65,6 +65,14 @@ def test_capabilities_and_tmpfs():
         parse(body(Tmpfs=["/t"]), None, [])
 
 
+def test_security_options_go_to_the_management_layer():
+    ns = parse(body(Privileged=True, Init=True, ShmSize=1 << 20,
+                    Ulimits=[{"Name": "nofile", "Soft": 10, "Hard": 20}]), None, [])["ns"]
+    assert ns["privileged"] and ns["init"] and ns["shm_size"] == str(1 << 20) and ns["ulimit"] == ["nofile=10:20"]
+    with pytest.raises(ApiError, match="HostConfig.Ulimits"):
+        parse(body(Ulimits=[{"Name": "nofile"}]), None, [])
+
+
 def test_auto_remove_is_the_servers_job():
     spec = parse(body(AutoRemove=True), None, [])
     assert spec["ns"]["rm"] is False and spec["docker"]["AutoRemove"] is True
@@ -72,7 +80,7 @@ def test_auto_remove_is_the_servers_job():
         parse(body(AutoRemove=True, RestartPolicy={"Name": "always"}), None, [])
 
 
-@pytest.mark.parametrize("field,value", [("Privileged", True), ("PortBindings", {"80/tcp": [{"HostPort": "8080"}]}),
+@pytest.mark.parametrize("field,value", [("PortBindings", {"80/tcp": [{"HostPort": "8080"}]}),
                                          ("Devices", [{"x": 1}]),
                                          ("SecurityOpt", ["seccomp=unconfined"]), ("PidMode", "host"),
                                          ("NetworkMode", "host"), ("NetworkMode", "bridge"),

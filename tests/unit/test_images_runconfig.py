@@ -80,24 +80,3 @@ def test_passwd_symlink_cannot_leak_host_file(tmp_path):
     assert resolve_user(str(root), "mine")["uid"] == 77
     with pytest.raises(ConfigError):
         resolve_user(str(root), "root")  # the host's /etc/passwd was not read
-
-
-def test_cap_add_drop_and_tmpfs():
-    from pycr.plugins.images.runconfig import capabilities, _tmpfs
-    from pycr.core import ConfigError
-
-    assert capabilities([], ["ALL"]) == []
-    assert capabilities(["net_admin"], ["ALL"]) == ["CAP_NET_ADMIN"]
-    caps = capabilities(["SYS_PTRACE"], ["CAP_CHOWN", "kill"])
-    assert "CAP_SYS_PTRACE" in caps and "CAP_CHOWN" not in caps and "CAP_KILL" not in caps
-    assert "CAP_NET_RAW" in caps
-    with pytest.raises(ConfigError, match="--cap-add: unknown capability 'CAP_BOGUS'"):
-        capabilities(["BOGUS"], [])
-    with pytest.raises(ConfigError, match="--cap-add ALL"):
-        capabilities(["ALL"], [])
-    assert _tmpfs("/t") == {"destination": "/t", "type": "tmpfs", "source": "tmpfs",
-                            "options": ["noexec", "nosuid", "nodev"]}
-    assert _tmpfs("/t:exec,size=1m,mode=1777")["options"] == ["nosuid", "nodev", "exec", "size=1m", "mode=1777"]
-    for bad in ("rel", "/", "/t:bind", "/t:size=1m,remount", "/t:uid=0;x"):
-        with pytest.raises(ConfigError, match="--tmpfs"):
-            _tmpfs(bad)
