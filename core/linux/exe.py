@@ -47,8 +47,8 @@ OPT_OUT = "PYCR_UNPROTECTED_INTERPRETER"
 
 
 #: verbs that start processes in containers (``pycr-oci start`` only releases an init made by
-#: create; ``pycr start`` launches a monitor that creates one)
-STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci"})
+#: create; ``pycr start`` launches a monitor that creates one; ``pycr serve`` does all of them)
+STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci", "serve"})
 
 
 def protect_for(prog: str, argv: list[str]) -> None:
