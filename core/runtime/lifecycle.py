@@ -122,7 +122,6 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             cgroup.create()
             undo.callback(cgroup.destroy)
             c.data["cgroup"] = cgroup.to_state()
-            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
             pm.hook.pycr_isolation_plan(config=config, plan=plan)
@@ -134,6 +133,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             console.prepare(plan, config, console_socket, undo)
             if hooks.get("createContainer") or hooks.get("startContainer"):
                 plan.preload.append("subprocess")
+            # after the rootfs plan, which checked the linux.devices the device rules are made from
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
         # Opened here, not in the init: a mapped user there may not reach the state root.

@@ -330,3 +330,105 @@ class _suppress:
 
 def wipe(path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- dockerd
+
+
+DOCKERD = "/usr/sbin/dockerd"
+DOCKER = "/usr/bin/docker"  # Debian's docker.io client, of the same release as its daemon
+
+
+class Dockerd:
+    """Debian's dockerd with ``pycr-oci`` as its default runtime, every path of
+    it in a short temp dir (data-root, exec-root, pidfile, socket, client
+    config), no iptables, no bridge, cgroupfs with a cgroup parent under ours.
+    Containers need ``--network none`` (there is no bridge network)."""
+
+    def __init__(self, runtime: str = PYCR_OCI, tag: str = "docker"):
+        import tempfile
+
+        # the managed containerd's socket lives under exec-root: keep the path short
+        self.dir = Path(tempfile.mkdtemp(prefix="pycr-dk-"))
+        self.socket = str(self.dir / "docker.sock")
+        self.runtime = runtime
+        self.cgroup_parent = parent_cgroup(tag)
+        (self.dir / "daemon.json").write_text("{}\n")
+        (self.dir / "client").mkdir()
+        self.proc = None
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": str(self.dir / "client")}
+
+    def argv(self) -> list[str]:
+        d = self.dir
+        return [DOCKERD, "--config-file", str(d / "daemon.json"), "--data-root", str(d / "data"),
+                "--exec-root", str(d / "exec"), "--pidfile", str(d / "docker.pid"), "-H", f"unix://{self.socket}",
+                "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false",
+                "--ip-masq=false", "--userland-proxy=false", "--storage-driver", "overlay2",
+                "--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", self.cgroup_parent,
+                "--add-runtime", f"pycr={self.runtime}", "--default-runtime", "pycr", "--log-level", "warn"]
+
+    def start(self):
+        log = open(self.dir / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                     cwd=str(self.dir), env={**os.environ, "TMPDIR": str(self.dir)})
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockerd exited: {(self.dir / 'dockerd.log').read_text()[-3000:]}")
+            if os.path.exists(self.socket) and self("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.2)
+        self.close()
+        raise RuntimeError("dockerd did not start in 60s")
+
+    def __call__(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        return run([DOCKER, *args], check=check, timeout=timeout, env=self.env, **kw)
+
+    def run_args(self, *extra) -> list[str]:
+        return ["--network", "none", *extra]
+
+    def leftovers(self) -> list[str]:
+        left = [f"container {c}" for c in self("ps", "-aq", check=False).stdout.split()]
+        left += [f"cgroup {c}" for c in cgroup_children(self.cgroup_parent)]
+        left += [f"mount {m}" for m in mounts_under(str(self.dir)) if "/merged" in m or "/mounts/shm" in m
+                 or "/rootfs" in m]
+        daemon = {self.proc.pid} if self.proc else set()
+        left += [f"process {p}" for p in _processes_mentioning(str(self.dir))
+                 if p not in daemon and b"containerd" not in _cmdline(p)]
+        return left
+
+    def close(self) -> None:
+        """Stop every container and the daemon (and its containerd), remove everything."""
+        if self.proc is not None and self.proc.poll() is None:
+            ids = self("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self("rm", "--force", *ids, check=False)
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in _processes_mentioning(str(self.dir)):
+            with _suppress():
+                os.kill(pid, signal.SIGKILL)
+        for m in sorted(mounts_under(str(self.dir)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], capture_output=True)
+        remove_cgroup_tree(self.cgroup_parent)
+        if not mounts_under(str(self.dir)):
+            wipe(self.dir)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
