@@ -283,9 +283,11 @@ class PivotRoot(Step):
 
 class RootPropagation(Step):
     """``linux.rootfsPropagation`` on the container's own ``/``, after the root
-    switch (runc >= 1.1): set before it, the flag would land on the host's root."""
+    switch (runc >= 1.1): set before it, the flag would land on the host's root.
+    Last of all, so the read-only binds before it still may bind from an
+    unbindable root."""
 
-    order = 5
+    order = 100
 
     flags: int
 
