@@ -33,12 +33,18 @@ def run(opts, ns) -> int:
         from pycr.core.containers.run import run as run_managed
 
         return run_managed(opts, ns)
+    from pycr.core.containers.records import check_name
+    from pycr.core.runtime.state import check_id
+
+    check_name(ns.name)  # bad input fails before anything is pulled, made or mounted
+    if ns.name is not None:
+        check_id(ns.name)
+    run_opts = runconfig.options_from_args(ns)
     store = Store()
     strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     cid = ns.name or secrets.token_hex(6)
-    run_opts = runconfig.options_from_args(ns)
     cdir = os.path.join(store.root, "containers", cid)
     with contextlib.ExitStack() as stack:
         try:

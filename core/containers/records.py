@@ -24,7 +24,8 @@ from pycr.core.errors import PycrError
 
 RECORD = "container.json"
 LOG = "json.log"
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+MAX_NAME = 128
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
         "proud", "quirky", "sharp", "tender", "vivid", "witty", "zen", "bold", "cool")
 _NOUN = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov",
@@ -135,12 +136,22 @@ def resolve(store_root: str, ref: str) -> Record:
     raise PycrError(f"no such container: {ref}")
 
 
+def check_name(name: str | None) -> None:
+    """A container name as given to --name (None: one will be made up)."""
+    if name is None:
+        return
+    if not _NAME.fullmatch(name):
+        shown = repr(name) if len(name) <= 60 else repr(name[:50]) + f"... ({len(name)} characters)"
+        raise PycrError(f"--name {shown}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    if len(name) > MAX_NAME:
+        raise PycrError(f"--name {name[:40]!r}...: {len(name)} characters, at most {MAX_NAME}")
+
+
 def new_record(store, name: str | None, fields: dict) -> Record:
     """Make the container's directory and record; the name is checked and taken atomically."""
     import secrets
 
-    if name is not None and not _NAME.match(name):
-        raise PycrError(f"--name {name!r}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    check_name(name)
     base = containers_dir(store.root)
     os.makedirs(base, exist_ok=True)
     with store.lock("containers"):

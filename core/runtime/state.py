@@ -13,14 +13,24 @@ import re
 
 from pycr.core.errors import ConfigError, ContainerNotFound
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
+#: the id names a directory and (as pycr-<id>) a cgroup: one path component, at most NAME_MAX
+MAX_ID = 250
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 OCI_VERSION = "1.0.2"
 
 
 def check_id(cid: str) -> str:
-    if not _ID.match(cid):
-        raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '.', '+', '-'")
+    if not isinstance(cid, str) or not _ID.fullmatch(cid):
+        raise ConfigError(f"invalid container id {_shown(cid)}: use letters, digits, '_', '.', '+', '-'")
+    if len(cid) > MAX_ID:
+        raise ConfigError(f"invalid container id {_shown(cid)}: {len(cid)} characters, at most {MAX_ID}")
     return cid
+
+
+def _shown(text) -> str:
+    """A user's string for an error line: repr'd (newlines visible), long ones cut."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:60] + f"...' ({len(text)} characters)"
 
 
 def proc_start_time(pid: int) -> int | None:

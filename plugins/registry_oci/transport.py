@@ -135,7 +135,7 @@ class Transport:
                 resp = self._send(method, url, hdrs, body)
             except (OSError, http.client.HTTPException) as e:
                 prefix = f"{what}: " if what else ""
-                raise RegistryError(f"{prefix}registry {self.host} unreachable: {e or type(e).__name__}") from None
+                raise RegistryError(f"{prefix}registry {self.host} unreachable: {network_reason(e)}") from None
             if resp.status == 401 and own and not retried_auth:
                 resp.read()
                 retried_auth = True
@@ -194,7 +194,7 @@ class Transport:
             resp = self._send("GET", url, headers, None)
             data = resp.read()
         except (OSError, http.client.HTTPException) as e:
-            raise RegistryError(f"token server {realm} unreachable: {e}") from None
+            raise RegistryError(f"token server {realm} unreachable: {network_reason(e)}") from None
         if resp.status != 200:
             raise RegistryError(f"token server {realm} refused{' credentials' if self.credentials else ''}: "
                                 f"HTTP {resp.status}", resp.status)
@@ -220,3 +220,17 @@ class Transport:
             return RegistryError(f"{subject}: unauthorized: authentication required{hint}", 401, code)
         text = message or (code or "").lower().replace("_", " ") or resp.reason
         return RegistryError(f"{subject}: {text} (HTTP {resp.status})", resp.status, code)
+
+
+def network_reason(e: BaseException) -> str:
+    """An OSError or http.client error in words, without Python's names or errno numbers."""
+    import socket
+
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    if isinstance(e, http.client.IncompleteRead):
+        return f"connection closed after {len(e.partial)} bytes"
+    text = str(e)
+    return text if text and not text.startswith("[Errno") else "connection failed"
