@@ -154,6 +154,22 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # a bug: engines still get one line in --log, then the traceback
-        log_error(opts, f"internal error: {type(e).__name__}: {e}")
-        raise
+    except OSError as e:  # the system said no (disk full, ...): one line; --debug adds the traceback
+        if opts is not None and opts.debug:
+            raise
+        log_error(opts, os_error_line(e))
+        return 1
+    except Exception as e:  # a bug: engines still get one line in --log; --debug adds the traceback
+        log_error(opts, f"internal error: {e or type(e).__name__}"
+                        f"{'' if opts is not None and opts.debug else ' (--debug shows where)'}")
+        if opts is not None and opts.debug:
+            raise
+        return 1
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError as a user reads it: what, where, why -- no errno number or class name."""
+    where = " ".join(repr(f) if isinstance(f, str) else repr(os.fsdecode(f))
+                     for f in (e.filename, e.filename2) if f is not None)
+    reason = e.strerror or str(e) or "operating system error"
+    return f"{where}: {reason}" if where else reason

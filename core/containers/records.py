@@ -76,10 +76,9 @@ class Record:
         return self
 
     def save(self) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f)
-        os.replace(tmp, self.path)
+        from pycr.core.runtime.state import write_json_file
+
+        write_json_file(self.path, self.data, f"container {self.data.get('name') or self.id}: cannot save its record")
 
     @contextlib.contextmanager
     def locked(self):
@@ -168,7 +167,13 @@ def new_record(store, name: str | None, fields: dict) -> Record:
         rec = Record(cdir, {"id": cid, "name": name, "created": now_rfc3339(), **fields,
                             "state": {"status": "creating", "creator_pid": os.getpid(),
                                       "creator_start": proc_start(os.getpid())}})
-        rec.save()
+        try:
+            rec.save()
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
     return rec
 
 

@@ -97,7 +97,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
             step.run(sc, ctx)
         step = None
         proc = plan.process
-        exe = find_executable(proc)
+        exe = find_executable(proc) if proc.args else ""  # no process: start never comes
         env = process_env(proc)
         if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)

@@ -14,7 +14,7 @@ import signal
 import time
 
 from pycr.core.errors import ContainerNotFound, PycrError, StateError
-from pycr.core.runtime.state import Container, check_id, proc_start_time
+from pycr.core.runtime.state import Container, check_id, proc_start_time, write_json_file
 
 
 def _rmtree(path: str) -> None:
@@ -97,7 +97,7 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
     from pycr.core.runtime import oci_hooks
     from pycr.core.runtime.plan import Plan
 
-    if config["process"].get("terminal") and not console_socket:
+    if (config.get("process") or {}).get("terminal") and not console_socket:
         raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
     with tracing.phase("plugins"):
         pm = _manager(opts)
@@ -119,9 +119,14 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
 
         with tracing.phase("cgroup"):
             cgroup = driver_cls(cid, linux.get("cgroupsPath"))
+            # the intent journal: what create is about to make, written before making it, so
+            # `delete --force` can undo a create killed at any moment (see delete_aborted)
+            journal = {"cgroup": cgroup.to_state()}
+            write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
             cgroup.create()
             undo.callback(cgroup.destroy)
-            c.data["cgroup"] = cgroup.to_state()
+            c.data["cgroup"] = journal["cgroup"] = cgroup.to_state()
+            write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
             pm.hook.pycr_isolation_plan(config=config, plan=plan)
@@ -156,6 +161,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 os._exit(1)
         child.close()
         undo.callback(_reap, pid)
+        journal["pids"] = [[pid, proc_start_time(pid)]]
+        write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         try:
             with tracing.phase("namespaces"):
                 cgroup.add_pid(pid)
@@ -169,6 +176,9 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                     raise sync.InitFailed(msg.get("msg") or f"container init exited early ({msg['type']})")
                 init_pid = msg["pid"]
                 undo.callback(_kill_and_reap, init_pid)
+                journal["pids"].append([init_pid, proc_start_time(init_pid)])
+                write_json_file(os.path.join(c.dir, INTENT), journal,
+                                f"container {cid}: cannot record what create makes")
                 _reap(pid)
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
@@ -185,6 +195,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             raise PycrError(f"container {cid}: {e}") from None
         finally:
             parent.close()
+        if "process" not in config:
+            c.data["no_process"] = True  # start must fail (runtime spec: process is needed at start)
         c.data.update(created=time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
                       hooks={k: hooks[k] for k in ("poststart", "poststop") if k in hooks},
                       owner="")
@@ -192,6 +204,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
         if pid_file:
             _write_pid_file(pid_file, init_pid)
         undo.pop_all()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(c.dir, INTENT))  # state.json says it all now
         os.close(fifo_fd)
     pm.hook.pycr_container_created(state=c.oci_state("created"))
     return c
@@ -258,6 +272,8 @@ def start(opts, cid: str) -> None:
         raise StateError({"stopped": "cannot start a container that has stopped",
                           "running": "cannot start an already running container",
                           "paused": "cannot start a paused container"}.get(status, f"cannot start: {status}"))
+    if c.data.get("no_process"):
+        raise StateError(f"container {cid}: config.json has no process to start")
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         while True:
@@ -318,7 +334,7 @@ def delete(opts, cid: str, force: bool = False) -> None:
     except ContainerNotFound:
         path = os.path.join(opts.root, cid)
         if os.path.isdir(path):  # an aborted create: no state.json was written
-            _rmtree(path)
+            delete_aborted(opts, path)
             return
         if force:
             return
@@ -347,6 +363,44 @@ def delete(opts, cid: str, force: bool = False) -> None:
         from pycr.core.errors import CleanupError
 
         raise CleanupError(failures)
+
+
+INTENT = "intent.json"
+
+
+def delete_aborted(opts, path: str) -> None:
+    """Undo a create that died before it wrote state.json (``kill -9``, power
+    loss): its intent journal names the cgroup it was making and the
+    processes it forked; kill those, remove the cgroup, then the directory."""
+    import json
+
+    try:
+        with open(os.path.join(path, INTENT)) as f:
+            journal = json.load(f)
+    except (OSError, ValueError):
+        journal = {}
+    for pid, start in journal.get("pids", []):
+        if start is not None and proc_start_time(pid) == start:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, start)
+    failures = []
+    if journal.get("cgroup"):
+        cgroup = _manager(opts).driver("cgroup", journal["cgroup"]["driver"]).from_state(journal["cgroup"])
+        try:
+            deadline = time.monotonic() + 10
+            while cgroup.pids() and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    if cgroup.is_frozen():
+                        cgroup.thaw()
+                cgroup.kill_all(signal.SIGKILL)
+                time.sleep(0.01)
+            cgroup.destroy()
+        except Exception as e:
+            failures.append(f"cgroup: {e}")
+    _rmtree(path)
+    if failures:
+        raise PycrError(f"container {os.path.basename(path)}: " + "; ".join(failures))
 
 
 def _kill_everything(c: Container, cgroup) -> None:

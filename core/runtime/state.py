@@ -27,6 +27,25 @@ def check_id(cid: str) -> str:
     return cid
 
 
+def write_json_file(path: str, data: object, what: str) -> None:
+    """Write ``data`` to ``path`` through a temp file and rename: readers see the
+    old or the new file, never half of one; a full disk leaves no temp file and
+    is one line (``what: path: reason``)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        from pycr.core.errors import PycrError
+
+        raise PycrError(f"{what}: {path}: {e.strerror}") from None
+
+
 def _shown(text) -> str:
     """A user's string for an error line: repr'd (newlines visible), long ones cut."""
     shown = repr(text)
@@ -90,10 +109,7 @@ class Container:
 
     def save(self) -> None:
         path = os.path.join(self.dir, "state.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f)
-        os.replace(tmp, path)
+        write_json_file(path, self.data, f"container {self.id}: cannot save its state")
 
     @classmethod
     def load(cls, root: str, cid: str) -> "Container":

@@ -17,6 +17,9 @@ _RLIMITS = {
 def pycr_isolation_plan(config, plan):
     from pycr.core import cap_mask, steps
 
+    if "process" not in config:  # created, never started (lifecycle.start refuses)
+        plan.process = steps.ProcessSpec(args=[])
+        return
     proc = config["process"]
     user = proc.get("user", {}) or {}
     caps = proc.get("capabilities")

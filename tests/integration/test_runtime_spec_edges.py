@@ -92,3 +92,28 @@ def test_home_from_the_containers_passwd(run_oci, bundle, cid):
     assert home(1000) == "/home/user"
     assert home(4242) == "/"
     assert home(0, ("PATH=/bin", "HOME=/mine")) == "/mine"
+
+
+def test_config_without_process_creates_but_does_not_start(run_oci, bundle, cid, state_root):
+    b = bundle(["true"])
+    path = os.path.join(b, "config.json")
+    with open(path) as f:
+        config = json.load(f)
+    del config["process"]
+    with open(path, "w") as f:
+        json.dump(config, f)
+    r = run_oci("create", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    try:
+        assert json.loads(run_oci("state", cid).stdout)["status"] == "created"
+        r = run_oci("start", cid)
+        assert r.returncode != 0
+        assert r.stderr.strip().splitlines() == [f"pycr-oci: container {cid}: config.json has no process to start"] \
+            or r.stderr.count("\n") == 1 and "no process to start" in r.stderr, r.stderr
+        assert json.loads(run_oci("state", cid).stdout)["status"] == "created"
+    finally:
+        assert run_oci("delete", "--force", cid).returncode == 0
+    assert cid not in os.listdir(state_root)
+    r = run_oci("run", "--bundle", b, cid)
+    assert r.returncode != 0 and "no process to start" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert cid not in os.listdir(state_root)

@@ -1,0 +1,113 @@
+"""Faults of the low-level runtime: ``pycr-oci create`` killed with SIGKILL
+at random moments, and a disk that fills up under the state root.  After
+``delete --force`` (or the failed command itself) nothing may remain: no
+state directory, no cgroup, no process, no temp file."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import ID_PREFIX, PYCR_OCI
+from tests.helpers.engines import run
+
+pytestmark = pytest.mark.root
+
+
+def _cgroups_named(name):
+    found = []
+    for ctrl in os.listdir("/sys/fs/cgroup"):
+        for dirpath, dirnames, _ in os.walk(os.path.join("/sys/fs/cgroup", ctrl)):
+            found += [os.path.join(dirpath, d) for d in dirnames if d == name]
+            if dirpath.count("/") > 7:
+                dirnames[:] = []
+    return found
+
+
+def _processes_with(text):
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        out.append(int(name))
+            except OSError:
+                pass
+    return out
+
+
+def test_create_killed_at_random_moments_leaves_nothing_after_delete(bundle, state_root):
+    b = bundle(["sleep", "1000"])
+    rng = random.Random(1717)
+    outcomes = {"half-made": 0, "none": 0, "created": 0}
+    for attempt in range(30):
+        cid = f"{ID_PREFIX}k9-{attempt}-{uuid.uuid4().hex[:6]}"
+        proc = subprocess.Popen([PYCR_OCI, "--root", state_root, "create", "--bundle", b, cid],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.0, 0.25))
+        proc.kill()
+        proc.wait()
+        made = os.path.join(state_root, cid)
+        if os.path.isdir(made):
+            outcomes["created" if os.path.exists(os.path.join(made, "state.json")) else "half-made"] += 1
+        else:
+            outcomes["none"] += 1
+        r = run([PYCR_OCI, "--root", state_root, "delete", "--force", cid], check=False)
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 10
+        while _processes_with(cid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(made), (attempt, os.listdir(made))
+        assert _cgroups_named(f"pycr-{cid}") == [], attempt
+        assert _processes_with(cid) == [], attempt
+        # the id is free again: a new create starts from scratch and works
+        if attempt % 10 == 0:
+            assert run([PYCR_OCI, "--root", state_root, "run", "--bundle", bundle(["true"]), cid],
+                       check=False).returncode == 0
+    assert outcomes["half-made"] > 0, outcomes  # the kills did land in the middle of create
+
+
+@pytest.fixture
+def tiny_root(tmp_path):
+    """A 1 MiB tmpfs as the state root, filled up to the last few blocks."""
+    root = tmp_path / "tiny"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tinyroot", str(root)], check=True)
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], check=False)
+
+
+def _fill(path):
+    """Fill the filesystem at ``path`` to the last byte."""
+    fd = os.open(os.path.join(path, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_full_state_root_is_one_line_and_leaves_nothing(bundle, tiny_root):
+    b = bundle(["true"])
+    os.makedirs(tiny_root / ".validated", exist_ok=True)
+    _fill(tiny_root)
+    cid = f"{ID_PREFIX}full-{uuid.uuid4().hex[:6]}"
+    r = run([PYCR_OCI, "--root", str(tiny_root), "run", "--bundle", b, cid], check=False)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "Error:" not in r.stderr
+    assert sorted(os.listdir(tiny_root)) == [".validated", "filler"]
+    assert _cgroups_named(f"pycr-{cid}") == []
