@@ -150,21 +150,33 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
         with tracing.session(opts, f"{prog} {verb}"):
             return module.run(opts, ns) or 0
     except PycrError as e:
-        log_error(opts, str(e))
+        culprit = _blame(e)
+        third_party = culprit is not None and culprit["kind"] != "builtin"
+        log_error(opts, f"{_plugin_label(culprit)}: {e}" if third_party else str(e))
         return e.exit_code
     except KeyboardInterrupt:
         return 130
     except OSError as e:  # the system said no (disk full, ...): one line; --debug adds the traceback
-        if opts is not None and opts.debug:
-            raise
+        culprit = _blame(e)
+        if (opts is not None and opts.debug) or (culprit is not None and culprit["kind"] != "builtin"):
+            return _report_exception(opts, e)
         log_error(opts, os_error_line(e))
         return 1
-    except Exception as e:  # a bug: engines still get one line in --log; --debug adds the traceback
-        log_error(opts, f"internal error: {e or type(e).__name__}"
-                        f"{'' if opts is not None and opts.debug else ' (--debug shows where)'}")
-        if opts is not None and opts.debug:
-            raise
-        return 1
+    except Exception as e:
+        return _report_exception(opts, e)
+
+
+def _report_exception(opts, e: Exception) -> int:
+    culprit = _blame(e)
+    if culprit is not None:  # a plugin's bug, not pycr's: name it, its distribution and the hook
+        log_error(opts, f"{_plugin_label(culprit)} failed in {culprit['hook']}: {type(e).__name__}: {e}")
+    else:  # pycr's own bug: engines still get one line in --log
+        log_error(opts, f"internal error: {type(e).__name__}: {e}")
+    if opts is not None and opts.debug:
+        raise e
+    if culprit is None:
+        sys.stderr.write("(run with --debug for the traceback)\n")
+    return 1
 
 
 def os_error_line(e: OSError) -> str:
@@ -173,3 +185,15 @@ def os_error_line(e: OSError) -> str:
                      for f in (e.filename, e.filename2) if f is not None)
     reason = e.strerror or str(e) or "operating system error"
     return f"{where}: {reason}" if where else reason
+
+
+def _blame(exc: BaseException) -> dict | None:
+    """The plugin whose hook raised ``exc``, if a plugin manager was built in this process."""
+    from pycr.core.plugins import current_manager
+
+    manager = current_manager()
+    return manager.blame(exc) if manager is not None else None
+
+
+def _plugin_label(info: dict) -> str:
+    return f"plugin {info['name']!r} from {info['dist']} {info['version']}"
