@@ -204,6 +204,9 @@ def live_status(rec: Record, paused_check=None) -> dict:
             out["status"] = "restarting" if status == "restarting" else "exiting"
         else:
             out.update(status="exited", error=out["error"] or "the monitor died; exit code unknown")
+    if st.get("foreground") and not out["monitor"] and out["status"] in ("running", "exiting", "starting"):
+        # the `pycr run` holding it is gone (killed): nobody is attached, nobody will clean up
+        out.update(status="dead", error=out["error"] or "its pycr run was killed")
     out["running"] = out["status"] in ("running", "paused")
     if out["running"] and not out["monitor"]:
         out["error"] = "the monitor died: the container runs unmonitored"

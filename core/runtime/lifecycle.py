@@ -430,12 +430,14 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
                   pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
-                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True) -> int:
+                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True,
+                  on_created=None) -> int:
     """create + start + wait + delete; the container's exit status (128+signal when killed).
 
     ``terminal``: the config asks for a terminal and no engine holds the
     console, so pycr receives the pty itself and proxies it to its own
     stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
+    ``on_created(container)`` runs between create and start.
     """
     from pycr.core.linux import syscalls as S
 
@@ -447,6 +449,12 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
             sock, console_socket = stack.enter_context(term.listener())
         c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
                    preserve_fds=preserve_fds, console_socket=console_socket, validate_schema=validate_schema)
+        if on_created is not None:  # pycr run: its record learns the init
+            try:
+                on_created(c)
+            except BaseException:
+                delete(opts, container_id, force=True)
+                raise
         if detach:
             start(opts, container_id)
             return 0
@@ -462,8 +470,10 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 code = wait_for(c.pid)
         finally:
             stack.close()
-            _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
-            delete(opts, container_id, force=True)
+            try:  # a plugin that raises here must not leave the container's state and cgroups behind
+                _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
+            finally:
+                delete(opts, container_id, force=True)
     return code
 
 

@@ -111,3 +111,23 @@ def test_full_state_root_is_one_line_and_leaves_nothing(bundle, tiny_root):
     assert "Traceback" not in r.stderr and "Error:" not in r.stderr
     assert sorted(os.listdir(tiny_root)) == [".validated", "filler"]
     assert _cgroups_named(f"pycr-{cid}") == []
+
+
+def test_plugin_raising_when_the_container_stopped_leaves_nothing(tmp_path):
+    from pycr.core.testing.bundle import make_bundle
+    from pycr.core.testing.dists import write_dist
+
+    site = str(tmp_path / "site")
+    write_dist(site, "pycr-raises-stopped", "0.1", {"pycr.plugins": {"raises_stopped": "pycrtest_raises_stopped"}},
+               {"pycrtest_raises_stopped.py": "from pycr.core import hookimpl\n\n@hookimpl\n"
+                                              "def pycr_container_stopped(state, exit_status):\n"
+                                              "    raise RuntimeError('stopped hook blew up')\n"})
+    root = str(tmp_path / "run")
+    env = {**os.environ, "PYTHONPATH": site, "PYCR_CACHE_DIR": str(tmp_path / "cache")}
+    cid = f"{ID_PREFIX}hookraise-{uuid.uuid4().hex[:6]}"
+    b = make_bundle(str(tmp_path / "b"), ["echo", "ran"])
+    r = run([PYCR_OCI, "--root", root, "run", "--bundle", b, cid], check=False, env=env)
+    assert r.stdout == "ran\n"
+    assert r.returncode != 0 and "raises_stopped" in r.stderr and "stopped hook blew up" in r.stderr, r.stderr
+    assert [d for d in os.listdir(root) if not d.startswith(".")] == []
+    assert _cgroups_named(f"pycr-{cid}") == []
