@@ -82,7 +82,7 @@ def test_every_node_type_becomes_a_device_step():
 
 
 def test_device_rules_only_for_char_and_block_devices():
-    from plugins.cgroups import pycr_resource_limits
+    from pycr.plugins.cgroups import pycr_resource_limits
 
     seen = []
 

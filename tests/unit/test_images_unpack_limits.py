@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 
-from pycr.core.images.unpack import Limits, UnpackError, unpack_layer
+from pycr.plugins.images.unpack import Limits, UnpackError, unpack_layer
 
 MiB = 1 << 20
 
@@ -36,7 +36,7 @@ def test_gzip_bomb_streams_in_bounded_memory(tmp_path):
     assert layer.stat().st_size < 2 * MiB
     target = tmp_path / "out"
     target.mkdir()
-    script = ("import resource, sys; from pycr.core.images.unpack import unpack_layer; "
+    script = ("import resource, sys; from pycr.plugins.images.unpack import unpack_layer; "
               "s = unpack_layer(open(sys.argv[1], 'rb'), sys.argv[2]); "
               "print(s.bytes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", script, str(layer), str(target)], check=True,
