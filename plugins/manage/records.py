@@ -76,7 +76,7 @@ class Record:
         return self
 
     def save(self) -> None:
-        from pycr.core.runtime.state import write_json_file
+        from pycr.core import write_json_file
 
         write_json_file(self.path, self.data, f"container {self.data.get('name') or self.id}: cannot save its record")
 
