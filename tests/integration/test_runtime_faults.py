@@ -45,12 +45,18 @@ def _processes_with(text):
 def test_create_killed_at_random_moments_leaves_nothing_after_delete(bundle, state_root):
     b = bundle(["sleep", "1000"])
     rng = random.Random(1717)
+    # kill points spread over how long a whole create takes on this (loaded) machine
+    probe = f"{ID_PREFIX}k9-probe-{uuid.uuid4().hex[:6]}"
+    t0 = time.monotonic()
+    run([PYCR_OCI, "--root", state_root, "create", "--bundle", b, probe])
+    span = time.monotonic() - t0
+    run([PYCR_OCI, "--root", state_root, "delete", "--force", probe])
     outcomes = {"half-made": 0, "none": 0, "created": 0}
     for attempt in range(30):
         cid = f"{ID_PREFIX}k9-{attempt}-{uuid.uuid4().hex[:6]}"
         proc = subprocess.Popen([PYCR_OCI, "--root", state_root, "create", "--bundle", b, cid],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.3, 1.0) * span)
         proc.kill()
         proc.wait()
         made = os.path.join(state_root, cid)
