@@ -202,7 +202,9 @@ def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
         try:
             resource.setrlimit(res, (soft, hard))
         except (OSError, ValueError) as e:
-            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft}, {hard}): {e}") from None
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft % 2**64}, {hard % 2**64}): {reason}") \
+                from None
     if proc.oom_score_adj is not None:
         try:
             sc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from tests.conftest import ID_PREFIX, PYCR, PYCR_OCI
-from tests.helpers.engines import run
+from tests.conftest import ID_PREFIX, PYCR
+from tests.helpers.engines import cgroups_named, run
 
 pytestmark = pytest.mark.root
 
@@ -96,17 +96,7 @@ def test_bad_configs(run_oci, bundle, state_root, name, change, needle):
         r = run_oci(verb, "--bundle", b, cid)
         assert_one_clean_line(r, needle)
         assert cid not in os.listdir(state_root)
-        assert not _cgroups_named(f"pycr-{cid}")
-
-
-def _cgroups_named(name):
-    found = []
-    for ctrl in os.listdir("/sys/fs/cgroup"):
-        for dirpath, dirnames, _ in os.walk(os.path.join("/sys/fs/cgroup", ctrl)):
-            found += [os.path.join(dirpath, d) for d in dirnames if d == name]
-            if dirpath.count("/") > 7:
-                dirnames[:] = []
-    return found
+        assert not cgroups_named(f"pycr-{cid}")
 
 
 @pytest.mark.parametrize("cid, needle", [

@@ -11,7 +11,7 @@ import http.server
 import json
 import os
 import re
-import resource
+import sys
 import threading
 import time
 
@@ -141,8 +141,6 @@ def test_hostile_registry_ends_in_one_line(evil, tmp_path, mode, needle):
            "PYCR_REGISTRY_CONNECT_TIMEOUT": "5"}
     script = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
-    import sys
-
     r = run([sys.executable, "-c", script, PYCR, "pull", f"{host}/evil:latest"], check=False, env=env, timeout=300)
     assert r.returncode != 0, r.stdout
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
@@ -159,5 +157,3 @@ def test_bad_deadline_setting(tmp_path):
     r = run([PYCR, "pull", "127.0.0.1:9/x:latest"], check=False, env=env)
     assert r.returncode != 0 and r.stderr.strip() == "PYCR_REGISTRY_IDLE_TIMEOUT='soon': not a number of seconds"
 
-
-del resource

@@ -14,32 +14,9 @@ import uuid
 import pytest
 
 from tests.conftest import ID_PREFIX, PYCR_OCI
-from tests.helpers.engines import run
+from tests.helpers.engines import cgroups_named, processes_mentioning, run
 
 pytestmark = pytest.mark.root
-
-
-def _cgroups_named(name):
-    found = []
-    for ctrl in os.listdir("/sys/fs/cgroup"):
-        for dirpath, dirnames, _ in os.walk(os.path.join("/sys/fs/cgroup", ctrl)):
-            found += [os.path.join(dirpath, d) for d in dirnames if d == name]
-            if dirpath.count("/") > 7:
-                dirnames[:] = []
-    return found
-
-
-def _processes_with(text):
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != os.getpid():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if text.encode() in f.read():
-                        out.append(int(name))
-            except OSError:
-                pass
-    return out
 
 
 def test_create_killed_at_random_moments_leaves_nothing_after_delete(bundle, state_root):
@@ -56,10 +33,16 @@ def test_create_killed_at_random_moments_leaves_nothing_after_delete(bundle, sta
         cid = f"{ID_PREFIX}k9-{attempt}-{uuid.uuid4().hex[:6]}"
         proc = subprocess.Popen([PYCR_OCI, "--root", state_root, "create", "--bundle", b, cid],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.0) * span)
+        made = os.path.join(state_root, cid)
+        if attempt % 3:  # once create has begun making things (most of its time), at a random moment
+            deadline = time.monotonic() + 30
+            while not os.path.isdir(made) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.7) * span)
+        else:  # anywhere, from the start
+            time.sleep(rng.uniform(0.0, 1.0) * span)
         proc.kill()
         proc.wait()
-        made = os.path.join(state_root, cid)
         if os.path.isdir(made):
             outcomes["created" if os.path.exists(os.path.join(made, "state.json")) else "half-made"] += 1
         else:
@@ -67,11 +50,11 @@ def test_create_killed_at_random_moments_leaves_nothing_after_delete(bundle, sta
         r = run([PYCR_OCI, "--root", state_root, "delete", "--force", cid], check=False)
         assert r.returncode == 0, r.stderr
         deadline = time.monotonic() + 10
-        while _processes_with(cid) and time.monotonic() < deadline:
+        while processes_mentioning(cid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not os.path.exists(made), (attempt, os.listdir(made))
-        assert _cgroups_named(f"pycr-{cid}") == [], attempt
-        assert _processes_with(cid) == [], attempt
+        assert cgroups_named(f"pycr-{cid}") == [], attempt
+        assert processes_mentioning(cid) == [], attempt
         # the id is free again: a new create starts from scratch and works
         if attempt % 10 == 0:
             assert run([PYCR_OCI, "--root", state_root, "run", "--bundle", bundle(["true"]), cid],
@@ -116,7 +99,7 @@ def test_full_state_root_is_one_line_and_leaves_nothing(bundle, tiny_root):
     assert len(lines) == 1 and "No space left on device" in lines[0], r.stderr
     assert "Traceback" not in r.stderr and "Error:" not in r.stderr
     assert sorted(os.listdir(tiny_root)) == [".validated", "filler"]
-    assert _cgroups_named(f"pycr-{cid}") == []
+    assert cgroups_named(f"pycr-{cid}") == []
 
 
 def test_plugin_raising_when_the_container_stopped_leaves_nothing(tmp_path):
@@ -136,4 +119,4 @@ def test_plugin_raising_when_the_container_stopped_leaves_nothing(tmp_path):
     assert r.stdout == "ran\n"
     assert r.returncode != 0 and "raises_stopped" in r.stderr and "stopped hook blew up" in r.stderr, r.stderr
     assert [d for d in os.listdir(root) if not d.startswith(".")] == []
-    assert _cgroups_named(f"pycr-{cid}") == []
+    assert cgroups_named(f"pycr-{cid}") == []
