@@ -48,6 +48,7 @@ _LAZY = {
     "write_json_file": ("pycr.core.runtime.state", "write_json_file"),
     "default_mounts": ("pycr.core.runtime.default_spec", "default_mounts"),
     "load_strategy": ("pycr.core.rootfs", "load_strategy"),
+    "strategy_options": ("pycr.core.rootfs", "strategy_options"),
     "get_manager": ("pycr.core.plugins", "get_manager"),
     "entry_points": ("pycr.core.plugins", "entry_points"),
     "load_entry_point": ("pycr.core.plugins", "load_entry_point"),

@@ -42,8 +42,17 @@ class RootfsStrategy:
     name = "abstract"
     no_pivot = False
 
-    def __init__(self, store: Any):
+    # mount(2) flags for ``self.mount`` (the kernel's values; combine with ``|``)
+    from pycr.core.linux.syscalls import (  # noqa: E402  (class attributes, no import cost: already loaded)
+        MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE)
+
+    #: options the strategy takes (``pycr --rootfs-opt KEY=VALUE``): name -> one-line help.
+    #: A strategy that takes none refuses any; values arrive as strings in ``self.options``.
+    accepts: dict[str, str] = {}
+
+    def __init__(self, store: Any, options: dict[str, str] | None = None):
         self.store = store
+        self.options = dict(options or {})
 
     @classmethod
     def available(cls) -> bool:
@@ -53,12 +62,21 @@ class RootfsStrategy:
     def prepare(self, image: Any, container_dir: str, stack: contextlib.ExitStack, *,
                 read_only: bool = False) -> str:
         """Build the rootfs for ``image`` (a :class:`pycr.plugins.images.store.Image`) under
-        ``container_dir``; return its path.  Register undo actions on ``stack``."""
+        ``container_dir``; return its path.  Register undo actions on ``stack``.
+
+        ``read_only`` says the container asked for a read-only root (``--read-only``). The
+        runtime makes ``/`` read-only itself (``root.readonly``), *after* the plan's post-switch
+        steps, so hook plugins can still write into the fresh root; a strategy must therefore
+        return a writable tree and may use the flag only to save work (no writable layer needed
+        once the container runs), never by mounting the tree read-only itself."""
         raise NotImplementedError
 
     # -- helpers for strategies (the syscall seam) -----------------------------
     @staticmethod
     def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+        """mount(2) through the syscall seam: ``self.mount("overlay", path, "overlay", 0,
+        "lowerdir=...,upperdir=...,workdir=...")`` or ``self.mount(src, dst, None,
+        self.MS_BIND | self.MS_REC)``.  Raises ``OSError`` with the kernel's errno."""
         from pycr.core.linux.syscalls import SYSCALLS
 
         SYSCALLS.mount(source, target, fstype, flags, data)
@@ -87,4 +105,21 @@ def load_strategy(opts: Any, name: str | None = None) -> type[RootfsStrategy]:
         from pycr.core.errors import PluginError
 
         raise PluginError(f"--rootfs: strategy {name!r} is not available on this host")
+    strategy_options(opts, cls)  # a wrong option fails before any pull
     return cls
+
+
+def strategy_options(opts: Any, cls: type[RootfsStrategy]) -> dict[str, str]:
+    """``--rootfs-opt KEY=VALUE`` as a dict, checked against what ``cls`` accepts."""
+    from pycr.core.errors import ConfigError
+
+    options = {}
+    for item in getattr(opts, "rootfs_opts", None) or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--rootfs-opt {item!r}: expected KEY=VALUE")
+        if key not in cls.accepts:
+            takes = f"it takes: {', '.join(sorted(cls.accepts))}" if cls.accepts else "it takes none"
+            raise ConfigError(f"--rootfs-opt {key}: strategy {cls.name!r} has no such option; {takes}")
+        options[key] = value
+    return options

@@ -129,9 +129,9 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
-            pm.hook.pycr_isolation_plan(config=config, plan=plan)
-            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
-            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
+            pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
+            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
+            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
             from pycr.core.runtime import console
 
@@ -139,7 +139,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             if hooks.get("createContainer") or hooks.get("startContainer"):
                 plan.preload.append("subprocess")
             # after the rootfs plan, which checked the linux.devices the device rules are made from
-            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
+                                         container_id=cid)
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
         # Opened here, not in the init: a mapped user there may not reach the state root.
