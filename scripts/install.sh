@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 base=(python3 python3-venv busybox-static iproute2 procps)
-test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine
+test_pkgs=(runc crun skopeo umoci docker-registry podman containerd docker.io hyperfine
            qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd)
 
 want=("${base[@]}")
