@@ -463,6 +463,8 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
         try:
             if terminal:
                 master = term.receive_master(sock)
+                if os.isatty(0):  # before start: the process may ask for its size at once
+                    term.copy_winsize(0, master)
                 start(opts, container_id)
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
