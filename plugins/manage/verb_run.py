@@ -24,8 +24,9 @@ def run(opts, ns) -> int:
     when it exits.  If this process is killed, the record says so (status
     ``dead``) and ``rm`` / ``container prune`` clean up after it."""
     from pycr.plugins.manage import cleanup, records
-    from pycr.plugins.manage.create import create
+    from pycr.plugins.manage.create import check_usage, create
 
+    check_usage(ns, "run")
     if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.plugins.manage
         from pycr.plugins.manage.run import run as run_managed
 
