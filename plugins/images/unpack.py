@@ -48,7 +48,14 @@ _CHUNK = 1 << 20
 
 
 class UnpackError(PycrError):
-    """A layer is malformed or hostile; nothing outside the target was touched."""
+    """A layer is malformed or hostile, or the target refused it; nothing outside the target was touched.
+
+    ``errno`` is the kernel's error number when the failure was the target's (ENOSPC, EDQUOT,
+    EROFS...), so a rootfs strategy can tell a full disk from a bad layer; the original
+    ``OSError`` is the exception's ``__cause__``.
+    """
+
+    errno: int | None = None
 
 
 @dataclass
@@ -349,7 +356,9 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise UnpackError(f"{layer_name}: corrupt layer: {e}") from None
         except OSError as e:
-            raise UnpackError(f"{layer_name}: cannot unpack into {target}: {e}") from None
+            err = UnpackError(f"{layer_name}: cannot unpack into {target}: {e}")
+            err.errno = e.errno
+            raise err from e  # one line for users (the CLI prints str()); the cause for strategies
         # directory mtimes last, deepest first, so children do not bump them again
         for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
             try:
