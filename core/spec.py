@@ -1,13 +1,12 @@
 """Load and validate a runtime-spec bundle's ``config.json``.
 
 Validation uses the OCI runtime-spec JSON schema (vendored in
-``schema/runtime``) through jsonschema.  Importing jsonschema costs ~60 ms,
-more than a whole ``runc run``, so (1) a config whose exact bytes were
-validated before is remembered by its sha256 under the state root and not
-re-checked -- only configs that passed are remembered, so the cache can never
-let an invalid one through -- and (2) a new config is checked in a forked
-child while the runtime goes on building the container; the runtime waits
-for the verdict before it commits to anything (see ``open_bundle``).
+``schema/runtime``), compiled to Python once (``config_validator``, generated
+by scripts/gen_config_validator.py): checking a config the runtime has never
+seen costs well under a millisecond, which matters because engines write a new
+config.json for every container.  Only a refused config pays for jsonschema
+(~60 ms of imports), which names the offending field; a test proves on a
+corpus that both refuse exactly the same configs.
 """
 
 from __future__ import annotations
@@ -21,22 +20,8 @@ from pycr.core.jsondoc import parse_json_object
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
 
-def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool = True) -> dict[str, object]:
-    """Read ``bundle/config.json``, validate it, and check the rootfs exists."""
-    config, schema_checked = open_bundle(bundle, cache_dir, schema)
-    schema_checked()
-    return config
-
-
-def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
-    """Read and check ``bundle/config.json``; the schema check may still be running.
-
-    Returns ``(config, schema_checked)``: call ``schema_checked()`` before
-    trusting the config for good -- it raises ConfigError naming the field
-    if the schema check failed.  A config not in the cache is checked in a
-    forked child (``pycr:[validate]``), so the ~60 ms jsonschema import runs on
-    the other core while the runtime builds the container (engines write a new
-    config.json for every container, so the cache never helps them).
+def load_bundle_config(bundle: str, schema: bool = True) -> dict[str, object]:
+    """Read ``bundle/config.json``, validate it, and check the rootfs exists.
 
     ``schema=False`` is for configs pycr wrote itself (``pycr run IMAGE``):
     they are typed by construction.  The semantic checks always run.
@@ -50,77 +35,23 @@ def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
     config = parse_json_object(raw, path)
-    checked = _background_check(config, raw, path, cache_dir) if schema else _passed
+    if schema:
+        error = schema_error(config) if schema_refuses(config) else None
+        if error:  # a schema error names the real problem better than a semantic one
+            raise ConfigError(f"{path}: {error}")
+    check_semantics(config, bundle, path)
+    return config
+
+
+def schema_refuses(config: dict[str, object]) -> bool:
+    """The compiled schema's verdict: True when the config breaks the schema."""
+    from pycr.core.config_validator import SchemaInvalid, validate
+
     try:
-        check_semantics(config, bundle, path)
-    except ConfigError:
-        checked()  # a schema error names the real problem better
-        raise
-    return config, checked
-
-
-CACHE_ENTRIES = 512  # engines write a new config.json per container: keep the newest only
-
-
-def _trim_cache(cache_dir: str) -> None:
-    """Drop the oldest half of the markers once there are more than CACHE_ENTRIES
-    (runs in the validator child, off the runtime's path)."""
-    names = os.listdir(cache_dir)
-    if len(names) <= CACHE_ENTRIES:
-        return
-    aged = []
-    for name in names:
-        try:
-            aged.append((os.stat(os.path.join(cache_dir, name)).st_mtime_ns, name))
-        except OSError:
-            pass
-    for _, name in sorted(aged)[: len(aged) - CACHE_ENTRIES // 2]:
-        try:
-            os.unlink(os.path.join(cache_dir, name))
-        except OSError:
-            pass
-
-
-def _passed() -> None:
-    return None
-
-
-def _background_check(config: dict[str, object], raw: bytes, path: str, cache_dir: str | None):
-    marker = None
-    if cache_dir:
-        import hashlib
-
-        marker = os.path.join(cache_dir, hashlib.sha256(raw).hexdigest())
-        if os.path.exists(marker):
-            return _passed
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pycr:[validate]
-        try:
-            os.close(rfd)
-            error = schema_error(config) or ""
-            os.write(wfd, error.encode())
-            if not error and marker:
-                os.makedirs(cache_dir, exist_ok=True)
-                open(marker, "w").close()
-                _trim_cache(cache_dir)
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    verdict: list[str] = []
-
-    def checked() -> None:
-        if not verdict:
-            chunks = []
-            while chunk := os.read(rfd, 65536):
-                chunks.append(chunk)
-            os.close(rfd)
-            os.waitpid(pid, 0)
-            verdict.append(b"".join(chunks).decode())
-        if verdict[0]:
-            raise ConfigError(f"{path}: {verdict[0]}")
-
-    return checked
+        validate(config)
+    except SchemaInvalid:
+        return True
+    return False
 
 
 _VALIDATOR = None

@@ -79,17 +79,12 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     if os.path.exists(os.path.join(opts.root, cid)):
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):
-        config, schema_checked = spec.open_bundle(bundle, cache_dir=os.path.join(opts.root, ".validated"),
-                                                  schema=validate_schema)
-    try:
-        return _create(opts, cid, bundle, config, schema_checked, pid_file=pid_file, no_pivot=no_pivot,
-                       preserve_fds=preserve_fds, console_socket=console_socket)
-    except BaseException:
-        schema_checked()  # an invalid config explains a failure better than its symptom does
-        raise
+        config = spec.load_bundle_config(bundle, schema=validate_schema)
+    return _create(opts, cid, bundle, config, pid_file=pid_file, no_pivot=no_pivot,
+                   preserve_fds=preserve_fds, console_socket=console_socket)
 
 
-def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, preserve_fds, console_socket):
+def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, console_socket):
     from pycr.core import spec, tracing
     from pycr.core.runtime import sync
     from pycr.core.linux import syscalls as S
@@ -171,8 +166,6 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 _reap(pid)
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
-            with tracing.phase("validate-wait"):
-                schema_checked()  # no hook runs, nothing is committed, before the schema check passed
             with tracing.phase("hooks"):
                 c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
                 hook_state.update(c.oci_state("creating"))

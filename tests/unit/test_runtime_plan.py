@@ -116,18 +116,6 @@ def test_mount_destination_cannot_escape_through_symlink(tmp_path):
     assert safe_join(str(rootfs), "../../..") == str(rootfs)
 
 
-def test_validation_cache_keeps_only_the_newest(tmp_path, monkeypatch):
-    from pycr.core import spec
-
-    monkeypatch.setattr(spec, "CACHE_ENTRIES", 8)
-    for i in range(9):
-        marker = tmp_path / f"{i:02d}"
-        marker.touch()
-        os.utime(marker, ns=(i * 10**9, i * 10**9))
-    spec._trim_cache(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["05", "06", "07", "08"]
-
-
 def test_mount_point_of(tmp_path):
     info = tmp_path / "mountinfo"
     info.write_text("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"
