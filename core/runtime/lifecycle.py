@@ -142,6 +142,7 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             oci_hooks.run_hooks(hooks, phase, {**state, "status": "running" if phase == "startContainer" else "creating"})
 
         with tracing.phase("fork"):
+            plan.cgroup_join = _open_join_files(cgroup)
             sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
             pid = os.fork()
             if pid == 0:  # pycr:[stage1] -- never returns
@@ -149,10 +150,13 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
                 init_mod.stage1(child, plan, sc, lambda: init_mod.init(child, plan, sc, fifo_fd, init_hooks))
                 os._exit(1)
         child.close()
+        for _, fd in plan.cgroup_join:
+            os.close(fd)
         undo.callback(_reap, pid)
         try:
             with tracing.phase("namespaces"):
-                cgroup.add_pid(pid)
+                if not plan.cgroup_join:
+                    cgroup.add_pid(pid)
                 parent.send(sync.GO)
                 msg = parent.recv()
                 if msg["type"] == sync.USERNS:
@@ -187,6 +191,20 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
         os.close(fifo_fd)
     pm.hook.pycr_container_created(state=c.oci_state("created"))
     return c
+
+
+def _open_join_files(cgroup) -> list[tuple[str, int]]:
+    """The driver's self-join files, opened here (as the host's root) for stage1 to write."""
+    paths = getattr(cgroup, "self_join_files", lambda: [])()
+    opened = []
+    try:
+        for path in paths:
+            opened.append((path, os.open(path, os.O_WRONLY | os.O_CLOEXEC)))
+    except OSError as e:
+        for _, fd in opened:
+            os.close(fd)
+        raise PycrError(f"cgroup: cannot open {path}: {e.strerror}") from None
+    return opened
 
 
 def _write_pid_file(path: str, pid: int) -> None:

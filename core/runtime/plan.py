@@ -415,6 +415,8 @@ class Plan(Record):
     post_switch: list[Step] = Factory(list)  # sysctl, masks, readonly paths
     process: ProcessSpec | None = None
     cgroup: object = None  # the container's cgroup driver instance (runtime side only)
+    #: (path, fd) open for writing: stage1 writes "0" to each to move itself into the cgroup
+    cgroup_join: list[tuple[str, int]] = Factory(list)
     console: object = None  # the engine's console socket, for process.terminal (see console.py)
     console_size: object = None  # (rows, columns) from process.consoleSize
     #: modules the init imports before the root switch (the host's files are gone after it)

@@ -214,7 +214,38 @@ def check_state_round_trip(driver) -> None:
     assert [d for d in dirs if os.path.exists(d)] == []
 
 
-ALL_CHECKS = (check_pids, check_limits_read_back, check_freeze_thaw, check_kill_all,
+def check_self_join(driver) -> None:
+    """A process writing ``0`` into each of ``self_join_files()`` lands where add_pid puts one."""
+    paths = getattr(driver, "self_join_files", lambda: [])()
+    if not paths:
+        return  # optional: the runtime uses add_pid
+    reference = spawn_in(driver, ["sleep", "60"])
+    fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in paths]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # single-threaded, like pycr:[stage1]
+        try:
+            for fd in fds:
+                os.write(fd, b"0")
+            os.read(r, 1)
+        finally:
+            os._exit(0)
+    try:
+        for fd in fds:
+            os.close(fd)
+        assert _wait_for(lambda: pid in driver.pids()), driver.pids()
+        assert container_dirs(pid) == container_dirs(reference.pid)
+        assert os.getpid() not in driver.pids()
+    finally:
+        os.write(w, b"x")
+        os.close(w)
+        os.close(r)
+        os.waitpid(pid, 0)
+        driver.kill_all(signal.SIGKILL)
+        _reap(reference)
+
+
+ALL_CHECKS = (check_pids, check_self_join, check_limits_read_back, check_freeze_thaw, check_kill_all,
               check_destroy_leaves_nothing, check_state_round_trip)
 
 
@@ -254,6 +285,9 @@ class CgroupDriverConformance:
 
     def test_pids(self, cgroup_driver):
         check_pids(cgroup_driver)
+
+    def test_self_join(self, cgroup_driver):
+        check_self_join(cgroup_driver)
 
     def test_limits_read_back(self, cgroup_driver):
         check_limits_read_back(cgroup_driver)

@@ -141,6 +141,9 @@ class CgroupV1(CgroupDriver):
             except OSError as e:
                 raise PycrError(f"cgroup_v1: cannot add pid {pid} to {path}: {e.strerror}") from None
 
+    def self_join_files(self) -> list[str]:
+        return [os.path.join(path, "tasks") for path in self.paths.values()]
+
     def pids(self) -> list[int]:
         found: set[int] = set()
         for path in self.paths.values():
