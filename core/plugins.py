@@ -46,13 +46,13 @@ _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
 # ------------------------------------------------------------ entry points
 
 
-def _cache_file() -> str:
+def _cache_file(kind: str = "entry-points") -> str:
     base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
     import zlib
 
     # one file per sys.path: two virtualenvs must not keep overwriting each other's cache
-    return os.path.join(base, f"entry-points-{zlib.crc32(chr(0).join(sys.path).encode()):08x}.json")
+    return os.path.join(base, f"{kind}-{zlib.crc32(chr(0).join(sys.path).encode()):08x}.json")
 
 
 def _fingerprint() -> str:
@@ -164,26 +164,83 @@ def _stevedore_driver(slot: str, name: str):
 # ------------------------------------------------------------ the manager
 
 
+CORE_PLUGIN = "pycr.core.default_drivers"
+
+
 class PluginManager:
-    """A thin typed façade over ``pluggy.PluginManager``."""
+    """A thin typed façade over ``pluggy.PluginManager``.
+
+    When a dispatch plan frozen from an earlier pluggy run with the same
+    inputs is valid (:mod:`pycr.core.dispatch`), ``hook`` calls the same
+    implementations in the same order without importing pluggy; ``-p``
+    always builds pluggy, and so does the first use of ``pm``.
+    """
 
     def __init__(self, disabled: list[str] | tuple = (), autoload: bool | None = None,
                  builtins_only: bool = False):
+        self.entry_points = entry_points()
+        if autoload is None:
+            autoload = not os.environ.get(AUTOLOAD_ENV)
+        self._args = (tuple(disabled), autoload, builtins_only)
+        self.autoload = autoload and not builtins_only
+        self._pm = None
+        self.hook = None
+        if not disabled:
+            from pycr.core import dispatch
+
+            self._plan_file = _cache_file("dispatch")
+            self._plan_key = dispatch.plan_key(self.entry_points, autoload=autoload, builtins_only=builtins_only,
+                                               require=os.environ.get(REQUIRE_ENV, ""))
+            if self._thaw(dispatch.load(self._plan_file, self._plan_key)):
+                return
+        self._build(*self._args)
+        if not disabled and not self.failures:
+            plan = dispatch.freeze(self._pm, self.plugin_info, CORE_PLUGIN)
+            if plan is not None:
+                dispatch.save(self._plan_file, self._plan_key, plan)
+
+    @property
+    def pm(self):
+        """The ``pluggy.PluginManager``; on the frozen path, built now (and ``hook`` becomes pluggy's)."""
+        if self._pm is None:
+            self._build(*self._args)
+        return self._pm
+
+    def _thaw(self, plan: dict | None) -> bool:
+        """Take the frozen plan's plugins and callers; False (nothing kept) if it cannot serve."""
+        if plan is None:
+            return False
+        from pycr.core import dispatch
+
+        self.failures = []
+        self.required = self._required_names()
+        self.conflicts = self._check_duplicates()
+        objects = {CORE_PLUGIN: DefaultDrivers(self)}
+        try:
+            for info in plan["plugins"]:
+                objects[info["name"]] = _load(info["value"])
+        except Exception:
+            return False  # pluggy reports it, properly
+        hooks = dispatch.build_hooks(plan, objects)
+        if hooks is None:
+            return False
+        self.plugin_info = plan["plugins"]
+        self.hook = hooks
+        return True
+
+    def _build(self, disabled: tuple, autoload: bool, builtins_only: bool) -> None:
         import pluggy
 
         from pycr.core import hookspecs
 
-        self.pm = pluggy.PluginManager("pycr")
-        self.pm.add_hookspecs(hookspecs)
-        self.hook = self.pm.hook
-        self.entry_points = entry_points()
+        self._pm = pluggy.PluginManager("pycr")
+        self._pm.add_hookspecs(hookspecs)
+        self.hook = self._pm.hook
         self.plugin_info: list[dict] = []
         self.failures: list[str] = []
-        if autoload is None:
-            autoload = not os.environ.get(AUTOLOAD_ENV)
         self.autoload = autoload and not builtins_only
         self.required = self._required_names()
-        self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
+        self.pm.register(DefaultDrivers(self), name=CORE_PLUGIN)
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
