@@ -17,13 +17,13 @@ Decimal = float  # configs come from JSON: numbers are int or float
 import re
 
 
-REGEX_PATTERNS = {
-    '^RLIMIT_[A-Z]+$': re.compile('^RLIMIT_[A-Z]+$'),
-    '^[cbup]$': re.compile('^[cbup]$'),
-    '^[1-9][0-9]*[KMG]B$': re.compile('^[1-9][0-9]*[KMG]B$'),
-    '^MB:[^\\n]*$': re.compile('^MB:[^\\n]*$'),
-    '.{1,}': re.compile('.{1,}')
-}
+class _Patterns(dict):
+    def __missing__(self, pattern):
+        compiled = self[pattern] = re.compile(pattern)
+        return compiled
+
+
+REGEX_PATTERNS = _Patterns()
 
 NoneType = type(None)
 

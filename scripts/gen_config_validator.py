@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +38,16 @@ class SchemaInvalid(ValueError):
 
 
 Decimal = float  # configs come from JSON: numbers are int or float
+'''
+
+
+LAZY_PATTERNS = '''class _Patterns(dict):
+    def __missing__(self, pattern):
+        compiled = self[pattern] = re.compile(pattern)
+        return compiled
+
+
+REGEX_PATTERNS = _Patterns()
 '''
 
 
@@ -71,10 +80,14 @@ def generate() -> str:
     lines = code.splitlines()
     body = [line for line in lines if not line.startswith(("VERSION = ", "from decimal import",
                                                             "from fastjsonschema import"))]
-    # fastjsonschema turns a pattern's `$` into `\Z`; jsonschema keeps Python's `$` (which also
-    # matches before a final newline): compile each pattern as written, to refuse the same strings
-    body = [re.sub(r"^(\s*)('.*'): re\.compile\('.*'\)(,?)$", r"\1\2: re.compile(\2)\3", line) for line in body]
-    body = "\n".join(body).replace("JsonSchemaValuesException", "SchemaInvalid")
+    # fastjsonschema compiles every pattern at import, with its `$` turned into `\Z`; jsonschema
+    # keeps Python's `$` (which also matches before a final newline).  Patterns here are compiled
+    # as written, on first use (most configs use none of them): they refuse the same strings.
+    text = "\n".join(body)
+    start = text.index("REGEX_PATTERNS = {")
+    end = text.index("\n}\n", start) + 3
+    text = text[:start] + LAZY_PATTERNS + text[end:]
+    body = text.replace("JsonSchemaValuesException", "SchemaInvalid")
     body = body.replace("JsonSchemaValueException", "SchemaInvalid")
     return HEADER.format(version=fastjsonschema.VERSION, digest=schema_digest()) + body.rstrip() + "\n"
 

@@ -286,19 +286,22 @@ def _formatter(prog):
 
 def dispatch(opts, argv: list[str]) -> int:
     """Run one OCI verb with already-parsed global options."""
-    import argparse
-
     from pycr.core import tracing
+    from pycr.core.cli import quickargs
     from pycr.core.errors import PycrError
 
     if not argv or argv[0] not in VERBS:
         raise PycrError(f"unknown command {argv[0] if argv else ''!r}; choose one of: {', '.join(VERBS)}")
     verb = argv[0]
-    parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1],
-                                     formatter_class=_formatter)
     setup = globals().get(f"_args_{verb}") or _args_id
-    setup(parser)
-    ns = parser.parse_args(argv[1:])
+    ns = quickargs.parse(setup, argv[1:])  # engines' plain argv; anything else goes to argparse
+    if ns is None:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1],
+                                         formatter_class=_formatter)
+        setup(parser)
+        ns = parser.parse_args(argv[1:])
     with tracing.session(opts, f"pycr-oci {verb}"):
         return globals()[f"do_{verb}"](opts, ns) or 0
 

@@ -37,8 +37,8 @@ started and undoes everything (no cgroup, mount, state or process is left).
 
 from __future__ import annotations
 
+import _socket  # socket.py would add enum and selectors to every run: the raw module has all we use
 import json
-import socket
 
 GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (
     "go", "userns", "mapped", "pid", "hooks", "hooks-done", "ready", "error")
@@ -47,13 +47,13 @@ GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (
 class Channel:
     """One end of the socketpair; messages are single JSON lines."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: _socket.socket):
         self.sock = sock
         self._buf = b""
 
     @classmethod
     def pair(cls) -> tuple["Channel", "Channel"]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         return cls(a), cls(b)
 
     def send(self, kind: str, **fields) -> None:

@@ -222,18 +222,22 @@ def check_self_join(driver) -> None:
     reference = spawn_in(driver, ["sleep", "60"])
     fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in paths]
     r, w = os.pipe()
+    done_r, done_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # single-threaded, like pycr:[stage1]
         try:
             for fd in fds:
                 os.write(fd, b"0")
+            os.write(done_w, b"x")
             os.read(r, 1)
         finally:
             os._exit(0)
     try:
-        for fd in fds:
+        for fd in fds + [done_w]:
             os.close(fd)
-        assert _wait_for(lambda: pid in driver.pids()), driver.pids()
+        assert os.read(done_r, 1) == b"x", "the child failed to write 0 into a self-join file"
+        os.close(done_r)
+        assert pid in driver.pids(), driver.pids()
         assert container_dirs(pid) == container_dirs(reference.pid)
         assert os.getpid() not in driver.pids()
     finally:
