@@ -393,6 +393,7 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
     console, so pycr receives the pty itself and proxies it to its own
     stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
     """
+    from pycr.core import tracing
     from pycr.core.linux import syscalls as S
 
     S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
@@ -414,12 +415,15 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
                 stack.enter_context(forward_signals(c.pid))
-                start(opts, container_id)
-                code = wait_for(c.pid)
+                with tracing.phase("start"):
+                    start(opts, container_id)
+                with tracing.phase("wait"):
+                    code = wait_for(c.pid)
         finally:
             stack.close()
             _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
-            delete(opts, container_id, force=True)
+            with tracing.phase("delete"):
+                delete(opts, container_id, force=True)
     return code
 
 
