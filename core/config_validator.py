@@ -14,11 +14,12 @@ class SchemaInvalid(ValueError):
 
 
 Decimal = float  # configs come from JSON: numbers are int or float
-import re
 
 
 class _Patterns(dict):
-    def __missing__(self, pattern):
+    def __missing__(self, pattern):  # re is imported only by a config that has such a field
+        import re
+
         compiled = self[pattern] = re.compile(pattern)
         return compiled
 

@@ -17,9 +17,10 @@ proves the calls match pluggy's, on the built-in plugins and a third-party one.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 VERSION = 1
 

@@ -28,12 +28,12 @@ modification times of its directories (any install or removal changes them).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 PLUGIN_GROUP = "pycr.plugins"
 SLOTS = ("cgroup", "rootfs", "image_source")

@@ -11,7 +11,6 @@ corpus that both refuse exactly the same configs.
 
 from __future__ import annotations
 
-import json
 import os
 
 from pycr.core.errors import ConfigError
@@ -60,6 +59,8 @@ _VALIDATOR = None
 def _validator():
     global _VALIDATOR
     if _VALIDATOR is None:
+        import json
+
         import jsonschema
         from referencing import Registry, Resource
 
@@ -93,6 +94,8 @@ def schema_error(config: dict[str, object]) -> str | None:
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
     field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    import json
+
     value = json.dumps(error.instance)
     if len(value) > 60:
         value = value[:57] + "..."

@@ -42,7 +42,9 @@ Decimal = float  # configs come from JSON: numbers are int or float
 
 
 LAZY_PATTERNS = '''class _Patterns(dict):
-    def __missing__(self, pattern):
+    def __missing__(self, pattern):  # re is imported only by a config that has such a field
+        import re
+
         compiled = self[pattern] = re.compile(pattern)
         return compiled
 
@@ -79,7 +81,7 @@ def generate() -> str:
                                           use_default=False, use_formats=False, detailed_exceptions=False)
     lines = code.splitlines()
     body = [line for line in lines if not line.startswith(("VERSION = ", "from decimal import",
-                                                            "from fastjsonschema import"))]
+                                                            "from fastjsonschema import")) and line != "import re"]
     # fastjsonschema compiles every pattern at import, with its `$` turned into `\Z`; jsonschema
     # keeps Python's `$` (which also matches before a final newline).  Patterns here are compiled
     # as written, on first use (most configs use none of them): they refuse the same strings.

@@ -7,7 +7,6 @@ is a small function; argparse is built only for the verb being run.
 
 from __future__ import annotations
 
-import json
 import sys
 
 VERBS: dict[str, tuple[str, str]] = {
@@ -84,6 +83,8 @@ def do_start(opts, a):
 
 
 def do_state(opts, a):
+    import json
+
     from pycr.core.runtime import lifecycle
 
     print(json.dumps(lifecycle.state(opts, a.id), indent=2))
@@ -114,6 +115,8 @@ def do_run(opts, a):
 def _wants_terminal(bundle: str) -> bool:
     import os
 
+    from pycr.core import jsonfast as json
+
     try:
         with open(os.path.join(bundle, "config.json")) as f:
             return bool((json.load(f).get("process") or {}).get("terminal"))
@@ -122,6 +125,8 @@ def _wants_terminal(bundle: str) -> bool:
 
 
 def do_list(opts, a):
+    import json
+
     from pycr.core.runtime import lifecycle
 
     states = lifecycle.list_containers(opts)
@@ -137,6 +142,8 @@ def do_list(opts, a):
 
 
 def do_spec(opts, a):
+    import json
+
     import os
 
     from pycr.core.errors import PycrError
@@ -191,6 +198,8 @@ def _args_ps(p):
 
 
 def do_ps(opts, a):
+    import json
+
     from pycr.core.runtime import live
 
     if a.format == "json":
@@ -241,6 +250,7 @@ def _args_events(p):
 
 def do_events(opts, a):
     import gc
+    import json
 
     from pycr.core.errors import ConfigError
 
@@ -267,6 +277,8 @@ def _args_features(p):
 
 
 def do_features(opts, a):
+    import json
+
     from pycr.core.runtime.features import features
 
     print(json.dumps(features(), indent=4))

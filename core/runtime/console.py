@@ -17,6 +17,10 @@ import os
 import struct
 import termios
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported where used: only terminal containers pay for socket.py
+    import socket
+
 MODULE = __name__
 
 

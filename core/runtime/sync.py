@@ -38,7 +38,7 @@ started and undoes everything (no cgroup, mount, state or process is left).
 from __future__ import annotations
 
 import _socket  # socket.py would add enum and selectors to every run: the raw module has all we use
-import json
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (
     "go", "userns", "mapped", "pid", "hooks", "hooks-done", "ready", "error")

@@ -68,3 +68,11 @@ def test_entry_points_in_the_wheel(wheel):
     text = wheel.read(ep).decode()
     for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[console_scripts]"):
         assert group in text
+
+
+def test_pycr_oci_script_in_the_wheel(wheel):
+    """pycr-oci ships as a plain script (script-files), not an entry-point wrapper that imports re."""
+    (script,) = [n for n in wheel.namelist() if n.endswith(".data/scripts/pycr-oci")]
+    text = wheel.read(script).decode()
+    code = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    assert text.startswith("#!python") and "import re" not in code and "console()" in code
