@@ -26,9 +26,14 @@ def _environ(pid: str) -> bytes | None:
         return None
 
 
+_OWN_ENVIRON = _environ("self")
+
+
 def _ours(pid: str) -> bool:
+    """Started by this run: it inherited the session marker through exec, or it is a fork of the
+    test process itself (a container made in-process), whose environment block is ours unchanged."""
     env = _environ(pid)
-    return env is not None and SESSION_ENV.encode() in env.split(b"\0")
+    return env is not None and (SESSION_ENV.encode() in env.split(b"\0") or env == _OWN_ENVIRON)
 
 
 def test_no_container_processes_left():
@@ -82,10 +87,12 @@ def test_a_leak_of_ours_is_caught(tmp_path):
         assert _cgroup_is_ours(own)
     finally:
         os.rmdir(own)
-    child = subprocess.Popen(["sleep", "30"])
+    child = subprocess.Popen(["sh", "-c", "echo ready; exec sleep 30"], stdout=subprocess.PIPE)
     try:
+        assert child.stdout.readline() == b"ready\n"  # exec'd: its environ is its own now
         assert _ours(str(child.pid))
         assert not _ours("1")
     finally:
         child.kill()
         child.wait()
+        child.stdout.close()
