@@ -41,12 +41,42 @@ Decimal = float  # configs come from JSON: numbers are int or float
 '''
 
 
-LAZY_PATTERNS = '''class _Patterns(dict):
-    def __missing__(self, pattern):  # re is imported only by a config that has such a field
-        import re
+LAZY_PATTERNS = '''def _end(s):
+    """What Python's `$` leaves before it: the string, less one final newline."""
+    return s[:-1] if s.endswith("\\n") else s
 
-        compiled = self[pattern] = re.compile(pattern)
-        return compiled
+
+def _digits(s):
+    return all("0" <= c <= "9" for c in s)
+
+
+#: The schema's patterns without the re module (its import is most of a create's
+#: remaining cost); each answers `.search(s)` as re would (tests/unit/test_config_schema.py).
+_BUILTIN = {
+    "^RLIMIT_[A-Z]+$": lambda s: (lambda b: len(b) > 7 and b.startswith("RLIMIT_")
+                                  and all("A" <= c <= "Z" for c in b[7:]))(_end(s)),
+    "^[cbup]$": lambda s: _end(s) in ("c", "b", "u", "p"),
+    "^[1-9][0-9]*[KMG]B$": lambda s: (lambda b: len(b) >= 3 and "1" <= b[0] <= "9" and _digits(b[1:-2])
+                                      and b[-2] in "KMG" and b[-1] == "B")(_end(s)),
+    "^MB:[^\\\\n]*$": lambda s: (lambda b: b.startswith("MB:") and "\\n" not in b)(_end(s)),
+    ".{1,}": lambda s: any(c != "\\n" for c in s),
+}
+
+
+class _Search:
+    def __init__(self, test):
+        self.search = test
+
+
+class _Patterns(dict):
+    def __missing__(self, pattern):
+        if pattern in _BUILTIN:
+            found = self[pattern] = _Search(_BUILTIN[pattern])
+        else:  # a pattern added to the schema later: re, exactly as jsonschema uses it
+            import re
+
+            found = self[pattern] = re.compile(pattern)
+        return found
 
 
 REGEX_PATTERNS = _Patterns()
