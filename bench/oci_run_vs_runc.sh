@@ -46,7 +46,7 @@ wait
 EOF
 chmod +x "$work/parallel.sh"
 
-echo "interpreter: $("$work/venv/bin/python" -c 'import sys, sysconfig; print(sys.executable, sys.version.split()[0], "PGO" if "enable-optimizations" in (sysconfig.get_config_var("CONFIG_ARGS") or "") else "no PGO")')"
+echo "interpreter: $(readlink -f "$work/venv/bin/python") $("$work/venv/bin/python" -c 'import sys; print(sys.version.split()[0])')"
 echo "load before: $(uptime)"
 hf() {  # hf NAME JSON hyperfine-args...
   local name=$1 out=$2; shift 2
