@@ -50,7 +50,7 @@ echo "interpreter: $(readlink -f "$work/venv/bin/python") $("$work/venv/bin/pyth
 echo "load before: $(uptime)"
 hf() {  # hf NAME JSON hyperfine-args...
   local name=$1 out=$2; shift 2
-  hyperfine -N --style basic --export-json "$out" "$@" >/dev/null
+  hyperfine -N --style basic --export-json "$out" "$@" >"$out.log" 2>&1 || { tail -20 "$out.log"; exit 1; }
   "$work/venv/bin/python" - "$out" "$name" "$par" <<'PY'
 import json, sys
 r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
