@@ -14,7 +14,7 @@ Usage (root): python3 bench/oci_phases.py BUNDLE VENV [VENV...] [--runs N]
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import statistics
 import subprocess
@@ -25,7 +25,7 @@ import time
 CHILD = r'''
 import time
 c0, t0 = time.process_time(), time.perf_counter()
-import json, os, sys
+import os, sys  # no json here: the child must import only what pycr-oci imports
 out, argv = sys.argv[1], sys.argv[2:]
 from pycr.core import tracing
 tracing._RECORDS = []
@@ -38,8 +38,8 @@ for r in tracing._RECORDS:
     if r["kind"] == "phase":
         phases[r["name"]] = phases.get(r["name"], 0) + (r["end"] - r["start"]) * 1000
 with open(out, "w") as f:
-    json.dump({"startup_cpu": c0 * 1000, "import cli": (t1 - t0) * 1000, "main": (t2 - t1) * 1000,
-               "in_process": (t2 - t0) * 1000, "phases": phases}, f)
+    f.write(repr({"startup_cpu": c0 * 1000, "import cli": (t1 - t0) * 1000, "main": (t2 - t1) * 1000,
+                  "in_process": (t2 - t0) * 1000, "phases": phases}))
 sys.stdout.flush()
 if hasattr(oci, "console"):  # the executable leaves without the interpreter's teardown
     os._exit(code)
@@ -71,7 +71,7 @@ def main() -> int:
             wall = (time.perf_counter() - t) * 1000
             if n < 2:
                 continue  # warm-up: caches (entry points, dispatch plan)
-            d = json.load(open(out))
+            d = ast.literal_eval(open(out).read())
             rows = {"interpreter start + teardown (wall)": wall - d["in_process"],
                     "startup CPU before main": d["startup_cpu"], "import pycr.core.cli.oci": d["import cli"]}
             phases = d["phases"]
