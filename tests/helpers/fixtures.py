@@ -44,3 +44,16 @@ def pycr_store(tmp_path, monkeypatch):
     path = tmp_path / "store"
     monkeypatch.setenv("PYCR_STORAGE", str(path))
     return path
+
+
+@pytest.fixture
+def plugin_site(tmp_path, monkeypatch):
+    """A fresh directory on sys.path for dist-info plugins (pycr.core.testing.dists), a private
+    entry-point and dispatch-plan cache, and no plugin environment variables."""
+    d = tmp_path / "site"
+    d.mkdir()
+    monkeypatch.syspath_prepend(str(d))
+    monkeypatch.setenv("PYCR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYCR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("PYCR_REQUIRE_PLUGINS", raising=False)
+    return str(d)

@@ -79,14 +79,8 @@ WRAPPER = """
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    d = tmp_path / "site"
-    d.mkdir()
-    monkeypatch.syspath_prepend(str(d))
-    monkeypatch.setenv("PYCR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PYCR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    monkeypatch.delenv("PYCR_REQUIRE_PLUGINS", raising=False)
-    return str(d)
+def site(plugin_site):
+    return plugin_site
 
 
 def _install(site, dist, name, source, attr=""):
