@@ -85,15 +85,9 @@ class CgroupDriver:
         raise NotImplementedError
 
     def self_join_files(self) -> list[str]:
-        """Files the container's first process writes ``0`` into to move itself in.
-
-        Optional (empty: the runtime calls :meth:`add_pid` instead).  The
-        runtime opens them and the single-threaded ``pycr:[stage1]`` writes
-        ``0`` to each before entering any namespace: a v1 ``tasks`` write by
-        the moving thread itself skips the kernel's thread-group lock, whose
-        first use per process waits for an RCU grace period (~10 ms for
-        ``cgroup.procs`` written from outside, ~1 ms this way).
-        """
+        """Files the single-threaded ``pycr:[stage1]`` writes ``0`` into to move itself in, before
+        any namespace (~1 ms for v1 ``tasks``; ``add_pid``'s ``cgroup.procs`` from outside waits
+        ~10 ms for an RCU grace period).  Empty (the default): the runtime calls add_pid."""
         return []
 
     def pids(self) -> list[int]:

@@ -1,40 +1,27 @@
-"""A dispatch plan frozen from pluggy's own ordering, so the hot path need not import pluggy.
+"""A dispatch plan frozen from pluggy's own ordering, so the hot path need not import pluggy (~15 ms).
 
-Importing pluggy (inspect, typing) and registering the plugins costs ~15 ms
-of every ``pycr-oci`` command, half a ``runc run``.  Whenever pluggy has built
-a plugin manager, :func:`freeze` records what it decided: which plugins are
-registered (in order), and for every hook the implementations in the order
-pluggy calls them, with the argument names pluggy passes and the hook's
-firstresult flag.  The next process with the same inputs (see
-:func:`plan_key`) and unchanged plugin files (:func:`files_unchanged`) loads
-the plugin objects and calls the same functions in the same order through
-:class:`FrozenCaller`, which follows pluggy's ``_multicall`` for plain
-implementations.  A plan is never made for what it cannot serve (hook
-wrappers, historic hooks, a plugin that failed or was disabled); then, and
-with ``--trace`` or ``-p``, pluggy itself runs.  tests/unit/test_dispatch_plan.py
-proves the calls match pluggy's, on the built-in plugins and a third-party one.
+:func:`freeze` records what pluggy decided -- the registered plugins in order and, per hook,
+the implementations in call order with the arguments pluggy passes and ``firstresult`` -- and
+:class:`FrozenCaller` replays pluggy's ``_multicall`` for plain implementations.  Used only with
+the same inputs (:func:`plan_key`) and unchanged plugin files; never for hook wrappers, historic
+hooks, a failed or disabled plugin, ``--trace`` or ``-p`` (docs/plugins.md, "The frozen dispatch
+plan"; tests/unit/test_dispatch_plan.py compares it with pluggy).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections import namedtuple
 
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
+from pycr.core.discovery import read_cache, write_cache
 
 VERSION = 1
 
 
-class FrozenImpl:
-    """One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it."""
-
-    __slots__ = ("plugin_name", "function", "argnames", "kwargnames")
-
-    def __init__(self, plugin_name: str, function, argnames: tuple, kwargnames: tuple):
-        self.plugin_name = plugin_name
-        self.function = function
-        self.argnames = argnames
-        self.kwargnames = kwargnames
+#: One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it.
+FrozenImpl = namedtuple("FrozenImpl", "plugin_name function argnames kwargnames")
 
 
 class FrozenCaller:
@@ -80,39 +67,21 @@ class FrozenHooks:
 
 def _attribute_of(plugin, function) -> str | None:
     """The attribute under which pluggy found ``function`` on ``plugin``."""
-    for attr in dir(plugin):
-        try:
-            if getattr(plugin, attr) == function:
-                return attr
-        except Exception:
-            continue
-    return None
+    return next((attr for attr in dir(plugin) if getattr(plugin, attr, None) == function), None)
 
 
 def _plugin_files(plugin, impl_functions) -> list[str]:
-    """Files whose change may change the plugin's hooks: its module, its submodules,
-    and wherever its implementations are defined."""
-    module_name = getattr(plugin, "__name__", None) if isinstance(plugin, type(sys)) else None
-    module_name = module_name or type(plugin).__module__
-    files = set()
-    for name, mod in list(sys.modules.items()):
-        if name == module_name or name.startswith(module_name + "."):
-            if getattr(mod, "__file__", None):
-                files.add(mod.__file__)
-    for fn in impl_functions:
-        code = getattr(getattr(fn, "__func__", fn), "__code__", None)
-        if code is not None:
-            files.add(code.co_filename)
-    return sorted(files)
+    """Files whose change may change the plugin's hooks: its module and submodules, its impls' files."""
+    module = plugin.__name__ if isinstance(plugin, type(sys)) else type(plugin).__module__
+    files = {getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+             if n == module or n.startswith(module + ".")}
+    files |= {getattr(getattr(fn, "__func__", fn), "__code__").co_filename for fn in impl_functions}
+    return sorted(f for f in files if f)
 
 
 def freeze(pm, plugins: list[dict], core_plugin: str) -> dict | None:
-    """The plan of pluggy manager ``pm``, or None when the frozen path cannot serve it.
-
-    ``plugins``: the registered entry points (``plugin_info`` records) in
-    registration order; ``core_plugin``: the name of the core's own
-    :class:`~pycr.core.plugins.DefaultDrivers`, rebuilt rather than loaded.
-    """
+    """The plan of pluggy manager ``pm`` (``plugins``: its ``plugin_info`` in registration order;
+    ``core_plugin``: DefaultDrivers' name, rebuilt rather than loaded), or None if it cannot serve."""
     names = {info["name"] for info in plugins} | {core_plugin}
     if {name for name, _ in pm.list_name_plugin()} != names:
         return None  # something registered outside the entry points (e.g. by a test or bench)
@@ -155,37 +124,20 @@ def _stat(path: str) -> list[int] | None:
 
 
 def plan_key(entry_points: dict, **inputs) -> str:
-    """Everything besides the files that decides what pluggy would build: the
-    installed entry points themselves (so an install, a removal or a test's
-    stand-in set all miss), the interpreter, and the manager's options."""
+    """What decides pluggy's result besides the files: the entry points themselves, interpreter, options."""
     return json.dumps([VERSION, sys.version, entry_points, sorted(inputs.items())], sort_keys=True)
 
 
-def save(path: str, key: str, plan: dict) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"key": key, **plan}, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+def save(key: str, plan: dict) -> None:
+    write_cache("dispatch", key, plan)
 
 
-def load(path: str, key: str) -> dict | None:
+def load(key: str) -> dict | None:
     """The stored plan if it was made from the same inputs and its files are unchanged."""
-    try:
-        with open(path) as f:
-            plan = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if plan.get("key") != key or not files_unchanged(plan.get("files", {})):
+    plan = read_cache("dispatch", key)
+    if plan is None or any(_stat(path) != stamp for path, stamp in plan.get("files", {}).items()):
         return None
     return plan
-
-
-def files_unchanged(files: dict[str, list[int] | None]) -> bool:
-    return all(_stat(path) == stamp for path, stamp in files.items())
 
 
 def build_hooks(plan: dict, objects: dict[str, object]) -> FrozenHooks | None:

@@ -1,12 +1,8 @@
 """The markers for the ``pycr`` project name.
 
-``hookimpl`` marks a function exactly as ``pluggy.HookimplMarker("pycr")``
-does -- a ``pycr_impl`` dict of options that pluggy reads when it registers
-the plugin -- without importing pluggy: ``pycr-oci``'s hot path calls hooks
-through a plan frozen from pluggy's ordering (:mod:`pycr.core.dispatch`) and
-must not pay pluggy's ~11 ms import for every plugin module it loads.
-tests/unit/test_dispatch_plan.py checks the mark is the one pluggy makes.
-``hookspec`` is pluggy's own marker (only the pluggy path reads specs).
+``hookimpl`` sets the same ``pycr_impl`` mark as ``pluggy.HookimplMarker("pycr")`` without
+importing pluggy, which the frozen dispatch path (:mod:`pycr.core.dispatch`) never needs;
+tests/unit/test_dispatch_plan.py checks the marks are equal.  ``hookspec`` is pluggy's own.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Load and validate a runtime-spec bundle's ``config.json``.
 
-Validation uses the OCI runtime-spec JSON schema (vendored in
-``schema/runtime``), compiled to Python once (``config_validator``, generated
-by scripts/gen_config_validator.py): checking a config the runtime has never
-seen costs well under a millisecond, which matters because engines write a new
-config.json for every container.  Only a refused config pays for jsonschema
-(~60 ms of imports), which names the offending field; a test proves on a
-corpus that both refuse exactly the same configs.
+The OCI runtime-spec JSON schema (``schema/runtime``) is compiled to Python once
+(``config_validator``, by scripts/gen_config_validator.py): a config never seen
+before -- engines write one per container -- is checked in well under a
+millisecond.  Only a refused config pays for jsonschema (~60 ms), to name the
+field; tests/unit/test_config_schema.py proves both refuse the same configs.
 """
 
 from __future__ import annotations
@@ -20,11 +18,8 @@ SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
 
 def load_bundle_config(bundle: str, schema: bool = True) -> dict[str, object]:
-    """Read ``bundle/config.json``, validate it, and check the rootfs exists.
-
-    ``schema=False`` is for configs pycr wrote itself (``pycr run IMAGE``):
-    they are typed by construction.  The semantic checks always run.
-    """
+    """Read ``bundle/config.json``, validate it, and check the rootfs exists.  ``schema=False``: a
+    config pycr wrote itself (``pycr run IMAGE``), typed by construction; semantics always run."""
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -34,10 +29,9 @@ def load_bundle_config(bundle: str, schema: bool = True) -> dict[str, object]:
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
     config = parse_json_object(raw, path)
-    if schema:
-        error = schema_error(config) if schema_refuses(config) else None
-        if error:  # a schema error names the real problem better than a semantic one
-            raise ConfigError(f"{path}: {error}")
+    error = schema_error(config) if schema and schema_refuses(config) else None
+    if error:  # a schema error names the real problem better than a semantic one
+        raise ConfigError(f"{path}: {error}")
     check_semantics(config, bundle, path)
     return config
 

@@ -305,13 +305,15 @@ def dispatch(opts, argv: list[str]) -> int:
     if not argv or argv[0] not in VERBS:
         raise PycrError(f"unknown command {argv[0] if argv else ''!r}; choose one of: {', '.join(VERBS)}")
     verb = argv[0]
+    if "rootfs" in opts.given:  # accepted by the shared option parser, meaningless here
+        raise PycrError("--rootfs: pycr-oci runs an OCI bundle, whose config.json names its root filesystem; "
+                        "--rootfs chooses how `pycr` builds one from an image")
     setup = globals().get(f"_args_{verb}") or _args_id
     ns = quickargs.parse(setup, argv[1:])  # engines' plain argv; anything else goes to argparse
     if ns is None:
-        import argparse
+        from pycr.core.cli.common import verb_parser
 
-        parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1],
-                                         formatter_class=_formatter)
+        parser = verb_parser(f"pycr-oci {verb}", VERBS[verb][1], formatter_class=_formatter)
         setup(parser)
         ns = parser.parse_args(argv[1:])
     with tracing.session(opts, f"pycr-oci {verb}"):
@@ -319,21 +321,15 @@ def dispatch(opts, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pycr.core.cli.common import run_command
+    from pycr.core.cli.common import Verbs, run_command
 
-    return run_command("pycr-oci", VERBS, sys.argv[1:] if argv is None else argv, dispatch=dispatch)
+    return run_command("pycr-oci", Verbs({None: VERBS}), sys.argv[1:] if argv is None else argv, dispatch=dispatch)
 
 
 def console() -> None:
-    """The ``pycr-oci`` executable: :func:`main` without the interpreter's teardown.
-
-    The collector is off for the whole short-lived command (no collection
-    walks the heap, and forked children don't write-fault the pages a
-    collection would touch); once the verb returned, the streams are flushed
-    and the process ends with ``os._exit``, skipping the ~10 ms the interpreter
-    spends freeing every module and object.  An exception still unwinds
-    normally, with its traceback.
-    """
+    """The ``pycr-oci`` executable: :func:`main` with the collector off (no heap walks, no
+    write-faults in the forked children) and, once flushed, ``os._exit`` instead of the ~10 ms
+    teardown.  An exception still unwinds normally, with its traceback."""
     import gc
     import os
 

@@ -122,7 +122,7 @@ def test_adds_the_variable_after_the_process_plugin():
 
     plan = Plan()
     config = {"process": {"args": ["true"], "env": ["PATH=/bin"], "cwd": "/"}}
-    PluginManager().hook.pycr_isolation_plan(config=config, plan=plan)
+    PluginManager().hook.pycr_isolation_plan(config=config, plan=plan, container_id="skeleton-test")
     assert plan.process.env == ["PATH=/bin", "PYCR___UPPER__=1"]
 
 
@@ -152,8 +152,10 @@ container's stack closes.  Replace ``prepare`` with something smarter.
 import os
 import shutil
 
-from pycr.core import RootfsStrategy, images
+from pycr.core import RootfsStrategy
+from pycr.plugins import images
 
+requires = ("images",)  # pycr refuses to use this driver when the images plugin is off
 
 class __CLASS__(RootfsStrategy):
     name = "__NAME__"
@@ -205,8 +207,10 @@ import hashlib
 import json
 import os
 
-from pycr.core import PycrError, images
+from pycr.core import PycrError
+from pycr.plugins import images
 
+requires = ("images",)  # pycr refuses to use this driver when the images plugin is off
 
 class __CLASS__:
     name = "__NAME__"
@@ -257,7 +261,7 @@ import tarfile
 
 import pytest
 
-from pycr.core.testing import ImageSourceConformance
+from pycr.plugins.images.conformance import ImageSourceConformance
 
 from __PKG__ import __CLASS__
 

@@ -117,12 +117,13 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             cgroup.create()
             undo.callback(cgroup.destroy)
             c.data["cgroup"] = cgroup.to_state()
-            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
+                                         container_id=cid)
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
-            pm.hook.pycr_isolation_plan(config=config, plan=plan)
-            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
-            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
+            pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
+            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
+            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
             from pycr.core.runtime import console
 
@@ -195,15 +196,14 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
 
 def _open_join_files(cgroup) -> list[tuple[str, int]]:
     """The driver's self-join files, opened here (as the host's root) for stage1 to write."""
-    paths = getattr(cgroup, "self_join_files", lambda: [])()
     opened = []
     try:
-        for path in paths:
+        for path in getattr(cgroup, "self_join_files", lambda: [])():
             opened.append((path, os.open(path, os.O_WRONLY | os.O_CLOEXEC)))
     except OSError as e:
         for _, fd in opened:
             os.close(fd)
-        raise PycrError(f"cgroup: cannot open {path}: {e.strerror}") from None
+        raise PycrError(f"cgroup: cannot open {e.filename}: {e.strerror}") from None
     return opened
 
 

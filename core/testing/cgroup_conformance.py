@@ -221,29 +221,25 @@ def check_self_join(driver) -> None:
         return  # optional: the runtime uses add_pid
     reference = spawn_in(driver, ["sleep", "60"])
     fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in paths]
-    r, w = os.pipe()
-    done_r, done_w = os.pipe()
+    hold, done = os.pipe(), os.pipe()
     pid = os.fork()
     if pid == 0:  # single-threaded, like pycr:[stage1]
         try:
             for fd in fds:
                 os.write(fd, b"0")
-            os.write(done_w, b"x")
-            os.read(r, 1)
+            os.write(done[1], b"x")
+            os.read(hold[0], 1)
         finally:
             os._exit(0)
     try:
-        for fd in fds + [done_w]:
+        for fd in fds + [done[1]]:
             os.close(fd)
-        assert os.read(done_r, 1) == b"x", "the child failed to write 0 into a self-join file"
-        os.close(done_r)
-        assert pid in driver.pids(), driver.pids()
+        assert os.read(done[0], 1) == b"x", "the child failed to write 0 into a self-join file"
+        assert pid in driver.pids() and os.getpid() not in driver.pids(), driver.pids()
         assert container_dirs(pid) == container_dirs(reference.pid)
-        assert os.getpid() not in driver.pids()
     finally:
-        os.write(w, b"x")
-        os.close(w)
-        os.close(r)
+        for fd in (hold[1], hold[0], done[0]):
+            os.close(fd)
         os.waitpid(pid, 0)
         driver.kill_all(signal.SIGKILL)
         _reap(reference)

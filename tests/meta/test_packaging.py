@@ -66,7 +66,8 @@ def test_every_module_is_in_the_wheel(wheel):
 def test_entry_points_in_the_wheel(wheel):
     (ep,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(ep).decode()
-    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[console_scripts]"):
+    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[pycr.store]",
+                  "[console_scripts]"):
         assert group in text
 
 
@@ -76,3 +77,12 @@ def test_pycr_oci_script_in_the_wheel(wheel):
     text = wheel.read(script).decode()
     code = [ln for ln in text.splitlines() if not ln.startswith("#")]
     assert text.startswith("#!python") and "import re" not in code and "console()" in code
+
+
+def test_every_schema_is_in_the_wheel(wheel):
+    """Package data moves with its package (the image-spec schemas went to plugins/images/schemas)."""
+    names = set(wheel.namelist())
+    for folder, prefix in ROOTS.items():
+        for data in (REPO / folder).rglob("*.json"):
+            rel = data.relative_to(REPO / folder)
+            assert str(pathlib.PurePosixPath(prefix, *rel.parts)) in names, f"{folder}/{rel} not in the wheel"
