@@ -238,6 +238,7 @@ def check_self_join(driver) -> None:
         assert pid in driver.pids() and os.getpid() not in driver.pids(), driver.pids()
         assert container_dirs(pid) == container_dirs(reference.pid)
     finally:
+        os.write(hold[1], b"x")  # the child holds hold[1] too: no EOF, a byte
         for fd in (hold[1], hold[0], done[0]):
             os.close(fd)
         os.waitpid(pid, 0)
