@@ -5,19 +5,14 @@
 #   new-config   `run` of a config.json never seen before (rewritten before every run: the engine case)
 #   c/s/d        `create`, `start`, `delete --force` as separate commands (how engines call a runtime)
 #   parallel     N `run` at once (default 50); also prints containers per second
-# pycr is measured from a normal (compiled) `pip install .` into a temporary venv, on Debian's
-# python3.11 when present (PGO-built; the pyenv python3 is not) -- the interpreter is printed.
+# pycr is measured from a normal (compiled) `pip install .` (bench/lib.sh), on Debian's python3.11
+# when present (the pyenv python3 is built without PGO) -- the interpreter is printed.
 # Usage: bash bench/oci_run_vs_runc.sh [RUNS] [PARALLEL]   (root, runc, hyperfine, busybox-static)
-set -euo pipefail
-cd "$(dirname "$0")/.."
 runs="${1:-50}"
 par="${2:-50}"
-work=$(mktemp -d /tmp/pycr-bench-XXXXXX)
+BENCH_PYTHON="${BENCH_PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3)}"
+. "$(dirname "$0")/lib.sh"
 trap 'runc --root "$work/runc-state" list -q 2>/dev/null | xargs -r -n1 runc --root "$work/runc-state" delete -f; rm -rf "$work"' EXIT
-py=$(command -v /usr/bin/python3.11 || command -v python3)
-"$py" -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null 2>&1
-"$work/venv/bin/python" -m compileall -q "$work/venv/lib" >/dev/null || true
 unset PYTHONDONTWRITEBYTECODE  # the timed interpreter uses the compiled files
 "$work/venv/bin/python" - "$work/bundle" <<'PY'
 import sys

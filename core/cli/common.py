@@ -19,6 +19,7 @@ _GLOBALS = {
     "--log-format": ("log_format", True),
     "--backend": ("backend", True),
     "--rootfs": ("rootfs", True),
+    "--rootfs-opt": ("rootfs_opts", True),
     "--trace-file": ("trace_file", True),
     "-p": ("plugin_opts", True),
     "--debug": ("debug", False),
@@ -44,6 +45,7 @@ class GlobalOptions:
         self.rootfs: str = env.get("PYCR_ROOTFS", "overlay")
         self.trace_file: str | None = None
         self.plugin_opts: list[str] = []
+        self.rootfs_opts: list[str] = []  # KEY=VALUE for the rootfs strategy (repeatable)
         self.debug = self.trace = self.systemd_cgroup = False
         self.rootless: str | None = None
         self.given: set[str] = set()  # the options set on the command line, not by default
@@ -75,8 +77,8 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
                 raise ConfigError(f"option {name} needs a value")
             value = argv[i]
         opts.given.add(attr)
-        if attr == "plugin_opts":
-            opts.plugin_opts.append(value)
+        if attr in ("plugin_opts", "rootfs_opts"):  # repeatable
+            getattr(opts, attr).append(value)
         elif takes_value:
             setattr(opts, attr, value)
         else:
@@ -87,10 +89,10 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
     return opts, argv[i:]
 
 
-def log_error(opts: GlobalOptions | None, message: str) -> None:
+def log_error(opts: GlobalOptions | None, message: str, level: str = "error") -> None:
     """Write an error to stderr and, with ``--log``, to the log file."""
-    sys.stderr.write(f"{message}\n")
-    if opts is None or not opts.log:
+    sys.stderr.write(f"{message}\n" if level == "error" else f"{level}: {message}\n")
+    if opts is None or not getattr(opts, "log", None):
         return
     import time
 
@@ -100,11 +102,16 @@ def log_error(opts: GlobalOptions | None, message: str) -> None:
                 import json
 
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # RFC 3339: the shim parses it
-                f.write(json.dumps({"level": "error", "msg": message, "time": stamp}) + "\n")
+                f.write(json.dumps({"level": level, "msg": message, "time": stamp}) + "\n")
             else:
-                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} error: {message}\n")
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {level}: {message}\n")
     except OSError:
         pass
+
+
+def log_warning(opts: GlobalOptions | None, message: str) -> None:
+    """A ``warning: ...`` line on stderr and, with ``--log``, in the log file."""
+    log_error(opts, message, level="warning")
 
 
 class Verbs:

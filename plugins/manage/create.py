@@ -33,8 +33,38 @@ def add_create_arguments(p) -> None:
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
-    p.add_argument("image")
+    from pycr.plugins.seccomp.run_options import add_arguments as add_security_arguments
+
+    add_security_arguments(p)  # --security-opt, --cap-add/drop, --privileged, --device, --ulimit, ...
+    p.add_argument("image", nargs="?")  # checked by check_usage: argparse would call COMMAND required too
     p.add_argument("command", nargs="...")
+
+
+def check_usage(ns, verb: str) -> None:
+    """What argparse cannot say right: IMAGE is required, COMMAND is not; -it needs a terminal."""
+    from pycr.core import ConfigError
+
+    if not ns.image:
+        raise ConfigError(f"pycr {verb} requires at least 1 argument: pycr {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]")
+    from pycr.plugins.manage.manage import need_terminal
+
+    need_terminal(ns)
+
+
+def fit_backend(opts, config: dict) -> None:
+    """With ``--backend none`` there is no device cgroup to hold docker's default device rules,
+    and the none driver rightly refuses them.  Keep the confinement by other means instead: drop
+    the rules and CAP_MKNOD, so the container can use only the device nodes the runtime made.
+    Limits the user asked for (``--memory``...) are still refused, in one line."""
+    from pycr.core import resolve_backend
+
+    if resolve_backend(opts.backend) != "none":
+        return
+    resources = config.get("linux", {}).get("resources", {})
+    resources.pop("devices", None)
+    caps = config.get("process", {}).get("capabilities", {})
+    for kind in caps:
+        caps[kind] = [c for c in caps[kind] if c != "CAP_MKNOD"]
 
 
 def parse_restart(text: str) -> dict:
@@ -52,11 +82,23 @@ def parse_restart(text: str) -> dict:
     return {"name": "always" if name == "unless-stopped" else name, "max": limit}
 
 
+def run_options(ns):
+    """``runconfig``'s options plus the confinement ones (the seccomp plugin's
+    ``--security-opt``, ``--cap-add``, ``--device``...): every value is
+    checked here, before anything is pulled or made."""
+    from pycr.plugins.images import runconfig
+    from pycr.plugins.seccomp.run_options import parse
+
+    run_opts = runconfig.options_from_args(ns)
+    run_opts.security = parse(ns, runconfig.parse_size)
+    return run_opts
+
+
 def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
 
-    from pycr.core import ConfigError, load_strategy, open_store
+    from pycr.core import ConfigError, load_strategy, open_store, strategy_options
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
     from pycr.plugins.manage import records
@@ -64,6 +106,7 @@ def create(opts, ns, *, detach: bool = True):
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
+    run_opts = run_options(ns)  # every bad option fails before a pull
     store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)
     if ns.name is not None:  # a taken name fails before a pull
@@ -73,7 +116,6 @@ def create(opts, ns, *, detach: bool = True):
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
-    run_opts = runconfig.options_from_args(ns)
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,
@@ -84,12 +126,13 @@ def create(opts, ns, *, detach: bool = True):
         stack.callback(shutil.rmtree, rec.dir, True)
         atomic_write(os.path.join(rec.dir, "image.json"),
                      json.dumps({"manifest": image.digest, "name": name}).encode())
-        rootfs = strategy_cls(store).prepare(image, rec.dir, stack, read_only=ns.read_only)
+        rootfs = strategy_cls(store, strategy_options(opts, strategy_cls)).prepare(image, rec.dir, stack, read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=rec.id,
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})
+        fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
         with rec.locked():

@@ -57,3 +57,16 @@ def plugin_site(tmp_path, monkeypatch):
     monkeypatch.delenv("PYCR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     monkeypatch.delenv("PYCR_REQUIRE_PLUGINS", raising=False)
     return str(d)
+
+
+def assert_nothing_left(tmp_path, store, state) -> None:
+    """After a test of the pycr CLI with a private store and state root: no
+    mount under ``tmp_path``, no container directory, no runtime state."""
+    import os
+
+    with open("/proc/mounts") as f:
+        assert str(tmp_path) not in f.read(), "a mount was left behind"
+    if (store / "containers").exists():
+        assert os.listdir(store / "containers") == []
+    if state.exists():
+        assert [n for n in os.listdir(state) if not n.startswith(".")] == []
