@@ -95,6 +95,6 @@ def parse(setup, argv: list[str]) -> Namespace | None:
 def _convert(spec: _Spec, raw: str):
     try:
         value = raw if spec.type is None else spec.type(raw)
-    except (TypeError, ValueError):
+    except Exception:  # ValueError, argparse.ArgumentTypeError...: argparse reports it
         return None
     return None if spec.choices is not None and value not in spec.choices else value
