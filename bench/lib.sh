@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=$(mktemp -d /tmp/pycr-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null
+"${BENCH_PYTHON:-python3}" -m venv "$work/venv"  # BENCH_PYTHON: another interpreter
+"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null 2>&1
 "$work/venv/bin/python" -m compileall -q "$work/venv/lib" >/dev/null || true

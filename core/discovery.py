@@ -10,9 +10,10 @@ no change here.  This module imports neither pluggy nor any plugin: the
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 PLUGIN_GROUP = "pycr.plugins"  # hook plugins; every other pycr.* group is a driver slot
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"  # set: load built-in plugins only

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 from pycr.core.errors import ConfigError
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 
 def parse_json_object(data: bytes | str, what: str, error: type[Exception] = ConfigError) -> dict:

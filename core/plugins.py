@@ -101,27 +101,82 @@ def _stevedore_driver(slot: str, name: str):
 # ------------------------------------------------------------ the manager
 
 
+CORE_PLUGIN = "pycr.core.default_drivers"
+
+
 class PluginManager:
-    """A thin typed façade over ``pluggy.PluginManager``."""
+    """A thin typed façade over ``pluggy.PluginManager``.
+
+    When a dispatch plan frozen from an earlier pluggy run with the same
+    inputs is valid (:mod:`pycr.core.dispatch`), ``hook`` calls the same
+    implementations in the same order without importing pluggy; ``-p``
+    always builds pluggy, and so does the first use of ``pm``.
+    """
 
     def __init__(self, disabled: list[str] | tuple = (), autoload: bool | None = None,
                  builtins_only: bool = False):
+        self.entry_points = entry_points()
+        if autoload is None:
+            autoload = not os.environ.get(AUTOLOAD_ENV)
+        self._args = (tuple(disabled), autoload, builtins_only)
+        self.autoload = autoload and not builtins_only
+        self.disabled = list(disabled)
+        self._pm = None
+        self.hook = None
+        if not disabled:
+            from pycr.core import dispatch
+
+            self._plan_key = dispatch.plan_key(self.entry_points, autoload=autoload, builtins_only=builtins_only,
+                                               require=os.environ.get(REQUIRE_ENV, ""))
+            if self._thaw(dispatch.load(self._plan_key)):
+                return
+        self._build(*self._args)
+        if not disabled and not self.failures:
+            plan = dispatch.freeze(self._pm, self.plugin_info, CORE_PLUGIN)
+            if plan is not None:
+                dispatch.save(self._plan_key, plan)
+
+    @property
+    def pm(self):
+        """The ``pluggy.PluginManager``; on the frozen path, built now (and ``hook`` becomes pluggy's)."""
+        if self._pm is None:
+            self._build(*self._args)
+        return self._pm
+
+    def _thaw(self, plan: dict | None) -> bool:
+        """Take the frozen plan's plugins and callers; False (nothing kept) if it cannot serve."""
+        if plan is None:
+            return False
+        from pycr.core import dispatch
+
+        self.failures = []
+        self.required = self._required_names()
+        self.conflicts = self._check_duplicates()
+        objects = {CORE_PLUGIN: DefaultDrivers(self)}
+        try:
+            for info in plan["plugins"]:
+                objects[info["name"]] = load_entry_point(info["value"])
+        except Exception:
+            return False  # pluggy reports it, properly
+        hooks = dispatch.build_hooks(plan, objects)
+        if hooks is None:
+            return False
+        self.plugin_info = plan["plugins"]
+        self.hook = hooks
+        return True
+
+    def _build(self, disabled: tuple, autoload: bool, builtins_only: bool) -> None:
         import pluggy
 
         from pycr.core import hookspecs
 
-        self.pm = pluggy.PluginManager("pycr")
-        self.pm.add_hookspecs(hookspecs)
-        self.hook = self.pm.hook
-        self.entry_points = entry_points()
+        self._pm = pluggy.PluginManager("pycr")
+        self._pm.add_hookspecs(hookspecs)
+        self.hook = self._pm.hook
         self.plugin_info: list[dict] = []
         self.failures: list[str] = []
-        if autoload is None:
-            autoload = not os.environ.get(AUTOLOAD_ENV)
-        self.autoload = autoload and not builtins_only
         self.required = self._required_names()
-        self.disabled = list(disabled)
-        self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
+        self.pm.register(DefaultDrivers(self), name=CORE_PLUGIN)
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
@@ -149,7 +204,10 @@ class PluginManager:
 
     def missing_requirement(self, module) -> str | None:
         """What is wrong with ``module``'s ``requires`` (names of plugins it needs), or None."""
-        loaded = {name for name, plugin in self.pm.list_name_plugin() if plugin is not None}
+        if self._pm is None:  # the frozen plan holds exactly what pluggy had loaded
+            loaded = {CORE_PLUGIN, *(info["name"] for info in self.plugin_info)}
+        else:
+            loaded = {name for name, plugin in self._pm.list_name_plugin() if plugin is not None}
         return missing_requirement(getattr(module, "requires", ()), loaded, self.disabled)
 
     def _required_names(self) -> dict[str, str]:

@@ -1,18 +1,14 @@
 """Load and validate a runtime-spec bundle's ``config.json``.
 
-Validation uses the OCI runtime-spec JSON schema (vendored in
-``schema/runtime``) through jsonschema.  Importing jsonschema costs ~60 ms,
-more than a whole ``runc run``, so (1) a config whose exact bytes were
-validated before is remembered by its sha256 under the state root and not
-re-checked -- only configs that passed are remembered, so the cache can never
-let an invalid one through -- and (2) a new config is checked in a forked
-child while the runtime goes on building the container; the runtime waits
-for the verdict before it commits to anything (see ``open_bundle``).
+The OCI runtime-spec JSON schema (``schema/runtime``) is compiled to Python once
+(``config_validator``, by scripts/gen_config_validator.py): a config never seen
+before -- engines write one per container -- is checked in well under a
+millisecond.  Only a refused config pays for jsonschema (~60 ms), to name the
+field; tests/unit/test_config_schema.py proves both refuse the same configs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from pycr.core.errors import ConfigError
@@ -21,26 +17,9 @@ from pycr.core.jsondoc import parse_json_object
 SCHEMA_DIR = os.path.join(os.path.dirname(__file__), "schema", "runtime")
 
 
-def load_bundle_config(bundle: str, cache_dir: str | None = None, schema: bool = True) -> dict[str, object]:
-    """Read ``bundle/config.json``, validate it, and check the rootfs exists."""
-    config, schema_checked = open_bundle(bundle, cache_dir, schema)
-    schema_checked()
-    return config
-
-
-def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
-    """Read and check ``bundle/config.json``; the schema check may still be running.
-
-    Returns ``(config, schema_checked)``: call ``schema_checked()`` before
-    trusting the config for good -- it raises ConfigError naming the field
-    if the schema check failed.  A config not in the cache is checked in a
-    forked child (``pycr:[validate]``), so the ~60 ms jsonschema import runs on
-    the other core while the runtime builds the container (engines write a new
-    config.json for every container, so the cache never helps them).
-
-    ``schema=False`` is for configs pycr wrote itself (``pycr run IMAGE``):
-    they are typed by construction.  The semantic checks always run.
-    """
+def load_bundle_config(bundle: str, schema: bool = True) -> dict[str, object]:
+    """Read ``bundle/config.json``, validate it, and check the rootfs exists.  ``schema=False``: a
+    config pycr wrote itself (``pycr run IMAGE``), typed by construction; semantics always run."""
     path = os.path.join(bundle, "config.json")
     try:
         with open(path, "rb") as f:
@@ -50,103 +29,22 @@ def open_bundle(bundle: str, cache_dir: str | None = None, schema: bool = True):
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror}") from None
     config = parse_json_object(raw, path)
-    checked = _background_check(config, raw, path, cache_dir) if schema else _passed
+    error = schema_error(config) if schema and schema_refuses(config) else None
+    if error:  # a schema error names the real problem better than a semantic one
+        raise ConfigError(f"{path}: {error}")
+    check_semantics(config, bundle, path)
+    return config
+
+
+def schema_refuses(config: dict[str, object]) -> bool:
+    """The compiled schema's verdict: True when the config breaks the schema."""
+    from pycr.core.config_validator import SchemaInvalid, validate
+
     try:
-        check_semantics(config, bundle, path)
-    except ConfigError:
-        checked()  # a schema error names the real problem better
-        raise
-    return config, checked
-
-
-CACHE_ENTRIES = 512  # engines write a new config.json per container: keep the newest only
-
-
-def _trim_cache(cache_dir: str | int) -> None:
-    """Drop the oldest half of the markers once there are more than CACHE_ENTRIES
-    (runs in the validator child, off the runtime's path).  ``cache_dir`` may
-    be a directory fd: only marker names (64 hex digits) that are regular
-    files in it are ever deleted, never through a symlink."""
-    names = [n for n in os.listdir(cache_dir) if len(n) == 64 and all(c in "0123456789abcdef" for c in n)]
-    if len(names) <= CACHE_ENTRIES:
-        return
-    at = cache_dir if isinstance(cache_dir, int) else None
-    aged = []
-    for name in names:
-        try:
-            st = os.stat(name if at is not None else os.path.join(cache_dir, name), dir_fd=at,
-                         follow_symlinks=False)
-        except OSError:
-            continue
-        if st.st_mode & 0o170000 == 0o100000:
-            aged.append((st.st_mtime_ns, name))
-    for _, name in sorted(aged)[: len(aged) - CACHE_ENTRIES // 2]:
-        try:
-            os.unlink(name if at is not None else os.path.join(cache_dir, name), dir_fd=at)
-        except OSError:
-            pass
-
-
-def _remember(cache_dir: str, name: str) -> None:
-    """Create marker ``name`` in the cache -- through a directory fd opened
-    without following a symlink, so a planted link cannot send root's writes
-    (or _trim_cache's deletions) elsewhere."""
-    try:
-        os.mkdir(cache_dir, 0o700)
-    except FileExistsError:
-        pass
-    dfd = os.open(cache_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd))
-        _trim_cache(dfd)
-    finally:
-        os.close(dfd)
-
-
-def _passed() -> None:
-    return None
-
-
-def _background_check(config: dict[str, object], raw: bytes, path: str, cache_dir: str | None):
-    marker = None
-    if cache_dir:
-        import hashlib
-
-        marker = os.path.join(cache_dir, hashlib.sha256(raw).hexdigest())
-        try:
-            if os.lstat(marker).st_mode & 0o170000 == 0o100000:  # a regular file, not a planted link
-                return _passed
-        except OSError:
-            pass
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pycr:[validate]
-        try:
-            os.close(rfd)
-            error = schema_error(config) or ""
-            os.write(wfd, error.encode())
-            if not error and marker:
-                try:
-                    _remember(cache_dir, os.path.basename(marker))
-                except OSError:
-                    pass
-        finally:
-            os._exit(0)
-    os.close(wfd)
-    verdict: list[str] = []
-
-    def checked() -> None:
-        if not verdict:
-            chunks = []
-            while chunk := os.read(rfd, 65536):
-                chunks.append(chunk)
-            os.close(rfd)
-            os.waitpid(pid, 0)
-            verdict.append(b"".join(chunks).decode())
-        if verdict[0]:
-            raise ConfigError(f"{path}: {verdict[0]}")
-
-    return checked
+        validate(config)
+    except SchemaInvalid:
+        return True
+    return False
 
 
 _VALIDATOR = None
@@ -155,6 +53,8 @@ _VALIDATOR = None
 def _validator():
     global _VALIDATOR
     if _VALIDATOR is None:
+        import json
+
         import jsonschema
         from referencing import Registry, Resource
 
@@ -188,6 +88,8 @@ def schema_error(config: dict[str, object]) -> str | None:
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
     field = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    import json
+
     value = json.dumps(error.instance)
     if len(value) > 60:
         value = value[:57] + "..."

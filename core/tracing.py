@@ -138,6 +138,7 @@ def session(opts, name: str):
         yield
         return
     _RECORDS, _DEPTH = [], 0
+    startup_cpu = time.process_time() * 1000  # interpreter start and imports: CPU before the command
     t0 = time.perf_counter()
     try:
         with _timed("command", name):
@@ -150,11 +151,13 @@ def session(opts, name: str):
             r["duration_ms"] = round((end - start) * 1000, 3)
         records.sort(key=lambda r: (r["start_ms"], r["depth"]))
         if getattr(opts, "trace", False):
-            sys.stderr.write(format_timeline(records))
+            sys.stderr.write(f"trace startup   {startup_cpu:9.3f} ms CPU before the command "
+                             f"(interpreter start, imports)\n" + format_timeline(records))
         if getattr(opts, "trace_file", None):
             import json
             import os
 
-            data = {"command": name, "pid": os.getpid(), "records": records, **summarize(records)}
+            data = {"command": name, "pid": os.getpid(), "startup_cpu_ms": round(startup_cpu, 3),
+                    "records": records, **summarize(records)}
             with open(opts.trace_file, "w") as f:
                 json.dump(data, f, indent=1)

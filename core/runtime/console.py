@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import struct
 import termios
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # imported where used: only terminal containers pay for socket.py
+    import socket
 
 MODULE = __name__
 
 
 def connect(path: str) -> socket.socket:
     """Connect to the engine's console socket (in the runtime, before the fork)."""
+    import socket  # here, not at the top: only terminal containers pay for it (and it is loaded before the fork)
+
     from pycr.core.errors import PycrError
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -77,6 +82,8 @@ def setup_in_container(sock_fd: int, size: tuple[int, int] | None = None) -> Non
 
 def send_fd(sock_fd: int, name: str, fd: int) -> None:
     """One message: the pty's name as data, the fd as SCM_RIGHTS (runc's format)."""
+    import socket  # already loaded by connect() before the fork (the host's files may be gone)
+
     sock = socket.socket(fileno=os.dup(sock_fd))
     try:
         sock.sendmsg([name.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
@@ -86,6 +93,8 @@ def send_fd(sock_fd: int, name: str, fd: int) -> None:
 
 def recv_fd(sock: socket.socket) -> tuple[str, int]:
     """The receiving side (engines do this; pycr uses it in tests and ``exec -t``)."""
+    import socket
+
     msg, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(struct.calcsize("i")))
     for level, kind, data in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:

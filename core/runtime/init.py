@@ -32,6 +32,11 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
     try:
         hide_from_container(sc)  # inherited by the init (see below)
         sync.set_process_name("pycr:[stage1]")
+        for path, fd in plan.cgroup_join:  # first, in the host's namespaces (see CgroupDriver.self_join_files)
+            try:
+                os.write(fd, b"0")
+            except OSError as e:
+                _fail(chan, f"cgroup: cannot move into {os.path.dirname(path)}: {e.strerror}")
         import importlib
 
         # Import now, as the host's root: a mapped user, or the pivoted root, may not reach them.

@@ -81,17 +81,12 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
     if os.path.exists(os.path.join(opts.root, cid)):
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):
-        config, schema_checked = spec.open_bundle(bundle, cache_dir=os.path.join(opts.root, ".validated"),
-                                                  schema=validate_schema)
-    try:
-        return _create(opts, cid, bundle, config, schema_checked, pid_file=pid_file, no_pivot=no_pivot,
-                       preserve_fds=preserve_fds, console_socket=console_socket)
-    except BaseException:
-        schema_checked()  # an invalid config explains a failure better than its symptom does
-        raise
+        config = spec.load_bundle_config(bundle, schema=validate_schema)
+    return _create(opts, cid, bundle, config, pid_file=pid_file, no_pivot=no_pivot,
+                   preserve_fds=preserve_fds, console_socket=console_socket)
 
 
-def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, preserve_fds, console_socket):
+def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, console_socket):
     from pycr.core import spec, tracing
     from pycr.core.runtime import sync
     from pycr.core.linux import syscalls as S
@@ -157,6 +152,7 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             oci_hooks.run_hooks(hooks, phase, {**state, "status": "running" if phase == "startContainer" else "creating"})
 
         with tracing.phase("fork"):
+            plan.cgroup_join = _open_join_files(cgroup)
             sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
             pid = os.fork()
             if pid == 0:  # pycr:[stage1] -- never returns
@@ -164,12 +160,15 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 init_mod.stage1(child, plan, sc, lambda: init_mod.init(child, plan, sc, fifo_fd, init_hooks))
                 os._exit(1)
         child.close()
+        for _, fd in plan.cgroup_join:
+            os.close(fd)
         undo.callback(_reap, pid)
         journal["pids"] = [[pid, proc_start_time(pid)]]
         write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         try:
             with tracing.phase("namespaces"):
-                cgroup.add_pid(pid)
+                if not plan.cgroup_join:
+                    cgroup.add_pid(pid)
                 parent.send(sync.GO)
                 msg = parent.recv()
                 if msg["type"] == sync.USERNS:
@@ -186,8 +185,6 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 _reap(pid)
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
-            with tracing.phase("validate-wait"):
-                schema_checked()  # no hook runs, nothing is committed, before the schema check passed
             with tracing.phase("hooks"):
                 c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
                 hook_state.update(c.oci_state("creating"))
@@ -213,6 +210,19 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
         os.close(fifo_fd)
     pm.hook.pycr_container_created(state=c.oci_state("created"))
     return c
+
+
+def _open_join_files(cgroup) -> list[tuple[str, int]]:
+    """The driver's self-join files, opened here (as the host's root) for stage1 to write."""
+    opened = []
+    try:
+        for path in getattr(cgroup, "self_join_files", lambda: [])():
+            opened.append((path, os.open(path, os.O_WRONLY | os.O_CLOEXEC)))
+    except OSError as e:
+        for _, fd in opened:
+            os.close(fd)
+        raise PycrError(f"cgroup: cannot open {e.filename}: {e.strerror}") from None
+    return opened
 
 
 def answer_init(pm, request: dict, config: dict, state: dict) -> dict:
@@ -468,6 +478,7 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
     ``on_signal(pid, signum)``: called instead of forwarding a signal pycr
     receives to the container (``pycr build`` kills its RUN on Ctrl-C).
     """
+    from pycr.core import tracing
     from pycr.core.linux import syscalls as S
 
     S.SYSCALLS.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
@@ -497,14 +508,17 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
                 stack.enter_context(forward_signals(c.pid, on_signal))
-                start(opts, container_id)
-                code = wait_for(c.pid)
+                with tracing.phase("start"):
+                    start(opts, container_id)
+                with tracing.phase("wait"):
+                    code = wait_for(c.pid)
         finally:
             stack.close()
             try:  # a plugin that raises here must not leave the container's state and cgroups behind
                 _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
             finally:
-                delete(opts, container_id, force=True)
+                with tracing.phase("delete"):
+                    delete(opts, container_id, force=True)
     return code
 
 

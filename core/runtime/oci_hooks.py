@@ -7,10 +7,10 @@ A failing hook before the user process starts fails the container; a failing
 
 from __future__ import annotations
 
-import json
 import sys
 
 from pycr.core.errors import PycrError
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
 

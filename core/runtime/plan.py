@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import fcntl  # noqa: F401  (steps run after pivot_root: host modules are gone then)
 import os
-import socket  # noqa: F401
+import _socket  # noqa: F401  (socket.py would add enum and selectors to every run)
 import stat
 import struct  # noqa: F401
 from pycr.core.linux import syscalls as S
@@ -441,10 +441,13 @@ class LoopbackUp(Step):
     order = 20
 
     def run(self, sc, ctx):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        try:
             req = struct.pack("16sH14s", b"lo", 0, b"")
             flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, req))[1]  # SIOCGIFFLAGS
             fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 1, b""))  # SIOCSIFFLAGS, IFF_UP
+        finally:
+            s.close()
 
 
 class ProcessSpec(Record):
@@ -487,6 +490,8 @@ class Plan(Record):
     root: str = ""  # the runtime's state root (``--root``): plugins may keep caches under it
     warnings: list[str] = Factory(list)  # one line each, shown on stderr and in --log by the runtime
     cgroup: object = None  # the container's cgroup driver instance (runtime side only)
+    #: (path, fd) open for writing: stage1 writes "0" to each to move itself into the cgroup
+    cgroup_join: list[tuple[str, int]] = Factory(list)
     console: object = None  # the engine's console socket, for process.terminal (see console.py)
     console_size: object = None  # (rows, columns) from process.consoleSize
     #: modules the init imports before the root switch (the host's files are gone after it)

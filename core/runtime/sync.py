@@ -37,8 +37,9 @@ started and undoes everything (no cgroup, mount, state or process is left).
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket  # socket.py would add enum and selectors to every run: the raw module has all we use
+import struct
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (
     "go", "userns", "mapped", "pid", "hooks", "hooks-done", "ready", "error")
@@ -47,14 +48,14 @@ GO, USERNS, MAPPED, PID, HOOKS, HOOKS_DONE, READY, ERROR = (
 class Channel:
     """One end of the socketpair; messages are single JSON lines."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: _socket.socket):
         self.sock = sock
         self._buf = b""
         self._fds: list[int] = []  # received with SCM_RIGHTS, not yet claimed by a message
 
     @classmethod
     def pair(cls) -> tuple["Channel", "Channel"]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         return cls(a), cls(b)
 
     def send(self, kind: str, **fields) -> None:
@@ -64,15 +65,18 @@ class Channel:
         """A message carrying file descriptors (SCM_RIGHTS); the receiver
         finds them in the message's ``fds`` list."""
         data = json.dumps({"type": kind, "nfds": len(fds), **fields}).encode() + b"\n"
-        sent = socket.send_fds(self.sock, [data], fds)
+        rights = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))
+        sent = self.sock.sendmsg([data], [rights])  # socket.send_fds, on the raw module
         if sent < len(data):
             self.sock.sendall(data[sent:])
 
     def recv(self) -> dict:
         """The next message; ``{"type": "eof"}`` when the other side is gone."""
         while b"\n" not in self._buf:
-            chunk, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
-            self._fds += fds
+            chunk, ancillary, _, _ = self.sock.recvmsg(65536, _socket.CMSG_LEN(4 * 4))  # socket.recv_fds
+            for level, kind, data in ancillary:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    self._fds += struct.unpack(f"{len(data) // 4}i", data[: len(data) - len(data) % 4])
             if not chunk:
                 return {"type": "eof"}
             self._buf += chunk

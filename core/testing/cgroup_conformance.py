@@ -214,7 +214,39 @@ def check_state_round_trip(driver) -> None:
     assert [d for d in dirs if os.path.exists(d)] == []
 
 
-ALL_CHECKS = (check_pids, check_limits_read_back, check_freeze_thaw, check_kill_all,
+def check_self_join(driver) -> None:
+    """A process writing ``0`` into each of ``self_join_files()`` lands where add_pid puts one."""
+    paths = getattr(driver, "self_join_files", lambda: [])()
+    if not paths:
+        return  # optional: the runtime uses add_pid
+    reference = spawn_in(driver, ["sleep", "60"])
+    fds = [os.open(p, os.O_WRONLY | os.O_CLOEXEC) for p in paths]
+    hold, done = os.pipe(), os.pipe()
+    pid = os.fork()
+    if pid == 0:  # single-threaded, like pycr:[stage1]
+        try:
+            for fd in fds:
+                os.write(fd, b"0")
+            os.write(done[1], b"x")
+            os.read(hold[0], 1)
+        finally:
+            os._exit(0)
+    try:
+        for fd in fds + [done[1]]:
+            os.close(fd)
+        assert os.read(done[0], 1) == b"x", "the child failed to write 0 into a self-join file"
+        assert pid in driver.pids() and os.getpid() not in driver.pids(), driver.pids()
+        assert container_dirs(pid) == container_dirs(reference.pid)
+    finally:
+        os.write(hold[1], b"x")  # the child holds hold[1] too: no EOF, a byte
+        for fd in (hold[1], hold[0], done[0]):
+            os.close(fd)
+        os.waitpid(pid, 0)
+        driver.kill_all(signal.SIGKILL)
+        _reap(reference)
+
+
+ALL_CHECKS = (check_pids, check_self_join, check_limits_read_back, check_freeze_thaw, check_kill_all,
               check_destroy_leaves_nothing, check_state_round_trip)
 
 
@@ -254,6 +286,9 @@ class CgroupDriverConformance:
 
     def test_pids(self, cgroup_driver):
         check_pids(cgroup_driver)
+
+    def test_self_join(self, cgroup_driver):
+        check_self_join(cgroup_driver)
 
     def test_limits_read_back(self, cgroup_driver):
         check_limits_read_back(cgroup_driver)

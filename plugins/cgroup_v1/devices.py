@@ -16,7 +16,9 @@ ones as the OCI runtime spec describes.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs ~2 ms of every create: annotations only
+if TYPE_CHECKING:
+    from typing import Any
 
 from pycr.core import ConfigError
 

@@ -18,7 +18,6 @@ import errno
 import os
 import signal
 import time
-from typing import Any
 
 from pycr.core import CgroupDriver, CleanupError, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
@@ -129,7 +128,7 @@ class CgroupV1(CgroupDriver):
                 except OSError as e:
                     raise PycrError(f"cgroup_v1: cannot copy {key}={value!r} into {d}: {e.strerror}") from None
 
-    def apply(self, resources: dict[str, Any]) -> None:
+    def apply(self, resources: dict[str, object]) -> None:
         from . import resources as writers
 
         writers.apply(self._dir_for, resources or {})
@@ -140,6 +139,9 @@ class CgroupV1(CgroupDriver):
                 files.write(os.path.join(path, "cgroup.procs"), pid)
             except OSError as e:
                 raise PycrError(f"cgroup_v1: cannot add pid {pid} to {path}: {e.strerror}") from None
+
+    def self_join_files(self) -> list[str]:
+        return [os.path.join(path, "tasks") for path in self.paths.values()]
 
     def pids(self) -> list[int]:
         found: set[int] = set()
@@ -192,7 +194,7 @@ class CgroupV1(CgroupDriver):
             if not was_frozen or sig == signal.SIGKILL:
                 self.thaw()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> dict[str, object]:
         from . import stats
 
         return stats.collect(self.dir_of)
@@ -238,7 +240,7 @@ class CgroupV1(CgroupDriver):
                     return f"rmdir {d}: {e.strerror}"
                 time.sleep(0.02)   # exiting tasks leave the cgroup asynchronously
 
-    def mounts(self, destination: str) -> list[dict[str, Any]]:
+    def mounts(self, destination: str) -> list[dict[str, object]]:
         """A tmpfs at ``destination`` and a read-only bind of each hierarchy's container dir."""
         dest = destination.rstrip("/") or "/"
         flags = ["nosuid", "noexec", "nodev"]
@@ -250,7 +252,7 @@ class CgroupV1(CgroupDriver):
         return result
 
     # -- persistence --------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self) -> dict[str, object]:
         state = super().to_state()
         state.update(mountinfo=self.mountinfo, proc_self_cgroup=self.proc_self_cgroup, paths=dict(self.paths),
                      controllers={k: list(v) for k, v in self._controllers.items()},
@@ -258,7 +260,7 @@ class CgroupV1(CgroupDriver):
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "CgroupV1":
+    def from_state(cls, state: dict[str, object]) -> "CgroupV1":
         drv = cls(state["container_id"], state.get("cgroups_path"), root=state.get("root", "/sys/fs/cgroup"),
                   proc_self_cgroup=state.get("proc_self_cgroup", "/proc/self/cgroup"),
                   mountinfo=state.get("mountinfo", "/proc/self/mountinfo"))

@@ -10,14 +10,16 @@ driver cannot enforce is a ConfigError naming the field, never a no-op.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+TYPE_CHECKING = False  # typing costs ~2 ms of every create: annotations only
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 from pycr.core import ConfigError
 
 from . import files
 from .devices import rule_lines
 
-DirFor = Callable[[str, str], str]
+DirFor = "Callable[[str, str], str]"
 F = "linux.resources"
 
 

@@ -221,6 +221,9 @@ class CgroupV2(CgroupDriver):
         except OSError as e:
             raise PycrError(f"cgroup_v2: cannot move pid {pid} into {self.path}: {e.strerror}") from None
 
+    def self_join_files(self) -> list[str]:
+        return [os.path.join(self.path, "cgroup.procs")]  # "0": the writer's own (single-threaded) process
+
     def pids(self) -> list[int]:
         found: list[int] = []
         for dirpath, _, files in os.walk(self.path):

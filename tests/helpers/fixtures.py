@@ -46,6 +46,19 @@ def pycr_store(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture
+def plugin_site(tmp_path, monkeypatch):
+    """A fresh directory on sys.path for dist-info plugins (pycr.core.testing.dists), a private
+    entry-point and dispatch-plan cache, and no plugin environment variables."""
+    d = tmp_path / "site"
+    d.mkdir()
+    monkeypatch.syspath_prepend(str(d))
+    monkeypatch.setenv("PYCR_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYCR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    monkeypatch.delenv("PYCR_REQUIRE_PLUGINS", raising=False)
+    return str(d)
+
+
 def assert_nothing_left(tmp_path, store, state) -> None:
     """After a test of the pycr CLI with a private store and state root: no
     mount under ``tmp_path``, no container directory, no runtime state."""

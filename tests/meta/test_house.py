@@ -17,11 +17,14 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(sys.executable).parent
 LAYERS = ("images", "manage", "bench", "probe")
 CORE_SHARE = 0.45
+GENERATED = ("config_validator.py",)  # scripts/gen_config_validator.py writes it
 
 
 def python_lines(*folders: str) -> int:
-    """What ``find FOLDERS -name '*.py' | xargs cat | wc -l`` prints (README, development notes)."""
-    return sum(p.read_bytes().count(b"\n") for f in folders for p in (REPO / f).rglob("*.py"))
+    """What ``find FOLDERS -name '*.py' | xargs cat | wc -l`` prints (README, development notes),
+    less generated modules (core/config_validator.py: the runtime-spec schema compiled to Python)."""
+    return sum(p.read_bytes().count(b"\n") for f in folders for p in (REPO / f).rglob("*.py")
+               if p.name not in GENERATED)
 
 
 def test_core_is_at_most_45_percent_of_the_python_lines():
@@ -31,9 +34,9 @@ def test_core_is_at_most_45_percent_of_the_python_lines():
 
 def test_line_count_matches_the_readme_command():
     readme = (REPO / "README.md").read_text()
-    assert "find core -name '*.py' | xargs cat | wc -l" in readme
-    assert "find core plugins -name '*.py' | xargs cat | wc -l" in readme
-    done = subprocess.run("find core -name '*.py' | xargs cat | wc -l", shell=True, cwd=REPO,
+    assert f"find core -name '*.py' ! -name {GENERATED[0]} | xargs cat | wc -l" in readme
+    assert f"find core plugins -name '*.py' ! -name {GENERATED[0]} | xargs cat | wc -l" in readme
+    done = subprocess.run(f"find core -name '*.py' ! -name {GENERATED[0]} | xargs cat | wc -l", shell=True, cwd=REPO,
                           capture_output=True, text=True, check=True)
     assert int(done.stdout) == python_lines("core")
 

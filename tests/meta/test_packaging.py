@@ -71,6 +71,14 @@ def test_entry_points_in_the_wheel(wheel):
         assert group in text
 
 
+def test_pycr_oci_script_in_the_wheel(wheel):
+    """pycr-oci ships as a plain script (script-files), not an entry-point wrapper that imports re."""
+    (script,) = [n for n in wheel.namelist() if n.endswith(".data/scripts/pycr-oci")]
+    text = wheel.read(script).decode()
+    code = [ln for ln in text.splitlines() if not ln.startswith("#")]
+    assert text.startswith("#!python") and "import re" not in code and "console()" in code
+
+
 def test_every_schema_is_in_the_wheel(wheel):
     """Package data moves with its package (the image-spec schemas went to plugins/images/schemas)."""
     names = set(wheel.namelist())

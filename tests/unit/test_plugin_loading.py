@@ -17,14 +17,8 @@ from pycr.core.testing.dists import write_dist
 
 
 @pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A fresh directory on sys.path, and a private entry-point cache."""
-    d = tmp_path / "site"
-    d.mkdir()
-    monkeypatch.syspath_prepend(str(d))
-    monkeypatch.setenv("PYCR_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("PYCR_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    return str(d)
+def site(plugin_site):
+    return plugin_site
 
 
 def modname() -> str:

@@ -116,21 +116,6 @@ def test_mount_destination_cannot_escape_through_symlink(tmp_path):
     assert safe_join(str(rootfs), "../../..") == str(rootfs)
 
 
-def test_validation_cache_keeps_only_the_newest(tmp_path, monkeypatch):
-    from pycr.core import spec
-
-    monkeypatch.setattr(spec, "CACHE_ENTRIES", 8)
-    for i in range(9):
-        marker = tmp_path / f"{i:064x}"
-        marker.touch()
-        os.utime(marker, ns=(i * 10**9, i * 10**9))
-    (tmp_path / "not-a-marker").touch()  # only markers are ever deleted
-    os.symlink("/etc/hostname", tmp_path / ("f" * 64))  # ... and never through a link
-    os.utime(tmp_path / ("f" * 64), ns=(0, 0), follow_symlinks=False)
-    spec._trim_cache(str(tmp_path))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i:064x}" for i in range(5, 9)] + ["f" * 64, "not-a-marker"]
-
-
 def test_mount_point_of(tmp_path):
     info = tmp_path / "mountinfo"
     info.write_text("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n"

@@ -1,0 +1,154 @@
+"""A dispatch plan frozen from pluggy's own ordering, so the hot path need not import pluggy (~15 ms).
+
+:func:`freeze` records what pluggy decided -- the registered plugins in order and, per hook,
+the implementations in call order with the arguments pluggy passes and ``firstresult`` -- and
+:class:`FrozenCaller` replays pluggy's ``_multicall`` for plain implementations.  Used only with
+the same inputs (:func:`plan_key`) and unchanged plugin files; never for hook wrappers, historic
+hooks, a failed or disabled plugin, ``--trace`` or ``-p`` (docs/plugins.md, "The frozen dispatch
+plan"; tests/unit/test_dispatch_plan.py compares it with pluggy).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import namedtuple
+
+from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
+from pycr.core.discovery import read_cache, write_cache
+
+VERSION = 1
+
+
+#: One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it.
+FrozenImpl = namedtuple("FrozenImpl", "plugin_name function argnames kwargnames")
+
+
+class FrozenCaller:
+    """Calls a hook's implementations as pluggy's ``_multicall`` does (no wrappers)."""
+
+    __slots__ = ("name", "firstresult", "_impls")
+
+    def __init__(self, name: str, firstresult: bool, impls: list[FrozenImpl]):
+        self.name = name
+        self.firstresult = firstresult
+        self._impls = impls  # in call order
+
+    def get_hookimpls(self) -> list[FrozenImpl]:
+        """Registration order, as pluggy returns them (calls go in reverse)."""
+        return self._impls[::-1]
+
+    def __call__(self, **kwargs):
+        results = []
+        for impl in self._impls:
+            try:
+                args = [kwargs[a] for a in impl.argnames]
+            except KeyError as e:
+                from pluggy import HookCallError
+
+                raise HookCallError(f"hook call must provide argument {e.args[0]!r}") from e
+            extra = {a: kwargs[a] for a in impl.kwargnames if a in kwargs} if impl.kwargnames else None
+            res = impl.function(*args, **extra) if extra else impl.function(*args)
+            if res is not None:
+                results.append(res)
+                if self.firstresult:
+                    break
+        if self.firstresult:
+            return results[0] if results else None
+        return results
+
+
+class FrozenHooks:
+    """``manager.hook`` on the frozen path: one :class:`FrozenCaller` attribute per hook."""
+
+
+# ------------------------------------------------------------ making a plan
+
+
+def _attribute_of(plugin, function) -> str | None:
+    """The attribute under which pluggy found ``function`` on ``plugin``."""
+    return next((attr for attr in dir(plugin) if getattr(plugin, attr, None) == function), None)
+
+
+def _plugin_files(plugin, impl_functions) -> list[str]:
+    """Files whose change may change the plugin's hooks: its module and submodules, its impls' files."""
+    module = plugin.__name__ if isinstance(plugin, type(sys)) else type(plugin).__module__
+    files = {getattr(m, "__file__", None) for n, m in list(sys.modules.items())
+             if n == module or n.startswith(module + ".")}
+    files |= {getattr(getattr(fn, "__func__", fn), "__code__").co_filename for fn in impl_functions}
+    return sorted(f for f in files if f)
+
+
+def freeze(pm, plugins: list[dict], core_plugin: str) -> dict | None:
+    """The plan of pluggy manager ``pm`` (``plugins``: its ``plugin_info`` in registration order;
+    ``core_plugin``: DefaultDrivers' name, rebuilt rather than loaded), or None if it cannot serve."""
+    names = {info["name"] for info in plugins} | {core_plugin}
+    if {name for name, _ in pm.list_name_plugin()} != names:
+        return None  # something registered outside the entry points (e.g. by a test or bench)
+    hooks: dict[str, dict] = {}
+    functions: dict[str, list] = {}
+    for hook_name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, hook_name)
+        if not hasattr(caller, "get_hookimpls"):
+            continue
+        if caller.spec is None or caller.spec.opts.get("historic"):
+            return None
+        impls = []
+        for impl in reversed(caller.get_hookimpls()):
+            if impl.hookwrapper or impl.wrapper:
+                return None
+            plugin = pm.get_plugin(impl.plugin_name)
+            attr = _attribute_of(plugin, impl.function)
+            if attr is None:
+                return None
+            impls.append([impl.plugin_name, attr, list(impl.argnames), list(impl.kwargnames)])
+            functions.setdefault(impl.plugin_name, []).append(impl.function)
+        hooks[hook_name] = {"firstresult": bool(caller.spec.opts.get("firstresult")), "impls": impls}
+    files = set()
+    for name in names:
+        files.update(_plugin_files(pm.get_plugin(name), functions.get(name, [])))
+    for mod in ("pycr.core.hookspecs", "pycr.core.markers", "pycr.core.plugins", __name__):
+        files.add(sys.modules[mod].__file__)
+    return {"plugins": plugins, "hooks": hooks, "files": {f: _stat(f) for f in sorted(files)}}
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size]
+
+
+# ------------------------------------------------------------ storing and checking a plan
+
+
+def plan_key(entry_points: dict, **inputs) -> str:
+    """What decides pluggy's result besides the files: the entry points themselves, interpreter, options."""
+    return json.dumps([VERSION, sys.version, entry_points, sorted(inputs.items())], sort_keys=True)
+
+
+def save(key: str, plan: dict) -> None:
+    write_cache("dispatch", key, plan)
+
+
+def load(key: str) -> dict | None:
+    """The stored plan if it was made from the same inputs and its files are unchanged."""
+    plan = read_cache("dispatch", key)
+    if plan is None or any(_stat(path) != stamp for path, stamp in plan.get("files", {}).items()):
+        return None
+    return plan
+
+
+def build_hooks(plan: dict, objects: dict[str, object]) -> FrozenHooks | None:
+    """The callers for ``plan`` over the loaded plugin ``objects`` (None if one no longer fits)."""
+    hooks = FrozenHooks()
+    for hook_name, spec in plan["hooks"].items():
+        impls = []
+        for plugin_name, attr, argnames, kwargnames in spec["impls"]:
+            function = getattr(objects.get(plugin_name), attr, None)
+            if function is None or not hasattr(function, "pycr_impl"):
+                return None
+            impls.append(FrozenImpl(plugin_name, function, tuple(argnames), tuple(kwargnames)))
+        setattr(hooks, hook_name, FrozenCaller(hook_name, spec["firstresult"], impls))
+    return hooks
