@@ -40,6 +40,7 @@ class Matrix:
     warmup: int = 2
     seed: int | None = None
     source: str = "built-in"
+    text: str | None = None  # the matrix file's content, stored with the results
 
     def schedule(self) -> list[tuple[int, bool, S.Strategy, Workload]]:
         """(index, is_warmup, strategy, workload) in run order: all warm-ups
@@ -111,6 +112,7 @@ def load(path: str | None = None, *, strategies: list[str] | None = None, worklo
         warmup=warmup if warmup is not None else int(data.get("warmup", 2)),
         seed=seed if seed is not None else data.get("seed"),
         source=path or "built-in",
+        text=raw.decode(errors="replace") if path else None,
     )
     if m.repeat < 1 or m.warmup < 0:
         raise ConfigError(f"{where}: repeat must be >= 1 and warmup >= 0 (got {m.repeat}, {m.warmup})")

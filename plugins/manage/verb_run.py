@@ -24,7 +24,7 @@ def run(opts, ns) -> int:
     import secrets
     import shutil
 
-    from pycr.core import PycrError, load_strategy, open_store, strategy_options
+    from pycr.core import PycrError, load_strategy, open_store, strategy_options, trace_phase
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
 
@@ -51,7 +51,10 @@ def run(opts, ns) -> int:
         atomic_write(os.path.join(cdir, "image.json"),
                      json.dumps({"manifest": image.digest, "name": name}).encode())
         strategy = strategy_cls(store, strategy_options(opts, strategy_cls))
-        rootfs = strategy.prepare(image, cdir, stack, read_only=ns.read_only)
+        teardown = contextlib.ExitStack()  # the strategy's undo actions, timed as one traced phase
+        stack.callback(_traced_close, teardown)
+        with trace_phase("rootfs-prepare"):
+            rootfs = strategy.prepare(image, cdir, teardown, read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=cid,
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
@@ -64,3 +67,10 @@ def run(opts, ns) -> int:
 
         return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot, terminal=ns.tty, stdin=ns.interactive,
                              validate_schema=False)  # runconfig built it: typed by construction
+
+
+def _traced_close(teardown: contextlib.ExitStack) -> None:
+    from pycr.core import trace_phase
+
+    with trace_phase("rootfs-teardown"):
+        teardown.close()
