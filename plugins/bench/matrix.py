@@ -97,7 +97,10 @@ def load(path: str | None = None, *, strategies: list[str] | None = None, worklo
         base = known_s.get(d.pop("base", "pycr-v1-pivot"))
         if base is None:
             raise ConfigError(f"{where}: strategy[{i}].base is not a known strategy")
-        known_s[d["name"]] = S.derive(base, description=d.pop("description", ""), **d)
+        try:
+            known_s[d["name"]] = S.derive(base, description=d.pop("description", ""), **d)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     known_w = {w.name: w for w in BUILTIN_WORKLOADS}
     for i, d in enumerate(data.get("workload", [])):
         if "name" not in d or not d.get("args"):
