@@ -35,6 +35,8 @@ _LAZY = {
     "ContentStore": ("pycr.core.store", "ContentStore"),
     "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
+    "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),
+    "last_cap": ("pycr.core.linux.caps", "last_cap"),
     # for layers that drive the runtime (management, research): its operations and seams
     "syscalls": ("pycr.core.linux", "syscalls"),
     "lifecycle": ("pycr.core.runtime", "lifecycle"),

@@ -46,7 +46,7 @@ from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
 SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder")
-ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
+ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups", "seccomp")  # seccomp: a policy in the config is never skipped
 REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
 
 
