@@ -40,7 +40,6 @@ DESCRIPTIONS = {
 }
 
 
-
 def describe(disk: str, mem_alloc: str, limit_mib: int) -> dict[str, str]:
     """The probes' descriptions with this run's values filled in."""
     return {k: v.format(disk=disk, mem_alloc=mem_alloc, limit_mib=limit_mib) for k, v in DESCRIPTIONS.items()}

@@ -36,13 +36,13 @@ def test_refused_limit_does_not_stop_the_other_probes():
 
 def test_json_table_summary_metadata_and_exit_status(tmp_path):
     matrix = tmp_path / "m.toml"
-    matrix.write_text('strategies = ["pycr-v1-pivot", "lab-nonet"]\n'
-                      '[[strategy]]\nname = "lab-nonet"\nbase = "pycr-v1-pivot"\ndrop_namespaces = ["network"]\n')
+    matrix.write_text('strategies = ["pycr-v1-hardened", "lab-nonet"]\n'
+                      '[[strategy]]\nname = "lab-nonet"\nbase = "pycr-v1-hardened"\ndrop_namespaces = ["network"]\n')
     js = subprocess.run([PYCR, "probe", "--matrix", str(matrix), "--json", "--fail-on-escape"],
                         capture_output=True, text=True, timeout=180)
     assert js.returncode == 1, js.stderr  # lab-nonet reaches the host's listener
     data = json.loads(js.stdout)
-    assert list(data["results"]) == ["pycr-v1-pivot", "lab-nonet"]  # from the matrix file, its own strategy too
+    assert list(data["results"]) == ["pycr-v1-hardened", "lab-nonet"]  # from the matrix file, its own strategy too
     assert data["results"]["lab-nonet"]["host_network"]["verdict"] == "escaped"
     assert data["summary"]["escaped"] == ["lab-nonet/host_network"] and data["summary"]["strategies"] == 2
     assert sum(data["summary"]["counts"].values()) == 2 * len(PROBES)
@@ -62,7 +62,7 @@ def test_json_table_summary_metadata_and_exit_status(tmp_path):
     assert run["machine"]["kernel"] and run["machine"]["pycr"] and run["machine"]["date"] and run["date_end"]
     assert run["matrix"] == str(matrix) and run["strategies"]["lab-nonet"]["namespaces"].count("network") == 0
 
-    table = subprocess.run([PYCR, "probe", "-s", "pycr-v1-pivot", "--fail-on-escape"], capture_output=True,
+    table = subprocess.run([PYCR, "probe", "-s", "pycr-v1-hardened", "--fail-on-escape"], capture_output=True,
                            text=True, timeout=120)
     assert table.returncode == 0, table.stderr
     header = table.stdout.splitlines()[0].split()
