@@ -6,6 +6,7 @@ keeps the samples measured so far."""
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -156,3 +157,13 @@ def test_interrupt_keeps_partial_results(tmp_path):
     assert "interrupted" in err and f"{len(data['samples'])} measured samples kept" in err
     assert "INTERRUPTED" in (out / "summary.txt").read_text()
     assert set(glob.glob("/var/tmp/pycr-bench-*")) <= before  # the work dir and the running container are gone
+
+
+def test_launcher_reports_a_plugin_error_in_one_line(tmp_path):
+    """The launcher builds the cell's plugin manager itself: its errors are one line, as the shells print them."""
+    proc = subprocess.run([sys.executable, "-m", "pycr.plugins.bench.launch", "--", "-p", "no:bench", "--root",
+                           str(tmp_path), "run", "--bundle", str(tmp_path), "c1"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0
+    assert re.fullmatch(r"plugin 'probe' from pycr \S+ requires plugin 'bench', which is disabled \(-p no:bench\)",
+                        proc.stderr.strip()), proc.stderr
