@@ -69,3 +69,15 @@ def test_json_table_summary_metadata_and_exit_status(tmp_path):
     assert header == list(data["probes"]) == list(PROBES)  # the same ids in the table and the JSON
     assert f"summary: 1 strategies x {len(PROBES)} probes: " in table.stdout
     assert "raw_device target: " in table.stdout and "kernel " in table.stdout
+
+
+def test_fail_on_escape_exits_2_when_a_probe_could_not_run(tmp_path):
+    matrix = tmp_path / "m.toml"
+    matrix.write_text('[[strategy]]\nname = "lab-v2-hardened"\nbase = "pycr-v1-hardened"\nbackend = "cgroup_v2"\n')
+    proc = subprocess.run([PYCR, "probe", "--matrix", str(matrix), "-s", "lab-v2-hardened", "--fail-on-escape"],
+                          capture_output=True, text=True, timeout=120)
+    if cgroup_layout() == "hybrid":  # the v2 memory limit is refused: an error, not an escape
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "errors: lab-v2-hardened/memory_limit" in proc.stdout and "escaped:" not in proc.stdout
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
