@@ -31,16 +31,16 @@ def compare(a: dict, b: dict, seed: int = 0) -> dict:
             xa, xb = ga[cell][metric], gb[cell][metric]
             lo, hi = stats.diff_ci(xb, xa, seed=seed)
             ratio, r_lo, r_hi = stats.ratio_ci(xb, xa, seed=seed)
+            verdict = "no difference detected" if lo <= 0 <= hi else ("B slower" if lo > 0 else "B faster")
             row[metric] = {"a": round(stats.median(xa), 3), "b": round(stats.median(xb), 3),
                            "diff_low": round(lo, 3), "diff_high": round(hi, 3), "ratio": round(ratio, 3),
-                           "ratio_low": round(r_lo, 3), "ratio_high": round(r_hi, 3),
-                           "verdict": "no difference detected" if lo <= 0 <= hi else ("B slower" if lo > 0 else "B faster")}
+                           "ratio_low": round(r_lo, 3), "ratio_high": round(r_hi, 3), "verdict": verdict}
         rows.append(row)
     ma, mb = a.get("machine", {}), b.get("machine", {})
     differs = {k: (ma.get(k), mb.get(k)) for k in MACHINE_KEYS if ma.get(k) != mb.get(k)}
     return {"rows": rows, "only_a": sorted(f"{s}/{w}" for w, s in ga.keys() - gb.keys()),
             "only_b": sorted(f"{s}/{w}" for w, s in gb.keys() - ga.keys()), "machine_differs": differs,
-            "load": ((ma.get("loadavg_start"), ma.get("loadavg_end")), (mb.get("loadavg_start"), mb.get("loadavg_end")))}
+            "load": tuple((m.get("loadavg_start"), m.get("loadavg_end")) for m in (ma, mb))}
 
 
 def format_comparison(a: dict, b: dict, names=("A", "B")) -> str:
