@@ -245,4 +245,5 @@ def test_rootfs_strategy_prepare_and_teardown_are_traced_phases(pycr, busybox_re
     trace.unlink()  # the detached path prepares the rootfs in `create`: traced there too
     pycr("--trace-file", str(trace), "create", "--name", "traced", busybox_ref, "true", rootfs=rootfs, check=0)
     assert json.loads(trace.read_text())["phases"]["rootfs-prepare"] > 0
-    pycr("rm", "traced", rootfs=rootfs, check=0)
+    pycr("--trace-file", str(trace), "rm", "traced", rootfs=rootfs, check=0)  # and its teardown in `rm`
+    assert json.loads(trace.read_text())["phases"]["rootfs-teardown"] > 0
