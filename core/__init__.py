@@ -62,6 +62,8 @@ _LAZY = {
     "GlobalOptions": ("pycr.core.cli.common", "GlobalOptions"),
     "parse_globals": ("pycr.core.cli.common", "parse_globals"),
     "oci_main": ("pycr.core.cli.oci", "main"),
+    "pycr_main": ("pycr.core.cli.main", "main"),
+    "trace_phase": ("pycr.core.tracing", "phase"),
 }
 
 __all__ = sorted(

@@ -40,6 +40,7 @@ class Matrix:
     warmup: int = 2
     seed: int | None = None
     source: str = "built-in"
+    text: str | None = None  # the matrix file's content, stored with the results
 
     def schedule(self) -> list[tuple[int, bool, S.Strategy, Workload]]:
         """(index, is_warmup, strategy, workload) in run order: all warm-ups
@@ -96,7 +97,10 @@ def load(path: str | None = None, *, strategies: list[str] | None = None, worklo
         base = known_s.get(d.pop("base", "pycr-v1-pivot"))
         if base is None:
             raise ConfigError(f"{where}: strategy[{i}].base is not a known strategy")
-        known_s[d["name"]] = S.derive(base, description=d.pop("description", ""), **d)
+        try:
+            known_s[d["name"]] = S.derive(base, description=d.pop("description", ""), **d)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     known_w = {w.name: w for w in BUILTIN_WORKLOADS}
     for i, d in enumerate(data.get("workload", [])):
         if "name" not in d or not d.get("args"):
@@ -111,6 +115,7 @@ def load(path: str | None = None, *, strategies: list[str] | None = None, worklo
         warmup=warmup if warmup is not None else int(data.get("warmup", 2)),
         seed=seed if seed is not None else data.get("seed"),
         source=path or "built-in",
+        text=raw.decode(errors="replace") if path else None,
     )
     if m.repeat < 1 or m.warmup < 0:
         raise ConfigError(f"{where}: repeat must be >= 1 and warmup >= 0 (got {m.repeat}, {m.warmup})")

@@ -50,11 +50,33 @@ class RunResult:
     samples: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     warmups: int = 0
+    loaded: dict[str, dict] = field(default_factory=dict)  # strategy -> plugins and drivers of its pre-run
+    interrupted: bool = False
+
+
+def _error_line(code: int, err, out) -> str:
+    """The last line the run printed on stderr (else stdout), or what its status says."""
+    if code == 0:
+        return ""
+    for f in (err, out):
+        f.seek(0)
+        lines = [line for line in f.read().splitlines() if line.strip()]
+        if lines:
+            return lines[-1].strip()
+    if code < 0:
+        return f"killed by signal {-code}, nothing printed"
+    return f"exited with status {code}, nothing printed on stdout or stderr"
 
 
 class Runner:
-    def __init__(self, matrix: Matrix, workdir: str | None = None, progress=None):
+    """``pycr_globals`` (``-p no:NAME`` ...) are passed to every pycr cell;
+    ``on_sample`` is called with each measured sample as soon as it exists."""
+
+    def __init__(self, matrix: Matrix, workdir: str | None = None, progress=None, pycr_globals=(),
+                 on_sample=None):
         self.matrix = matrix
+        self.pycr_globals = list(pycr_globals)
+        self.on_sample = on_sample
         self.own_workdir = workdir is None
         self.workdir = workdir or tempfile.mkdtemp(prefix="pycr-bench-", dir="/var/tmp")
         self.state_root = os.path.join(self.workdir, "state")
@@ -102,16 +124,18 @@ class Runner:
         return path
 
     # -- one sample -----------------------------------------------------------
-    def run_one(self, s: Strategy, w: Workload, index: int) -> dict:
+    def run_one(self, s: Strategy, w: Workload, index: int, facts_file: str | None = None) -> dict:
         cid = f"{self.tag}-{index}"
         ours = s.runtime in ("pycr", "pycr-image")
         trace = os.path.join(self.workdir, f"trace-{index}.json") if ours else None
         image = self.image() if s.runtime == "pycr-image" else None
-        argv = s.command(self.state_root, self.bundle(s, w), cid, trace, workload=w, image=image)
-        err_path = os.path.join(self.workdir, "stderr")
-        with open(err_path, "w+") as err:
+        argv = s.command(self.state_root, self.bundle(s, w), cid, trace, workload=w, image=image,
+                         pycr_globals=self.pycr_globals, facts_file=facts_file if ours else None)
+        err_path, out_path = os.path.join(self.workdir, "stderr"), os.path.join(self.workdir, "stdout")
+        with open(err_path, "w+") as err, open(out_path, "w+") as out:
+            started = time.time()
             t0 = time.perf_counter()
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     start_new_session=True, env=self.env)
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
@@ -120,21 +144,27 @@ class Runner:
                 raise
             wall = time.perf_counter() - t0
             proc.returncode = os.waitstatus_to_exitcode(status)
-            err.seek(0)
-            stderr = err.read().strip()
-        sample = {"index": index, **s.facts(), "workload": w.name, "wall_ms": round(wall * 1000, 3),
+            error = _error_line(proc.returncode, err, out)
+        sample = {"index": index, **s.facts(), "workload": w.name,
+                  "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) + f".{int(started % 1 * 1000):03d}Z",
+                  "wall_ms": round(wall * 1000, 3),
                   "user_ms": round(usage.ru_utime * 1000, 3), "sys_ms": round(usage.ru_stime * 1000, 3),
                   "maxrss_kib": usage.ru_maxrss, "exit": proc.returncode, "ok": proc.returncode == 0,
-                  "error": stderr.splitlines()[-1] if proc.returncode and stderr else ""}
+                  "error": error}
         if trace:
             try:
                 with open(trace) as f:
                     data = json.load(f)
                 sample["phases"] = data.get("phases", {})
                 sample["plugins"] = data.get("plugins", {})
+                sample["drivers"] = data.get("drivers", {})
                 os.unlink(trace)
             except (OSError, ValueError):
                 sample["phases"] = {}
+            ran = sample.get("drivers", {}).get("rootfs")
+            if ran:  # what actually ran, not what the strategy asked for
+                sample["rootfs"] = ran["name"]
+                sample["root_switch"] = s.switch or ("move+chroot" if ran.get("no_pivot") else "pivot_root")
         return sample
 
     def _abort(self, proc, s: Strategy, cid: str) -> None:
@@ -153,27 +183,36 @@ class Runner:
         subprocess.run(argv, capture_output=True, env=self.env)
 
     # -- the study -------------------------------------------------------------
-    def preflight(self) -> dict[str, str]:
-        """Run each strategy once on the first workload; name why one fails."""
+    def preflight(self, loaded: dict | None = None) -> dict[str, str]:
+        """Run each strategy once on the first workload; name why one fails.
+        ``loaded`` receives, per pycr strategy, the plugins and drivers its run loaded."""
         skipped = {}
-        for s in self.matrix.strategies:
+        for i, s in enumerate(self.matrix.strategies):
             reason = s.unavailable()
             if reason is None:
+                facts_file = os.path.join(self.workdir, f"facts-{i}.json")
+                w = self.matrix.workloads[0]
                 try:
-                    sample = self.run_one(s, self.matrix.workloads[0], -1 - len(skipped) - 1000)
+                    sample = self.run_one(s, w, -1000 - i, facts_file=facts_file)
                 except PycrError as e:  # e.g. a strategy whose config cannot be built
                     skipped[s.name] = str(e)
                     continue
+                if loaded is not None and os.path.exists(facts_file):
+                    with open(facts_file) as f:
+                        loaded[s.name] = json.load(f)
+                    os.unlink(facts_file)
                 if not sample["ok"]:
-                    reason = f"exit {sample['exit']}: {sample['error'] or 'no message'}"
+                    reason = f"pre-run of workload {w.name!r} failed with exit {sample['exit']}: {sample['error']}"
             if reason:
                 skipped[s.name] = reason
         return skipped
 
     def run(self) -> RunResult:
+        """The study; Ctrl-C (or SIGTERM raised as KeyboardInterrupt) stops it and
+        returns what was measured so far, with ``interrupted`` set."""
         result = RunResult()
         try:
-            result.skipped = self.preflight()
+            result.skipped = self.preflight(result.loaded)
             keep = [s for s in self.matrix.strategies if s.name not in result.skipped]
             plan = Matrix(keep, self.matrix.workloads, self.matrix.repeat, self.matrix.warmup, self.matrix.seed)
             schedule = plan.schedule()
@@ -187,6 +226,10 @@ class Runner:
                     result.warmups += 1
                     continue
                 result.samples.append(sample)
+                if self.on_sample:
+                    self.on_sample(sample)
+        except KeyboardInterrupt:
+            result.interrupted = True
         finally:
             if self.progress:
                 self.progress.close()

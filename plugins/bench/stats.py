@@ -46,6 +46,25 @@ def diff_ci(a, b, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tup
     return quantile(boots, alpha), quantile(boots, 1 - alpha)
 
 
+def ratio_ci(a, b, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """median(a) / median(b) with the percentile-bootstrap CI of that ratio
+    (each group resampled independently): how many times slower ``a`` is."""
+    a, b = list(a), list(b)
+    rng = random.Random(seed)
+    boots = []
+    for _ in range(n_boot):
+        den = statistics.median(rng.choices(b, k=len(b)))
+        if den > 0:
+            boots.append(statistics.median(rng.choices(a, k=len(a))) / den)
+    boots.sort()
+    mb = statistics.median(b)
+    ratio = statistics.median(a) / mb if mb else float("nan")
+    if not boots:
+        return ratio, float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    return ratio, quantile(boots, alpha), quantile(boots, 1 - alpha)
+
+
 def describe(xs, level: float = 0.95, seed: int = 0) -> dict:
     """n, median with its CI, quartiles, IQR/median, min, max, mean."""
     xs = sorted(xs)
@@ -58,15 +77,18 @@ def describe(xs, level: float = 0.95, seed: int = 0) -> dict:
 
 
 def rank(groups: dict[str, list[float]], level: float = 0.95, seed: int = 0,
-         wide_spread: float = 0.5) -> tuple[list[str], list[str]]:
+         wide_spread: float = 0.5, ties: list | None = None) -> tuple[list[str], list[str]]:
     """Order group names by median; warnings where neighbours cannot be told
     apart (the CI of their median difference contains 0) or a group's
-    spread (IQR/median) exceeds ``wide_spread``."""
+    spread (IQR/median) exceeds ``wide_spread``.  Unrankable neighbour
+    pairs are also appended to ``ties`` when given."""
     order = sorted(groups, key=lambda k: median(groups[k]))
     warnings = []
     for a, b in zip(order, order[1:]):
         lo, hi = diff_ci(groups[b], groups[a], level, seed=seed)
         if lo <= 0 <= hi:
+            if ties is not None:
+                ties.append((a, b))
             warnings.append(f"cannot rank {a} vs {b}: the {level:.0%} CI of their median difference "
                             f"[{lo:+.2f}, {hi:+.2f}] contains 0 (need more repeats or a quieter machine)")
     for k in order:

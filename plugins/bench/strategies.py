@@ -40,8 +40,25 @@ class Strategy:
     global_args: tuple[str, ...] = ()
     description: str = ""
     switch: str = ""  # label of the root switch when a plugin changes it
-    rootfs: str = "overlay"  # pycr-image only: the pycr.rootfs driver
+    rootfs: str = ""  # pycr-image only: the pycr.rootfs driver (default overlay)
     seccomp: str = ""  # "docker-default": docker's default seccomp profile for the config's capabilities
+
+    def check(self) -> "Strategy":
+        """Refuse fields that would run something other than what the strategy says."""
+        ours = self.runtime in ("pycr", "pycr-image")
+        if self.rootfs and self.runtime != "pycr-image":
+            raise ConfigError(f"strategy {self.name!r}: rootfs = {self.rootfs!r} needs runtime = \"pycr-image\" "
+                              f"(runtime {self.runtime!r} runs the shared bundle)")
+        for flag, field_ in (("--rootfs", "rootfs"), ("--backend", "backend")):
+            if ours and any(a == flag or a.startswith(flag + "=") for a in self.global_args):
+                hint = ('runtime = "pycr-image" and rootfs = NAME' if flag == "--rootfs" and self.runtime == "pycr"
+                        else f"the {field_!r} field")
+                raise ConfigError(f"strategy {self.name!r}: global_args may not set {flag}; use {hint}")
+        return self
+
+    @property
+    def rootfs_driver(self) -> str:
+        return (self.rootfs or "overlay") if self.runtime == "pycr-image" else ""
 
     @property
     def root_switch(self) -> str:
@@ -60,8 +77,8 @@ class Strategy:
                  "root_switch": self.root_switch if self.runtime == "pycr" else "pivot_root",
                  "namespaces": "+".join(ns), "rootfs": "bundle"}
         if self.runtime == "pycr-image":
-            facts.update(rootfs=self.rootfs, namespaces="image default",
-                         root_switch="move+chroot" if self.rootfs == "chroot" else "pivot_root")
+            facts.update(rootfs=self.rootfs_driver, namespaces="image default",
+                         root_switch=self.switch or ("move+chroot" if self.rootfs_driver == "chroot" else "pivot_root"))
         return facts
 
     def unavailable(self) -> str | None:
@@ -104,35 +121,40 @@ class Strategy:
         return config
 
     def command(self, root: str, bundle: str, cid: str, trace_file: str | None = None,
-                workload=None, image: str | None = None, env: list[str] = ()) -> list[str]:
+                workload=None, image: str | None = None, env: list[str] = (), pycr_globals: list[str] = (),
+                facts_file: str | None = None) -> list[str]:
         """argv that runs the container to completion (create, start, wait, delete).
 
         ``pycr-image`` runs ``workload`` in ``image`` instead of ``bundle``; the
         image store is chosen by ``PYCR_STORAGE`` in the environment.
+        ``pycr_globals`` (e.g. ``-p no:NAME``) go to every pycr strategy's shell.
         """
-        if self.runtime == "pycr-image":
-            argv = [sys.executable, "-m", "pycr.core.cli.main", "--root", root, "--backend", self.backend,
-                    "--rootfs", self.rootfs, *self.global_args]
-            if trace_file:
-                argv += ["--trace-file", trace_file]
+        if self.runtime not in ("pycr", "pycr-image"):
+            return [self.runtime, "--root", root, *self.global_args, "run", "--bundle", bundle, cid]
+        argv = [sys.executable, "-m", "pycr.plugins.bench.launch"]
+        for p in self.plugins:
+            argv += ["--plugin", p]
+        if facts_file:
+            argv += ["--facts", facts_file]
+        image_run = self.runtime == "pycr-image"
+        argv += ["--shell", "pycr" if image_run else "oci", "--", *pycr_globals, "--root", root,
+                 "--backend", self.backend]
+        if image_run:
+            argv += ["--rootfs", self.rootfs_driver]
+        argv += list(self.global_args)
+        if trace_file:
+            argv += ["--trace-file", trace_file]
+        if image_run:
             argv += ["run", "-q", "--name", cid]
             for item in env:
                 argv += ["-e", item]
             if workload is not None and workload.memory_limit and self.backend != "none":
                 argv += ["--memory", str(workload.memory_limit)]
             return argv + [image or "bench-busybox:latest", *(workload.args if workload else ())]
-        if self.runtime == "pycr":
-            argv = [sys.executable, "-m", "pycr.plugins.bench.launch"]
-            for p in self.plugins:
-                argv += ["--plugin", p]
-            argv += ["--", "--root", root, "--backend", self.backend, *self.global_args]
-            if trace_file:
-                argv += ["--trace-file", trace_file]
-            argv += ["run", "--bundle", bundle]
-            if self.no_pivot:
-                argv.append("--no-pivot")
-            return argv + [cid]
-        return [self.runtime, "--root", root, *self.global_args, "run", "--bundle", bundle, cid]
+        argv += ["run", "--bundle", bundle]
+        if self.no_pivot:
+            argv.append("--no-pivot")
+        return argv + [cid]
 
 
 class PlainChroot:
@@ -193,7 +215,7 @@ def _from_entry_points() -> list[Strategy]:
                 s = derive(Strategy(name=s.get("name", "")), **s)
             if not isinstance(s, Strategy) or not s.name:
                 raise ConfigError(f"bench strategy plugin {ep.name!r} returned {s!r}, not a named Strategy")
-            found.append(s)
+            found.append(s.check())
     return found
 
 
@@ -201,6 +223,7 @@ def registry(extra: list[Strategy] = ()) -> dict[str, Strategy]:
     """Every known strategy by name; two claiming one name is an error."""
     out: dict[str, Strategy] = {}
     for s in (*BUILTIN, *_from_entry_points(), *extra):
+        s.check()
         if s.name in out and out[s.name] != s:
             raise ConfigError(f"bench strategy {s.name!r} is defined twice")
         out[s.name] = s
@@ -213,6 +236,6 @@ def derive(base: Strategy, **changes) -> Strategy:
         if key in changes:
             changes[key] = tuple(changes[key])
     try:
-        return replace(base, **changes)
+        return replace(base, **changes).check()
     except TypeError as e:
         raise ConfigError(f"strategy {changes.get('name', base.name)!r}: {e}") from None

@@ -45,7 +45,7 @@ def remove(rec: records.Record) -> list[str]:
     """Delete the container for good; returns what could not be undone (also written nowhere else)."""
     import shutil
 
-    from pycr.core import PycrError, lifecycle, syscalls
+    from pycr.core import PycrError, lifecycle, syscalls, trace_phase
     from pycr.plugins.manage.create import opts_for
 
     failures: list[str] = []
@@ -59,12 +59,13 @@ def remove(rec: records.Record) -> list[str]:
     except PycrError as e:
         failures.append(f"runtime: {e}")
     _orphan_cgroup(opts, rec, failures)
-    for point in mounts_under(rec.dir):
-        try:
-            syscalls.SYSCALLS.umount(point, syscalls.MNT_DETACH)
-        except OSError as e:
-            failures.append(f"umount {point}: {e.strerror}")
-    shutil.rmtree(rec.dir, ignore_errors=True)
+    with trace_phase("rootfs-teardown"):  # what the rootfs strategy made: its mounts and copies under rec.dir
+        for point in mounts_under(rec.dir):
+            try:
+                syscalls.SYSCALLS.umount(point, syscalls.MNT_DETACH)
+            except OSError as e:
+                failures.append(f"umount {point}: {e.strerror}")
+        shutil.rmtree(rec.dir, ignore_errors=True)
     if os.path.exists(rec.dir):
         failures.append(f"cannot remove {rec.dir}")
     return failures

@@ -25,6 +25,7 @@ class Plants:
     disk: tuple[int, int]
     target_pid: int
     disk_readable: bool = True  # False: even the host cannot read the disk (sandboxed machine)
+    disk_source: str = ""  # what raw_device targets: the host's root disk, or the probe's own loop device
 
     def env(self, busybox: str, mem_alloc: str) -> list[str]:
         return [f"TOKEN={self.token}", f"MARKER={self.marker}", f"MOUNTMARK={self.mountmark}",
@@ -102,11 +103,14 @@ def planted():
 
         disk = host_disk()
         readable = disk_readable_on_host(disk, "/var/tmp")
+        source = f"the host's root disk {disk[0]}:{disk[1]}"
         if not readable:  # a sandboxed host that cannot read its own disk: probe a block device of ours
             with contextlib.suppress(OSError, subprocess.CalledProcessError):
                 disk = loop_disk(undo, token)
+                source = (f"the probe's own loop device {disk[0]}:{disk[1]} over a 64 KiB file "
+                          "(the host cannot read its own disk)")
                 readable = disk_readable_on_host(disk, "/var/tmp")
-        yield Plants(token, marker, mountmark, sock.getsockname()[1], disk, target.pid, readable)
+        yield Plants(token, marker, mountmark, sock.getsockname()[1], disk, target.pid, readable, source)
 
 
 def loop_disk(undo: contextlib.ExitStack, token: str) -> tuple[int, int]:

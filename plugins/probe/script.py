@@ -4,7 +4,8 @@ Each probe prints one line ``PROBE <name> <contained|escaped> <detail>``.
 The environment carries what the host planted: ``TOKEN`` (names the target
 process and the listener's greeting), ``MARKER`` (a file in the host's
 ``/var/tmp``), ``MOUNTMARK`` (a tmpfs mounted on the host), ``PORT``,
-``DISK_MAJOR``/``DISK_MINOR`` (the host's root disk), ``MEM_ALLOC``,
+``DISK_MAJOR``/``DISK_MINOR`` (the host's root disk, or a loop device of the
+probe's own where the host cannot read its disk), ``MEM_ALLOC``,
 ``HOST_BUSYBOX``.
 
 The chroot escape needs a directory outside the root.  busybox's ``chroot``
@@ -28,8 +29,8 @@ DESCRIPTIONS = {
     "chroot_escape": "chroot into a subdirectory, walk '..' from outside it, chroot('.'): host / reached",
     "proc_sys_write": "write (its own value back) to /proc/sys/vm/swappiness",
     "sys_write": "write (its own value back) to /sys/kernel/mm/transparent_hugepage/khugepaged/defrag",
-    "raw_device": "mknod the host's root disk and read its first sector",
-    "memory_limit": "allocate MEM_ALLOC in one buffer above the 64 MiB memory limit",
+    "raw_device": "mknod {disk} and read its first sector",
+    "memory_limit": "allocate {mem_alloc} in one buffer above the {limit_mib} MiB memory limit",
     "ptrace_host": "ptrace-mode read of a host process (/proc/PID/environ)",
     "host_network": "connect to a listener on the host's 127.0.0.1",
     "keyctl": "keyctl(2) reaches the kernel's keyring API (not namespaced)",
@@ -37,6 +38,12 @@ DESCRIPTIONS = {
     "mount_call": "mount(2) reaches the kernel",
     "kexec_load": "kexec_load(2) reaches the kernel",
 }
+
+
+def describe(disk: str, mem_alloc: str, limit_mib: int) -> dict[str, str]:
+    """The probes' descriptions with this run's values filled in."""
+    return {k: v.format(disk=disk, mem_alloc=mem_alloc, limit_mib=limit_mib) for k, v in DESCRIPTIONS.items()}
+
 
 SCRIPT = r"""
 say() { echo "PROBE $1 $2 $3"; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -233,3 +234,16 @@ def test_deep_image_same_in_both_strategies(pycr, tmp_path):
     ref = _deep_image(pycr.store, tmp_path, 120)
     out = {rf: pycr("run", ref, rootfs=rf, check=0).stdout for rf in STRATEGIES}
     assert out["overlay"] == out["chroot"] == " ".join(str(i) for i in range(1, 119)) + " "
+
+
+@pytest.mark.parametrize("rootfs", STRATEGIES)
+def test_rootfs_strategy_prepare_and_teardown_are_traced_phases(pycr, busybox_ref, rootfs, tmp_path):
+    trace = tmp_path / "trace.json"
+    pycr("--trace-file", str(trace), "run", "--rm", "-q", busybox_ref, "true", rootfs=rootfs, check=0)
+    phases = json.loads(trace.read_text())["phases"]
+    assert phases["rootfs-prepare"] > 0 and phases["rootfs-teardown"] > 0
+    trace.unlink()  # the detached path prepares the rootfs in `create`: traced there too
+    pycr("--trace-file", str(trace), "create", "--name", "traced", busybox_ref, "true", rootfs=rootfs, check=0)
+    assert json.loads(trace.read_text())["phases"]["rootfs-prepare"] > 0
+    pycr("--trace-file", str(trace), "rm", "traced", rootfs=rootfs, check=0)  # and its teardown in `rm`
+    assert json.loads(trace.read_text())["phases"]["rootfs-teardown"] > 0

@@ -110,7 +110,7 @@ def test_cli_matrix_and_json():
     out = subprocess.run([pycr, "probe", "-s", "pycr-v1-chroot", "-s", "pycr-v1-pivot"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    rows = {ln.split()[0]: ln.split()[1:] for ln in out.stdout.splitlines()[1:]}
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out.stdout.split("\n\n")[0].splitlines()[1:]}
     col = PROBES.index("chroot_escape")
     assert rows["pycr-v1-chroot"][col] == "ESCAPED" and rows["pycr-v1-pivot"][col] == "contained"
     bad = subprocess.run([pycr, "probe", "-s", "nope"], capture_output=True, text=True, timeout=60)

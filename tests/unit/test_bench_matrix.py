@@ -2,6 +2,7 @@
 
 import collections
 import json
+import re
 import sys
 
 import pytest
@@ -94,7 +95,9 @@ def test_commands():
 
     mem = [w for w in BUILTIN if w.name == "memory"][0]
     img = reg["pycr-img-chroot"].command("/r", "", "c1", "/t.json", workload=mem, image="img:1")
-    assert img[:3] == [sys.executable, "-m", "pycr.core.cli.main"]
+    # every pycr strategy goes through the launcher, image strategies with the pycr shell
+    assert img[:3] == [sys.executable, "-m", "pycr.plugins.bench.launch"]
+    assert img[img.index("--shell") + 1] == "pycr" and argv[argv.index("--shell") + 1] == "oci"
     assert img[img.index("--rootfs") + 1] == "chroot" and img[img.index("--memory") + 1] == str(mem.memory_limit)
     assert img[img.index("run"):img.index("img:1") + 1] == ["run", "-q", "--name", "c1", "--memory",
                                                             str(mem.memory_limit), "img:1"]
@@ -113,3 +116,35 @@ def test_duplicate_strategy_names_are_an_error():
 def test_plain_chroot_plugin_returns_chroot_without_move():
     step = strategies.plain_chroot.pycr_rootfs_switch(config={}, no_pivot=False)
     assert type(step).__name__ == "Chroot" and step.move_mount is False
+
+
+def test_disabled_plugins_reach_every_pycr_cell():
+    reg = strategies.registry()
+    for name in ("pycr-v1-pivot", "pycr-img-overlay"):
+        argv = reg[name].command("/r", "/b", "c1", pycr_globals=["-p", "no:lab"])
+        rest = argv[argv.index("--") + 1:]
+        assert rest[:2] == ["-p", "no:lab"]  # a global option of the cell's shell, before the verb
+    assert "no:lab" not in reg["runc"].command("/r", "/b", "c1", pycr_globals=["-p", "no:lab"])
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"global_args": ["--rootfs", "mine"]}, 'use runtime = "pycr-image" and rootfs = NAME'),
+    ({"global_args": ["--rootfs=mine"]}, 'use runtime = "pycr-image" and rootfs = NAME'),
+    ({"rootfs": "mine"}, 'needs runtime = "pycr-image"'),
+    ({"runtime": "pycr-image", "global_args": ["--rootfs", "mine"]}, "use the 'rootfs' field"),
+    ({"global_args": ["--backend", "none"]}, "use the 'backend' field"),
+])
+def test_fields_that_would_mislabel_a_strategy_are_refused(fields, message):
+    base = strategies.registry()["pycr-v1-pivot"]
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        strategies.derive(base, name="lab-fs", **fields)
+    assert "'lab-fs'" in str(e.value)
+
+
+def test_documented_rootfs_strategy_runs_and_records_its_driver():
+    s = strategies.derive(strategies.registry()["pycr-v1-pivot"], name="lab-fs", runtime="pycr-image", rootfs="mine")
+    argv = s.command("/r", "", "c1", workload=None, image="img:1")
+    assert argv[argv.index("--rootfs") + 1] == "mine" and argv.count("--rootfs") == 1
+    assert s.facts()["rootfs"] == "mine"
+    derived = strategies.derive(strategies.registry()["pycr-img-overlay"], name="lab-fs2", rootfs="mine")
+    assert derived.facts()["rootfs"] == "mine"

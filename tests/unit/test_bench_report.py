@@ -3,6 +3,7 @@
 import csv
 import json
 import random
+import re
 
 import pytest
 
@@ -78,3 +79,44 @@ def test_cli_report_missing_dir_is_one_line(tmp_path, capsys):
 def test_json_is_plain(tmp_path):
     report.write(str(tmp_path), _result(3))
     json.loads((tmp_path / "results.json").read_text())
+
+
+def test_summary_gives_cpu_ci_and_ratio_with_uncertainty(tmp_path):
+    res = _result()
+    report.write(str(tmp_path), res)
+    slow = [r for r in res["summary"] if r["workload"] == "true" and r["strategy"] == "slow"][0]
+    assert slow["vs"] == "fast" and 2.7 < slow["ratio_low"] <= slow["ratio"] <= slow["ratio_high"] < 3.3
+    assert slow["cpu_ci_low"] == slow["cpu_median"] == slow["cpu_ci_high"] == 2.0
+    text = (tmp_path / "summary.txt").read_text()
+    assert re.search(r"slow +\S+ .*cpu +2\.00 \[ +2\.00, +2\.00\]", text)
+    assert re.search(r"\d\.\d\d ± \d\.\d\d times slower than fast \[95% CI \d\.\d\d, \d\.\d\d\]", text)
+
+
+def _tied_result():
+    res = _result()
+    rng = random.Random(9)
+    for s in res["samples"]:  # a third strategy indistinguishable from "slow"
+        if s["strategy"] == "slow":
+            res["samples"].append({**s, "strategy": "twin", "wall_ms": s["wall_ms"] + rng.gauss(0, 3)})
+    res["machine"].update(loadavg_start=1.5, loadavg_end=2.5)
+    return res
+
+
+def test_plot_axes_start_at_zero_and_show_cpu_skipped_ties_and_title():
+    pytest.importorskip("matplotlib")
+    res = _tied_result()
+    res["summary"], res["warnings"] = report.summarize(res["samples"])
+    assert any(r["cannot_rank_vs_next"] for r in res["summary"] if r["workload"] == "true")
+    fig = report.figure(res, "true")
+    wall, cpu = fig.axes[:2]
+    assert wall.get_xlim()[0] == 0 and cpu.get_xlim()[0] == 0  # both axes from 0, whatever the data
+    assert "wall time" in wall.get_xlabel() and "CPU time" in cpu.get_xlabel()
+    labels = [t.get_text() for t in wall.get_yticklabels()]
+    assert labels[-1] == "crun (skipped)" and any(re.search(r"\d\.\d\d ± \d\.\d\dx fast", t) for t in labels)
+    texts = [t.get_text() for t in wall.texts]
+    assert "cannot rank" in texts and any(t.startswith("skipped: exit 1: nope") for t in texts)
+    title = fig._suptitle.get_text()
+    assert "n=8" in title and "repeat 8" in title and "test x2" in title and "load 1.5 -> 2.5" in title
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
