@@ -31,6 +31,7 @@ _LAZY = {
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "images": ("pycr.core.images", "api"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
+    "get_manager": ("pycr.core.plugins", "get_manager"),
 }
 
 __all__ = sorted(

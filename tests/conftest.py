@@ -13,13 +13,17 @@ import pytest
 
 # Shared fixtures (a real registry with a busybox image; managed containers),
 # available to every test module without importing them by name.
-pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage"]
+pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpers.netns"]
 
 VENV_BIN = os.path.dirname(sys.executable)
 PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
 PYCR = os.path.join(VENV_BIN, "pycr")
 # Every container the tests make gets an id with this prefix; the leak check looks for it.
 ID_PREFIX = "pycrtest-"
+# Containers of the suite get a namespace with only lo unless a test asks for a network: the default
+# bridge would touch this machine's real interfaces and firewall.  Network tests run pycr inside a
+# network namespace of their own (tests/integration/test_network_*.py).
+os.environ.setdefault("PYCR_NETWORK", "none")
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "wait": ("pycr.core.cli.verb_wait", "wait for containers to stop; print their exit codes"),
     "top": ("pycr.core.cli.verb_top", "list a container's processes"),
     "container": ("pycr.core.cli.verb_container", "manage containers: prune, ls"),
+    "network": ("pycr.plugins.network.verb_network", "manage networks: create, ls, inspect, rm, prune"),
+    "port": ("pycr.plugins.network.verb_port", "list a container's published ports"),
     # OCI runtime verbs are also reachable as `pycr oci VERB ...`
     "oci": ("pycr.core.cli.oci", "low-level OCI runtime verbs (same as pycr-oci)"),
 }

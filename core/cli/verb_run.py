@@ -54,6 +54,9 @@ def run(opts, ns) -> int:
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy.name})
+        from pycr.core.containers.create import network_config
+
+        network_config(opts, ns, config, image.config, cid, cdir, store.root)
         bundle = os.path.join(cdir, "bundle")
         os.mkdir(bundle, 0o700)
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())

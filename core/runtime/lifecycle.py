@@ -192,7 +192,12 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             _write_pid_file(pid_file, init_pid)
         undo.pop_all()
         os.close(fifo_fd)
-    pm.hook.pycr_container_created(state=c.oci_state("created"))
+    try:  # e.g. the network layer attaching the namespace: on failure, no half-made container
+        pm.hook.pycr_container_created(state=c.oci_state("created"))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            delete(opts, cid, force=True)
+        raise
     return c
 
 
