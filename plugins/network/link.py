@@ -49,7 +49,9 @@ def ensure_bridge(ipr, network: dict) -> int:
 
 @contextlib.contextmanager
 def _socket_in(pid: int):
-    """A netlink socket in the network namespace of ``pid``."""
+    """A netlink socket in the network namespace of ``pid``.  While inside, eth0 is told to
+    announce its address when it comes up (arp_notify): a reused address must not stay
+    cached with the MAC of the container that had it before."""
     from pyroute2 import netns
 
     home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -57,6 +59,7 @@ def _socket_in(pid: int):
         netns.setns(f"/proc/{pid}/ns/net", flags=0)
         try:
             ipr = _ipr()
+            _sysctl("ipv4/conf/eth0/arp_notify", "1")
         finally:
             netns.setns(home, flags=0)
     finally:

@@ -124,6 +124,8 @@ class NetState:
         return doc
 
     def undefine(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.root, "networks", f".last-{name}"))
         os.unlink(os.path.join(self.root, "networks", name + ".json"))
 
     # -- leases -------------------------------------------------------------
@@ -150,12 +152,24 @@ class NetState:
         return lease
 
     def allocate(self, network: dict) -> str:
-        """The lowest free host address of ``network`` (gateway excluded); the caller holds
-        the lock and saves a lease naming it before releasing the lock."""
+        """The next free host address of ``network`` after the one given out last (gateway
+        excluded), wrapping around: a just-freed address is not handed out again at once, so
+        peers' ARP caches holding the previous owner's MAC have time to expire, as docker does.
+        The caller holds the lock and saves a lease naming it before releasing the lock."""
         net = ipaddress.ip_network(network["subnet"])
         used = {network["gateway"]} | {x["ip"] for x in self.leases(network["name"])}
-        for addr in net.hosts():
+        mark = os.path.join(self.root, "networks", f".last-{network['name']}")
+        try:
+            with open(mark) as f:
+                last = int(ipaddress.ip_address(f.read().strip()))
+        except (OSError, ValueError):
+            last = 0
+        hosts = list(net.hosts())
+        start = next((i for i, a in enumerate(hosts) if int(a) > last), 0)
+        for addr in hosts[start:] + hosts[:start]:
             if str(addr) not in used:
+                with open(mark, "w") as f:
+                    f.write(str(addr))
                 return str(addr)
         raise ConfigError(f"network {network['name']!r}: address pool {network['subnet']} is exhausted "
                           f"({len(used) - 1} containers attached)")

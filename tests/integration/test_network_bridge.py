@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 
@@ -37,3 +39,87 @@ def test_published_port_answers_from_host_and_its_loopback(net):
     p("stop", "-t", "1", "web", check=0)  # rules go exactly when it stops, not when it is removed
     assert "table ip pycr" not in h.nft() and [n for n in h.links() if n.startswith("pv")] == []
     assert p("port", "web", check=0).stdout == ""
+
+
+def test_user_network_names_nat_and_isolation(net):
+    p, h = net
+    assert p("network", "create", "--subnet", "10.77.0.0/24", "app", check=0).stdout.strip()
+    r = p("network", "create", "app")
+    assert r.returncode != 0 and r.stderr == "network name 'app' is already in use\n"
+    p.run_d("--name", "db", "--network", "app", p.image, "sleep", "1000")
+    p.run_d("--name", "api", "--network", "app", p.image, "sleep", "1000")
+    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout.count("1 packets received") == 1
+    assert "10.77.0.2\tdb\n" in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
+    # the hosts files follow containers coming and going
+    p("rm", "-f", "db", check=0)
+    assert "db" not in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
+    p.run_d("--name", "db2", "--network", "app", p.image, "sleep", "1000")
+    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db2").returncode == 0
+    # out through NAT: the "internet" namespace has no route back to 10.77.0.0/24
+    wan = h.wan
+    server = __import__("subprocess").Popen(["ip", "netns", "exec", wan, "busybox", "nc", "-l", "-p", "9000",
+                                             "-e", "echo", "reached"])
+    try:
+        out = ""
+        for _ in range(30):
+            out = p("exec", "api", "sh", "-c", "busybox nc 192.0.2.2 9000 </dev/null", check=None).stdout
+            if "reached" in out:
+                break
+            time.sleep(0.1)
+        assert "reached" in out
+    finally:
+        server.kill()
+        server.wait()
+    # the default bridge and a user network do not reach each other
+    p.run_d("--name", "other", p.image, "sleep", "1000")
+    other_ip = p.inspect("other")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "1", other_ip).returncode != 0
+    info = json.loads(p("network", "inspect", "app", check=0).stdout)[0]
+    assert sorted(c["Name"] for c in info["Containers"].values()) == ["api", "db2"]
+    r = p("network", "rm", "app")
+    assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: api, db2\n"
+    p("rm", "-f", "api", "db2", "other", check=0)
+    assert p("network", "rm", "app", check=0).stdout == "app\n"
+    assert [n for n in h.links() if n not in ("lo", "wan0")] == []
+
+
+def test_none_host_and_container_modes(net):
+    p, h = net
+    out = p("run", "--rm", "--network", "none", p.image, "sh", "-c", "ls /sys/class/net", check=0).stdout
+    assert out.split() == ["lo"]
+    out = p("run", "--rm", "--network", "host", p.image, "sh", "-c", "ls /sys/class/net", check=0).stdout
+    assert sorted(out.split()) == ["lo", "wan0"]
+    p.run_d("--name", "first", p.image, "sleep", "1000")
+    first = p.inspect("first")
+    p.run_d("--name", "second", "--network", "container:first", p.image, "sleep", "1000")
+    second = p.inspect("second")
+    links = [os.readlink(f"/proc/{i['State']['Pid']}/ns/net") for i in (first, second)]
+    assert links[0] == links[1]
+    assert second["NetworkSettings"]["NetworkMode"] == "container:first"
+    r = p("run", "--rm", "--network", "container:nosuch", p.image, "true")
+    assert r.returncode != 0 and r.stderr.strip().endswith("no running container of that name or id")
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(net):
+    p, h = net
+    for spec, problem in (("80:80:80:80", "is not an IPv4 address"), ("abc:80", "port 'abc' is not a number"),
+                          ("8080:80/sctp", "protocol 'sctp'"), ("70000:80", "port '70000'")):
+        r = p("run", "-d", "-p", spec, p.image, "true")
+        assert r.returncode != 0 and problem in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = p("run", "-d", "--network", "nosuch", p.image, "true")
+    assert r.stderr == "--network nosuch: no such network (pycr network ls lists them)\n"
+    r = p("run", "-d", "--network", "host", "-p", "80:80", p.image, "true")
+    assert r.returncode != 0 and "no address of its own" in r.stderr
+    p.run_d("--name", "a", "-p", "9090:80", p.image, "sleep", "1000")
+    r = p("run", "-d", "--name", "b", "-p", "9090:80", p.image, "sleep", "1000")
+    assert r.returncode != 0 and "already published by container a" in r.stderr and r.stderr.count("\n") == 1
+    assert [x["Names"] for x in p.ps()] == ["a"]  # nothing half-made
+    # a tiny pool: one address, then exhausted
+    p("network", "create", "--subnet", "10.66.0.0/30", "tiny", check=0)
+    p.run_d("--network", "tiny", p.image, "sleep", "1000")
+    r = p("run", "-d", "--network", "tiny", p.image, "sleep", "1000")
+    assert r.returncode != 0 and "address pool 10.66.0.0/30 is exhausted" in r.stderr
+    r = p("network", "create", "--subnet", "10.66.0.0/24", "overlap")
+    assert r.stderr == "--subnet 10.66.0.0/24: overlaps network 'tiny' (10.66.0.0/30)\n"
+    r = p("network", "create", "--subnet", "banana", "x")
+    assert r.returncode != 0 and r.stderr.startswith("--subnet 'banana': ")
