@@ -20,11 +20,11 @@ def add_arguments(p) -> None:
 
 
 def _state():
-    from pycr.core.containers import manage
+    from pycr.core import images
     from pycr.plugins.network.layer import net_root
     from pycr.plugins.network.state import NetState
 
-    return NetState(net_root(manage.store_root()))
+    return NetState(net_root(images.store.default_root()))
 
 
 def describe(st, net: dict) -> dict:

@@ -35,10 +35,12 @@ def test_published_port_answers_from_host_and_its_loopback(net):
     assert fetch(h, "http://127.0.0.1:8081/").startswith("hello-from-")
     assert fetch(h, f"http://{ip}:80/").startswith("hello-from-")
     assert p("port", "web", check=0).stdout == "80/tcp -> 0.0.0.0:8080\n80/tcp -> 127.0.0.1:8081\n"
+    assert p("port", cid[:6], "80/tcp", check=0).stdout == "0.0.0.0:8080\n127.0.0.1:8081\n"
     assert "dport 8080" in h.nft()
     p("stop", "-t", "1", "web", check=0)  # rules go exactly when it stops, not when it is removed
     assert "table ip pycr" not in h.nft() and [n for n in h.links() if n.startswith("pv")] == []
-    assert p("port", "web", check=0).stdout == ""
+    r = p("port", "web")
+    assert r.returncode == 1 and r.stderr == "container 'web': no running container of that name or id\n"
 
 
 def test_user_network_names_nat_and_isolation(net):
