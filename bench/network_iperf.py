@@ -35,9 +35,10 @@ def iperf(server_ns: list[str], client_ns: list[str], addr: str, port: int, seco
         for _ in range(100):
             r = subprocess.run([*client_ns, "iperf3", "-c", addr, "-p", str(port), "-t", str(seconds), "-J"],
                                capture_output=True, text=True)
-            if r.returncode == 0:
+            try:
                 return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"] / 1e9
-            time.sleep(0.05)
+            except (ValueError, KeyError):  # the server was not listening yet
+                time.sleep(0.05)
         raise SystemExit(f"iperf3 to {addr}:{port} failed: {r.stdout[-300:]}{r.stderr}")
     finally:
         srv.kill()
@@ -52,7 +53,7 @@ def main() -> int:
     env = {**os.environ, "PYCR_STORAGE": os.path.join(work, "store"), "PYCR_ROOT": os.path.join(work, "run")}
     host = ["nsenter", f"--net=/run/netns/{ns}"]
 
-    def pycr(*args, out=True):
+    def pycr(*args):
         r = subprocess.run([*host, PYCR, *args], env=env, capture_output=True, text=True)
         if r.returncode:
             raise SystemExit(f"pycr {' '.join(args)}: {r.stderr}")

@@ -3,12 +3,16 @@ teardown (on delete), report (for inspect and ``pycr port``).
 
 Setup and teardown hold the state lock for the whole change, reclaim leases
 of containers that died unnoticed, and end by re-syncing what is derived
-from the leases: the nftables table, the hosts files of the networks that
-changed, and bridges left without containers (deleted).
+from the leases: the nftables table (skipped when the rendering is the one
+applied last) and the hosts files of the networks that changed.  Bridges
+stay when their last container leaves, as docker0 does (made again in ~ms is
+cheap, but deleting one waits for the kernel's RCU grace periods); they go
+with ``pycr network rm`` / ``prune``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -116,7 +120,7 @@ def reap_and_sync(st) -> None:
 
 def _sync(st, changed: list[dict]) -> None:
     """Re-derive from the leases what ``changed`` (added or removed leases) affects."""
-    from pycr.plugins.network import etcfiles, link, nft
+    from pycr.plugins.network import etcfiles, nft
 
     nets = {x["network"] for x in changed if x.get("network")}
     if not nets:
@@ -124,10 +128,18 @@ def _sync(st, changed: list[dict]) -> None:
     networks = {n["name"]: n for n in st.networks()}
     leases = st.leases()
     live = {x["network"] for x in leases if x.get("network")}
-    idle = [networks[n]["bridge"] for n in nets - live if n in networks and link.exists(networks[n]["bridge"])]
-    nft.apply(nft.render(networks, [x for x in leases if x.get("network")]))
-    if idle:
-        link.delete(idle)
+    ruleset = nft.render(networks, [x for x in leases if x.get("network")])
+    applied = os.path.join(st.root, "nft.applied")  # what our table holds: skip nft when nothing changes
+    try:
+        with open(applied) as f:
+            same = f.read() == (ruleset or "")
+    except OSError:
+        same = False
+    if not same:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(applied)  # unknown until nft succeeds
+        nft.apply(ruleset)
+        etcfiles.rewrite(applied, ruleset or "")
     for n in nets & live:
         peers = [x for x in leases if x.get("network") == n]
         for x in peers:

@@ -157,20 +157,24 @@ class NetState:
         peers' ARP caches holding the previous owner's MAC have time to expire, as docker does.
         The caller holds the lock and saves a lease naming it before releasing the lock."""
         net = ipaddress.ip_network(network["subnet"])
-        used = {network["gateway"]} | {x["ip"] for x in self.leases(network["name"])}
+        used = {int(ipaddress.ip_address(a)) for a in
+                [network["gateway"]] + [x["ip"] for x in self.leases(network["name"])]}
         mark = os.path.join(self.root, "networks", f".last-{network['name']}")
         try:
             with open(mark) as f:
                 last = int(ipaddress.ip_address(f.read().strip()))
         except (OSError, ValueError):
             last = 0
-        hosts = list(net.hosts())
-        start = next((i for i, a in enumerate(hosts) if int(a) > last), 0)
-        for addr in hosts[start:] + hosts[:start]:
-            if str(addr) not in used:
+        first, end = int(net.network_address) + 1, int(net.broadcast_address)  # host addresses: [first, end)
+        size = end - first
+        start = last + 1 - first if first <= last < end else 0
+        for i in range(size):  # integers, not ip_address objects: a /16 has 65534 of them
+            addr = first + (start + i) % size
+            if addr not in used:
+                text = str(ipaddress.ip_address(addr))
                 with open(mark, "w") as f:
-                    f.write(str(addr))
-                return str(addr)
+                    f.write(text)
+                return text
         raise ConfigError(f"network {network['name']!r}: address pool {network['subnet']} is exhausted "
                           f"({len(used) - 1} containers attached)")
 

@@ -52,6 +52,15 @@ def _remove(st, name: str) -> None:
         link.delete([net["bridge"]])
 
 
+def _drop_idle_default_bridge(st) -> None:
+    """prune also deletes ``pycr0`` while no container uses it (the next one makes it again)."""
+    from pycr.plugins.network import link
+
+    bridge = st.default()["bridge"]
+    if not st.leases(st.default()["name"]) and link.exists(bridge):
+        link.delete([bridge])
+
+
 def run(opts, ns) -> int:
     import json
     import sys
@@ -93,6 +102,8 @@ def run(opts, ns) -> int:
         reap_and_sync(st)
         names = ns.names if ns.action == "rm" else [n["name"] for n in st.networks()
                                                     if not n["builtin"] and not st.leases(n["name"])]
+        if ns.action == "prune":
+            _drop_idle_default_bridge(st)
         for name in names:
             try:
                 _remove(st, name)

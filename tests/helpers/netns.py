@@ -60,8 +60,10 @@ def drop_nethost(h: NetHost) -> None:
 
 
 def network_leftovers(p: Pycr, h: NetHost) -> list[str]:
-    """Devices, rules and leases of containers still in the test host namespace."""
-    left = [f"link {n}" for n in h.links() if n not in ("lo", "wan0")]
+    """Devices, rules and leases of containers still in the test host namespace (bridges of
+    defined networks may stay, as docker0 does)."""
+    bridges = {"pycr0"} | {n["Bridge"] for n in json.loads(p("network", "ls", "--format", "json", check=0).stdout)}
+    left = [f"link {n}" for n in h.links() if n not in ("lo", "wan0", *bridges)]
     if "table ip pycr" in h.nft():
         left.append("nft table ip pycr")
     leases = os.path.join(p.store, "network", "leases")
@@ -81,7 +83,9 @@ def nethost(manage):
         yield manage, h
     finally:
         remove_all(manage)
+        manage("network", "prune")
         left = network_leftovers(manage, h) + leftovers(manage)
+        left += [f"link {n}" for n in h.links() if n not in ("lo", "wan0")]  # pruned: not even pycr0
         manage.prefix = saved
         drop_nethost(h)
         assert not left, f"left behind: {left}"
