@@ -50,7 +50,7 @@ def configure(config: dict, request: dict) -> dict:
     drv = _driver(name)
     if published and not drv.publishes:
         raise ConfigError(f"-p/-P: --network {value} has no address of its own to publish ports on")
-    req["ports"] = published
+    req["ports"] = [p if p["host_port"] else ports.claim(p) for p in published]  # picked once: kept on restart
     drv.configure(config, req)
     files = {"hosts": os.path.join(request["dir"], "hosts"), "resolv": os.path.join(request["dir"], "resolv.conf")}
     etcfiles.rewrite(files["resolv"], req.pop("resolv", None) or etcfiles.resolv_conf())

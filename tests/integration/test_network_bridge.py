@@ -125,3 +125,31 @@ def test_bad_input_is_one_line_and_leaves_nothing(net):
     assert r.stderr == "--subnet 10.66.0.0/24: overlaps network 'tiny' (10.66.0.0/30)\n"
     r = p("network", "create", "--subnet", "banana", "x")
     assert r.returncode != 0 and r.stderr.startswith("--subnet 'banana': ")
+
+
+def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
+    from tests.helpers.registry import push_busybox
+
+    p, h = net
+    ref = push_busybox(registry, "exposing", tmp_path, exposed=("80/tcp",), cmd=("sh", "-c", SERVE))
+    prefix, p.prefix = p.prefix, []  # the registry listens on this machine's loopback
+    try:
+        p("pull", "-q", ref, check=0)
+    finally:
+        p.prefix = prefix
+    p.run_d("--name", "auto", "-P", "--restart", "always", ref)
+    line = p("port", "auto", check=0).stdout
+    assert line.startswith("80/tcp -> 0.0.0.0:")
+    port = int(line.strip().rsplit(":", 1)[1])
+    assert fetch(h, f"http://127.0.0.1:{port}/").startswith("hello-from-")
+    ip = p.inspect("auto")["NetworkSettings"]["IPAddress"]
+    os.kill(p.inspect("auto")["State"]["Pid"], 9)  # the monitor restarts it: detached, then attached again
+    deadline = time.monotonic() + 20
+    while p.inspect("auto")["RestartCount"] < 1 or not p.inspect("auto")["State"]["Running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    info = p.inspect("auto")
+    assert info["NetworkSettings"]["IPAddress"] not in ("", ip)  # a fresh lease, not the one just freed
+    assert p("port", "auto", check=0).stdout == line  # the picked host port is kept
+    assert fetch(h, f"http://127.0.0.1:{port}/").startswith("hello-from-")
+    assert h.nft().count(f"dport {port}") == 1
