@@ -10,7 +10,14 @@ Load order (``pycr plugins`` shows the result):
 3. third-party plugins in group ``pycr.plugins``, unless the environment
    variable ``PYCR_DISABLE_PLUGIN_AUTOLOAD`` is set;
 4. ``-p no:NAME`` removes plugin NAME from 2 and 3, except the essential
-   ones (``ESSENTIAL``), without which no container can be made.
+   ones (``ESSENTIAL``), without which no container can be made, and the
+   required ones (below).
+
+A plugin is **required** when its entry point carries the extra ``[required]``
+(``policy = my_policy [required]``) or its name is in ``PYCR_REQUIRE_PLUGINS``
+(comma-separated): a required plugin that is missing, disabled, fails to load
+or fails its checks stops pycr with one line instead of being skipped with a
+warning, so a policy plugin never fails open.
 
 Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``)
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
@@ -32,6 +39,7 @@ PLUGIN_GROUP = "pycr.plugins"
 SLOTS = ("cgroup", "rootfs", "image_source")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
 AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
+REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
 _GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
 
 
@@ -70,8 +78,9 @@ def scan_entry_points() -> dict[str, list[dict]]:
         seen.add(name)
         for ep in dist.entry_points:
             if ep.group in found:
-                found[ep.group].append({"name": ep.name, "value": ep.value, "dist": name,
-                                        "version": dist.version})
+                value, _, extras = ep.value.partition("[")  # "module:attr [required]"
+                found[ep.group].append({"name": ep.name, "value": value.strip(), "dist": name,
+                                        "version": dist.version, "required": "required" in extras})
     return found
 
 
@@ -101,7 +110,7 @@ def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
 def _load(value: str):
     import importlib
 
-    module, _, attr = value.partition(":")
+    module, _, attr = value.partition("[")[0].strip().partition(":")  # extras: "mod:attr [required]"
     obj = importlib.import_module(module)
     for part in filter(None, attr.split(".")):
         obj = getattr(obj, part)
@@ -129,12 +138,14 @@ class DefaultDrivers:
             raise PluginError(f"{slot} driver {name!r} is claimed by more than one distribution: "
                               f"{', '.join(owners)}; uninstall one of them")
         for ep in self.manager.entry_points.get(f"pycr.{slot}", []):
-            if ep["name"] == name:
+            if ep["name"] == name and (self.manager.autoload or _is_builtin(ep)):
                 try:
                     return _load(ep["value"])
                 except Exception as e:  # a broken driver names itself
                     raise PluginError(f"{slot} driver {name!r} from {ep['dist']} {ep['version']} "
                                       f"failed to load: {type(e).__name__}: {e}") from None
+        if not self.manager.autoload:  # stevedore would find third-party drivers too
+            return None
         return _stevedore_driver(slot, name)
 
 
@@ -170,11 +181,15 @@ class PluginManager:
         self.failures: list[str] = []
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_ENV)
+        self.autoload = autoload and not builtins_only
+        self.required = self._required_names()
         self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
             if name in ESSENTIAL:
                 raise PluginError(f"plugin {name!r} is essential and cannot be disabled")
+            if name in self.required:
+                raise PluginError(f"plugin {name!r} is required ({self.required[name]}) and cannot be disabled")
             if name not in installed:  # a typo would otherwise leave the plugin on, silently
                 sys.stderr.write(f"warning: -p no:{name}: no plugin {name!r} is installed; "
                                  f"installed: {', '.join(installed)}\n")
@@ -188,6 +203,29 @@ class PluginManager:
                 continue
             self._register(ep, builtin)
         self._check_hook_names()
+        self._check_required(disabled)
+
+    def _required_names(self) -> dict[str, str]:
+        """Plugin name -> why it is required (the environment or its entry point)."""
+        names = {n.strip(): REQUIRE_ENV for n in os.environ.get(REQUIRE_ENV, "").split(",") if n.strip()}
+        for ep in self.entry_points.get(PLUGIN_GROUP, []):
+            if ep.get("required"):
+                names.setdefault(ep["name"], f"entry point of {ep['dist']} {ep['version']}")
+        return names
+
+    def _check_required(self, disabled) -> None:
+        """Every required plugin is loaded: a policy plugin must never fail open."""
+        loaded = {info["name"] for info in self.plugin_info}
+        for name, why in self.required.items():
+            if name in loaded:
+                continue
+            if not self.autoload:
+                reason = f"{AUTOLOAD_ENV} is set"
+            elif any(ep["name"] == name for ep in self.entry_points.get(PLUGIN_GROUP, [])):
+                reason = "it failed to load (see the warning above)"
+            else:
+                reason = "it is not installed"
+            raise PluginError(f"plugin {name!r} is required ({why}) but {reason}")
 
     def _check_duplicates(self) -> dict[tuple[str, str], list[str]]:
         """Names claimed by two distributions.  Hook plugins all run, so a
@@ -234,7 +272,7 @@ class PluginManager:
     def _fail(self, ep: dict, problem: str) -> None:
         """A plugin that loaded but is wrong: built-ins stop start-up, third-party ones are dropped."""
         msg = f"plugin {ep['name']!r} from {ep['dist']} {ep['version']} {problem}"
-        if ep.get("kind") == "builtin":
+        if ep.get("kind") == "builtin" or ep["name"] in self.required:
             raise PluginError(msg)
         self.pm.unregister(name=ep["name"])
         self.plugin_info.remove(ep)
@@ -249,7 +287,7 @@ class PluginManager:
             detail = "; ".join(str(e).splitlines())  # pluggy's validation errors span lines
             msg = (f"plugin {ep['name']!r} from {ep['dist']} {ep['version']} failed to load: "
                    f"{type(e).__name__}: {detail}")
-            if builtin:
+            if builtin or ep["name"] in self.required:
                 raise PluginError(msg) from None
             # A broken third-party plugin must not break commands that don't use it.
             self.failures.append(msg)
@@ -270,6 +308,33 @@ class PluginManager:
             raise PluginError(f"{option}: {slot} driver {name!r} is not installed; choose one of: {choices}")
         return cls
 
+    # -- blame --------------------------------------------------------------
+    def blame(self, exc: BaseException) -> dict | None:
+        """The loaded plugin whose hook implementation raised ``exc``, as its
+        ``plugin_info`` record (name, dist, version, kind, plus ``hook``), or None.
+
+        The innermost traceback frame that runs a registered hook implementation
+        decides, so an error raised by a helper the hook called is blamed on it too.
+        """
+        codes = {}
+        for caller in vars(self.hook).values():
+            for impl in getattr(caller, "get_hookimpls", lambda: [])():
+                fn = getattr(impl.function, "__func__", impl.function)
+                code = getattr(fn, "__code__", None)
+                if code is not None:
+                    codes[code] = (impl.plugin_name, caller.name)
+        found = None
+        tb = exc.__traceback__
+        while tb is not None:
+            found = codes.get(tb.tb_frame.f_code, found)
+            tb = tb.tb_next
+        if found is None:
+            return None
+        for info in self.plugin_info:
+            if info["name"] == found[0]:
+                return {**info, "hook": found[1]}
+        return None
+
     # -- cleanup ------------------------------------------------------------
     def cleanup(self, state: dict) -> list[str]:
         """Call every ``pycr_cleanup`` implementation; return all failures."""
@@ -283,6 +348,11 @@ class PluginManager:
 
 
 _MANAGER: PluginManager | None = None
+
+
+def current_manager() -> PluginManager | None:
+    """The manager if one was built in this process (error reporting must not build one)."""
+    return _MANAGER
 
 
 def get_manager(opts=None) -> PluginManager:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -20,6 +21,17 @@ PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
 PYCR = os.path.join(VENV_BIN, "pycr")
 # Every container the tests make gets an id with this prefix; the leak check looks for it.
 ID_PREFIX = "pycrtest-"
+# What marks this run's own things, so the leak check (tests/zz_leaks) counts only what this run made
+# and not the containers of a user, or of another checkout's suite, on the same machine: every process
+# the suite starts inherits SESSION_ENV in its environment, and every path it makes starts with one of
+# SESSION_PATHS.
+SESSION = uuid.uuid4().hex[:12]
+SESSION_ENV = f"PYCR_TEST_SESSION={SESSION}"
+SESSION_START = time.time()
+os.environ["PYCR_TEST_SESSION"] = SESSION
+STATE_ROOT = f"/run/pycr-tests-{os.getpid()}"
+MANAGE_BASE = f"/tmp/pycr-tests-manage-{SESSION}"
+SESSION_PATHS = (STATE_ROOT, MANAGE_BASE)
 # Containers of the suite get a namespace with only lo unless a test asks for a network: the default
 # bridge would touch this machine's real interfaces and firewall.  Network tests run pycr inside a
 # network namespace of their own (tests/integration/test_network_*.py).
@@ -28,7 +40,7 @@ os.environ.setdefault("PYCR_NETWORK", "none")
 
 @pytest.fixture(scope="session")
 def state_root(tmp_path_factory):
-    root = f"/run/pycr-tests-{os.getpid()}"
+    root = STATE_ROOT
     os.makedirs(root, exist_ok=True)
     os.environ["PYCR_ROOT"] = root
     yield root

@@ -150,10 +150,32 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
         with tracing.session(opts, f"{prog} {verb}"):
             return module.run(opts, ns) or 0
     except PycrError as e:
-        log_error(opts, str(e))
+        culprit = _blame(e)
+        third_party = culprit is not None and culprit["kind"] != "builtin"
+        log_error(opts, f"{_plugin_label(culprit)}: {e}" if third_party else str(e))
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # a bug: engines still get one line in --log, then the traceback
-        log_error(opts, f"internal error: {type(e).__name__}: {e}")
-        raise
+    except Exception as e:
+        culprit = _blame(e)
+        if culprit is not None:  # a plugin's bug, not pycr's: name it, its distribution and the hook
+            log_error(opts, f"{_plugin_label(culprit)} failed in {culprit['hook']}: {type(e).__name__}: {e}")
+        else:  # pycr's own bug: engines still get one line in --log
+            log_error(opts, f"internal error: {type(e).__name__}: {e}")
+        if opts is not None and opts.debug:
+            raise
+        if culprit is None:
+            sys.stderr.write("(run with --debug for the traceback)\n")
+        return 1
+
+
+def _blame(exc: BaseException) -> dict | None:
+    """The plugin whose hook raised ``exc``, if a plugin manager was built in this process."""
+    from pycr.core.plugins import current_manager
+
+    manager = current_manager()
+    return manager.blame(exc) if manager is not None else None
+
+
+def _plugin_label(info: dict) -> str:
+    return f"plugin {info['name']!r} from {info['dist']} {info['version']}"

@@ -1,7 +1,7 @@
 """Driving ``pycr``'s container management verbs as a user would, for tests.
 
 ``manage`` (module scope) gives a callable that runs ``pycr`` with a private
-store (under ``/tmp/pycr-tests-manage-*``, a path the leak check knows) and
+store (under ``conftest.MANAGE_BASE-*``, a path the leak check knows) and
 the session's state root.  At teardown it removes every container with the
 CLI, then checks that nothing is left: no record, no mount under the store,
 no cgroup, runtime state or monitor of any container it saw.
@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import PYCR
+from tests.conftest import MANAGE_BASE, PYCR
 
 
 class Pycr:
@@ -140,7 +140,7 @@ def wait_orphans_reaped(timeout: float = 10.0) -> None:
 
 @pytest.fixture(scope="module")
 def manage(state_root, busybox_ref):
-    base = f"/tmp/pycr-tests-manage-{uuid.uuid4().hex[:8]}"
+    base = f"{MANAGE_BASE}-{uuid.uuid4().hex[:8]}"
     os.makedirs(base)
     p = Pycr(os.path.join(base, "store"), state_root, busybox_ref)
     p("pull", "-q", busybox_ref, check=0)

@@ -73,3 +73,115 @@ def test_autoload_switch_silences_them(env, tmp_path):
     done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-quiet"],
                           env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == ""
+
+
+# -- a plugin's failure is named as the plugin's, and a required plugin never fails open -------------
+
+RAISER = """
+from pycr.core import hookimpl, ConfigError
+
+@hookimpl
+def pycr_isolation_plan(config, plan):
+    helper(config)
+
+def helper(config):
+    if config.get("annotations", {}).get("refuse") == "config":
+        raise ConfigError("root containers are refused by policy")
+    raise RuntimeError("boom")
+"""
+
+
+@pytest.fixture
+def raiser_env(tmp_path):
+    site = str(tmp_path / "site")
+    write_dist(site, "pycr-raiser", "0.3", {"pycr.plugins": {"raiser": "pycrtest_raiser"}},
+               {"pycrtest_raiser.py": RAISER})
+    return {**os.environ, "PYTHONPATH": site, "PYCR_CACHE_DIR": str(tmp_path / "cache"),
+            "PYCR_ROOT": str(tmp_path / "run")}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_raising_hook_names_its_plugin_in_one_line(raiser_env, tmp_path, debug):
+    bundle = make_bundle(str(tmp_path / "b"), ["true"])
+    cmd = [os.path.join(BIN, "pycr-oci"), *(["--debug"] if debug else []), "run", "--bundle", bundle, "pycrtest-raise"]
+    done = subprocess.run(cmd, env=raiser_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    line = "plugin 'raiser' from pycr-raiser 0.3 failed in pycr_isolation_plan: RuntimeError: boom"
+    if debug:
+        assert "Traceback" in done.stderr and line in done.stderr.splitlines()
+    else:
+        assert done.stderr.splitlines() == [line]
+    assert [d for d in os.listdir(raiser_env["PYCR_ROOT"]) if not d.startswith(".")] == []
+
+
+def test_a_config_error_from_a_plugin_names_it(raiser_env, tmp_path):
+    bundle = make_bundle(str(tmp_path / "b"), ["true"], annotations={"refuse": "config"})
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-raise-cfg"],
+                          env=raiser_env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["plugin 'raiser' from pycr-raiser 0.3: root containers are refused by policy"]
+
+
+def test_the_pycr_command_names_the_plugin_too(raiser_env):
+    done = subprocess.run([os.path.join(BIN, "pycr"), "demo", "true"], env=raiser_env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1] == ("plugin 'raiser' from pycr-raiser 0.3 failed in pycr_isolation_plan: "
+                                            "RuntimeError: boom")
+    assert "Traceback" not in done.stderr
+
+
+POLICY_WITHOUT_MARKER = """
+from pycr.core import hookimpl
+
+def pycr_isolation_plan(config, plan):   # the author forgot @hookimpl
+    raise SystemExit("never reached")
+"""
+
+
+@pytest.mark.parametrize("how", ["env", "entry-point"])
+def test_a_required_plugin_that_fails_its_checks_stops_pycr(tmp_path, how):
+    site = str(tmp_path / "site")
+    value = "pycrtest_policy" + (" [required]" if how == "entry-point" else "")
+    write_dist(site, "pycr-policy", "2.0", {"pycr.plugins": {"policy": value}},
+               {"pycrtest_policy.py": POLICY_WITHOUT_MARKER})
+    env = {**os.environ, "PYTHONPATH": site, "PYCR_CACHE_DIR": str(tmp_path / "cache"),
+           "PYCR_ROOT": str(tmp_path / "run")}
+    if how == "env":
+        env["PYCR_REQUIRE_PLUGINS"] = "policy"
+    bundle = make_bundle(str(tmp_path / "b"), ["echo", "ran"])
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-policy"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "ran" not in done.stdout
+    assert done.stderr.splitlines() == ["plugin 'policy' from pycr-policy 2.0 defines pycr_isolation_plan without "
+                                        "the @hookimpl marker: it would never be called"]
+    # ... and cannot be switched off, or left out by the autoload switch
+    off = subprocess.run([os.path.join(BIN, "pycr-oci"), "-p", "no:policy", "run", "--bundle", bundle,
+                          "pycrtest-policy"], env=env, capture_output=True, text=True, timeout=60)
+    assert off.returncode != 0 and off.stderr.startswith("plugin 'policy' is required (")
+    quiet = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-policy"],
+                           env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, text=True,
+                           timeout=60)
+    assert quiet.returncode != 0
+    assert quiet.stderr.strip().endswith("but PYCR_DISABLE_PLUGIN_AUTOLOAD is set")
+
+
+def test_a_required_plugin_that_is_not_installed_stops_pycr(tmp_path):
+    bundle = make_bundle(str(tmp_path / "b"), ["echo", "ran"])
+    env = {**os.environ, "PYCR_REQUIRE_PLUGINS": "no_such_policy", "PYCR_ROOT": str(tmp_path / "run")}
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-req"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["plugin 'no_such_policy' is required (PYCR_REQUIRE_PLUGINS) but it is "
+                                        "not installed"]
+
+
+def test_autoload_switch_leaves_third_party_drivers_out(env, tmp_path):
+    """With PYCR_DISABLE_PLUGIN_AUTOLOAD only built-ins load: a third-party driver is not there to choose."""
+    bundle = make_bundle(str(tmp_path / "b"), ["true"])
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "--backend", "broken_cg", "run", "--bundle", bundle,
+                           "pycrtest-noauto"], env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1].startswith("--backend: cgroup driver 'broken_cg' is not installed; choose")
+    assert "libfancy" not in done.stderr

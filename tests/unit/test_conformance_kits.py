@@ -132,3 +132,19 @@ def test_image_source_kit_catches_a_traceback_instead_of_an_error(src_store, tmp
 
     with pytest.raises(KeyError):
         cis.check_missing_is_one_line_error(Crashy(src_store), Store(str(tmp_path / "d")), "kit/none:1")
+
+
+def test_kit_marks_are_known_in_an_authors_own_test_run(tmp_path):
+    """A plugin's own test suite (no pycr conftest) must not warn that the kits' ``root`` mark is unknown."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_mine.py").write_text(
+        "from pycr.core.testing import RootfsStrategyConformance\n"
+        "from pycr.plugins.rootfs_chroot import ChrootRootfs\n\n"
+        "class TestMine(RootfsStrategyConformance):\n    strategy_class = ChrootRootfs\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+                           "-W", "error::pytest.PytestUnknownMarkWarning", "test_mine.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test_mine.py::TestMine::" in done.stdout
