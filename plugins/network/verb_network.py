@@ -46,7 +46,7 @@ def _remove(st, name: str) -> None:
         raise ConfigError(f"network {name!r} is built in and cannot be removed")
     users = st.leases(name)
     if users:
-        raise ConfigError(f"network {name!r} has containers attached: {', '.join(x['name'] for x in users)}")
+        raise ConfigError(f"network {name!r} has containers attached: {', '.join(sorted(x['name'] for x in users))}")
     st.undefine(name)
     if link.exists(net["bridge"]):
         link.delete([net["bridge"]])

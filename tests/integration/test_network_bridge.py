@@ -54,7 +54,7 @@ def test_user_network_names_nat_and_isolation(net):
     assert "10.77.0.2\tdb\n" in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
     # the hosts files follow containers coming and going
     p("rm", "-f", "db", check=0)
-    assert "db" not in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
+    assert "\tdb\n" not in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
     p.run_d("--name", "db2", "--network", "app", p.image, "sleep", "1000")
     assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db2").returncode == 0
     # out through NAT: the "internet" namespace has no route back to 10.77.0.0/24
@@ -116,6 +116,9 @@ def test_bad_input_is_one_line_and_leaves_nothing(net):
     r = p("run", "-d", "--name", "b", "-p", "9090:80", p.image, "sleep", "1000")
     assert r.returncode != 0 and "already published by container a" in r.stderr and r.stderr.count("\n") == 1
     assert [x["Names"] for x in p.ps()] == ["a"]  # nothing half-made
+    r = p("run", "--rm", "-p", "9090:80", p.image, "true")  # foreground: the created container is deleted again
+    assert r.returncode != 0 and "already published by container a" in r.stderr and r.stderr.count("\n") == 1
+    assert os.listdir(p.root) == [p.inspect("a")["Id"]]
     # a tiny pool: one address, then exhausted
     p("network", "create", "--subnet", "10.66.0.0/30", "tiny", check=0)
     p.run_d("--network", "tiny", p.image, "sleep", "1000")
