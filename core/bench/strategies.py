@@ -42,6 +42,7 @@ class Strategy:
     description: str = ""
     switch: str = ""  # label of the root switch when a plugin changes it
     rootfs: str = "overlay"  # pycr-image only: the pycr.rootfs driver
+    network: str = "none"  # pycr-image only: the --network driver (the network layer adds bridge/host strategies)
 
     @property
     def root_switch(self) -> str:
@@ -60,7 +61,7 @@ class Strategy:
                  "root_switch": self.root_switch if self.runtime == "pycr" else "pivot_root",
                  "namespaces": "+".join(ns), "rootfs": "bundle"}
         if self.runtime == "pycr-image":
-            facts.update(rootfs=self.rootfs, namespaces="image default",
+            facts.update(rootfs=self.rootfs, namespaces="image default", network=self.network,
                          root_switch="move+chroot" if self.rootfs == "chroot" else "pivot_root")
         return facts
 
@@ -110,7 +111,7 @@ class Strategy:
                     "--rootfs", self.rootfs, *self.global_args]
             if trace_file:
                 argv += ["--trace-file", trace_file]
-            argv += ["run", "-q", "--name", cid]
+            argv += ["run", "-q", "--name", cid, "--network", self.network]
             for item in env:
                 argv += ["-e", item]
             if workload is not None and workload.memory_limit and self.backend != "none":

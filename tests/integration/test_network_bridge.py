@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -156,3 +157,32 @@ def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
     assert p("port", "auto", check=0).stdout == line  # the picked host port is kept
     assert fetch(h, f"http://127.0.0.1:{port}/").startswith("hello-from-")
     assert h.nft().count(f"dport {port}") == 1
+
+
+def test_pycr_bench_compares_network_drivers(net, tmp_path):
+    p, h = net
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    strategies = ["pycr-img-net-none", "pycr-img-net-bridge", "pycr-img-net-host"]
+    argv = [*h.enter, pycr, "bench", "--repeat", "1", "--warmup", "0", "-w", "true", "--output", str(tmp_path)]
+    for s in strategies:
+        argv += ["-s", s]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    samples = json.loads((tmp_path / "results.json").read_text())["samples"]
+    assert sorted((s["strategy"], s["network"], s["ok"]) for s in samples) == [
+        ("pycr-img-net-bridge", "bridge", True), ("pycr-img-net-host", "host", True),
+        ("pycr-img-net-none", "none", True)]
+
+
+def test_pycr_probe_rows_show_what_each_network_driver_exposes(net):
+    """The host's 127.0.0.1 listener of ``pycr probe``: reached with --network host only."""
+    p, h = net
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    argv = [*h.enter, pycr, "probe", "--json", "-s", "pycr-img-net-none", "-s", "pycr-img-net-bridge",
+            "-s", "pycr-img-net-host"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["results"]
+    assert {s: rows[s]["host_network"]["verdict"] for s in rows} == {
+        "pycr-img-net-none": "contained", "pycr-img-net-bridge": "contained", "pycr-img-net-host": "escaped"}
+    assert rows["pycr-img-net-bridge"]["host_pids"]["verdict"] == "contained"
