@@ -106,10 +106,11 @@ def pycr_image_source(transport: str):
 def pycr_network_config(config: dict, request: dict):
     """Give a managed container its network while its OCI config is built:
     validate the request, pick the network driver, and edit ``config`` (the
-    ``network`` namespace entry, /etc/hosts and /etc/resolv.conf mounts, and
-    an ``io.pycr.network`` annotation that the network layer's
-    ``pycr_container_created`` and ``pycr_cleanup`` read to attach the
-    namespace between create and start, and to detach it on delete).
+    ``network`` namespace entry, /etc/hosts and /etc/resolv.conf mounts, the
+    request saved in the container's directory and an ``io.pycr.network``
+    annotation naming it, which the network layer's ``pycr_container_created``
+    and ``pycr_cleanup`` read to attach the namespace between create and
+    start, and to detach it on delete).
 
     :param config: the container's OCI config, edited in place.
     :param request: ``network`` (``--network`` value or None), ``publish``

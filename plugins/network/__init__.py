@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pycr.core import hookimpl
 
-ANNOTATION = "io.pycr.network"  # the request: written by pycr_network_config, read at create and delete
+ANNOTATION = "io.pycr.network"  # the container's directory, holding the request (network.json)
 
 
 @hookimpl
@@ -25,7 +25,9 @@ def pycr_container_created(state):
     if ANNOTATION in (state.get("annotations") or {}):
         from pycr.plugins.network import layer
 
-        layer.setup(state["id"], state["pid"], layer.request_of(state))
+        req = layer.request_of(state)
+        if req is not None:
+            layer.setup(state["id"], state["pid"], req)
 
 
 @hookimpl
@@ -33,7 +35,9 @@ def pycr_cleanup(state):
     if ANNOTATION in (state.get("annotations") or {}):
         from pycr.plugins.network import layer
 
-        layer.teardown(state["id"], layer.request_of(state))
+        req = layer.request_of(state)
+        if req is not None:
+            layer.teardown(state["id"], req)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 
 from pycr.core import ConfigError
 
@@ -56,17 +57,49 @@ def configure(config: dict, request: dict) -> dict:
     etcfiles.rewrite(files["resolv"], req.pop("resolv", None) or etcfiles.resolv_conf())
     etcfiles.rewrite(files["hosts"], req.pop("hosts", None) or etcfiles.hosts([], []))
     req["files"] = files
+    _save_request(request["dir"], req)
     config["mounts"] = [m for m in config.get("mounts", []) if m.get("destination") not in ("/etc/hosts",
                                                                                             "/etc/resolv.conf")]
     for dest, src in (("/etc/hosts", files["hosts"]), ("/etc/resolv.conf", files["resolv"])):
         config["mounts"].append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rw"]})
-    config.setdefault("annotations", {})[ANNOTATION] = json.dumps(req, separators=(",", ":"))
+    config.setdefault("annotations", {})[ANNOTATION] = os.path.abspath(request["dir"])
     return req
 
 
+REQUEST_FILE = "network.json"
+
+
+def _save_request(cdir: str, req: dict) -> None:
+    fd = os.open(os.path.join(cdir, REQUEST_FILE), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                 | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(req, f)
+
+
 def request_of(state: dict) -> dict | None:
-    text = (state.get("annotations") or {}).get(ANNOTATION)
-    return json.loads(text) if text else None
+    """The request pycr saved for container ``state["id"]``, or None.
+
+    The annotation only names the container's directory, and it is trusted only when
+    it is ``.../<the container's id>``, owned by root and writable by nobody else, and
+    holds ``network.json`` owned by root: a config's annotations can come from an
+    engine's user (``podman run --annotation``), who must not steer root's writes,
+    links or firewall rules."""
+    cdir = (state.get("annotations") or {}).get(ANNOTATION)
+    if not cdir or not os.path.isabs(cdir) or os.path.basename(cdir) != state.get("id"):
+        return None
+    try:
+        st = os.stat(cdir, follow_symlinks=False)
+        fd = os.open(os.path.join(cdir, REQUEST_FILE), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd) as f:
+        fst = os.fstat(f.fileno())
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022 or fst.st_uid != 0:
+            return None
+        try:
+            return json.load(f)
+        except ValueError:
+            return None
 
 
 def setup(cid: str, pid: int, req: dict) -> dict:

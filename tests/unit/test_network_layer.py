@@ -135,3 +135,27 @@ def test_hooks_configure_and_report(tmp_path, monkeypatch):
                    "prefix": 16, "gateway": "10.88.0.1", "ports": [{**ports.parse("8080:80"), "host_port": 8080}]})
     got = pm.hook.pycr_network_report(store_root=str(tmp_path), container_id="abc")
     assert got["Networks"]["bridge"]["IPAddress"] == "10.88.0.9" and got["PortList"] == ["80/tcp -> 0.0.0.0:8080"]
+
+
+def test_request_is_trusted_only_from_a_root_owned_container_dir(tmp_path, monkeypatch):
+    """An engine's user sets annotations (podman run --annotation): the annotation must not
+    steer root's writes, links or firewall rules."""
+    from pycr.plugins.network import layer
+
+    monkeypatch.delenv("PYCR_NETWORK", raising=False)
+    cdir = tmp_path / "containers" / "abc"
+    cdir.mkdir(parents=True, mode=0o700)
+    config = {"mounts": [], "linux": {"namespaces": []}}
+    req = layer.configure(config, {"network": "none", "name": "c", "dir": str(cdir), "store": str(tmp_path)})
+    state = {"id": "abc", "annotations": config["annotations"]}
+    assert config["annotations"]["io.pycr.network"] == str(cdir) and layer.request_of(state) == req
+    assert layer.request_of({**state, "id": "other"}) is None  # the directory names the container
+    assert layer.request_of({"id": "abc", "annotations": {"io.pycr.network": "abc"}}) is None
+    os.chmod(cdir, 0o770)
+    assert layer.request_of(state) is None  # writable by others
+    os.chmod(cdir, 0o700)
+    os.chown(cdir / "network.json", 65534, 65534)
+    assert layer.request_of(state) is None  # not root's file
+    os.unlink(cdir / "network.json")
+    os.symlink("/etc/passwd", cdir / "network.json")
+    assert layer.request_of(state) is None
