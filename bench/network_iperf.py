@@ -60,6 +60,7 @@ def main() -> int:
         return r.stdout.strip()
 
     subprocess.run(["ip", "netns", "add", ns], check=True)
+    made = []
     try:
         subprocess.run([*host, "ip", "link", "set", "lo", "up"], check=True)
         with RegistryServer(os.path.join(work, "registry")) as reg:
@@ -68,6 +69,7 @@ def main() -> int:
         pids = {}
         for name, extra in (("a", []), ("b", []), ("c", ["-p", "5301:5201"])):
             pycr("run", "-d", "-q", "--name", name, *extra, ref, "sleep", "1000")
+            made.append(name)
             pids[name] = json.loads(pycr("inspect", name))[0]
         inside = {n: ["nsenter", f"--net=/proc/{i['State']['Pid']}/ns/net"] for n, i in pids.items()}
         b_ip = pids["b"]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
@@ -76,7 +78,8 @@ def main() -> int:
             rows["host -> host (lo)"].append(iperf(host, host, "127.0.0.1", 5201, seconds))
             rows["container -> container"].append(iperf(inside["b"], inside["a"], b_ip, 5201, seconds))
             rows["host -> container (-p, 127.0.0.1)"].append(iperf(inside["c"], host, "127.0.0.1", 5301, seconds))
-        pycr("rm", "-f", "a", "b", "c")
+        pycr("rm", "-f", *made)
+        made.clear()
         times = {"none": [], "bridge": []}
         for _ in range(starts):
             for mode in ("none", "bridge"):
@@ -84,6 +87,8 @@ def main() -> int:
                 pycr("run", "--rm", "--network", mode, ref, "true")
                 times[mode].append(time.perf_counter() - t)
     finally:
+        if made:  # a failure half-way: remove the containers (mounts, cgroups) before their namespace
+            subprocess.run([*host, PYCR, "rm", "-f", *made], env=env, capture_output=True)
         subprocess.run(["ip", "netns", "del", ns])
         shutil.rmtree(work, ignore_errors=True)
     base = statistics.median(rows["host -> host (lo)"])
