@@ -42,10 +42,11 @@ def render(networks: dict[str, dict], leases: list[dict]) -> str | None:
         fwd.append(f"iifname {br} accept")
         fwd.append(f"oifname {br} ct state established,related accept")
         fwd.append(f"oifname {br} ct status dnat accept")
+    local = ["fib daddr type local jump publish"]
     chains = [
         ("publish", "", publish),
-        ("prerouting", "type nat hook prerouting priority dstnat; policy accept;", ["fib daddr type local jump publish"]),
-        ("output", "type nat hook output priority -100; policy accept;", ["fib daddr type local jump publish"]),
+        ("prerouting", "type nat hook prerouting priority dstnat; policy accept;", local),
+        ("output", "type nat hook output priority -100; policy accept;", local),
         ("postrouting", "type nat hook postrouting priority srcnat; policy accept;", post),
         ("forward", "type filter hook forward priority filter; policy accept;", fwd),
     ]

@@ -75,7 +75,8 @@ class NetState:
             os.close(fd)
 
     # -- networks -----------------------------------------------------------
-    def default(self) -> dict:
+    @staticmethod
+    def default() -> dict:
         return {"name": DEFAULT_NETWORK, "id": "0" * 64, "subnet": DEFAULT_SUBNET,
                 "gateway": _host(DEFAULT_SUBNET, 1), "bridge": DEFAULT_BRIDGE, "builtin": True}
 

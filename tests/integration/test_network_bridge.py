@@ -51,7 +51,8 @@ def test_user_network_names_nat_and_isolation(net):
     assert r.returncode != 0 and r.stderr == "network name 'app' is already in use\n"
     p.run_d("--name", "db", "--network", "app", p.image, "sleep", "1000")
     p.run_d("--name", "api", "--network", "app", p.image, "sleep", "1000")
-    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout.count("1 packets received") == 1
+    ping = p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout
+    assert "1 packets received" in ping
     assert "10.77.0.2\tdb\n" in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
     # the hosts files follow containers coming and going
     p("rm", "-f", "db", check=0)

@@ -103,13 +103,16 @@ def test_hosts_rewrite_keeps_the_inode(tmp_path):
 
 
 def test_nft_rendering():
-    nets = {"bridge": NetState.default(None), "app": {"name": "app", "subnet": "10.89.0.0/24", "bridge": "br-x"}}
+    nets = {"bridge": NetState.default(), "app": {"name": "app", "subnet": "10.89.0.0/24", "bridge": "br-x"}}
     assert nft.render(nets, []) is None
-    leases = [{"network": "bridge", "ip": "10.88.0.2", "ports": [ports.parse("8080:80"), ports.parse("127.0.0.1:53:53/udp")]},
+    published = [ports.parse("8080:80"), ports.parse("127.0.0.1:53:53/udp")]
+    leases = [{"network": "bridge", "ip": "10.88.0.2", "ports": published},
               {"network": "app", "ip": "10.89.0.2", "ports": []}]
     text = nft.render(nets, leases)
-    assert "tcp dport 8080 dnat to 10.88.0.2:80" in text and "ip daddr 127.0.0.1 udp dport 53 dnat to 10.88.0.2:53" in text
-    assert 'iifname "pycr0" oifname { "br-x" } drop' in text and "ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade" in text
+    assert "tcp dport 8080 dnat to 10.88.0.2:80" in text
+    assert "ip daddr 127.0.0.1 udp dport 53 dnat to 10.88.0.2:53" in text
+    assert 'iifname "pycr0" oifname { "br-x" } drop' in text
+    assert "ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade" in text
 
 
 def test_hooks_configure_and_report(tmp_path, monkeypatch):
@@ -126,7 +129,8 @@ def test_hooks_configure_and_report(tmp_path, monkeypatch):
     assert "io.pycr.network" in config["annotations"]
     config = {"mounts": [], "linux": {"namespaces": []}}
     out = pm.hook.pycr_network_config(config=config, request={**req, "network": None, "publish": ["80"]})
-    assert out["driver"] == "bridge" and out["network"] == "bridge" and config["linux"]["namespaces"] == [{"type": "network"}]
+    assert out["driver"] == "bridge" and out["network"] == "bridge"
+    assert config["linux"]["namespaces"] == [{"type": "network"}]
     with pytest.raises(ConfigError, match="no address of its own"):
         pm.hook.pycr_network_config(config=config, request={**req, "network": "none", "publish": ["80"]})
     assert pm.hook.pycr_network_report(store_root=str(tmp_path), container_id="nosuch") is None
