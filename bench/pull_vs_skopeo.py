@@ -47,8 +47,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    from pycr.core.images.store import Store
-    from pycr.core.images.unpack import unpack_layer
+    from pycr.plugins.images.store import Store
+    from pycr.plugins.images.unpack import unpack_layer
     from pycr.plugins.registry_oci import RegistrySource
 
     work = Path(tempfile.mkdtemp(prefix="pycr-bench-"))

@@ -1,8 +1,10 @@
 """pycr.core — the host of the pycr framework.
 
-The core knows no backend by name: namespaces, cgroups, rootfs strategies and
-image sources are plugins (``pycr.plugins.*`` or third-party packages) that
-implement the hooks in :mod:`pycr.core.hookspecs`.  This module is the public
+The core knows no backend and no layer by name: namespaces, cgroups, rootfs
+strategies, image sources, the content store, and the layers with their verbs
+(images, manage, bench, probe) are plugins (``pycr.plugins.*`` or third-party
+packages) that implement the hooks in :mod:`pycr.core.hookspecs`
+(docs/architecture.md draws the house).  This module is the public
 API plugins may import; everything else in ``pycr.core`` is internal.
 
 Names are loaded lazily so that ``import pycr.core`` costs nothing on the
@@ -29,9 +31,30 @@ _LAZY = {
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
-    "images": ("pycr.core.images", "api"),
+    "ContentStore": ("pycr.core.store", "ContentStore"),
+    "NetworkDriver": ("pycr.core.network", "NetworkDriver"),
+    "set_network_namespace": ("pycr.core.network", "set_network_namespace"),
+    "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
+    # for layers that drive the runtime (management, research): its operations and seams
+    "syscalls": ("pycr.core.linux", "syscalls"),
+    "lifecycle": ("pycr.core.runtime", "lifecycle"),
+    "run_container": ("pycr.core.runtime.lifecycle", "run_container"),
+    "parse_signal": ("pycr.core.runtime.lifecycle", "parse_signal"),
+    "resolve_backend": ("pycr.core.runtime.lifecycle", "resolve_backend"),
+    "live": ("pycr.core.runtime", "live"),
+    "terminal": ("pycr.core.runtime", "terminal"),
+    "container_exec": ("pycr.core.runtime", "exec"),
+    "Container": ("pycr.core.runtime.state", "Container"),
+    "proc_start_time": ("pycr.core.runtime.state", "proc_start_time"),
+    "default_mounts": ("pycr.core.runtime.default_spec", "default_mounts"),
+    "load_strategy": ("pycr.core.rootfs", "load_strategy"),
     "get_manager": ("pycr.core.plugins", "get_manager"),
+    "entry_points": ("pycr.core.plugins", "entry_points"),
+    "load_entry_point": ("pycr.core.plugins", "load_entry_point"),
+    "GlobalOptions": ("pycr.core.cli.common", "GlobalOptions"),
+    "parse_globals": ("pycr.core.cli.common", "parse_globals"),
+    "oci_main": ("pycr.core.cli.oci", "main"),
 }
 
 __all__ = sorted(

@@ -175,3 +175,24 @@ def pycr_cleanup(state: dict):
     when another raises, and all failures are reported together.  Runs in
     the runtime process.
     """
+
+
+# ---------------------------------------------------------------- commands
+
+
+@hookspec
+def pycr_add_commands(commands):
+    """Contribute verbs to the ``pycr`` command.
+
+    :param commands: the registry; call ``commands.add(name, module, help)``
+        once per verb.  ``module`` (a dotted name) is imported only when its
+        verb runs and has ``add_arguments(parser)`` and ``run(opts, ns) -> int``.
+
+    Called by the ``pycr`` shell itself, implementation by implementation
+    (disabled plugins' too, so ``pycr -p no:NAME VERB`` can say who provides
+    VERB), and the result is cached until the registering module changes:
+    register verbs unconditionally and import nothing here.  Each verb is
+    recorded with its plugin (``pycr --help`` groups them so); two enabled
+    plugins adding one verb is an error naming both.  Runs in the ``pycr``
+    process, before the verb's arguments are parsed.
+    """

@@ -11,7 +11,11 @@ Load order (``pycr plugins`` shows the result):
    variable ``PYCR_DISABLE_PLUGIN_AUTOLOAD`` is set;
 4. ``-p no:NAME`` removes plugin NAME from 2 and 3, except the essential
    ones (``ESSENTIAL``), without which no container can be made, and the
-   required ones (below).
+   required ones (below);
+5. every loaded plugin's ``requires`` (a tuple of plugin names, a module
+   attribute) must name loaded plugins: a disabled or missing one is one
+   line naming both.  A driver's module may declare ``requires`` too; it is
+   checked when the driver is chosen.
 
 A plugin is **required** when its entry point carries the extra ``[required]``
 (``policy = my_policy [required]``) or its name is in ``PYCR_REQUIRE_PLUGINS``
@@ -19,102 +23,31 @@ A plugin is **required** when its entry point carries the extra ``[required]``
 or fails its checks stops pycr with one line instead of being skipped with a
 warning, so a policy plugin never fails open.
 
-Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``)
+A *required* plugin (must be loaded) and a plugin's ``requires`` (what it
+needs loaded) are different things: the first is the host's policy, the
+second the plugin's own dependencies.
+
+Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, ``pycr.store``)
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
 installed distributions costs ~30 ms, more than Python's start-up, so the
 scan's result is cached in a file keyed on ``sys.path`` and the
-modification times of its directories (any install or removal changes them).
+modification times of its directories (any install or removal changes them);
+see :mod:`pycr.core.discovery`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
+from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
+    AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, load_entry_point, missing_requirement, scan_entry_points)
 from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
-PLUGIN_GROUP = "pycr.plugins"
-SLOTS = ("cgroup", "rootfs", "image_source")
+SLOTS = ("cgroup", "rootfs", "image_source", "store", "network")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups")
-AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"
 REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
-_GROUPS = (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS))
-
-
-# ------------------------------------------------------------ entry points
-
-
-def _cache_file() -> str:
-    base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
-    import zlib
-
-    # one file per sys.path: two virtualenvs must not keep overwriting each other's cache
-    return os.path.join(base, f"entry-points-{zlib.crc32(chr(0).join(sys.path).encode()):08x}.json")
-
-
-def _fingerprint() -> str:
-    parts = []
-    for p in sys.path:
-        try:
-            parts.append(f"{p}:{os.stat(p or '.').st_mtime_ns}")
-        except OSError:
-            parts.append(p)
-    return "|".join(parts)
-
-
-def scan_entry_points() -> dict[str, list[dict]]:
-    """Every pycr entry point installed, with its distribution and version."""
-    from importlib.metadata import distributions
-
-    found: dict[str, list[dict]] = {g: [] for g in _GROUPS}
-    seen = set()
-    for dist in distributions():
-        name = dist.metadata["Name"]
-        if name in seen:  # a distribution shadowed earlier on sys.path
-            continue
-        seen.add(name)
-        for ep in dist.entry_points:
-            if ep.group in found:
-                value, _, extras = ep.value.partition("[")  # "module:attr [required]"
-                found[ep.group].append({"name": ep.name, "value": value.strip(), "dist": name,
-                                        "version": dist.version, "required": "required" in extras})
-    return found
-
-
-def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
-    """The cached scan, rescanned when anything on ``sys.path`` changed."""
-    path, key = _cache_file(), _fingerprint()
-    if not refresh:
-        try:
-            with open(path) as f:
-                cached = json.load(f)
-            if cached.get("key") == key:
-                return cached["groups"]
-        except (OSError, ValueError):
-            pass
-    groups = scan_entry_points()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump({"key": key, "groups": groups}, f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-    return groups
-
-
-def _load(value: str):
-    import importlib
-
-    module, _, attr = value.partition("[")[0].strip().partition(":")  # extras: "mod:attr [required]"
-    obj = importlib.import_module(module)
-    for part in filter(None, attr.split(".")):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _is_builtin(ep: dict) -> bool:
@@ -140,10 +73,14 @@ class DefaultDrivers:
         for ep in self.manager.entry_points.get(f"pycr.{slot}", []):
             if ep["name"] == name and (self.manager.autoload or _is_builtin(ep)):
                 try:
-                    return _load(ep["value"])
+                    cls = load_entry_point(ep["value"])
                 except Exception as e:  # a broken driver names itself
                     raise PluginError(f"{slot} driver {name!r} from {ep['dist']} {ep['version']} "
                                       f"failed to load: {type(e).__name__}: {e}") from None
+                problem = self.manager.missing_requirement(sys.modules.get(cls.__module__))
+                if problem:
+                    raise PluginError(f"{slot} driver {name!r} {problem}")
+                return cls
         if not self.manager.autoload:  # stevedore would find third-party drivers too
             return None
         return _stevedore_driver(slot, name)
@@ -183,6 +120,7 @@ class PluginManager:
             autoload = not os.environ.get(AUTOLOAD_ENV)
         self.autoload = autoload and not builtins_only
         self.required = self._required_names()
+        self.disabled = list(disabled)
         self.pm.register(DefaultDrivers(self), name="pycr.core.default_drivers")
         installed = sorted({ep["name"] for ep in self.entry_points.get(PLUGIN_GROUP, [])})
         for name in disabled:
@@ -203,7 +141,16 @@ class PluginManager:
                 continue
             self._register(ep, builtin)
         self._check_hook_names()
+        for info in list(self.plugin_info):
+            problem = self.missing_requirement(self.pm.get_plugin(info["name"]))
+            if problem:
+                self._fail(info, problem)
         self._check_required(disabled)
+
+    def missing_requirement(self, module) -> str | None:
+        """What is wrong with ``module``'s ``requires`` (names of plugins it needs), or None."""
+        loaded = {name for name, plugin in self.pm.list_name_plugin() if plugin is not None}
+        return missing_requirement(getattr(module, "requires", ()), loaded, self.disabled)
 
     def _required_names(self) -> dict[str, str]:
         """Plugin name -> why it is required (the environment or its entry point)."""
@@ -281,7 +228,7 @@ class PluginManager:
 
     def _register(self, ep: dict, builtin: bool) -> None:
         try:
-            plugin = _load(ep["value"])
+            plugin = load_entry_point(ep["value"])
             self.pm.register(plugin, name=ep["name"])
         except Exception as e:
             detail = "; ".join(str(e).splitlines())  # pluggy's validation errors span lines

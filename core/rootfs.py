@@ -52,7 +52,7 @@ class RootfsStrategy:
 
     def prepare(self, image: Any, container_dir: str, stack: contextlib.ExitStack, *,
                 read_only: bool = False) -> str:
-        """Build the rootfs for ``image`` (a :class:`pycr.core.images.store.Image`) under
+        """Build the rootfs for ``image`` (a :class:`pycr.plugins.images.store.Image`) under
         ``container_dir``; return its path.  Register undo actions on ``stack``."""
         raise NotImplementedError
 

@@ -105,16 +105,38 @@ def log_error(opts: GlobalOptions | None, message: str) -> None:
         pass
 
 
-def usage(prog: str, verbs: dict[str, tuple[str, str]]) -> str:
+class Verbs:
+    """A command's verbs: ``{verb: (module, one-line help)}`` under headings (None: no heading)."""
+
+    def __init__(self, groups: dict[str | None, dict[str, tuple[str, str]]]):
+        self.groups = groups
+        self.flat = {verb: spec for group in groups.values() for verb, spec in group.items()}
+
+    def get(self, verb: str) -> tuple[str, str] | None:
+        return self.flat.get(verb)
+
+    def unknown(self, verb: str):
+        """The error for a verb no one provides."""
+        from pycr.core.errors import PycrError
+
+        return PycrError(f"unknown command {verb!r}; choose one of: {', '.join(self.flat)}")
+
+
+def usage(prog: str, verbs: Verbs) -> str:
     lines = [f"usage: {prog} [global options] VERB [options] ...", "", "verbs:"]
-    lines += [f"  {name:<12} {text}" for name, (_, text) in verbs.items()]
+    for heading, group in verbs.groups.items():
+        if heading is not None:
+            lines.append(f" {heading}:")
+        lines += [f"  {name:<12} {text}" for name, (_, text) in group.items()]
     lines += ["", "global options: " + " ".join(sorted(_GLOBALS))]
     return "\n".join(lines)
 
 
-def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], dispatch=None) -> int:
+def run_command(prog: str, verbs, argv: list[str], dispatch=None) -> int:
     """Parse, dispatch to the verb's module, and turn errors into one line.
 
+    ``verbs`` is a :class:`Verbs`, or a function of the global options
+    returning one (``pycr``'s verbs depend on which plugins are enabled).
     ``dispatch(opts, [verb, *args])`` replaces the per-module lookup (pycr-oci).
     """
     from pycr.core.errors import PycrError
@@ -122,27 +144,30 @@ def run_command(prog: str, verbs: dict[str, tuple[str, str]], argv: list[str], d
     opts = None
     try:
         opts, rest = parse_globals(argv)
-        if not rest or rest[0] in ("-h", "--help", "help"):
-            print(usage(prog, verbs))
-            return 0 if rest else 2
-        if rest[0] in ("-v", "--version", "version"):
+        if rest and rest[0] in ("-v", "--version", "version"):
             from importlib.metadata import version
 
             print(f"{prog} version {version('pycr')}\nspec: 1.0.2")
             return 0
-        verb, args = rest[0], rest[1:]
-        if dispatch is not None:
+        if dispatch is not None and rest and rest[0] not in ("-h", "--help", "help"):
             return dispatch(opts, rest)
-        if verb not in verbs:
-            raise PycrError(f"unknown command {verb!r}; choose one of: {', '.join(verbs)}")
+        if callable(verbs):
+            verbs = verbs(opts)
+        if not rest or rest[0] in ("-h", "--help", "help"):
+            print(usage(prog, verbs))
+            return 0 if rest else 2
+        verb, args = rest[0], rest[1:]
+        if verbs.get(verb) is None:
+            raise verbs.unknown(verb)
+        module_name, help_text = verbs.get(verb)
         import importlib
 
-        module = importlib.import_module(verbs[verb][0])
+        module = importlib.import_module(module_name)
         if hasattr(module, "dispatch"):  # a module with verbs of its own (pycr oci ...)
             return module.dispatch(opts, args)
         import argparse
 
-        parser = argparse.ArgumentParser(prog=f"{prog} {verb}", description=verbs[verb][1])
+        parser = argparse.ArgumentParser(prog=f"{prog} {verb}", description=help_text)
         module.add_arguments(parser)
         ns = parser.parse_args(args)
         from pycr.core import tracing

@@ -300,9 +300,9 @@ def dispatch(opts, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pycr.core.cli.common import run_command
+    from pycr.core.cli.common import Verbs, run_command
 
-    return run_command("pycr-oci", VERBS, sys.argv[1:] if argv is None else argv, dispatch=dispatch)
+    return run_command("pycr-oci", Verbs({None: VERBS}), sys.argv[1:] if argv is None else argv, dispatch=dispatch)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ is imported until used::
 
     from pycr.core.testing import CgroupDriverConformance, write_dist
 
-- ``CgroupDriverConformance``, ``RootfsStrategyConformance``,
-  ``ImageSourceConformance``: pytest mixins, one subclass per driver
-  (modules ``cgroup_conformance``, ``conformance_rootfs``,
-  ``conformance_image_source`` also expose each ``check_*`` function).
+- ``CgroupDriverConformance``, ``RootfsStrategyConformance``: pytest mixins,
+  one subclass per driver (modules ``cgroup_conformance`` and
+  ``conformance_rootfs`` also expose each ``check_*`` function); the image
+  source kit is the images plugin's (``pycr.plugins.images.conformance``).
 - ``FakeCgroupfs``: a v1 or v2 cgroup tree in a temporary directory.
 - ``write_dist``: install a plugin for a test as a dist-info directory.
 - ``put_image``, ``image_blobs``, ``layer_tar``: small OCI images built in memory.
-- ``make_bundle``: a busybox OCI bundle.
+- ``make_bundle``, ``find_busybox``: a busybox OCI bundle, the static busybox it uses.
 - ``PluginManager``: load the installed plugins exactly as ``pycr`` does
   (``PluginManager(disabled=[...])``; ``.hook.pycr_...(...)``,
   ``.driver(slot, name)``, ``.plugin_info``), to test that yours is found.
@@ -21,13 +21,13 @@ is imported until used::
 _LAZY = {
     "CgroupDriverConformance": "pycr.core.testing.cgroup_conformance",
     "RootfsStrategyConformance": "pycr.core.testing.conformance_rootfs",
-    "ImageSourceConformance": "pycr.core.testing.conformance_image_source",
     "FakeCgroupfs": "pycr.core.testing.fake_cgroupfs",
     "write_dist": "pycr.core.testing.dists",
     "put_image": "pycr.core.testing.images",
     "image_blobs": "pycr.core.testing.images",
     "layer_tar": "pycr.core.testing.images",
     "make_bundle": "pycr.core.testing.bundle",
+    "find_busybox": "pycr.core.testing.bundle",
     "PluginManager": "pycr.core.plugins",
 }
 

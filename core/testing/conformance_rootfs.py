@@ -113,11 +113,11 @@ class RootfsStrategyConformance:
     @pytest.fixture
     def rootfs_env(self, tmp_path):
         """(strategy, image, container_dir, tmp) on a store in a temporary directory."""
-        from pycr.core.images.store import Store
+        from pycr.core.store import open_store
 
         if self.strategy_class is not None and not self.strategy_class.available():
             pytest.skip(f"{self.strategy_class.name} is not available on this host")
-        store = Store(str(tmp_path / "store"))
+        store = open_store(str(tmp_path / "store"))
         image = put_image(store, SAMPLE_LAYERS, f"conformance/{uuid.uuid4().hex[:8]}:latest")
         container_dir = tmp_path / "container"
         container_dir.mkdir()

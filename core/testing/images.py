@@ -1,7 +1,7 @@
 """Build small OCI images in memory, for tests of rootfs strategies and image sources.
 
 No registry and no network: layers are tars written with ``tarfile``, and
-the image is put straight into a :class:`pycr.core.images.store.Store` (or
+the image is put straight into a :class:`pycr.plugins.images.store.Store` (or
 returned as blobs, for an image source to serve).  A layer is a list of
 entries::
 
@@ -65,6 +65,21 @@ def layer_tar(entries: list[Entry]) -> bytes:
     return buf.getvalue()
 
 
+# OCI image-spec media types (the kit builds images without the images plugin)
+_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+_CONFIG = "application/vnd.oci.image.config.v1+json"
+_LAYER = "application/vnd.oci.image.layer.v1.tar"
+_LAYER_GZIP = _LAYER + "+gzip"
+
+
+def _host_arch() -> str:
+    """This machine's architecture in Go's names, as image configs spell it."""
+    import platform
+
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
 def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -72,8 +87,6 @@ def _digest(data: bytes) -> str:
 def image_blobs(layers: list[list[Entry]], *, config: dict[str, Any] | None = None,
                 compress: bool = True) -> tuple[str, dict[str, bytes]]:
     """``(manifest digest, {digest: bytes})`` for an OCI image of ``layers`` (bottom first)."""
-    from pycr.core.images import media
-
     blobs: dict[str, bytes] = {}
     descriptors, diff_ids = [], []
     for entries in layers:
@@ -81,16 +94,15 @@ def image_blobs(layers: list[list[Entry]], *, config: dict[str, Any] | None = No
         diff_ids.append(_digest(tar))
         blob = gzip.compress(tar, mtime=0) if compress else tar
         blobs[_digest(blob)] = blob
-        descriptors.append({"mediaType": media.OCI_LAYER_GZIP if compress else media.OCI_LAYER,
+        descriptors.append({"mediaType": _LAYER_GZIP if compress else _LAYER,
                             "digest": _digest(blob), "size": len(blob)})
-    os_, _, arch = media.host_platform().partition("/")
-    cfg = {"architecture": arch.split("/")[0] or "amd64", "os": os_ or "linux",
+    cfg = {"architecture": _host_arch(), "os": "linux",
            "rootfs": {"type": "layers", "diff_ids": diff_ids},
            "config": {"Cmd": ["/bin/sh"], **(config or {})}}
     cfg_bytes = json.dumps(cfg, sort_keys=True).encode()
     blobs[_digest(cfg_bytes)] = cfg_bytes
-    manifest = {"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
-                "config": {"mediaType": media.OCI_CONFIG, "digest": _digest(cfg_bytes), "size": len(cfg_bytes)},
+    manifest = {"schemaVersion": 2, "mediaType": _MANIFEST,
+                "config": {"mediaType": _CONFIG, "digest": _digest(cfg_bytes), "size": len(cfg_bytes)},
                 "layers": descriptors}
     man_bytes = json.dumps(manifest, sort_keys=True).encode()
     blobs[_digest(man_bytes)] = man_bytes

@@ -1,41 +1,13 @@
 """The network drivers (entry-point group ``pycr.network``): bridge, host, none, container.
 
-A driver has three steps, all called by :mod:`pycr.plugins.network.layer`:
-
-``configure(config, req)``
-    in ``pycr`` while the OCI config is built: the ``network`` namespace entry
-    (new, none for the host's, or another container's path) and anything it
-    adds to ``req`` (the request saved in the ``io.pycr.network`` annotation);
-``attach(st, req, pid, lease)``
-    after ``create``, before ``start``, holding the state lock: plug the
-    namespace of ``pid`` in and fill ``lease`` (address, MAC, ports);
-``detach(st, lease)``
-    holding the lock, on delete: undo what attach made outside the namespace
-    (the layer then re-renders the nftables table and the hosts files).
+The contract, with what each step does and when, is :class:`pycr.core.NetworkDriver`
+(core/network.py); :mod:`pycr.plugins.network.layer` calls the steps and then
+re-renders what derives from the leases (nftables table, hosts files).
 """
 
 from __future__ import annotations
 
-from pycr.core import ConfigError
-
-
-def _set_netns(config: dict, entry: dict | None) -> None:
-    ns = [n for n in config["linux"].get("namespaces", []) if n.get("type") != "network"]
-    config["linux"]["namespaces"] = ns + ([entry] if entry else [])
-
-
-class NetworkDriver:
-    name = ""
-    publishes = False  # can -p reach it?
-
-    def configure(self, config: dict, req: dict) -> None:
-        _set_netns(config, {"type": "network"})
-
-    def attach(self, st, req: dict, pid: int, lease: dict) -> None:
-        """A namespace of its own with only ``lo``: bring it up."""
-
-    def detach(self, st, lease: dict) -> None:
-        pass
+from pycr.core import ConfigError, NetworkDriver, set_network_namespace
 
 
 class NoneDriver(NetworkDriver):
@@ -50,7 +22,7 @@ class HostDriver(NetworkDriver):
     name = "host"
 
     def configure(self, config: dict, req: dict) -> None:
-        _set_netns(config, None)
+        set_network_namespace(config, None)
         req["resolv"] = _read("/etc/resolv.conf")
         req["hosts"] = _read("/etc/hosts")
 
@@ -72,7 +44,7 @@ class ContainerDriver(NetworkDriver):
         target = found[0]
         if proc_start(target["pid"]) != target["pid_start"]:
             raise ConfigError(f"--network container:{ref}: container {target['name']} is not running")
-        _set_netns(config, {"type": "network", "path": f"/proc/{target['pid']}/ns/net"})
+        set_network_namespace(config, {"type": "network", "path": f"/proc/{target['pid']}/ns/net"})
         req["join"] = target["id"]
         req["resolv"] = _read(target["files"]["resolv"])
         req["hosts"] = _read(target["files"]["hosts"])

@@ -19,12 +19,12 @@ def add_arguments(p) -> None:
     sub.add_parser("prune", help="remove every user network without containers")
 
 
-def _state():
-    from pycr.core import images
+def net_state():
+    from pycr.core import open_store
     from pycr.plugins.network.layer import net_root
     from pycr.plugins.network.state import NetState
 
-    return NetState(net_root(images.store.default_root()))
+    return NetState(net_root(open_store().root))
 
 
 def describe(st, net: dict) -> dict:
@@ -67,7 +67,7 @@ def run(opts, ns) -> int:
 
     from pycr.core import ConfigError
 
-    st = _state()
+    st = net_state()
     if ns.action == "create":
         if ns.driver != "bridge":
             raise ConfigError(f"network driver {ns.driver!r}: only bridge networks can be created")

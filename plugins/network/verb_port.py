@@ -9,12 +9,11 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.core import ConfigError, images
+    from pycr.core import ConfigError
     from pycr.plugins.network import ports
-    from pycr.plugins.network.layer import net_root
-    from pycr.plugins.network.state import NetState
+    from pycr.plugins.network.verb_network import net_state
 
-    st = NetState(net_root(images.store.default_root()))
+    st = net_state()
     ref = ns.container
     found = [x for x in st.leases() if ref == x["name"]] or [x for x in st.leases() if x["id"].startswith(ref)]
     if len(found) != 1:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from pycr.core import PycrError, images, parse_json_object
+from pycr.core import PycrError, parse_json_object
+from pycr.plugins import images
+
+requires = ("images",)  # checked when this driver is chosen
 
 PARALLEL = 4
 

@@ -47,7 +47,7 @@ def get(host: str) -> tuple[str, str] | None:
 
 
 def store(host: str, user: str, password: str) -> str:
-    from pycr.core import images
+    from pycr.plugins import images
 
     path = config_path()
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -58,7 +58,7 @@ def store(host: str, user: str, password: str) -> str:
 
 
 def remove(host: str) -> bool:
-    from pycr.core import images
+    from pycr.plugins import images
 
     path = config_path()
     doc = _load(path)

@@ -7,7 +7,7 @@ import http.client
 import time
 import urllib.parse
 
-from pycr.core import images
+from pycr.plugins import images
 
 from .transport import RegistryError, Transport
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 
-from pycr.core import RootfsStrategy, images
+from pycr.core import RootfsStrategy
+from pycr.plugins import images
+
+requires = ("images",)  # checked when this driver is chosen
 
 
 class ChrootRootfs(RootfsStrategy):

@@ -3,9 +3,9 @@ to plugin authors; the image is written with pycr's own ``push``."""
 
 import pytest
 
-from pycr.core.images.layout import OciLayoutSource
-from pycr.core.images.store import Store
-from pycr.core.testing.conformance_image_source import ImageSourceConformance
+from pycr.plugins.images.layout import OciLayoutSource
+from pycr.plugins.images.store import Store
+from pycr.plugins.images.conformance import ImageSourceConformance
 from pycr.core.testing.images import SAMPLE_LAYERS, put_image
 
 

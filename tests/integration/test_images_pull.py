@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pycr.core.errors import PycrError
-from pycr.core.images.store import Store
+from pycr.plugins.images.store import Store
 from pycr.plugins.registry_oci import RegistrySource
 from tests.helpers.registry import (RegistryServer, add_layer_from_dir, build_busybox_layout, skopeo_copy,
                                     umoci)

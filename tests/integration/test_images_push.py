@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pycr.core.errors import PycrError
-from pycr.core.images.store import Store
+from pycr.plugins.images.store import Store
 from pycr.plugins.registry_oci import RegistrySource
 from tests.helpers.registry import RegistryServer, push_busybox
 

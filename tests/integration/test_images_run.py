@@ -201,7 +201,7 @@ def _deep_image(store_dir, tmp_path, n_layers: int) -> str:
     import hashlib
     import json
 
-    from pycr.core.images.store import Store
+    from pycr.plugins.images.store import Store
     from tests.helpers.registry import busybox_rootfs
 
     store = Store(str(store_dir))

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from pycr.core.bench.strategies import registry
-from pycr.core.probe import runner
-from pycr.core.probe.script import PROBES
+from pycr.plugins.bench.strategies import registry
+from pycr.plugins.probe import runner
+from pycr.plugins.probe.script import PROBES
 
 pytestmark = pytest.mark.root
 

@@ -85,8 +85,8 @@ def test_trace_file_alone_and_bench_launcher_plugins(tmp_path):
     a plugin the bench launcher registers late is timed too."""
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     trace = tmp_path / "trace.json"
-    proc = subprocess.run([sys.executable, "-m", "pycr.core.bench.launch",
-                           "--plugin", "pycr.core.bench.strategies:plain_chroot", "--",
+    proc = subprocess.run([sys.executable, "-m", "pycr.plugins.bench.launch",
+                           "--plugin", "pycr.plugins.bench.strategies:plain_chroot", "--",
                            "--root", str(tmp_path / "state"), "--trace-file", str(trace),
                            "run", "--bundle", bundle, "trace2"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

@@ -82,6 +82,14 @@ def test_rootfs_strategy_contract_documented():
     assert not missing, f"RootfsStrategy methods missing from docs/plugins.md: {missing}"
 
 
+def test_content_store_contract_documented():
+    from pycr.core import ContentStore
+
+    text = GUIDE.read_text()
+    missing = [m for m in _contract_methods(ContentStore) if f"`{m}(" not in text]
+    assert not missing, f"ContentStore methods missing from docs/plugins.md: {missing}"
+
+
 def test_disable_switches_documented():
     from pycr.core.plugins import AUTOLOAD_ENV, ESSENTIAL
 

@@ -66,5 +66,6 @@ def test_every_module_is_in_the_wheel(wheel):
 def test_entry_points_in_the_wheel(wheel):
     (ep,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(ep).decode()
-    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[console_scripts]"):
+    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[pycr.store]",
+                  "[console_scripts]"):
         assert group in text

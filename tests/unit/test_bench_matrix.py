@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pycr.core.bench import matrix, strategies
+from pycr.plugins.bench import matrix, strategies
 from pycr.core.errors import ConfigError
 from pycr.core.runtime.default_spec import default_config
 
@@ -85,12 +85,12 @@ def test_adapt_config_per_strategy():
 def test_commands():
     reg = strategies.registry()
     argv = reg["pycr-v1-nopivot"].command("/r", "/b", "c1", "/t.json")
-    assert argv[:3] == [sys.executable, "-m", "pycr.core.bench.launch"]
+    assert argv[:3] == [sys.executable, "-m", "pycr.plugins.bench.launch"]
     assert argv[-4:] == ["--bundle", "/b", "--no-pivot", "c1"]
     assert argv[argv.index("--trace-file") + 1] == "/t.json"
     chroot = reg["pycr-v1-chroot"].command("/r", "/b", "c1")
-    assert chroot[chroot.index("--plugin") + 1] == "pycr.core.bench.strategies:plain_chroot"
-    from pycr.core.bench.workloads import BUILTIN
+    assert chroot[chroot.index("--plugin") + 1] == "pycr.plugins.bench.strategies:plain_chroot"
+    from pycr.plugins.bench.workloads import BUILTIN
 
     mem = [w for w in BUILTIN if w.name == "memory"][0]
     img = reg["pycr-img-chroot"].command("/r", "", "c1", "/t.json", workload=mem, image="img:1")

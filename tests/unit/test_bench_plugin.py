@@ -3,7 +3,7 @@ point in group ``pycr.bench_strategy`` -- the path docs/research.md describes.""
 
 import pytest
 
-from pycr.core.bench import matrix, strategies
+from pycr.plugins.bench import matrix, strategies
 from pycr.core.errors import ConfigError
 from pycr.core.testing.dists import write_dist
 

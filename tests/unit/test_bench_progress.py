@@ -2,7 +2,7 @@
 
 import io
 
-from pycr.core.bench.progress import Progress
+from pycr.plugins.bench.progress import Progress
 
 
 class Tty(io.StringIO):

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pycr.core.bench import report
+from pycr.plugins.bench import report
 
 
 def _result(n=8):

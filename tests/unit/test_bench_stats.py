@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from pycr.core.bench import stats
+from pycr.plugins.bench import stats
 
 
 def test_quantile_interpolates():

@@ -7,9 +7,10 @@ import os
 
 import pytest
 
-from pycr.core import PycrError, RootfsStrategy, images
-from pycr.core.images.store import Store
-from pycr.core.testing import conformance_image_source as cis
+from pycr.core import PycrError, RootfsStrategy
+from pycr.plugins import images
+from pycr.plugins.images.store import Store
+from pycr.plugins.images import conformance as cis
 from pycr.core.testing import conformance_rootfs as cr
 from pycr.core.testing.images import SAMPLE_LAYERS, put_image
 

@@ -2,7 +2,7 @@
 
 import io
 
-from pycr.core.images.progress import Progress
+from pycr.plugins.images.progress import Progress
 
 
 class FakeTTY(io.StringIO):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pycr.core.errors import ConfigError
-from pycr.core.images.runconfig import DOCKER_CAPS, RunOptions, build_config, parse_size, resolve_user
+from pycr.plugins.images.runconfig import DOCKER_CAPS, RunOptions, build_config, parse_size, resolve_user
 from pycr.core.spec import schema_error
 
 

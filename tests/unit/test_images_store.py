@@ -10,8 +10,8 @@ import os
 import pytest
 
 from pycr.core.errors import ConfigError, PycrError
-from pycr.core.images import reference
-from pycr.core.images.store import DigestMismatch, Store
+from pycr.plugins.images import reference
+from pycr.plugins.images.store import DigestMismatch, Store
 
 
 def dg(data: bytes) -> str:

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 
-from pycr.core.images.unpack import UnpackError, unpack_layer
+from pycr.plugins.images.unpack import UnpackError, unpack_layer
 
 
 def make_tar(entries, compress=None) -> io.BytesIO:

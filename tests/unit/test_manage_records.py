@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from pycr.core.containers import records
+from pycr.plugins.manage import records
 from pycr.core.errors import PycrError
-from pycr.core.images.store import Store
+from pycr.plugins.images.store import Store
 
 
 @pytest.fixture

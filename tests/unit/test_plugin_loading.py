@@ -225,7 +225,7 @@ def test_third_party_plugin_wins_a_firstresult_hook_over_the_builtin(site):
 
 def test_pycr_image_source_is_asked_before_the_entry_points(site, monkeypatch):
     from pycr.core import plugins
-    from pycr.core.images import transports
+    from pycr.plugins.images import transports
 
     hook_plugin(site, dist="pycr-src", name="src", source="""
         from pycr.core import hookimpl

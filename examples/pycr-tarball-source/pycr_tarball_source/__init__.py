@@ -12,7 +12,8 @@ makes the download verified: a mismatch stores nothing.  The image is
 tagged ``localhost/<file name without extensions>:latest`` (or the
 ``#name=`` fragment), last, so a failed pull leaves no name.
 
-Only the public API is used: ``pycr.core.images`` and the error types.
+Only public names are used: the error types from ``pycr.core``, and the
+``images`` plugin it declares it requires (``requires``).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from pycr.core import PycrError, images
+from pycr.core import PycrError
+from pycr.plugins import images
 
+requires = ("images",)  # pycr refuses to use this driver when the images plugin is off
 __all__ = ["TarballHttpSource", "TarballHttpsSource"]
 
 TIMEOUT = 30.0

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from pycr.core import PycrError
-from pycr.core.testing import ImageSourceConformance
+from pycr.plugins.images.conformance import ImageSourceConformance
 
 from pycr_tarball_source import TarballHttpSource, TarballHttpsSource
 
@@ -31,7 +31,7 @@ class TestConformance(ImageSourceConformance):
 
 @pytest.fixture
 def store(tmp_path):
-    from pycr.core import images
+    from pycr.plugins import images
 
     return images.store.Store(str(tmp_path / "store"))
 

@@ -1,0 +1,165 @@
+"""``docker-archive:FILE`` (what ``docker save`` writes / ``docker load`` reads) and ``pycr import``.
+
+A docker archive is a tar holding ``manifest.json`` (``[{"Config": ..,
+"RepoTags": [..], "Layers": [..]}]``), the image config, and each layer as an
+*uncompressed* tar whose sha256 is the config's ``rootfs.diff_ids`` entry.
+Loading stores the layers as they are (uncompressed OCI layers) under a
+Docker schema2 manifest; saving decompresses gzip/zstd layers so their
+digests match the diff_ids again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+
+from pycr.core import PycrError
+from pycr.plugins.images import media
+
+
+def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_type: str, kind: str) -> str:
+    doc = {"schemaVersion": 2, "mediaType": kind,
+           "config": {"mediaType": media.DOCKER_CONFIG if kind == media.DOCKER_MANIFEST else media.OCI_CONFIG,
+                      "digest": config_digest, "size": store.blob_size(config_digest)},
+           "layers": [{"mediaType": layer_type, "digest": d, "size": s} for d, s in layers]}
+    return store.put_blob(json.dumps(doc, separators=(",", ":")).encode())
+
+
+class DockerArchiveSource:
+    name = "docker-archive"
+
+    def __init__(self, quiet: bool = True):
+        self.last_name = None
+
+    def pull(self, store, spec: str) -> str:
+        """Load every image of the archive; tag its RepoTags; return the first manifest digest."""
+        from pycr.plugins.images import reference
+
+        path = spec
+        try:
+            tf = tarfile.open(path)
+        except (OSError, tarfile.TarError) as e:
+            raise PycrError(f"docker-archive:{path}: cannot read: {e}") from None
+        with tf:
+            def member(name: str):
+                try:
+                    f = tf.extractfile(name)
+                except KeyError:
+                    f = None
+                if f is None:
+                    raise PycrError(f"docker-archive:{path}: {name} is missing or not a file")
+                return f
+
+            try:
+                entries = json.load(member("manifest.json"))
+            except ValueError as e:
+                raise PycrError(f"docker-archive:{path}: manifest.json is not valid JSON: {e}") from None
+            first = None
+            for entry in entries:
+                config_digest = store.put_blob(member(entry["Config"]).read())
+                config = store.read_json(config_digest)
+                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                if len(diff_ids) != len(entry["Layers"]):
+                    raise PycrError(f"docker-archive:{path}: {len(entry['Layers'])} layers but "
+                                    f"{len(diff_ids)} diff_ids in {entry['Config']}")
+                layers = []
+                for name, diff_id in zip(entry["Layers"], diff_ids):
+                    # the layer's digest must be its diff_id: verified while it is stored
+                    d = store.put_stream(member(name), diff_id)
+                    layers.append((d, store.blob_size(d)))
+                digest = _manifest(store, config_digest, layers, media.OCI_LAYER, media.OCI_MANIFEST)
+                for tag in entry.get("RepoTags") or []:
+                    name = str(reference.parse(tag))
+                    store.set_ref(name, digest, source=f"docker-archive:{os.path.abspath(path)}")
+                    self.last_name = self.last_name or name
+                first = first or digest
+        if first is None:
+            raise PycrError(f"docker-archive:{path}: manifest.json lists no image")
+        return first
+
+    def push(self, store, image, spec: str, tags: list[str] | None = None) -> str:
+        """Write ``image`` as a docker archive at ``spec`` (``FILE[:NAME:TAG]`` not supported: use tags)."""
+        from pycr.plugins.images.unpack import open_decompressed
+
+        path = spec
+        config_hex = image.id[7:]
+        names = tags if tags is not None else [
+            _short(n) for n, rec in store.refs().items() if rec["digest"] == image.digest and "@" not in n]
+        layer_names = []
+        partial = path + ".partial"
+        with tarfile.open(partial, "w") as out:
+            def add(name: str, data: bytes | None = None, fileobj=None, size: int = 0):
+                ti = tarfile.TarInfo(name)
+                ti.mtime = int(time.time())
+                ti.size = len(data) if data is not None else size
+                out.addfile(ti, io.BytesIO(data) if data is not None else fileobj)
+
+            add(f"{config_hex}.json", store.read_blob(image.id))
+            for layer in image.layers:
+                tmp = os.path.join(store.root, "tmp", f"save-{os.getpid()}-{layer['digest'][7:19]}")
+                h = hashlib.sha256()
+                with open(store.blob_path(layer["digest"]), "rb") as src, contextlib.ExitStack() as stack, \
+                        open(tmp, "w+b") as t:
+                    data = open_decompressed(src, stack)
+                    while chunk := data.read(1 << 20):
+                        h.update(chunk)
+                        t.write(chunk)
+                    size = t.tell()
+                    t.seek(0)
+                    name = f"{h.hexdigest()}/layer.tar"
+                    add(name, fileobj=t, size=size)
+                os.unlink(tmp)
+                layer_names.append(name)
+            manifest = [{"Config": f"{config_hex}.json", "RepoTags": names, "Layers": layer_names}]
+            add("manifest.json", json.dumps(manifest).encode())
+        os.rename(partial, path)
+        return image.digest
+
+
+def _short(name: str) -> str:
+    from pycr.plugins.images.reference import short_name
+
+    return short_name(name)
+
+
+def import_rootfs(store, tar_path: str, name: str, *, cmd: list[str] | None = None) -> str:
+    """``pycr import``: a plain rootfs tarball (any compression) becomes a one-layer image named ``name``."""
+    from pycr.plugins.images import reference
+    from pycr.plugins.images.unpack import open_decompressed
+
+    ref = str(reference.parse(name))
+    h = hashlib.sha256()
+    import gzip
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.join(store.root, "tmp"))
+    try:
+        with open(tar_path, "rb") as src, contextlib.ExitStack() as stack, os.fdopen(fd, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+            data = open_decompressed(src, stack)
+            while chunk := data.read(1 << 20):
+                h.update(chunk)
+                gz.write(chunk)
+        with open(tmp, "rb") as f:
+            layer = store.put_stream(f)
+    except OSError as e:
+        raise PycrError(f"import {tar_path}: {e.strerror or e}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    arch = media.host_platform().split("/")[1]
+    config = {"architecture": arch, "os": "linux", "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                         **({"Cmd": cmd} if cmd else {})},
+              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + h.hexdigest()]},
+              "history": [{"created_by": f"pycr import {os.path.basename(tar_path)}"}]}
+    config_digest = store.put_blob(json.dumps(config, separators=(",", ":")).encode())
+    digest = _manifest(store, config_digest, [(layer, store.blob_size(layer))], media.OCI_LAYER_GZIP,
+                       media.OCI_MANIFEST)
+    store.set_ref(ref, digest, source=f"import:{os.path.abspath(tar_path)}")
+    return digest

@@ -1,0 +1,124 @@
+"""``pycr create`` / ``run -d``: image -> record, rootfs and bundle, ready for the monitor.
+
+Nothing runs yet.  The rootfs stays mounted until the container is removed
+(``cleanup.remove``), so a stopped container can be started again.  If any
+step fails, everything made so far is undone and no record is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+
+def add_create_arguments(p) -> None:
+    """The options ``create`` shares with ``run``'s detached mode."""
+    p.add_argument("--name", help="container name (default: a random one)")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--restart", default="no", metavar="POLICY", help="no | on-failure[:N] | always")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="SRC:DST[:ro]")
+    p.add_argument("--memory", "-m", metavar="SIZE")
+    p.add_argument("--cpus", metavar="N")
+    p.add_argument("--pids-limit", type=int, metavar="N")
+    p.add_argument("-w", "--workdir", metavar="DIR")
+    p.add_argument("-u", "--user", metavar="USER[:GROUP]")
+    p.add_argument("--hostname", metavar="H")
+    p.add_argument("--read-only", action="store_true")
+    p.add_argument("--entrypoint", metavar="E")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
+    p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
+    p.add_argument("--network", "--net", metavar="NET", help="bridge (default), host, none, container:NAME|ID "
+                                                             "or a network from pycr network create")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
+    p.add_argument("image")
+    p.add_argument("command", nargs="...")
+
+
+def parse_restart(text: str) -> dict:
+    from pycr.core import ConfigError
+
+    name, _, count = (text or "no").partition(":")
+    if name not in ("no", "on-failure", "always", "unless-stopped") or (count and name != "on-failure"):
+        raise ConfigError(f"--restart {text!r}: use no, on-failure[:N] or always")
+    try:
+        limit = int(count) if count else 0
+    except ValueError:
+        raise ConfigError(f"--restart {text!r}: N must be a number") from None
+    if limit < 0:
+        raise ConfigError(f"--restart {text!r}: N must not be negative")
+    return {"name": "always" if name == "unless-stopped" else name, "max": limit}
+
+
+def create(opts, ns, *, detach: bool = True):
+    """Make a container from ``ns`` (parsed create/run options); returns its Record."""
+    import shutil
+
+    from pycr.core import ConfigError, load_strategy, open_store
+    from pycr.plugins.images import runconfig, transports
+    from pycr.plugins.images.store import atomic_write
+    from pycr.plugins.manage import records
+
+    restart = parse_restart(ns.restart)
+    if ns.rm and restart["name"] != "no":
+        raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
+    store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
+    strategy_cls = load_strategy(opts)
+    if ns.name is not None:  # a taken name fails before a pull
+        with contextlib.suppress(ConfigError):
+            for r in records.all_records(store.root):
+                if r.name == ns.name:
+                    raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
+    name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
+                                          insecure_registries=ns.insecure_registry)
+    run_opts = runconfig.options_from_args(ns)
+    fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
+              "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
+              "auto_remove": bool(ns.rm), "restart": restart,
+              "runtime": {"root": os.path.abspath(opts.root), "backend": opts.backend,
+                          "plugin_opts": list(opts.plugin_opts)}}
+    rec = records.new_record(store, ns.name, fields)
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, rec.dir, True)
+        atomic_write(os.path.join(rec.dir, "image.json"),
+                     json.dumps({"manifest": image.digest, "name": name}).encode())
+        rootfs = strategy_cls(store).prepare(image, rec.dir, stack, read_only=ns.read_only)
+        config = runconfig.build_config(image.config, rootfs, run_opts, container_id=rec.id,
+                                        annotations={"org.opencontainers.image.ref.name": name or ns.image,
+                                                     "io.pycr.image.digest": image.digest,
+                                                     "io.pycr.rootfs": strategy_cls.name,
+                                                     "io.pycr.name": rec.name})
+        network = network_config(opts, ns, config, image.config, rec.name, rec.dir, store.root)
+        os.mkdir(rec.bundle, 0o700)
+        atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
+        with rec.locked():
+            rec.data.update(command=config["process"]["args"], rootfs=rootfs, network=network)
+            rec.state.update(status="created")
+        stack.pop_all()
+    return rec
+
+
+def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: str, store_root: str):
+    """Hand --network/-p/-P to the network layer (``pycr_network_config``), which edits ``config``."""
+    from pycr.core import ConfigError, get_manager
+
+    request = {"network": ns.network, "publish": ns.publish, "publish_all": ns.publish_all,
+               "image_config": image_config, "name": name, "dir": cdir, "store": store_root}
+    got = get_manager(opts).hook.pycr_network_config(config=config, request=request)
+    if got is None and (ns.network not in (None, "none") or ns.publish or ns.publish_all):
+        raise ConfigError("--network/-p/-P: no network layer is loaded (is plugin 'network' disabled?)")
+    return got
+
+
+def opts_for(rec):
+    """Global options for the runtime, as the container was created with."""
+    from pycr.core import GlobalOptions
+
+    rt = rec.data["runtime"]
+    return GlobalOptions(root=rt["root"], backend=rt["backend"], plugin_opts=list(rt.get("plugin_opts", [])))

@@ -1,0 +1,234 @@
+"""The operations behind the management verbs (stop, kill, rm, wait, ...).
+
+Verb modules in :mod:`pycr.core.cli` parse arguments and print; the work and
+its state checks live here so every verb refuses the same wrong states with
+the same one-line errors, before changing anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+from pycr.core import PycrError, StateError
+from pycr.plugins.manage import records
+
+
+def store_root() -> str:
+    from pycr.plugins.images.store import default_root
+
+    return default_root()
+
+
+def resolve(ref: str) -> records.Record:
+    return records.resolve(store_root(), ref)
+
+
+def each(refs, fn) -> int:
+    """Apply ``fn`` to every container named in ``refs``; errors are one line each, exit 1 if any."""
+    import sys
+
+    code = 0
+    for ref in refs:
+        try:
+            fn(resolve(ref))
+        except PycrError as e:
+            sys.stderr.write(f"{e}\n")
+            code = 1
+    return code
+
+
+def runtime_opts(rec: records.Record):
+    from pycr.plugins.manage.create import opts_for
+
+    return opts_for(rec)
+
+
+def is_paused(rec: records.Record) -> bool:
+    from pycr.core import lifecycle
+
+    with contextlib.suppress(PycrError, OSError):
+        return lifecycle.state(runtime_opts(rec), rec.id)["status"] == "paused"
+    return False
+
+
+def status(rec: records.Record) -> dict:
+    return records.live_status(rec, is_paused)
+
+
+def need_running(rec: records.Record, what: str) -> dict:
+    st = status(rec)
+    if st["status"] == "paused" and what in ("exec into", "pause"):
+        raise StateError(f"container {rec.name} is paused: unpause it first")
+    if not st["running"]:
+        raise StateError(f"container {rec.name} is not running ({st['status']}): cannot {what} it")
+    return st
+
+
+def send_signal(rec: records.Record, sig: str | int, *, all_processes: bool = False) -> None:
+    from pycr.core import lifecycle
+
+    num = lifecycle.parse_signal(sig)
+    need_running(rec, "kill")
+    try:
+        lifecycle.kill(runtime_opts(rec), rec.id, num, all_processes=all_processes)
+    except PycrError:  # no runtime state (its monitor is gone): the recorded init, if it is still it
+        st = rec.state
+        if not records.alive(st.get("pid"), st.get("pid_start")):
+            raise StateError(f"container {rec.name} is not running") from None
+        os.kill(st["pid"], num)
+
+
+def wait_stopped(rec: records.Record, timeout: float | None) -> bool:
+    """Wait until the container is no longer running (and its monitor has recorded it)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        if not os.path.exists(rec.path):
+            return True
+        rec.reload()
+        st = records.live_status(rec)
+        if st["status"] in ("exited", "dead", "created") and not st["monitor"]:
+            return True
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def stop(rec: records.Record, timeout: float = 10.0) -> None:
+    stop_many([rec], timeout)
+
+
+def stop_many(recs: list[records.Record], timeout: float = 10.0) -> None:
+    """SIGTERM to all, SIGKILL to those still running after ``timeout`` seconds, then wait for
+    their monitors to record the exit.  No restart policy applies afterwards."""
+    running = []
+    for rec in recs:
+        rec.update_state(stop_requested=True)
+        st = status(rec)
+        if st["running"]:
+            if st["status"] == "paused":
+                unpause(rec)
+            with contextlib.suppress(StateError, ProcessLookupError):
+                send_signal(rec, signal.SIGTERM)
+            running.append(rec)
+    deadline = time.monotonic() + timeout
+    for rec in running:
+        if not wait_stopped(rec, max(deadline - time.monotonic(), 0)):
+            with contextlib.suppress(StateError, ProcessLookupError):
+                send_signal(rec, signal.SIGKILL, all_processes=True)
+    for rec in recs:
+        wait_stopped(rec, 30)
+
+
+def remove(rec: records.Record, force: bool = False) -> None:
+    from pycr.plugins.manage import cleanup
+
+    st = status(rec)
+    if (st["running"] or st["status"] in ("restarting", "exiting", "starting")) and not force:
+        raise StateError(f"cannot remove container {rec.name}: it is {st['status']}; stop it first or use rm -f")
+    if st["status"] == "creating" and not force:
+        raise StateError(f"cannot remove container {rec.name}: it is being created; use rm -f")
+    with rec.locked():
+        rec.state.update(removing=True, stop_requested=True)
+    if st["running"]:
+        with contextlib.suppress(PycrError, ProcessLookupError):
+            if st["status"] == "paused":
+                unpause(rec)
+            send_signal(rec, signal.SIGKILL, all_processes=True)
+    cleanup.kill_monitor(rec, timeout=15 if st["monitor"] else 0)
+    failures = cleanup.remove(rec)
+    if failures:
+        raise PycrError(f"container {rec.name}: removed, but: " + "; ".join(failures))
+
+
+def remove_many(refs: list[str], force: bool = False) -> tuple[list[str], list[str]]:
+    """``rm`` of several containers: with ``force`` every running one is killed first, so their
+    monitors finish in parallel.  Returns (removed names, error lines)."""
+    recs, errors = [], []
+    for ref in refs:
+        try:
+            recs.append(resolve(ref))
+        except PycrError as e:
+            errors.append(str(e))
+    if force:
+        for rec in recs:
+            with contextlib.suppress(PycrError, ProcessLookupError, OSError):
+                rec.update_state(stop_requested=True)
+                if status(rec)["status"] == "running":
+                    send_signal(rec, signal.SIGKILL, all_processes=True)
+    done = []
+    for rec in recs:
+        try:
+            remove(rec, force=force)
+            done.append(rec.name)
+        except PycrError as e:
+            errors.append(str(e))
+    return done, errors
+
+
+def pause(rec: records.Record) -> None:
+    from pycr.core import live
+
+    need_running(rec, "pause")
+    live.pause(runtime_opts(rec), rec.id)
+
+
+def unpause(rec: records.Record) -> None:
+    from pycr.core import live
+
+    if status(rec)["status"] != "paused":
+        raise StateError(f"container {rec.name} is not paused")
+    live.resume(runtime_opts(rec), rec.id)
+
+
+def wait(rec: records.Record) -> int | None:
+    """Block until the container stops; its exit code (None if unknown)."""
+    while True:
+        try:
+            rec.data = records.Record.load(rec.dir).data
+        except (OSError, ValueError):
+            return rec.state.get("exit_code")
+        st = records.live_status(rec)
+        if st["status"] in ("exited", "dead") and not (st["monitor"] and rec.state.get("status") == "restarting"):
+            return st["exit_code"]
+        time.sleep(0.05)
+
+
+def human_duration(seconds: float) -> str:
+    s = int(max(seconds, 0))
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if s >= 2 * size:
+            return f"{s // size} {unit}"
+    if s >= 60:
+        return "About a minute" if s < 120 else f"{s // 60} minutes"
+    return "Less than a second" if s < 1 else f"{s} seconds"
+
+
+def parse_time(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    import calendar
+
+    main, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        return calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+    except ValueError:
+        return None
+
+
+def status_text(rec: records.Record, st: dict) -> str:
+    """docker's STATUS column: ``Up 3 seconds``, ``Exited (0) 2 minutes ago``..."""
+    now = time.time()
+    s = st["status"]
+    if s in ("running", "paused"):
+        started = parse_time(rec.state.get("started_at")) or now
+        text = f"Up {human_duration(now - started)}"
+        text += " (Paused)" if s == "paused" else ""
+        return text + (" (monitor gone)" if not st["monitor"] else "")
+    if s == "exited":
+        code = "?" if st["exit_code"] is None else st["exit_code"]
+        ended = parse_time(rec.state.get("finished_at"))
+        return f"Exited ({code}) " + (f"{human_duration(now - ended)} ago" if ended else "at an unknown time")
+    return s.capitalize()

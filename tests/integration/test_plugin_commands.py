@@ -1,0 +1,155 @@
+"""Verbs come from plugins (hook ``pycr_add_commands``) and plugins declare what
+they require -- proven on the real ``pycr`` command with the installed
+plugins and third-party ones written as distributions for the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pycr.core.testing import write_dist
+
+BIN = os.path.dirname(sys.executable)
+
+
+def pycr(*args, env=None):
+    return subprocess.run([os.path.join(BIN, "pycr"), *args], capture_output=True, text=True, timeout=60,
+                          env=env)
+
+
+@pytest.fixture
+def env(tmp_path):
+    """A site directory for test distributions, and a private entry-point cache."""
+    site = tmp_path / "site"
+    site.mkdir()
+    return {**os.environ, "PYTHONPATH": str(site), "PYCR_CACHE_DIR": str(tmp_path / "cache"),
+            "PYCR_ROOT": str(tmp_path / "run"), "PYCR_STORAGE": str(tmp_path / "store")}, str(site)
+
+
+def test_help_lists_verbs_grouped_by_plugin():
+    done = pycr("--help")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    groups, current = {}, None
+    for line in lines[lines.index("verbs:") + 1:]:
+        if line.startswith(" ") and line.strip().endswith(":") and not line.startswith("  "):
+            current = line.strip()[:-1]
+        elif line.startswith("  ") and current:
+            groups.setdefault(current, []).append(line.split()[0])
+        elif not line:
+            break
+    assert {"run", "ps", "exec", "rm", "logs"} <= set(groups["manage"])
+    assert {"pull", "push", "images", "load", "save"} <= set(groups["images"])
+    assert groups["bench"] == ["bench"] and groups["probe"] == ["probe"]
+    assert set(groups["core"]) == {"plugins", "plugin", "oci"}
+    assert sum(len(v) for v in groups.values()) == len({v for vs in groups.values() for v in vs})
+
+
+def test_disabled_plugin_verb_is_one_line_naming_the_plugin(env):
+    environ, _ = env
+    done = pycr("-p", "no:manage", "ps", env=environ)
+    assert done.returncode != 0
+    assert done.stderr == "command 'ps' is provided by plugin 'manage', which is disabled (-p no:manage)\n"
+    assert "ps" not in pycr("-p", "no:manage", "--help", env=environ).stdout.split()
+    assert pycr("-p", "no:manage", "images", env=environ).returncode == 0  # the images layer still works
+
+
+def test_disabling_a_required_plugin_names_both(env):
+    environ, _ = env
+    done = pycr("-p", "no:images", "ps", env=environ)
+    assert done.returncode != 0
+    assert done.stderr == ("plugin 'manage' from pycr 0.1.0 requires plugin 'images', "
+                           "which is disabled (-p no:images)\n")
+    done = pycr("-p", "no:images", "-p", "no:manage", "-p", "no:probe", "bench", "--help", env=environ)
+    assert done.returncode == 0, done.stderr  # nothing left requires images
+
+
+def test_unknown_verb_lists_the_choices(env):
+    environ, _ = env
+    done = pycr("frobnicate", env=environ)
+    assert done.returncode != 0 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("unknown command 'frobnicate'; choose one of: ") and " ps," in done.stderr
+
+
+def test_third_party_verb_runs_and_is_grouped(env):
+    environ, site = env
+    write_dist(site, "pycr-hello", "0.3", {"pycr.plugins": {"hello": "pycrtest_hello"}}, {
+        "pycrtest_hello.py": """
+            from pycr.core import hookimpl
+
+            @hookimpl
+            def pycr_add_commands(commands):
+                commands.add("hello", "pycrtest_hello_verb", "say hello")
+            """,
+        "pycrtest_hello_verb.py": """
+            def add_arguments(parser):
+                parser.add_argument("who")
+
+            def run(opts, ns):
+                print(f"hello {ns.who}")
+                return 3
+            """})
+    done = pycr("hello", "world", env=environ)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "hello world\n", "")
+    assert " hello:\n  hello        say hello\n" in pycr("--help", env=environ).stdout
+    done = pycr("-p", "no:hello", "hello", "x", env=environ)
+    assert done.stderr == "command 'hello' is provided by plugin 'hello', which is disabled (-p no:hello)\n"
+
+
+def test_two_plugins_claiming_one_verb_is_one_line(env):
+    environ, site = env
+    write_dist(site, "pycr-dup", "1.0", {"pycr.plugins": {"dup": "pycrtest_dup"}}, {
+        "pycrtest_dup.py": """
+            from pycr.core import hookimpl
+
+            @hookimpl
+            def pycr_add_commands(commands):
+                commands.add("ps", "pycrtest_dup", "my own ps")
+            """})
+    done = pycr("ps", env=environ)
+    assert done.returncode != 0
+    assert done.stderr == ("command 'ps' is provided by both plugin 'manage' and plugin 'dup'; "
+                           "disable one with -p no:NAME\n")
+    assert pycr("-p", "no:dup", "ps", env=environ).returncode == 0
+
+
+def test_missing_requirement_of_a_third_party_plugin_names_both(env):
+    environ, site = env
+    write_dist(site, "pycr-needy", "2.0", {"pycr.plugins": {"needy": "pycrtest_needy"}}, {
+        "pycrtest_needy.py": """
+            from pycr.core import hookimpl
+
+            requires = ("images", "network")
+
+            @hookimpl
+            def pycr_add_commands(commands):
+                commands.add("needy", "pycrtest_needy", "needs a network layer")
+            """})
+    assert pycr("images", env=environ).returncode == 0  # other verbs are not affected
+    done = pycr("needy", env=environ)
+    assert done.returncode != 0
+    assert done.stderr == "plugin 'needy' from pycr-needy 2.0 requires plugin 'network', which is not installed\n"
+    done = pycr("plugins", "--format", "json", env=environ)  # the plugin manager drops it with a warning
+    assert done.returncode == 0
+    (row,) = [r for r in json.loads(done.stdout) if r["name"] == "needy"]
+    assert row["status"] == "failed" and "requires plugin 'network'" in row["error"]
+    assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'network', "
+                           "which is not installed\n")
+
+
+def test_driver_requirement_is_checked_when_chosen(env, tmp_path):
+    environ, _ = env
+    done = pycr("-p", "no:images", "-p", "no:manage", "-p", "no:probe", "plugins", env=environ)
+    assert done.returncode == 0, done.stderr
+    from pycr.core.testing import PluginManager
+
+    from pycr.core import PluginError
+
+    pm = PluginManager(disabled=["images", "manage", "probe"])
+    with pytest.raises(PluginError) as e:
+        pm.driver("rootfs", "chroot")
+    assert str(e.value) == "rootfs driver 'chroot' requires plugin 'images', which is disabled (-p no:images)"

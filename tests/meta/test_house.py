@@ -1,0 +1,112 @@
+"""The house stays a house (docs/architecture.md): a small core, every layer a
+plugin that is registered like a third party's, and a runtime hot path that
+never pays for the layers above it."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+LAYERS = ("images", "manage", "bench", "probe")
+CORE_SHARE = 0.45
+
+
+def python_lines(*folders: str) -> int:
+    """What ``find FOLDERS -name '*.py' | xargs cat | wc -l`` prints (README, development notes)."""
+    return sum(p.read_bytes().count(b"\n") for f in folders for p in (REPO / f).rglob("*.py"))
+
+
+def test_core_is_at_most_45_percent_of_the_python_lines():
+    core, total = python_lines("core"), python_lines("core", "plugins")
+    assert core / total <= CORE_SHARE, f"core/ holds {core} of {total} lines ({core / total:.0%})"
+
+
+def test_line_count_matches_the_readme_command():
+    readme = (REPO / "README.md").read_text()
+    assert "find core -name '*.py' | xargs cat | wc -l" in readme
+    assert "find core plugins -name '*.py' | xargs cat | wc -l" in readme
+    done = subprocess.run("find core -name '*.py' | xargs cat | wc -l", shell=True, cwd=REPO,
+                          capture_output=True, text=True, check=True)
+    assert int(done.stdout) == python_lines("core")
+
+
+def _pycr_entry_points():
+    dist = importlib.metadata.distribution("pycr")
+    return sorted((ep.group, ep.name, ep.value) for ep in dist.entry_points if ep.group.startswith("pycr."))
+
+
+@pytest.mark.parametrize("group,name,value", _pycr_entry_points(), ids=lambda v: str(v))
+def test_every_entry_point_target_imports(group, name, value):
+    """In a fresh interpreter, so a target that only works after another import is caught."""
+    module, _, attr = value.partition(":")
+    code = f"import importlib; obj = importlib.import_module({module!r})\nfor a in {attr!r}.split('.'):\n" \
+           f"    obj = getattr(obj, a) if a else obj"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_layers_are_plugins_registered_by_entry_point():
+    hook_plugins = {name: value for group, name, value in _pycr_entry_points() if group == "pycr.plugins"}
+    for layer in LAYERS:
+        assert hook_plugins.get(layer) == f"pycr.plugins.{layer}.hooks"
+
+
+# Which modules a command imported: ``python -X importtime`` misses every module
+# loaded through importlib.import_module (how plugins and verbs are loaded), so
+# the command runs under a wrapper that writes ``sys.modules`` when it exits.
+_WRAPPER = """
+import atexit, json, os, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(os.path.join(out, f"{os.getpid()}.json"), "w").write(json.dumps(sorted(sys.modules))))
+from pycr.core.cli.oci import main
+sys.argv[0] = "pycr-oci"
+sys.exit(main())
+"""
+
+
+def layer_modules(modules) -> list[str]:
+    """Modules of the layers other than their registration (``hooks`` and its package)."""
+    allowed = {f"pycr.plugins.{layer}{suffix}" for layer in LAYERS for suffix in ("", ".hooks")}
+    return sorted(m for m in modules if m.startswith(tuple(f"pycr.plugins.{layer}" for layer in LAYERS))
+                  and m not in allowed)
+
+
+def test_layer_modules_allows_only_registration():
+    assert layer_modules({"pycr.plugins.manage", "pycr.plugins.manage.hooks", "pycr.plugins.manage.records",
+                          "pycr.plugins.images.store", "pycr.plugins.namespaces"}) == \
+        ["pycr.plugins.images.store", "pycr.plugins.manage.records"]
+
+
+@pytest.mark.root
+def test_oci_hot_path_imports_no_layer(tmp_path):
+    """``pycr-oci create``, ``start`` and ``run`` import no image, management or research module."""
+    from pycr.core.testing import make_bundle
+
+    bundle = make_bundle(str(tmp_path / "b"), ["true"])
+    env = {**os.environ, "PYCR_ROOT": str(tmp_path / "run"), "PYCR_CACHE_DIR": str(tmp_path / "cache")}
+    seen = {}
+    try:
+        for verb, args in (("create", ["create", "--bundle", bundle, "hot-c"]), ("start", ["start", "hot-c"]),
+                           ("run", ["run", "--bundle", bundle, "hot-r"])):
+            out = tmp_path / f"modules-{verb}"
+            out.mkdir()
+            # stdio not piped: the created container keeps what it inherits open
+            done = subprocess.run([sys.executable, "-c", _WRAPPER, str(out), *args], env=env,
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=60)
+            assert done.returncode == 0, f"pycr-oci {verb} failed"
+            seen[verb] = {m for f in out.glob("*.json") for m in json.loads(f.read_text())}
+    finally:
+        subprocess.run([str(BIN / "pycr-oci"), "delete", "--force", "hot-c"], env=env, capture_output=True)
+    for verb, modules in seen.items():
+        assert "pycr.core.runtime.lifecycle" in modules, f"{verb}: no module list written"
+        if verb != "start":  # the plugins were loaded (and so registered)
+            assert {"pycr.plugins.namespaces", "pycr.plugins.manage.hooks"} <= modules
+        assert layer_modules(modules) == [], f"pycr-oci {verb} imports layer modules"
