@@ -2,6 +2,10 @@
 
 Conventions (the plugin guide in docs/plugins.md repeats them):
 
+* Hooks about one container get its ``container_id``; an implementation
+  names only the arguments it uses (pluggy passes those), so adding an
+  argument to a hook never breaks an existing plugin.
+
 * All hooks run in the **runtime process** (the ``pycr``/``pycr-oci``
   command), never in the container's init: hooks return data or add steps to
   a :class:`~pycr.core.runtime.plan.Plan`, and the init only carries the plan
@@ -40,15 +44,17 @@ def pycr_select_driver(slot: str, name: str, config: dict | None):
 
 
 @hookspec
-def pycr_isolation_plan(config: dict, plan):
+def pycr_isolation_plan(config: dict, plan, container_id: str):
     """Add isolation to the plan: namespaces to create or join, and what is
     set up inside them (hostname, sysctl, rlimits, user, capabilities...).
 
     :param config: the validated OCI config (read-only by convention).
     :param plan: the :class:`~pycr.core.runtime.plan.Plan` to extend.
+    :param container_id: the container's id (also for ``exec``, whose config
+        holds only ``process``).
 
-    Every implementation is called. Runs in the runtime process at create,
-    before anything is forked.
+    Every implementation is called. Runs in the runtime process at create
+    (and at exec, for the new process), before anything is forked.
     """
 
 
@@ -56,7 +62,7 @@ def pycr_isolation_plan(config: dict, plan):
 
 
 @hookspec
-def pycr_rootfs_plan(config: dict, bundle: str, plan):
+def pycr_rootfs_plan(config: dict, bundle: str, plan, container_id: str):
     """Add the mounts, devices and path masks that build the container's
     filesystem (the steps that run before the root switch, and the masks after).
 
@@ -65,7 +71,7 @@ def pycr_rootfs_plan(config: dict, bundle: str, plan):
 
 
 @hookspec(firstresult=True)
-def pycr_rootfs_switch(config: dict, no_pivot: bool):
+def pycr_rootfs_switch(config: dict, no_pivot: bool, container_id: str):
     """Return the step that makes the prepared rootfs the container's ``/``:
     a :class:`~pycr.core.runtime.plan.PivotRoot` or :class:`~pycr.core.runtime.plan.Chroot`.
 
@@ -77,7 +83,7 @@ def pycr_rootfs_switch(config: dict, no_pivot: bool):
 
 
 @hookspec
-def pycr_resource_limits(config: dict, cgroup, resources: dict):
+def pycr_resource_limits(config: dict, cgroup, resources: dict, container_id: str):
     """Apply ``linux.resources`` to the container's cgroup driver instance
     (or enforce limits by other means).  Raise ConfigError for a limit that
     cannot be enforced.

@@ -250,7 +250,8 @@ class PluginManager:
         """The driver class for ``slot`` called ``name``; one-line error if none."""
         cls = self.hook.pycr_select_driver(slot=slot, name=name, config=config)
         if cls is None:
-            choices = ", ".join(self.driver_names(slot)) or "(none installed)"
+            names = self.driver_names(slot) + (["auto"] if slot == "cgroup" else [])  # auto: resolved earlier
+            choices = ", ".join(names) or "(none installed)"
             option = {"cgroup": "--backend", "rootfs": "--rootfs"}.get(slot, slot)
             raise PluginError(f"{option}: {slot} driver {name!r} is not installed; choose one of: {choices}")
         return cls

@@ -42,6 +42,10 @@ class RootfsStrategy:
     name = "abstract"
     no_pivot = False
 
+    # mount(2) flags for ``self.mount`` (the kernel's values; combine with ``|``)
+    from pycr.core.linux.syscalls import (  # noqa: E402  (class attributes, no import cost: already loaded)
+        MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE)
+
     def __init__(self, store: Any):
         self.store = store
 
@@ -53,12 +57,21 @@ class RootfsStrategy:
     def prepare(self, image: Any, container_dir: str, stack: contextlib.ExitStack, *,
                 read_only: bool = False) -> str:
         """Build the rootfs for ``image`` (a :class:`pycr.plugins.images.store.Image`) under
-        ``container_dir``; return its path.  Register undo actions on ``stack``."""
+        ``container_dir``; return its path.  Register undo actions on ``stack``.
+
+        ``read_only`` says the container asked for a read-only root (``--read-only``). The
+        runtime makes ``/`` read-only itself (``root.readonly``), *after* the plan's post-switch
+        steps, so hook plugins can still write into the fresh root; a strategy must therefore
+        return a writable tree and may use the flag only to save work (no writable layer needed
+        once the container runs), never by mounting the tree read-only itself."""
         raise NotImplementedError
 
     # -- helpers for strategies (the syscall seam) -----------------------------
     @staticmethod
     def mount(source: str, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+        """mount(2) through the syscall seam: ``self.mount("overlay", path, "overlay", 0,
+        "lowerdir=...,upperdir=...,workdir=...")`` or ``self.mount(src, dst, None,
+        self.MS_BIND | self.MS_REC)``.  Raises ``OSError`` with the kernel's errno."""
         from pycr.core.linux.syscalls import SYSCALLS
 
         SYSCALLS.mount(source, target, fstype, flags, data)

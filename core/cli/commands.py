@@ -96,7 +96,10 @@ def _describe(ep: dict) -> dict:
 
 
 def _fresh(plugins: list[dict]) -> bool:
+    """No registering module changed, and none failed (a fix in place must be seen)."""
     for info in plugins:
+        if info["error"]:
+            return False
         for path, mtime in info["files"].items():
             try:
                 if os.stat(path).st_mtime_ns != mtime:

@@ -46,6 +46,7 @@ class GlobalOptions:
         self.plugin_opts: list[str] = []
         self.debug = self.trace = self.systemd_cgroup = False
         self.rootless: str | None = None
+        self.given: set[str] = set()  # the options set on the command line, not by default
         for key, value in given.items():
             if not hasattr(self, key):
                 raise TypeError(f"unknown global option {key!r}")
@@ -73,6 +74,7 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
             if i >= len(argv):
                 raise ConfigError(f"option {name} needs a value")
             value = argv[i]
+        opts.given.add(attr)
         if attr == "plugin_opts":
             opts.plugin_opts.append(value)
         elif takes_value:
@@ -122,6 +124,29 @@ class Verbs:
         return PycrError(f"unknown command {verb!r}; choose one of: {', '.join(self.flat)}")
 
 
+def verb_parser(prog: str, description: str, **kw):
+    """The argument parser of one verb: argparse's, plus a hint when a global option was put
+    after the verb (``pycr run --backend none ...``), where argparse alone says only
+    ``unrecognized arguments``."""
+    import argparse
+
+    class VerbParser(argparse.ArgumentParser):
+        def error(self, message):
+            super().error(message + _misplaced_global_hint(prog.split()[0], message))
+
+    return VerbParser(prog=prog, description=description, **kw)
+
+
+def _misplaced_global_hint(command: str, message: str) -> str:
+    if "unrecognized arguments:" not in message:
+        return ""
+    for word in message.split("unrecognized arguments:", 1)[1].split():
+        name = word.partition("=")[0]
+        if name in _GLOBALS:
+            return f" ({name} is a global option: put it before the verb, as in `{command} {name} ... VERB ...`)"
+    return ""
+
+
 def usage(prog: str, verbs: Verbs) -> str:
     lines = [f"usage: {prog} [global options] VERB [options] ...", "", "verbs:"]
     for heading, group in verbs.groups.items():
@@ -165,9 +190,7 @@ def run_command(prog: str, verbs, argv: list[str], dispatch=None) -> int:
         module = importlib.import_module(module_name)
         if hasattr(module, "dispatch"):  # a module with verbs of its own (pycr oci ...)
             return module.dispatch(opts, args)
-        import argparse
-
-        parser = argparse.ArgumentParser(prog=f"{prog} {verb}", description=help_text)
+        parser = verb_parser(f"{prog} {verb}", help_text)
         module.add_arguments(parser)
         ns = parser.parse_args(args)
         from pycr.core import tracing

@@ -27,8 +27,9 @@ class PluginVerbs:
             found = self.table.commands
         except PluginError as e:  # the shell's own verbs still work: `pycr plugins` shows why
             self.error, found = e, commands.core_only()
-        self.verbs = Verbs({plugin: {c.name: (c.module, c.help) for c in cmds}
-                            for plugin, cmds in found.by_plugin().items()})
+        groups = found.by_plugin()
+        groups["core"] = groups.pop("core")  # the shell's own verbs last in --help
+        self.verbs = Verbs({plugin: {c.name: (c.module, c.help) for c in cmds} for plugin, cmds in groups.items()})
         self.groups = self.verbs.groups
 
     def get(self, verb: str):

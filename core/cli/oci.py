@@ -282,16 +282,18 @@ def _formatter(prog):
 
 def dispatch(opts, argv: list[str]) -> int:
     """Run one OCI verb with already-parsed global options."""
-    import argparse
-
     from pycr.core import tracing
     from pycr.core.errors import PycrError
 
     if not argv or argv[0] not in VERBS:
         raise PycrError(f"unknown command {argv[0] if argv else ''!r}; choose one of: {', '.join(VERBS)}")
     verb = argv[0]
-    parser = argparse.ArgumentParser(prog=f"pycr-oci {verb}", description=VERBS[verb][1],
-                                     formatter_class=_formatter)
+    if "rootfs" in opts.given:  # accepted by the shared option parser, meaningless here
+        raise PycrError("--rootfs: pycr-oci runs an OCI bundle, whose config.json names its root filesystem; "
+                        "--rootfs chooses how `pycr` builds one from an image")
+    from pycr.core.cli.common import verb_parser
+
+    parser = verb_parser(f"pycr-oci {verb}", VERBS[verb][1], formatter_class=_formatter)
     setup = globals().get(f"_args_{verb}") or _args_id
     setup(parser)
     ns = parser.parse_args(argv[1:])

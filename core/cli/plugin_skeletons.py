@@ -122,7 +122,7 @@ def test_adds_the_variable_after_the_process_plugin():
 
     plan = Plan()
     config = {"process": {"args": ["true"], "env": ["PATH=/bin"], "cwd": "/"}}
-    PluginManager().hook.pycr_isolation_plan(config=config, plan=plan)
+    PluginManager().hook.pycr_isolation_plan(config=config, plan=plan, container_id="skeleton-test")
     assert plan.process.env == ["PATH=/bin", "PYCR___UPPER__=1"]
 
 

@@ -20,12 +20,16 @@ def add_arguments(parser) -> None:
 
 
 def rows(opts) -> list[dict]:
-    """Every plugin and driver as a dict with the keys in ``_COLUMNS`` (+ ``error``)."""
+    """Every plugin and driver as a dict with the keys in ``_COLUMNS`` (+ ``error``; hook
+    plugins also have ``verbs`` and ``requires``, shown by ``--format json``)."""
     from pycr.core.plugins import AUTOLOAD_ENV, ESSENTIAL, PLUGIN_GROUP, SLOTS, get_manager
 
     pm = get_manager(opts)
     disabled = set(opts.disabled_plugins if opts is not None else ())
     failures = {f.split("'")[1]: f for f in pm.failures if f.startswith("plugin '")}
+    from pycr.core.cli.commands import plugin_table
+
+    layers = {p["name"]: p for p in plugin_table()}  # what each hook plugin provides and requires
     out = []
     for ep in pm.entry_points.get(PLUGIN_GROUP, []):
         builtin = ep["value"].startswith("pycr.plugins.")
@@ -39,7 +43,10 @@ def rows(opts) -> list[dict]:
             status = f"not loaded ({AUTOLOAD_ENV})"
         else:
             status = "not loaded"
-        out.append(_row(ep, "hooks", builtin, status, failures.get(ep["name"])))
+        row = _row(ep, "hooks", builtin, status, failures.get(ep["name"]))
+        info = layers.get(ep["name"], {})
+        row["verbs"], row["requires"] = [v[0] for v in info.get("verbs", [])], info.get("requires", [])
+        out.append(row)
     for slot in SLOTS:
         for ep in pm.entry_points.get(f"pycr.{slot}", []):
             owners = pm.conflicts.get((f"pycr.{slot}", ep["name"]))

@@ -144,7 +144,7 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
     # The process's fields become a ProcessSpec the way the container's did:
     # through the isolation hooks, on a config holding only ``process``.
     plan = Plan()
-    lifecycle._manager(opts).hook.pycr_isolation_plan(config={"process": process}, plan=plan)
+    lifecycle._manager(opts).hook.pycr_isolation_plan(config={"process": process}, plan=plan, container_id=cid)
     proc = plan.process
     if proc is None:
         raise PycrError("exec: no plugin turned the process into a plan (is the 'process' plugin disabled?)")

@@ -122,12 +122,13 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             cgroup.create()
             undo.callback(cgroup.destroy)
             c.data["cgroup"] = cgroup.to_state()
-            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {})
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
+                                         container_id=cid)
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
-            pm.hook.pycr_isolation_plan(config=config, plan=plan)
-            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
-            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
+            pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
+            pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
+            plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
             from pycr.core.runtime import console
 

@@ -9,6 +9,7 @@ symlinks resolved *inside* the rootfs, as docker does.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -141,6 +142,9 @@ def _home(rootfs: str, uid: int) -> str:
     return "/"
 
 
+IMAGE_CONFIG_ANNOTATION = "io.pycr.image.config"
+
+
 def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_id: str,
                  annotations: dict | None = None) -> dict:
     """The config.json for running ``image_config`` on ``rootfs`` with ``run``'s overrides."""
@@ -206,7 +210,8 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
         "root": {"path": rootfs, "readonly": bool(run.read_only)},
         "hostname": hostname,
         "mounts": mounts,
-        "annotations": dict(annotations or {}),
+        # the image's own config, so a hook can tell an image's explicit `User root` from no user
+        "annotations": {**(annotations or {}), IMAGE_CONFIG_ANNOTATION: json.dumps(cfg, sort_keys=True)},
         "linux": {
             "resources": resources,
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],

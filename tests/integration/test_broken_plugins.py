@@ -185,3 +185,31 @@ def test_autoload_switch_leaves_third_party_drivers_out(env, tmp_path):
     assert done.returncode != 0
     assert done.stderr.splitlines()[-1].startswith("--backend: cgroup driver 'broken_cg' is not installed; choose")
     assert "libfancy" not in done.stderr
+
+
+# -- the command line's hints for newcomers -----------------------------------------------------------
+
+def test_a_global_option_after_the_verb_says_where_it_goes():
+    done = subprocess.run([os.path.join(BIN, "pycr"), "demo", "--backend", "none"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith("(--backend is a global option: put it before the verb, as in "
+                                                 "`pycr --backend ... VERB ...`)")
+    oci = subprocess.run([os.path.join(BIN, "pycr-oci"), "list", "--root", "/nonexistent"], capture_output=True,
+                         text=True, timeout=60)
+    assert oci.returncode == 2 and "(--root is a global option: put it before the verb" in oci.stderr
+
+
+def test_backend_choices_include_auto():
+    done = subprocess.run([os.path.join(BIN, "pycr"), "--backend", "cgroupv2", "demo"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines()[-1].endswith("choose one of: cgroup_v1, cgroup_v2, none, auto")
+
+
+def test_pycr_oci_refuses_rootfs_instead_of_ignoring_it(tmp_path):
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "--root", str(tmp_path), "--rootfs", "nope", "list"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == ["--rootfs: pycr-oci runs an OCI bundle, whose config.json names its root "
+                                        "filesystem; --rootfs chooses how `pycr` builds one from an image"]

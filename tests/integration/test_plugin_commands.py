@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -135,7 +136,10 @@ def test_missing_requirement_of_a_third_party_plugin_names_both(env):
     assert done.stderr == "plugin 'needy' from pycr-needy 2.0 requires plugin 'network', which is not installed\n"
     done = pycr("plugins", "--format", "json", env=environ)  # the plugin manager drops it with a warning
     assert done.returncode == 0
-    (row,) = [r for r in json.loads(done.stdout) if r["name"] == "needy"]
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert rows["manage"]["requires"] == ["images"] and "ps" in rows["manage"]["verbs"]
+    assert rows["images"]["requires"] == [] and "pull" in rows["images"]["verbs"]
+    row = rows["needy"]
     assert row["status"] == "failed" and "requires plugin 'network'" in row["error"]
     assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'network', "
                            "which is not installed\n")
@@ -153,3 +157,40 @@ def test_driver_requirement_is_checked_when_chosen(env, tmp_path):
     with pytest.raises(PluginError) as e:
         pm.driver("rootfs", "chroot")
     assert str(e.value) == "rootfs driver 'chroot' requires plugin 'images', which is disabled (-p no:images)"
+
+
+def test_verb_table_follows_an_edited_registration(env):
+    """The cached verb table is rebuilt when a registering module changes (no stale verbs)."""
+    environ, site = env
+    source = """
+        from pycr.core import hookimpl
+
+        @hookimpl
+        def pycr_add_commands(commands):
+            commands.add("{verb}", "pycrtest_hello_verb", "say hello")
+        """
+    verb_module = {"pycrtest_hello_verb.py": "def add_arguments(parser):\n    pass\n\n"
+                                             "def run(opts, ns):\n    print('hi')\n"}
+    write_dist(site, "pycr-edit", "1.0", {"pycr.plugins": {"edit": "pycrtest_edit"}},
+               {"pycrtest_edit.py": source.format(verb="first"), **verb_module})
+    assert pycr("first", env=environ).stdout == "hi\n"
+    path = os.path.join(site, "pycrtest_edit.py")
+    with open(path, "w") as f:  # the author edits the module in place: nothing new on sys.path
+        f.write(textwrap.dedent(source.format(verb="second")))
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # a later edit, even on a coarse clock
+    assert pycr("second", env=environ).stdout == "hi\n"
+    assert "unknown command 'first'" in pycr("first", env=environ).stderr
+
+
+def test_broken_plugin_fixed_in_place_gets_its_verb(env):
+    environ, site = env
+    write_dist(site, "pycr-fixme", "0.1", {"pycr.plugins": {"fixme": "pycrtest_fixme"}},
+               {"pycrtest_fixme.py": "import pycrtest_not_there\n"})
+    assert "unknown command 'fixme'" in pycr("fixme", env=environ).stderr
+    with open(os.path.join(site, "pycrtest_fixme.py"), "w") as f:
+        f.write("from pycr.core import hookimpl\n\n@hookimpl\ndef pycr_add_commands(commands):\n"
+                "    commands.add('fixme', 'pycrtest_fixme_verb', 'fixed')\n")
+    with open(os.path.join(site, "pycrtest_fixme_verb.py"), "w") as f:
+        f.write("def add_arguments(parser):\n    pass\n\ndef run(opts, ns):\n    print('fixed')\n")
+    assert pycr("fixme", env=environ).stdout == "fixed\n"

@@ -29,7 +29,7 @@ def test_manager_untouched_without_trace():
     assert pm.pm._inner_hookexec is pluggy._callers._multicall  # no monitoring installed
     before = pm.pm._inner_hookexec
     with tracing.session(GlobalOptions(), "x"):  # neither --trace nor --trace-file
-        pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False)
+        pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False, container_id="pycrtest-x")
     assert pm.pm._inner_hookexec is before
     assert not any(getattr(i.function, "_pycr_traced", False) for i in pm.hook.pycr_rootfs_switch.get_hookimpls())
 
@@ -44,7 +44,7 @@ def test_session_records_impls_in_process(tmp_path):
     opts = GlobalOptions(trace_file=str(tmp_path / "t.json"))
     with tracing.session(opts, "unit"):
         with tracing.phase("outer"):
-            pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=True)
+            pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=True, container_id="pycrtest-x")
     data = json.loads((tmp_path / "t.json").read_text())
     kinds = [(r["kind"], r["name"], r["depth"]) for r in data["records"]]
     assert kinds[0] == ("command", "unit", 0)
@@ -53,7 +53,7 @@ def test_session_records_impls_in_process(tmp_path):
     assert [r["plugin"] for r in impl] == ["rootfs_mounts"] and impl[0]["depth"] == 3
     assert "rootfs_mounts" in data["plugins"] and "outer" in data["phases"]
     # after the session the wrappers stay but record nothing
-    pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": []}}, no_pivot=False)
+    pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": []}}, no_pivot=False, container_id="pycrtest-x")
     assert not tracing.enabled()
 
 

@@ -110,3 +110,21 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
         if verb != "start":  # the plugins were loaded (and so registered)
             assert {"pycr.plugins.namespaces", "pycr.plugins.manage.hooks"} <= modules
         assert layer_modules(modules) == [], f"pycr-oci {verb} imports layer modules"
+
+
+def _builtin_verbs():
+    from pycr.core.cli.commands import Table
+
+    table = Table()
+    return sorted((c.plugin, c.name, c.module) for c in table.commands.by_name.values())
+
+
+@pytest.mark.parametrize("plugin,verb,module", _builtin_verbs(), ids=lambda v: str(v))
+def test_every_registered_verb_module_has_the_verb_contract(plugin, verb, module):
+    import importlib
+
+    mod = importlib.import_module(module)
+    assert hasattr(mod, "dispatch") or (callable(getattr(mod, "add_arguments", None))
+                                         and callable(getattr(mod, "run", None))), f"{plugin}: {verb} -> {module}"
+    if plugin != "core":
+        assert module.startswith(f"pycr.plugins.{plugin}."), "a layer's verbs live in its own package"

@@ -69,3 +69,12 @@ def test_entry_points_in_the_wheel(wheel):
     for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[pycr.store]",
                   "[console_scripts]"):
         assert group in text
+
+
+def test_every_schema_is_in_the_wheel(wheel):
+    """Package data moves with its package (the image-spec schemas went to plugins/images/schemas)."""
+    names = set(wheel.namelist())
+    for folder, prefix in ROOTS.items():
+        for data in (REPO / folder).rglob("*.json"):
+            rel = data.relative_to(REPO / folder)
+            assert str(pathlib.PurePosixPath(prefix, *rel.parts)) in names, f"{folder}/{rel} not in the wheel"

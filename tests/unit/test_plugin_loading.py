@@ -108,7 +108,7 @@ def test_hookimpl_matching_no_hookspec_names_plugin_dist_and_suggestion(site, ca
     assert ("warning: plugin 'typo' from pycr-typo 1.0 defines pycr_container_stared, which is not a pycr hook "
             "(did you mean pycr_container_started?)") in err
     assert pm.pm.get_plugin("typo") is None
-    assert pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False)
+    assert pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False, container_id="pycrtest-x")
 
 
 def test_hook_function_without_marker_is_reported(site, capsys):
@@ -218,7 +218,7 @@ def test_third_party_plugin_wins_a_firstresult_hook_over_the_builtin(site):
             return steps.Chroot(move_mount=False)
     """)
     pm = PluginManager()
-    step = pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False)
+    step = pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False, container_id="pycrtest-x")
     assert type(step).__name__ == "Chroot" and step.move_mount is False
     assert [p["name"] for p in pm.plugin_info][-1] == "switch"
 

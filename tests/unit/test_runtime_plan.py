@@ -23,9 +23,9 @@ def build(config, bundle="/tmp", no_pivot=False):
 
     pm = PluginManager()
     plan = Plan(rootfs=bundle, cgroup=FakeCgroup())
-    pm.hook.pycr_isolation_plan(config=config, plan=plan)
-    pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan)
-    plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot)
+    pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id="pycrtest-x")
+    pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id="pycrtest-x")
+    plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id="pycrtest-x")
     return plan
 
 
