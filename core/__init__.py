@@ -49,6 +49,7 @@ _LAZY = {
     "proc_start_time": ("pycr.core.runtime.state", "proc_start_time"),
     "default_mounts": ("pycr.core.runtime.default_spec", "default_mounts"),
     "load_strategy": ("pycr.core.rootfs", "load_strategy"),
+    "strategy_options": ("pycr.core.rootfs", "strategy_options"),
     "get_manager": ("pycr.core.plugins", "get_manager"),
     "entry_points": ("pycr.core.plugins", "entry_points"),
     "load_entry_point": ("pycr.core.plugins", "load_entry_point"),

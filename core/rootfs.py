@@ -46,8 +46,13 @@ class RootfsStrategy:
     from pycr.core.linux.syscalls import (  # noqa: E402  (class attributes, no import cost: already loaded)
         MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE)
 
-    def __init__(self, store: Any):
+    #: options the strategy takes (``pycr --rootfs-opt KEY=VALUE``): name -> one-line help.
+    #: A strategy that takes none refuses any; values arrive as strings in ``self.options``.
+    accepts: dict[str, str] = {}
+
+    def __init__(self, store: Any, options: dict[str, str] | None = None):
         self.store = store
+        self.options = dict(options or {})
 
     @classmethod
     def available(cls) -> bool:
@@ -100,4 +105,21 @@ def load_strategy(opts: Any, name: str | None = None) -> type[RootfsStrategy]:
         from pycr.core.errors import PluginError
 
         raise PluginError(f"--rootfs: strategy {name!r} is not available on this host")
+    strategy_options(opts, cls)  # a wrong option fails before any pull
     return cls
+
+
+def strategy_options(opts: Any, cls: type[RootfsStrategy]) -> dict[str, str]:
+    """``--rootfs-opt KEY=VALUE`` as a dict, checked against what ``cls`` accepts."""
+    from pycr.core.errors import ConfigError
+
+    options = {}
+    for item in getattr(opts, "rootfs_opts", None) or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--rootfs-opt {item!r}: expected KEY=VALUE")
+        if key not in cls.accepts:
+            takes = f"it takes: {', '.join(sorted(cls.accepts))}" if cls.accepts else "it takes none"
+            raise ConfigError(f"--rootfs-opt {key}: strategy {cls.name!r} has no such option; {takes}")
+        options[key] = value
+    return options

@@ -19,6 +19,7 @@ _GLOBALS = {
     "--log-format": ("log_format", True),
     "--backend": ("backend", True),
     "--rootfs": ("rootfs", True),
+    "--rootfs-opt": ("rootfs_opts", True),
     "--trace-file": ("trace_file", True),
     "-p": ("plugin_opts", True),
     "--debug": ("debug", False),
@@ -44,6 +45,7 @@ class GlobalOptions:
         self.rootfs: str = env.get("PYCR_ROOTFS", "overlay")
         self.trace_file: str | None = None
         self.plugin_opts: list[str] = []
+        self.rootfs_opts: list[str] = []  # KEY=VALUE for the rootfs strategy (repeatable)
         self.debug = self.trace = self.systemd_cgroup = False
         self.rootless: str | None = None
         self.given: set[str] = set()  # the options set on the command line, not by default
@@ -75,8 +77,8 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
                 raise ConfigError(f"option {name} needs a value")
             value = argv[i]
         opts.given.add(attr)
-        if attr == "plugin_opts":
-            opts.plugin_opts.append(value)
+        if attr in ("plugin_opts", "rootfs_opts"):  # repeatable
+            getattr(opts, attr).append(value)
         elif takes_value:
             setattr(opts, attr, value)
         else:

@@ -1,7 +1,8 @@
 """``pycr plugins``: what is installed, where it comes from, and whether it loaded.
 
-One row per hook plugin (group ``pycr.plugins``) and per driver (groups
-``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``).  Hook plugins are
+One row per hook plugin (group ``pycr.plugins``), per driver (the slots'
+groups ``pycr.cgroup``, ``pycr.rootfs`` ...) and per entry in any other ``pycr.*``
+group a layer defines (``pycr.bench_strategy``).  Hook plugins are
 loaded, so a broken one shows ``failed`` with its error; drivers are only
 imported when chosen, so they are listed from their entry points alone.
 """
@@ -22,7 +23,7 @@ def add_arguments(parser) -> None:
 def rows(opts) -> list[dict]:
     """Every plugin and driver as a dict with the keys in ``_COLUMNS`` (+ ``error``; hook
     plugins also have ``verbs`` and ``requires``, shown by ``--format json``)."""
-    from pycr.core.plugins import AUTOLOAD_ENV, ESSENTIAL, PLUGIN_GROUP, SLOTS, get_manager
+    from pycr.core.plugins import AUTOLOAD_ENV, ESSENTIAL, PLUGIN_GROUP, get_manager
 
     pm = get_manager(opts)
     disabled = set(opts.disabled_plugins if opts is not None else ())
@@ -47,12 +48,27 @@ def rows(opts) -> list[dict]:
         info = layers.get(ep["name"], {})
         row["verbs"], row["requires"] = [v[0] for v in info.get("verbs", [])], info.get("requires", [])
         out.append(row)
-    for slot in SLOTS:
-        for ep in pm.entry_points.get(f"pycr.{slot}", []):
-            owners = pm.conflicts.get((f"pycr.{slot}", ep["name"]))
+    for group in _other_groups(pm.entry_points):
+        for ep in pm.entry_points[group]:
+            owners = pm.conflicts.get((group, ep["name"]))
             status, error = ("conflict", f"name claimed by {', '.join(owners)}") if owners else ("lazy", None)
-            out.append(_row(ep, f"{slot} driver", ep["value"].startswith("pycr."), status, error))
+            out.append(_row(ep, _kind(group), ep["value"].startswith("pycr."), status, error))
     return out
+
+
+def _other_groups(eps: dict) -> list[str]:
+    """Every group but the hook plugins': the core's slots first, then the groups layers define
+    (``pycr.bench_strategy`` ...), which the core knows only by their entries."""
+    from pycr.core.plugins import PLUGIN_GROUP, SLOTS
+
+    slots = [f"pycr.{s}" for s in SLOTS]
+    return slots + sorted(g for g in eps if g not in slots and g != PLUGIN_GROUP)
+
+
+def _kind(group: str) -> str:
+    from pycr.core.plugins import SLOTS
+
+    return f"{group[5:]} driver" if group[5:] in SLOTS else f"{group[5:]} entry"
 
 
 def _row(ep: dict, kind: str, builtin: bool, status: str, error: str | None) -> dict:
@@ -66,12 +82,12 @@ def _row(ep: dict, kind: str, builtin: bool, status: str, error: str | None) -> 
 def _unloadable(opts, error) -> list[dict]:
     """When the plugins cannot even be loaded (two distributions claim one name),
     still list what is installed: this command is how the user finds out why."""
-    from pycr.core.plugins import PLUGIN_GROUP, SLOTS, entry_points
+    from pycr.core.plugins import PLUGIN_GROUP, entry_points
 
     eps = entry_points()
-    return [_row(ep, "hooks" if group == PLUGIN_GROUP else f"{group[5:]} driver",
+    return [_row(ep, "hooks" if group == PLUGIN_GROUP else _kind(group),
                  ep["value"].startswith("pycr."), "not loaded", str(error))
-            for group in (PLUGIN_GROUP, *(f"pycr.{s}" for s in SLOTS)) for ep in eps.get(group, [])]
+            for group in (PLUGIN_GROUP, *_other_groups(eps)) for ep in eps.get(group, [])]
 
 
 def run(opts, args) -> int:

@@ -60,7 +60,7 @@ def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
 
-    from pycr.core import ConfigError, load_strategy, open_store
+    from pycr.core import ConfigError, load_strategy, open_store, strategy_options
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
     from pycr.plugins.manage import records
@@ -88,7 +88,7 @@ def create(opts, ns, *, detach: bool = True):
         stack.callback(shutil.rmtree, rec.dir, True)
         atomic_write(os.path.join(rec.dir, "image.json"),
                      json.dumps({"manifest": image.digest, "name": name}).encode())
-        rootfs = strategy_cls(store).prepare(image, rec.dir, stack, read_only=ns.read_only)
+        rootfs = strategy_cls(store, strategy_options(opts, strategy_cls)).prepare(image, rec.dir, stack, read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=rec.id,
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,

@@ -24,7 +24,7 @@ def run(opts, ns) -> int:
     import secrets
     import shutil
 
-    from pycr.core import PycrError, load_strategy, open_store
+    from pycr.core import PycrError, load_strategy, open_store, strategy_options
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
 
@@ -47,7 +47,7 @@ def run(opts, ns) -> int:
         stack.callback(shutil.rmtree, cdir, True)
         atomic_write(os.path.join(cdir, "image.json"),
                      json.dumps({"manifest": image.digest, "name": name}).encode())
-        strategy = strategy_cls(store)
+        strategy = strategy_cls(store, strategy_options(opts, strategy_cls))
         rootfs = strategy.prepare(image, cdir, stack, read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=cid,
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,

@@ -62,3 +62,43 @@ def test_hooks_get_the_container_id_and_the_image_config(tmp_path, busybox_ref, 
     assert isolation["image"] is not None and isolation["image"].get("Cmd")  # the image's own config
     assert "User" not in isolation["image"] or isolation["image"]["User"] == ""  # busybox sets none
     assert isolation["user"]["uid"] == 0  # ... while the process runs as root by default
+
+
+SIZED = """
+import os, json
+from pycr.plugins.rootfs_chroot import ChrootRootfs
+
+requires = ("images",)
+
+
+class Sized(ChrootRootfs):
+    name = "sized"
+    accepts = {"size": "the most the private copy may hold", "label": "a free-form tag"}
+
+    def prepare(self, image, container_dir, stack, *, read_only=False):
+        with open(os.environ["PYCRTEST_OPTIONS_LOG"], "w") as f:
+            json.dump(self.options, f)
+        return super().prepare(image, container_dir, stack, read_only=read_only)
+"""
+
+
+def test_a_rootfs_strategy_receives_its_options(tmp_path, busybox_ref, state_root):
+    site = str(tmp_path / "site")
+    write_dist(site, "pycr-sized", "0.1", {"pycr.rootfs": {"sized": "pycrtest_sized:Sized"}},
+               {"pycrtest_sized.py": SIZED})
+    log = tmp_path / "options.json"
+    env = {**os.environ, "PYTHONPATH": site, "PYCR_CACHE_DIR": str(tmp_path / "cache"),
+           "PYCRTEST_OPTIONS_LOG": str(log), "PYCR_STORAGE": str(tmp_path / "store"), "PYCR_ROOT": state_root}
+    pycr = os.path.join(BIN, "pycr")
+    done = subprocess.run([pycr, "--rootfs", "sized", "--rootfs-opt", "size=10m", "--rootfs-opt", "label=a=b", "run",
+                           "--name", "pycrtest-sized", busybox_ref, "true"], env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(log.read_text()) == {"size": "10m", "label": "a=b"}
+    bad = subprocess.run([pycr, "--rootfs", "sized", "--rootfs-opt", "colour=red", "run", busybox_ref, "true"],
+                         env=env, capture_output=True, text=True, timeout=180)
+    assert bad.returncode != 0
+    assert bad.stderr.splitlines() == ["--rootfs-opt colour: strategy 'sized' has no such option; it takes: label, size"]
+    builtin = subprocess.run([pycr, "--rootfs-opt", "size=1", "run", busybox_ref, "true"], env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert builtin.stderr.splitlines() == ["--rootfs-opt size: strategy 'overlay' has no such option; it takes none"]

@@ -67,3 +67,11 @@ def test_still_lists_everything_when_plugins_cannot_load(site, capsys):
     out, err = capsys.readouterr()
     assert "plugin name 'same' (entry-point group pycr.plugins) is claimed by" in err
     assert "pycr-one" in out and "pycr-two" in out and "namespaces" in out
+
+
+def test_entries_of_groups_a_layer_defines_are_listed(site):
+    """``pycr.bench_strategy`` is bench's group, not the core's: its entries still show, by group."""
+    write_dist(site, "pycr-strats", "0.9", {"pycr.bench_strategy": {"mystrat": "pycrtest_vp_s:STRATEGY"}})
+    rows = _rows([])
+    assert rows["mystrat"] == {**rows["mystrat"], "kind": "bench_strategy entry", "origin": "third-party",
+                               "status": "lazy", "distribution": "pycr-strats", "version": "0.9"}
