@@ -37,8 +37,35 @@ def add_create_arguments(p) -> None:
                                                              "or a network from pycr network create")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
-    p.add_argument("image")
+    p.add_argument("image", nargs="?")  # checked by check_usage: argparse would call COMMAND required too
     p.add_argument("command", nargs="...")
+
+
+def check_usage(ns, verb: str) -> None:
+    """What argparse cannot say right: IMAGE is required, COMMAND is not; -it needs a terminal."""
+    from pycr.core import ConfigError
+
+    if not ns.image:
+        raise ConfigError(f"pycr {verb} requires at least 1 argument: pycr {verb} [OPTIONS] IMAGE [COMMAND] [ARG...]")
+    from pycr.plugins.manage.manage import need_terminal
+
+    need_terminal(ns)
+
+
+def fit_backend(opts, config: dict) -> None:
+    """With ``--backend none`` there is no device cgroup to hold docker's default device rules,
+    and the none driver rightly refuses them.  Keep the confinement by other means instead: drop
+    the rules and CAP_MKNOD, so the container can use only the device nodes the runtime made.
+    Limits the user asked for (``--memory``...) are still refused, in one line."""
+    from pycr.core import resolve_backend
+
+    if resolve_backend(opts.backend) != "none":
+        return
+    resources = config.get("linux", {}).get("resources", {})
+    resources.pop("devices", None)
+    caps = config.get("process", {}).get("capabilities", {})
+    for kind in caps:
+        caps[kind] = [c for c in caps[kind] if c != "CAP_MKNOD"]
 
 
 def parse_restart(text: str) -> dict:
@@ -95,6 +122,7 @@ def create(opts, ns, *, detach: bool = True):
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})
         network = network_config(opts, ns, config, image.config, rec.name, rec.dir, store.root)
+        fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
         with rec.locked():

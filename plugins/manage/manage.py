@@ -67,6 +67,18 @@ def need_running(rec: records.Record, what: str) -> dict:
     return st
 
 
+def need_terminal(ns) -> None:
+    """``-it`` in the foreground wants our stdin to be a terminal, as docker does: without one the
+    container's pty would be proxied from a pipe or file, which is never what the user meant."""
+    import sys
+
+    if ns.tty and ns.interactive and not getattr(ns, "detach", False) and not sys.stdin.isatty():
+        from pycr.core import ConfigError
+
+        raise ConfigError("the input device is not a TTY (-t with -i needs a terminal on stdin; "
+                          "drop -t to pipe input)")
+
+
 def send_signal(rec: records.Record, sig: str | int, *, all_processes: bool = False) -> None:
     from pycr.core import lifecycle
 
@@ -197,13 +209,30 @@ def wait(rec: records.Record) -> int | None:
 
 
 def human_duration(seconds: float) -> str:
+    """Docker's wording for a duration ("Less than a second", "1 second", "About a minute",
+    "3 hours", "2 weeks"...): people and scripts compare ``pycr ps`` with ``docker ps``."""
     s = int(max(seconds, 0))
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if s >= 2 * size:
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(s / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    for unit, size, below in (("days", 86400, 14 * 86400), ("weeks", 7 * 86400, 60 * 86400),
+                              ("months", 30 * 86400, 730 * 86400)):
+        if s < below:
             return f"{s // size} {unit}"
-    if s >= 60:
-        return "About a minute" if s < 120 else f"{s // 60} minutes"
-    return "Less than a second" if s < 1 else f"{s} seconds"
+    return f"{s // (365 * 86400)} years"
 
 
 def parse_time(stamp: str | None) -> float | None:

@@ -10,8 +10,9 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    from pycr.plugins.manage.create import create
+    from pycr.plugins.manage.create import check_usage, create
 
+    check_usage(ns, "create")
     rec = create(opts, ns)
     print(rec.id)
     return 0

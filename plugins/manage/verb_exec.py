@@ -26,6 +26,7 @@ def run(opts, ns) -> int:
     from pycr.core import ConfigError, container_exec as ex, terminal
     from pycr.plugins.manage import manage
 
+    manage.need_terminal(ns)
     rec = manage.resolve(ns.container)
     manage.need_running(rec, "exec into")
     if not ns.command:

@@ -37,14 +37,22 @@ def run(opts, ns) -> int:
     elif ns.format == "json":
         print(json.dumps(found, indent=1))
     else:
-        print(f"{'CONTAINER ID':<14}{'IMAGE':<28}{'COMMAND':<22}{'CREATED':<24}{'STATUS':<32}NAMES")
         import time
 
+        table = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES")]
         for r in found:
-            cmd = r["Command"] if ns.no_trunc else (r["Command"][:17] + "…" if len(r["Command"]) > 18 else r["Command"])
+            cmd = r["Command"] if ns.no_trunc or len(r["Command"]) <= 20 else r["Command"][:19] + "…"
             created = manage.parse_time(r["CreatedAt"])
             ago = manage.human_duration(time.time() - created) + " ago" if created else "?"
-            image = r["Image"] if len(r["Image"]) < 27 else "…" + r["Image"][-25:]
-            cid = r["Id"] if ns.no_trunc else r["Id"][:12]
-            print(f"{cid:<14}{image:<28}{chr(34) + cmd + chr(34):<22}{ago:<24}{r['Status']:<32}{r['Names']}")
+            table.append((r["Id"] if ns.no_trunc else r["Id"][:12], r["Image"], f'"{cmd}"', ago, r["Status"],
+                          r["Names"]))
+        print_table(table)
     return 0
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Columns as wide as their widest cell and three spaces apart, as docker's tabwriter
+    prints them: nothing is cut, so no column runs into the next."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

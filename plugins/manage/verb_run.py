@@ -28,6 +28,9 @@ def run(opts, ns) -> int:
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
 
+    from pycr.plugins.manage.create import check_usage, fit_backend, network_config
+
+    check_usage(ns, "run")
     if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.plugins.manage
         from pycr.plugins.manage.run import run as run_managed
 
@@ -53,8 +56,7 @@ def run(opts, ns) -> int:
                                         annotations={"org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy.name})
-        from pycr.plugins.manage.create import network_config
-
+        fit_backend(opts, config)
         network_config(opts, ns, config, image.config, cid, cdir, store.root)
         bundle = os.path.join(cdir, "bundle")
         os.mkdir(bundle, 0o700)

@@ -235,7 +235,8 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/fals
          "app:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n"
 GROUP = "root:x:0:\ndaemon:x:1:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n"
 APPLETS = ("sh", "ls", "cat", "echo", "id", "pwd", "env", "hostname", "sleep", "test", "touch", "mount",
-           "stat", "wc", "grep", "head", "true", "false", "rm", "mkdir", "ps", "find", "sha256sum", "uname")
+           "stat", "wc", "grep", "head", "true", "false", "rm", "mkdir", "ps", "find", "sha256sum", "uname",
+           "httpd")
 
 
 def umoci(*args) -> None:

@@ -79,7 +79,7 @@ def test_import_rootfs_tarball_and_run(pycr, tmp_path):
     root = busybox_rootfs(tmp_path / "rootfs")
     tarball = tmp_path / "rootfs.tar.gz"
     subprocess.run(["tar", "-czf", str(tarball), "-C", str(root), "."], check=True)
-    pycr("import", "--cmd", "/bin/cat", "/etc/motd", "--", str(tarball), "imported:v1")
+    pycr("import", "--cmd", "/bin/cat /etc/motd", str(tarball), "imported:v1")  # positionals after --cmd stay theirs
     for rootfs in ("overlay", "chroot"):
         r = subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "--root", str(tmp_path / "run"),
                             "--rootfs", rootfs, "run", "imported:v1"], capture_output=True, text=True,

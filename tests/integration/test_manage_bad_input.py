@@ -83,3 +83,36 @@ def test_bad_input_changes_nothing(two):
     one_line_error(p("rm", running), "running", "rm -f")
     one_line_error(p("start", running), "already running")
     assert snapshot(p) == before
+
+
+def test_run_and_create_without_an_image_say_what_is_required(clean):
+    before = snapshot(clean)
+    for verb in ("run", "create"):
+        r = clean(verb)
+        one_line_error(r, f"pycr {verb} requires at least 1 argument", "IMAGE [COMMAND]")
+        assert "command" not in r.stderr.split(":")[0]  # COMMAND is optional, not "required"
+    assert snapshot(clean) == before
+
+
+def test_it_without_a_terminal_is_refused_as_docker_does(clean):
+    before = snapshot(clean)
+    cid = clean.run_d("--name", "up", clean.image, "sleep", "1000")
+    for args in (("run", "-it", clean.image, "sh"), ("exec", "-it", "up", "sh")):
+        r = clean(*args, input="echo hi\n")  # stdin is a pipe, not a terminal
+        one_line_error(r, "the input device is not a TTY")
+    assert clean("exec", "-i", "up", "echo", "piped", input="", check=0).stdout == "piped\n"
+    clean("rm", "-f", cid, check=0)
+    assert snapshot(clean) == before
+
+
+def test_backend_none_runs_without_a_device_cgroup_but_keeps_devices_confined(clean):
+    """``pycr --backend none run`` works (no device rules for a driver that has no cgroup) and the
+    container still cannot make a device node to reach the host's disks."""
+    r = clean("--backend", "none", "run", "--rm", clean.image, "sh", "-c",
+              "mknod /tmp/sda b 8 0 && echo made || echo refused; grep CapBnd /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "refused"
+    bnd = int(r.stdout.split()[-1], 16)
+    assert not bnd & (1 << 27)  # CAP_MKNOD
+    one_line_error(clean("--backend", "none", "run", "--rm", "--memory", "64m", clean.image, "true"),
+                   "linux.resources.memory.limit", "'none' cgroup driver cannot enforce")
