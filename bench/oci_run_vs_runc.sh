@@ -2,14 +2,8 @@
 # pycr-oci run vs runc run, /bin/true in the same busybox bundle, side by side in one hyperfine run.
 # pycr is measured from a normal (compiled) `pip install .`, not the editable dev install.
 # Usage: bash bench/oci_run_vs_runc.sh [RUNS]   (needs root, runc, hyperfine, busybox-static)
-set -euo pipefail
-cd "$(dirname "$0")/.."
 runs="${1:-100}"
-work=$(mktemp -d /tmp/pycr-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install -q --disable-pip-version-check . >/dev/null
-"$work/venv/bin/python" -m compileall -q "$work/venv/lib" >/dev/null || true
+. "$(dirname "$0")/lib.sh"
 "$work/venv/bin/python" - "$work/bundle" <<'PY'
 import sys
 from pycr.core.testing.bundle import make_bundle

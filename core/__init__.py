@@ -29,6 +29,7 @@ _LAZY = {
     "Plan": ("pycr.core.runtime.plan", "Plan"),
     "steps": ("pycr.core.runtime", "plan"),
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
+    "resolve_links": ("pycr.core.linux.paths", "resolve_links"),
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "ContentStore": ("pycr.core.store", "ContentStore"),
@@ -36,6 +37,8 @@ _LAZY = {
     "set_network_namespace": ("pycr.core.network", "set_network_namespace"),
     "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
+    "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),
+    "last_cap": ("pycr.core.linux.caps", "last_cap"),
     # for layers that drive the runtime (management, research): its operations and seams
     "syscalls": ("pycr.core.linux", "syscalls"),
     "lifecycle": ("pycr.core.runtime", "lifecycle"),

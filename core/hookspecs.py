@@ -58,6 +58,27 @@ def pycr_isolation_plan(config: dict, plan, container_id: str):
     """
 
 
+@hookspec(firstresult=True)
+def pycr_init_request(request: dict, config: dict, state: dict, container_id: str):
+    """Answer a request a plan step made from inside the container's init
+    (or an exec'd process) before it reported READY, e.g. the seccomp
+    listener fd that must reach ``linux.seccomp.listenerPath``.
+
+    :param request: the init's message: ``type`` names it, ``fds`` holds the
+        file descriptors it carried (the core closes them afterwards; dup
+        one to keep it).
+    :param config: the container's OCI config.
+    :param state: the runtime-spec state (id, pid, bundle, ``creating``;
+        for ``exec``: ``running`` with the exec'd process's pid).
+    :param container_id: the container's id.
+    :return: a dict sent back to the init as ``<type>-done``, or None when
+        this plugin does not know the request.
+
+    firstresult. Runs in the runtime process (``create``, ``exec``) while the
+    init waits; raise PycrError to fail the create.
+    """
+
+
 # ---------------------------------------------------------------- rootfs
 
 
@@ -90,6 +111,17 @@ def pycr_resource_limits(config: dict, cgroup, resources: dict, container_id: st
 
     Every implementation is called. Runs in the runtime process at create,
     after the cgroup exists and before the container's process is moved in.
+    """
+
+
+@hookspec
+def pycr_features(features: dict):
+    """Add what a plugin supports to ``pycr-oci features`` (the runtime-spec
+    ``features.md`` document), e.g. ``linux.seccomp``'s actions and flags.
+
+    :param features: the document so far; edit it in place.
+
+    Every implementation is called. Runs in the ``pycr-oci features`` process.
     """
 
 

@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-base=(python3 python3-venv busybox-static iproute2 procps nftables)
+base=(python3 python3-venv busybox-static iproute2 procps libseccomp2 tini nftables)
 test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine
-           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd iperf3)
+           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc libc6-dev iperf3)
 
 want=("${base[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -89,10 +89,10 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
     return opts, argv[i:]
 
 
-def log_error(opts: GlobalOptions | None, message: str) -> None:
+def log_error(opts: GlobalOptions | None, message: str, level: str = "error") -> None:
     """Write an error to stderr and, with ``--log``, to the log file."""
-    sys.stderr.write(f"{message}\n")
-    if opts is None or not opts.log:
+    sys.stderr.write(f"{message}\n" if level == "error" else f"{level}: {message}\n")
+    if opts is None or not getattr(opts, "log", None):
         return
     import time
 
@@ -102,11 +102,16 @@ def log_error(opts: GlobalOptions | None, message: str) -> None:
                 import json
 
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # RFC 3339: the shim parses it
-                f.write(json.dumps({"level": "error", "msg": message, "time": stamp}) + "\n")
+                f.write(json.dumps({"level": level, "msg": message, "time": stamp}) + "\n")
             else:
-                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} error: {message}\n")
+                f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {level}: {message}\n")
     except OSError:
         pass
+
+
+def log_warning(opts: GlobalOptions | None, message: str) -> None:
+    """A ``warning: ...`` line on stderr and, with ``--log``, in the log file."""
+    log_error(opts, message, level="warning")
 
 
 class Verbs:

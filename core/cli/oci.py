@@ -162,13 +162,18 @@ def _args_exec(p):
     p.add_argument("--no-new-privs", action="store_true")
     p.add_argument("--preserve-fds", type=int, default=0)
     p.add_argument("--additional-gids", "-g", action="append", default=[])
-    p.add_argument("--process-label", "--apparmor", dest="ignored", help="accepted, not enforced")
+    p.add_argument("--process-label", "--apparmor", dest="label", help="refused: pycr applies no LSM label")
     p.add_argument("id")
     p.add_argument("args", nargs="...")  # argparse.REMAINDER: `exec ID sh -c ...` keeps -c
 
 
 def do_exec(opts, a):
     from pycr.core.runtime import exec as ex
+
+    if a.label:  # never dropped silently: the process would run unconfined
+        from pycr.core.errors import ConfigError
+
+        raise ConfigError(f"--apparmor/--process-label {a.label!r}: pycr applies no AppArmor profile or SELinux label")
 
     if a.process:
         proc = ex.load_process(a.process)
@@ -263,9 +268,12 @@ def _args_features(p):
 
 
 def do_features(opts, a):
+    from pycr.core.plugins import get_manager
     from pycr.core.runtime.features import features
 
-    print(json.dumps(features(), indent=4))
+    doc = features()
+    get_manager(opts).hook.pycr_features(features=doc)
+    print(json.dumps(doc, indent=4))
 
 
 def _formatter(prog):

@@ -16,6 +16,21 @@ def safe_join(root: str, unsafe: str) -> str:
     and masked paths from a hostile config.json or image need.
     """
     root = os.path.abspath(root)
+
+    def readlink(rel: str) -> str | None:
+        try:
+            return os.readlink(os.path.join(root, rel))
+        except OSError:  # not a symlink, or missing
+            return None
+
+    return os.path.join(root, *resolve_links(unsafe, readlink))
+
+
+def resolve_links(unsafe: str, readlink) -> list[str]:
+    """The components of ``unsafe`` with symlinks resolved inside a root, never above it.
+
+    ``readlink(relative path)`` returns a symlink's target or None; the tree
+    may be a directory (:func:`safe_join`) or an image's layer listing."""
     parts = [p for p in unsafe.split("/") if p not in ("", ".")]
     resolved: list[str] = []
     links = 0
@@ -25,10 +40,8 @@ def safe_join(root: str, unsafe: str) -> str:
             if resolved:
                 resolved.pop()
             continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            target = os.readlink(candidate)
-        except OSError:  # not a symlink, or missing
+        target = readlink("/".join([*resolved, part]))
+        if target is None:
             resolved.append(part)
             continue
         links += 1
@@ -37,4 +50,4 @@ def safe_join(root: str, unsafe: str) -> str:
         if target.startswith("/"):
             resolved = []
         parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-    return os.path.join(root, *resolved)
+    return resolved

@@ -143,8 +143,11 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
 
     # The process's fields become a ProcessSpec the way the container's did:
     # through the isolation hooks, on a config holding only ``process``.
-    plan = Plan()
-    lifecycle._manager(opts).hook.pycr_isolation_plan(config={"process": process}, plan=plan, container_id=cid)
+    # The container's seccomp policy confines every process that joins it.
+    config = {"process": process, "linux": {k: v for k, v in (container_linux(c).items()) if k == "seccomp"}}
+    plan = Plan(root=opts.root)
+    pm = lifecycle._manager(opts)
+    pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
     proc = plan.process
     if proc is None:
         raise PycrError("exec: no plugin turned the process into a plan (is the 'process' plugin disabled?)")
@@ -175,7 +178,7 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
         pid = os.fork()
         if pid == 0:  # pycr:[exec] -- never returns
             parent.close()
-            _child(child, sc, c.pid, joins, proc, process, console)
+            _child(child, sc, c.pid, joins, proc, process, console, plan.confine)
             os._exit(1)
         child.close()
         try:
@@ -188,10 +191,12 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
                 if msg["type"] != sync.PID:
                     raise sync.InitFailed(msg.get("msg") or f"exec: child exited early ({msg['type']})")
                 proc_pid = msg["pid"]
-                msg = parent.recv()
-                if msg["type"] == sync.ERROR:
+                state = {**c.oci_state("running"), "pid": proc_pid}
+                try:  # eof: the process exec'd (the channel is close-on-exec)
+                    parent.expect("eof", serve=lambda req: lifecycle.answer_init(pm, req, config, state))
+                except sync.InitFailed:
                     lifecycle._reap(proc_pid)
-                    raise sync.InitFailed(msg.get("msg", "exec failed"))
+                    raise
             except BaseException:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
@@ -215,7 +220,18 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
             return lifecycle.wait_for(proc_pid)
 
 
-def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None:
+def container_linux(c) -> dict:
+    """``linux`` of the container's config.json (for its seccomp policy)."""
+    import json
+
+    try:
+        with open(os.path.join(c.data.get("bundle", ""), "config.json")) as f:
+            return json.load(f).get("linux") or {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"container {c.id}: cannot read its config.json: {e}") from None
+
+
+def _child(chan, sc, init_pid: int, joins, proc, process: dict, console, confine) -> None:
     """pycr:[exec]: join the container, fork the process into its pid ns."""
     from pycr.core.runtime import init as init_mod
 
@@ -238,7 +254,7 @@ def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None
         os.close(root)
         pid = os.fork()
         if pid == 0:
-            _process(chan, sc, proc, process, console, init_mod)
+            _process(chan, sc, proc, process, console, init_mod, confine)
             os._exit(1)
         chan.send(sync.PID, pid=pid)
         os._exit(0)
@@ -250,7 +266,7 @@ def _child(chan, sc, init_pid: int, joins, proc, process: dict, console) -> None
         init_mod._fail(chan, f"exec: {type(e).__name__}: {e}")
 
 
-def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
+def _process(chan, sc, proc, process: dict, console, init_mod, confine) -> None:
     """The exec'd process before execve: pty, user, caps, rlimits, cwd."""
     import sys
 
@@ -260,7 +276,8 @@ def _process(chan, sc, proc, process: dict, console, init_mod) -> None:
         if console is not None:
             mod = sys.modules["pycr.core.runtime.console"]
             mod.setup_in_container(console.fileno(), mod.console_size(process))
-        init_mod.apply_process(sc, proc)
+        ctx = init_mod.InitContext("/", switched=True, channel=chan)
+        init_mod.apply_confined(sc, ctx, confine, proc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
         init_mod.default_signals()
         os.execve(exe, proc.args, init_mod._env_dict(proc.env))

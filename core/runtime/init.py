@@ -85,7 +85,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     step = None
     try:
         sync.set_process_name("pycr:[init]")
-        ctx = InitContext(plan.rootfs, in_userns=plan.in_userns)
+        ctx = InitContext(plan.rootfs, in_userns=plan.in_userns, channel=chan)
         for step in plan.pre_switch:
             step.run(sc, ctx)
         step = None
@@ -99,7 +99,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         exe = find_executable(proc)
         if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)
-        apply_process(sc, proc)
+        apply_confined(sc, ctx, plan.confine, proc)
         keep = {chan.fileno(), fifo}
         close_fds(3 + proc.preserve_fds, keep)
         chan.send(sync.READY)
@@ -202,6 +202,20 @@ def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
     except OSError as e:
         raise sync.InitFailed(f"process.cwd: chdir to {proc.cwd!r}: {e.strerror}") from None
     sys.stdout.flush()
+
+
+def apply_confined(sc: S.Syscalls, ctx: InitContext, confine: list, proc: ProcessSpec) -> None:
+    """:func:`apply_process` between the confinement steps (seccomp), as runc
+    orders them: a step marked ``privileged`` runs before the user and
+    capabilities change (a filter without noNewPrivileges needs CAP_SYS_ADMIN),
+    the others after them, the last thing before the runtime is told READY."""
+    for step in confine:
+        if step.privileged:
+            step.run(sc, ctx)
+    apply_process(sc, proc)
+    for step in confine:
+        if not step.privileged:
+            step.run(sc, ctx)
 
 
 def close_fds(first: int, keep: set[int]) -> None:

@@ -125,8 +125,9 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
                                          container_id=cid)
         with tracing.phase("plan"):
-            plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup)
+            plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup, root=opts.root)
             pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
+            _warn(opts, plan.warnings)
             pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
             plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
@@ -180,7 +181,7 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 oci_hooks.run_hooks(hooks, "prestart", hook_state)
                 oci_hooks.run_hooks(hooks, "createRuntime", hook_state)
                 parent.send(sync.HOOKS_DONE, state=hook_state)
-                parent.expect(sync.READY)
+                parent.expect(sync.READY, serve=lambda req: answer_init(pm, req, config, hook_state))
         except sync.InitFailed as e:
             raise PycrError(f"container {cid}: {e}") from None
         finally:
@@ -202,11 +203,34 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
     return c
 
 
+def answer_init(pm, request: dict, config: dict, state: dict) -> dict:
+    """Answer a request the init makes before READY (``pycr_init_request``),
+    closing the file descriptors it carried once the plugin is done."""
+    from pycr.core.runtime.sync import InitFailed
+
+    try:
+        reply = pm.hook.pycr_init_request(request=request, config=config, state=state, container_id=state["id"])
+    finally:
+        for fd in request.get("fds", []):
+            os.close(fd)
+    if reply is None:
+        raise InitFailed(f"sync protocol: no plugin answers the init's {request['type']!r} request")
+    return reply
+
+
 def _write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.pycr-tmp"
     with open(tmp, "w") as f:
         f.write(str(pid))  # no trailing newline, as runc
     os.replace(tmp, path)
+
+
+def _warn(opts, warnings: list[str]) -> None:
+    if warnings:
+        from pycr.core.cli.common import log_warning
+
+        for line in warnings:
+            log_warning(opts, line)
 
 
 def _write_id_maps(pid: int, plan) -> None:
@@ -381,12 +405,15 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
                   pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
-                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True) -> int:
+                  validate_schema: bool = True, terminal: bool = False, stdin: bool = True,
+                  on_signal=None) -> int:
     """create + start + wait + delete; the container's exit status (128+signal when killed).
 
     ``terminal``: the config asks for a terminal and no engine holds the
     console, so pycr receives the pty itself and proxies it to its own
     stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
+    ``on_signal(pid, signum)``: called instead of forwarding a signal pycr
+    receives to the container (``pycr build`` kills its RUN on Ctrl-C).
     """
     from pycr.core.linux import syscalls as S
 
@@ -408,7 +435,7 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 start(opts, container_id)
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
-                stack.enter_context(forward_signals(c.pid))
+                stack.enter_context(forward_signals(c.pid, on_signal))
                 start(opts, container_id)
                 code = wait_for(c.pid)
         finally:
@@ -419,9 +446,11 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
 
 
 @contextlib.contextmanager
-def forward_signals(pid: int):
-    """Pass the signals a user sends to ``pycr`` on to ``pid`` (the container's process)."""
-    previous = {s: signal.signal(s, lambda n, f: forward_signal(pid, n)) for s in _FORWARDED}
+def forward_signals(pid: int, on_signal=None):
+    """Pass the signals a user sends to ``pycr`` on to ``pid`` (the container's process),
+    or to ``on_signal(pid, signum)`` when given."""
+    handler = on_signal or forward_signal
+    previous = {s: signal.signal(s, lambda n, f: handler(pid, n)) for s in _FORWARDED}
     try:
         yield
     finally:

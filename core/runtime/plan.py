@@ -86,6 +86,9 @@ class Step(Record):
     #: steps after the root switch run sorted by this (stable): sysctl and
     #: hostname first, then path masks, the read-only root last.
     order = 50
+    #: for ``Plan.confine`` steps: run before the user and capabilities are
+    #: applied (while the init still has CAP_SYS_ADMIN), not after.
+    privileged = False
 
     def describe(self) -> str:
         return type(self).__name__
@@ -100,6 +103,7 @@ class InitContext(Record):
     rootfs: str
     in_userns: bool = False
     switched: bool = False  # True once the rootfs is "/"
+    channel: object = None  # the sync channel to the runtime (a step may ask it for something)
 
     def path(self, container_path: str) -> str:
         return safe_join("/" if self.switched else self.rootfs, container_path)
@@ -414,6 +418,11 @@ class Plan(Record):
     switch: Step | None = None
     post_switch: list[Step] = Factory(list)  # sysctl, masks, readonly paths
     process: ProcessSpec | None = None
+    #: confinement loaded around the process spec, as late as possible
+    #: (seccomp): see :func:`pycr.core.runtime.init.apply_confined`
+    confine: list[Step] = Factory(list)
+    root: str = ""  # the runtime's state root (``--root``): plugins may keep caches under it
+    warnings: list[str] = Factory(list)  # one line each, shown on stderr and in --log by the runtime
     cgroup: object = None  # the container's cgroup driver instance (runtime side only)
     console: object = None  # the engine's console socket, for process.terminal (see console.py)
     console_size: object = None  # (rows, columns) from process.consoleSize

@@ -50,6 +50,7 @@ class Channel:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self._buf = b""
+        self._fds: list[int] = []  # received with SCM_RIGHTS, not yet claimed by a message
 
     @classmethod
     def pair(cls) -> tuple["Channel", "Channel"]:
@@ -59,18 +60,36 @@ class Channel:
     def send(self, kind: str, **fields) -> None:
         self.sock.sendall(json.dumps({"type": kind, **fields}).encode() + b"\n")
 
+    def send_fds(self, kind: str, fds: list[int], **fields) -> None:
+        """A message carrying file descriptors (SCM_RIGHTS); the receiver
+        finds them in the message's ``fds`` list."""
+        data = json.dumps({"type": kind, "nfds": len(fds), **fields}).encode() + b"\n"
+        sent = socket.send_fds(self.sock, [data], fds)
+        if sent < len(data):
+            self.sock.sendall(data[sent:])
+
     def recv(self) -> dict:
         """The next message; ``{"type": "eof"}`` when the other side is gone."""
         while b"\n" not in self._buf:
-            chunk = self.sock.recv(65536)
+            chunk, fds, _, _ = socket.recv_fds(self.sock, 65536, 4)
+            self._fds += fds
             if not chunk:
                 return {"type": "eof"}
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        msg = json.loads(line)
+        if msg.get("nfds"):
+            msg["fds"], self._fds = self._fds[: msg["nfds"]], self._fds[msg["nfds"]:]
+        return msg
 
-    def expect(self, kind: str) -> dict:
+    def expect(self, kind: str, serve=None) -> dict:
+        """The next message, which must be ``kind``.  With ``serve``, requests
+        the other side makes first (messages with ``request: true``) are
+        answered with ``serve(msg)``'s dict as ``<type>-done``."""
         msg = self.recv()
+        while serve is not None and msg.get("request"):
+            self.send(msg["type"] + "-done", **serve(msg))
+            msg = self.recv()
         if msg["type"] == kind:
             return msg
         if msg["type"] == ERROR:

@@ -4,7 +4,7 @@ a verb's module does not import pluggy."""
 
 from pycr.core import hookimpl
 
-requires = ()
+requires = ("seccomp",)  # the hardened strategies apply docker's profile
 
 
 @hookimpl

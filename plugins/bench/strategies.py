@@ -41,6 +41,7 @@ class Strategy:
     description: str = ""
     switch: str = ""  # label of the root switch when a plugin changes it
     rootfs: str = "overlay"  # pycr-image only: the pycr.rootfs driver
+    seccomp: str = ""  # "docker-default": docker's default seccomp profile for the config's capabilities
     network: str = "none"  # pycr-image only: the --network driver (the network layer adds bridge/host strategies)
 
     @property
@@ -96,6 +97,11 @@ class Strategy:
             linux["cgroupsPath"] = f"pycr-bench-{cid_hint}"
         if "cgroup" in self.drop_namespaces:
             config["mounts"] = [m for m in config.get("mounts", []) if m.get("type") != "cgroup"]
+        if self.seccomp == "docker-default":
+            from pycr.plugins.seccomp import profile
+
+            caps = (config.get("process", {}).get("capabilities") or {}).get("bounding") or []
+            profile.apply(config, profile.load_profile(), caps)
         return config
 
     def command(self, root: str, bundle: str, cid: str, trace_file: str | None = None,
@@ -162,7 +168,11 @@ BUILTIN: tuple[Strategy, ...] = (
              description="pycr run IMAGE, rootfs strategy overlay (overlayfs on the unpacked layers)"),
     Strategy("pycr-img-chroot", runtime="pycr-image", rootfs="chroot",
              description="pycr run IMAGE, rootfs strategy chroot (flattened private copy, --no-pivot)"),
+    Strategy("pycr-v1-hardened", seccomp="docker-default",
+             description="pycr, cgroup v1, pivot_root, docker's default seccomp profile"),
     Strategy("runc", runtime="runc", description="runc on the same bundle"),
+    Strategy("runc-hardened", runtime="runc", seccomp="docker-default",
+             description="runc on the same bundle with docker's default seccomp profile"),
     Strategy("crun", runtime="crun", description="crun on the same bundle"),
 )
 

@@ -42,6 +42,7 @@ class RunOptions:
     cpus: str | None = None
     pids_limit: int | None = None
     terminal: bool = False
+    security: object = None  # has .apply(config): the confinement options (manage sets the seccomp plugin's)
 
 
 def options_from_args(ns) -> RunOptions:
@@ -196,7 +197,7 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
     if run.pids_limit is not None:
         resources["pids"] = {"limit": int(run.pids_limit)}
     caps = list(DOCKER_CAPS)
-    return {
+    config = {
         "ociVersion": "1.0.2",
         "process": {
             "terminal": run.terminal,
@@ -219,6 +220,9 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
             "readonlyPaths": list(READONLY_PATHS),
         },
     }
+    if run.security is not None:
+        run.security.apply(config)
+    return config
 
 
 def _volume(spec: str) -> dict:

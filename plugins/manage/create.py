@@ -37,6 +37,9 @@ def add_create_arguments(p) -> None:
                                                              "or a network from pycr network create")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
+    from pycr.plugins.seccomp.run_options import add_arguments as add_security_arguments
+
+    add_security_arguments(p)  # --security-opt, --cap-add/drop, --privileged, --device, --ulimit, ...
     p.add_argument("image", nargs="?")  # checked by check_usage: argparse would call COMMAND required too
     p.add_argument("command", nargs="...")
 
@@ -83,6 +86,18 @@ def parse_restart(text: str) -> dict:
     return {"name": "always" if name == "unless-stopped" else name, "max": limit}
 
 
+def run_options(ns):
+    """``runconfig``'s options plus the confinement ones (the seccomp plugin's
+    ``--security-opt``, ``--cap-add``, ``--device``...): every value is
+    checked here, before anything is pulled or made."""
+    from pycr.plugins.images import runconfig
+    from pycr.plugins.seccomp.run_options import parse
+
+    run_opts = runconfig.options_from_args(ns)
+    run_opts.security = parse(ns, runconfig.parse_size)
+    return run_opts
+
+
 def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
@@ -95,6 +110,7 @@ def create(opts, ns, *, detach: bool = True):
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
+    run_opts = run_options(ns)  # every bad option fails before a pull
     store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)
     if ns.name is not None:  # a taken name fails before a pull
@@ -104,7 +120,6 @@ def create(opts, ns, *, detach: bool = True):
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
-    run_opts = runconfig.options_from_args(ns)
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,

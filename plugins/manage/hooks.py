@@ -4,7 +4,7 @@ a verb's module does not import pluggy."""
 
 from pycr.core import hookimpl
 
-requires = ("images",)
+requires = ("images", "seccomp")  # seccomp: run/create confinement options and docker's profile
 
 
 @hookimpl

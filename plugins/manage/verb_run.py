@@ -35,12 +35,14 @@ def run(opts, ns) -> int:
         from pycr.plugins.manage.run import run as run_managed
 
         return run_managed(opts, ns)
+    from pycr.plugins.manage.create import run_options
+
+    run_opts = run_options(ns)  # every bad option fails before a pull
     store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     cid = ns.name or secrets.token_hex(6)
-    run_opts = runconfig.options_from_args(ns)
     cdir = os.path.join(store.root, "containers", cid)
     with contextlib.ExitStack() as stack:
         try:

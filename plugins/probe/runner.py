@@ -13,8 +13,8 @@ from pycr.plugins.bench.runner import IMAGE, image_env, import_image
 from pycr.plugins.bench.workloads import Workload
 from pycr.plugins.probe.script import PROBES, SCRIPT
 
-DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
-                      "pycr-v1-nonet", "pycr-v1-nopid", "runc")
+DEFAULT_STRATEGIES = ("pycr-v1-pivot", "pycr-v1-hardened", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
+                      "pycr-v1-nonet", "pycr-v1-nopid", "runc", "runc-hardened")
 # Docker's default capability set: what a typical container keeps (SYS_CHROOT, MKNOD among them).
 PROBE_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
               "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
@@ -41,6 +41,8 @@ def probe_config(base: dict, rootfs: str, env: list[str]) -> dict:
     proc["env"] = env
     proc["capabilities"] = {k: list(PROBE_CAPS) for k in ("bounding", "effective", "permitted")}
     config["linux"].setdefault("resources", {})["memory"] = {"limit": MEMORY_LIMIT}
+    # the host's python3 makes the syscall probes' raw calls (read-only; the rootfs links lib -> usr/lib)
+    config["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
     return config
 
 
@@ -72,6 +74,8 @@ def run(strategies, timeout: float = 60.0) -> dict[str, dict]:
         rootfs = os.path.join(base_dir, "rootfs")
         with open(os.path.join(rootfs, ".pycr-probe.sh"), "w") as f:
             f.write(SCRIPT)
+        for link in ("lib", "lib64"):
+            os.symlink(f"usr/{link}", os.path.join(rootfs, link))
         with open(os.path.join(base_dir, "config.json")) as f:
             base = json.load(f)
         with planted() as plants:

@@ -18,7 +18,9 @@ rootfs is mounted over ``/`` so the walk falls back into it.
 """
 
 PROBES = ("host_pids", "host_mounts", "chroot_escape", "proc_sys_write", "sys_write", "raw_device",
-          "memory_limit", "ptrace_host", "host_network")
+          "memory_limit", "ptrace_host", "host_network", "keyctl", "userns", "mount_call", "kexec_load")
+#: the syscall probes: docker's default seccomp profile stops them (see SYSCALLS below)
+SYSCALL_PROBES = ("keyctl", "userns", "mount_call", "kexec_load")
 
 DESCRIPTIONS = {
     "host_pids": "a host process (named by a token) is visible in /proc",
@@ -30,6 +32,10 @@ DESCRIPTIONS = {
     "memory_limit": "allocate MEM_ALLOC in one buffer above the 64 MiB memory limit",
     "ptrace_host": "ptrace-mode read of a host process (/proc/PID/environ)",
     "host_network": "connect to a listener on the host's 127.0.0.1",
+    "keyctl": "keyctl(2) reaches the kernel's keyring API (not namespaced)",
+    "userns": "unshare(CLONE_NEWUSER): a new user namespace, the door to many kernel bugs",
+    "mount_call": "mount(2) reaches the kernel",
+    "kexec_load": "kexec_load(2) reaches the kernel",
 }
 
 SCRIPT = r"""
@@ -81,6 +87,21 @@ else say memory_limit contained "allocation of $MEM_ALLOC stopped (status $rc)";
 if [ -z "$target" ]; then say ptrace_host contained "no host process visible"
 elif cat /proc/$target/environ > /dev/null 2>&1; then say ptrace_host escaped "read /proc/$target/environ"
 else say ptrace_host contained "ptrace access denied"; fi
+
+# Syscall probes: the host's python3 (its /usr bound read-only) makes the raw call.
+# Failing with EPERM/ENOSYS is contained; success or any other errno means the
+# call reached the kernel's code.
+for probe in "keyctl 250 0" "userns 272 268435456" "mount_call 165 0 0 0" "kexec_load 246 0 0 0 0"; do
+  set -- $probe
+  name=$1; shift
+  if [ ! -x /usr/bin/python3 ]; then say $name n/a "no python3 in the host's /usr"; continue; fi
+  out=$(/usr/bin/python3 -c 'import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); r=l.syscall(*map(int,sys.argv[1:])); print(r, ctypes.get_errno() if r < 0 else 0)' "$@" 2>&1)
+  case "$out" in
+    "-1 1"|"-1 38") say $name contained "errno $(echo $out | cut -d' ' -f2) before the kernel's code";;
+    "-1 "*|"0 "*) say $name escaped "returned $out";;
+    *) say $name contained "$(echo "${out:-no answer}" | head -n1)";;
+  esac
+done
 
 out=$(nc -w 2 127.0.0.1 "$PORT" < /dev/null 2>&1)
 case "$out" in

@@ -44,3 +44,16 @@ def pycr_store(tmp_path, monkeypatch):
     path = tmp_path / "store"
     monkeypatch.setenv("PYCR_STORAGE", str(path))
     return path
+
+
+def assert_nothing_left(tmp_path, store, state) -> None:
+    """After a test of the pycr CLI with a private store and state root: no
+    mount under ``tmp_path``, no container directory, no runtime state."""
+    import os
+
+    with open("/proc/mounts") as f:
+        assert str(tmp_path) not in f.read(), "a mount was left behind"
+    if (store / "containers").exists():
+        assert os.listdir(store / "containers") == []
+    if state.exists():
+        assert [n for n in os.listdir(state) if not n.startswith(".")] == []

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.fixtures import assert_nothing_left
+
 from tests.helpers.registry import (RegistryServer, add_layer_from_dir, add_raw_layer, add_whiteout,
                                     build_busybox_layout, skopeo_copy)
 
@@ -33,12 +35,7 @@ def pycr(tmp_path):
 
     call.store = store
     yield call
-    with open("/proc/mounts") as f:
-        assert str(tmp_path) not in f.read(), "a mount was left behind"
-    if (store / "containers").exists():
-        assert os.listdir(store / "containers") == []
-    if state.exists():
-        assert [n for n in os.listdir(state) if not n.startswith(".")] == []
+    assert_nothing_left(tmp_path, store, state)
 
 
 @pytest.mark.parametrize("rootfs", STRATEGIES)

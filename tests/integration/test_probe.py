@@ -13,12 +13,12 @@ import pytest
 
 from pycr.plugins.bench.strategies import registry
 from pycr.plugins.probe import runner
-from pycr.plugins.probe.script import PROBES
+from pycr.plugins.probe.script import PROBES, SYSCALL_PROBES
 
 pytestmark = pytest.mark.root
 
-NAMES = ["pycr-v1-pivot", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot", "pycr-v1-nonet", "pycr-v1-nopid",
-         "pycr-img-chroot"]
+NAMES = ["pycr-v1-pivot", "pycr-v1-hardened", "pycr-v1-nopivot", "pycr-v1-chroot", "pycr-none-pivot",
+         "pycr-v1-nonet", "pycr-v1-nopid", "pycr-img-chroot"]
 
 
 def _leftovers():
@@ -38,7 +38,7 @@ def _leftovers():
 @pytest.fixture(scope="module")
 def results():
     known = registry()
-    names = NAMES + (["runc"] if shutil.which("runc") else [])
+    names = NAMES + (["runc", "runc-hardened"] if shutil.which("runc") else [])
     res = runner.run([known[n] for n in names])
     assert _leftovers() == []
     return res
@@ -68,9 +68,25 @@ def test_chroot_escapes_where_pivot_root_does_not(results):
 
 
 def test_full_isolation_contains_everything(results):
-    for s in ("pycr-v1-pivot", "pycr-img-chroot"):
+    """Namespaces and cgroups contain every probe but the syscall ones;
+    docker's default seccomp profile contains those too."""
+    for s in ("pycr-v1-pivot", "pycr-img-chroot", "pycr-v1-hardened"):
         for p in PROBES:
-            assert verdict(results, s, p) in ("contained", "n/a"), (s, p)
+            if p in SYSCALL_PROBES and s != "pycr-v1-hardened":
+                continue
+            assert verdict(results, s, p) in ("contained", "n/a"), (s, p, results[s][p])
+
+
+def test_the_default_profile_stops_the_syscall_probes(results):
+    # without a filter, keyctl and a new user namespace reach the kernel; with docker's profile they do not
+    for plain, hardened in (("pycr-v1-pivot", "pycr-v1-hardened"), ("runc", "runc-hardened")):
+        if plain not in results:
+            continue
+        assert verdict(results, plain, "keyctl") == "escaped", results[plain]["keyctl"]
+        assert verdict(results, plain, "userns") == "escaped", results[plain]["userns"]
+        for p in SYSCALL_PROBES:
+            assert verdict(results, hardened, p) == "contained", (hardened, p, results[hardened][p])
+            assert "errno 1" in results[hardened][p]["detail"]
 
 
 def test_each_missing_layer_shows(results):

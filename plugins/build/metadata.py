@@ -1,0 +1,148 @@
+"""The instructions that only edit the image config: ENV, LABEL, CMD, ENTRYPOINT, USER, EXPOSE,
+VOLUME, STOPSIGNAL, SHELL, ONBUILD, HEALTHCHECK, MAINTAINER.
+
+Each ``NAME_(config, ins, env, where)`` edits ``config`` (the whole image
+config; its ``config`` member exists) and returns the instruction's text as
+docker's history shows it, which is also what enters the cache key.  ``env``
+is what ``$VAR`` expands to (build args in effect, then ``Env``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pycr.core import ConfigError
+from pycr.plugins.build import dockerfile as df
+
+DEFAULT_SHELL = ["/bin/sh", "-c"]
+
+
+def env_(config, ins, env, where):
+    items = list(config["config"].get("Env") or [])
+    for key, value in df.key_values(ins, env):
+        keys = [e.partition("=")[0] for e in items]
+        if key in keys:  # replaced where it was, as docker does
+            items[keys.index(key)] = f"{key}={value}"
+        else:
+            items.append(f"{key}={value}")
+    config["config"]["Env"] = items
+    return f"ENV {ins.value}"
+
+
+def label_(config, ins, env, where):
+    labels = dict(config["config"].get("Labels") or {})
+    labels.update(df.key_values(ins, env))
+    config["config"]["Labels"] = labels
+    return f"LABEL {ins.value}"
+
+
+def maintainer_(config, ins, env, where):
+    config["author"] = ins.value
+    return f"MAINTAINER {ins.value}"
+
+
+def command(config: dict, ins: df.Instruction) -> list[str]:
+    """CMD/ENTRYPOINT/RUN: the exec form as it is, the shell form under the image's SHELL."""
+    is_exec, parts = ins.json_or_words()
+    if is_exec:
+        return parts
+    return list(config["config"].get("Shell") or DEFAULT_SHELL) + [parts[0]]
+
+
+def cmd_(config, ins, env, where):
+    config["config"]["Cmd"] = command(config, ins) if ins.value else []
+    return f"CMD {json.dumps(config['config']['Cmd'])}"
+
+
+def entrypoint_(config, ins, env, where):
+    config["config"]["Entrypoint"] = command(config, ins) if ins.value else None
+    return f"ENTRYPOINT {json.dumps(config['config']['Entrypoint'])}"
+
+
+def user_(config, ins, env, where):
+    config["config"]["User"] = df.expand(ins.value, env, ins.escape).strip()
+    return f"USER {config['config']['User']}"
+
+
+def expose_(config, ins, env, where):
+    ports = dict(config["config"].get("ExposedPorts") or {})
+    for word in df.words(df.expand(ins.value, env, ins.escape), ins.escape):
+        port, _, proto = word.partition("/")
+        if not port.replace("-", "").isdigit() or proto not in ("", "tcp", "udp", "sctp"):
+            raise ConfigError(f"{where}: invalid port {word!r}")
+        ports[f"{port}/{proto or 'tcp'}"] = {}
+    config["config"]["ExposedPorts"] = ports
+    return f"EXPOSE {' '.join(sorted(ports))}"
+
+
+def volume_(config, ins, env, where):
+    text = df.expand(ins.value, env, ins.escape)
+    is_exec, parts = df.Instruction(ins.cmd, text, ins.line).json_or_words()
+    paths = parts if is_exec else df.words(text, ins.escape)
+    vols = dict(config["config"].get("Volumes") or {})
+    for p in paths:
+        if not p:
+            raise ConfigError(f"{where}: a volume path is empty")
+        vols[p] = {}
+    config["config"]["Volumes"] = vols
+    return f"VOLUME {json.dumps(paths)}"
+
+
+def stopsignal_(config, ins, env, where):
+    config["config"]["StopSignal"] = df.expand(ins.value, env, ins.escape).strip()
+    return f"STOPSIGNAL {config['config']['StopSignal']}"
+
+
+def shell_(config, ins, env, where):
+    is_exec, parts = ins.json_or_words()
+    if not is_exec or not parts:
+        raise ConfigError(f"{where}: SHELL needs a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]")
+    config["config"]["Shell"] = parts
+    return f"SHELL {json.dumps(parts)}"
+
+
+def onbuild_(config, ins, env, where):
+    first = ins.value.split(None, 1)[0].upper()
+    if first in ("ONBUILD", "FROM", "MAINTAINER"):
+        raise ConfigError(f"{where}: {first} is not allowed as an ONBUILD trigger")
+    if first not in df.KNOWN:
+        raise ConfigError(f"{where}: unknown instruction in ONBUILD: {first}")
+    config["config"]["OnBuild"] = list(config["config"].get("OnBuild") or []) + [ins.value]
+    return f"ONBUILD {ins.value}"
+
+
+def healthcheck_(config, ins, env, where):
+    if ins.value.strip().upper() == "NONE":
+        config["config"]["Healthcheck"] = {"Test": ["NONE"]}
+        return "HEALTHCHECK NONE"
+    kind, _, rest = ins.value.strip().partition(" ")
+    if kind.upper() != "CMD" or not rest.strip():
+        raise ConfigError(f"{where}: expected HEALTHCHECK [OPTIONS] CMD command, or HEALTHCHECK NONE")
+    is_exec, parts = df.Instruction("CMD", rest, ins.line).json_or_words()
+    hc = {"Test": ["CMD", *parts] if is_exec else ["CMD-SHELL", parts[0]]}
+    for flag, field_name in (("interval", "Interval"), ("timeout", "Timeout"),
+                             ("start-period", "StartPeriod"), ("start-interval", "StartInterval")):
+        if flag in ins.flags:
+            hc[field_name] = _duration(ins.flags[flag], f"{where}: --{flag}")
+    if "retries" in ins.flags:
+        if not ins.flags["retries"].isdigit():
+            raise ConfigError(f"{where}: --retries must be a number, got {ins.flags['retries']!r}")
+        hc["Retries"] = int(ins.flags["retries"])
+    config["config"]["Healthcheck"] = hc
+    return f"HEALTHCHECK {json.dumps(hc, sort_keys=True)}"
+
+
+def _duration(text: str, what: str) -> int:
+    """Go duration (``30s``, ``1m30s``, ``500ms``) -> nanoseconds."""
+    units = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise ConfigError(f"{what}: invalid duration {text!r} (e.g. 30s, 1m30s)")
+    return int(sum(float(a) * units[b] for a, b in parts))
+
+
+
+HANDLERS = {"ENV": env_, "LABEL": label_, "MAINTAINER": maintainer_, "CMD": cmd_, "ENTRYPOINT": entrypoint_,
+            "USER": user_, "EXPOSE": expose_, "VOLUME": volume_, "STOPSIGNAL": stopsignal_, "SHELL": shell_,
+            "ONBUILD": onbuild_, "HEALTHCHECK": healthcheck_}

@@ -1,0 +1,14 @@
+"""Plugin ``seccomp``: ``linux.seccomp`` and the LSM fields of the config.
+
+Hooks (``hooks.py``):
+
+* ``pycr_isolation_plan``: the policy is compiled to BPF in the runtime
+  process -- once per distinct policy, then read from the cache (see
+  :mod:`.cache`) -- and added as a :class:`.load.LoadSeccomp` step the init
+  runs last before execve.  AppArmor/SELinux fields are checked
+  (:mod:`.labels`): never dropped silently.
+* ``pycr_init_request``: the init's notify fd goes to ``listenerPath``.
+* ``pycr_features``: what ``linux.seccomp`` supports.
+
+docker's default profile, used by ``pycr run``, is in :mod:`.profile`.
+"""

@@ -1,0 +1,115 @@
+"""Compiled filters, one file per distinct policy, under the runtime root.
+
+``<root>/.seccomp/<sha256 of the policy>.bpf``.  The directory is made 0700
+and opened without following symlinks; one that is not a directory owned by
+us with no group/other access is refused, never used, so nobody but root
+can plant a filter or redirect a write.  Files are read with O_NOFOLLOW and
+written to a temporary name, then renamed into place (concurrent creates of
+the same policy race harmlessly: both write the same bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+
+from pycr.core import ConfigError
+
+FORMAT = b"pycr-seccomp-2\n"  # bump when the compiler's output changes for the same policy
+MAX_PROG = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes
+DIRNAME = ".seccomp"
+
+
+def key(seccomp: dict, ignore_unknown: bool = False) -> str:
+    """The cache key: the policy's JSON (listener fields excluded: they do
+    not change the program) and the machine.  Keys are not sorted (a third
+    of the cost): the same policy written in another key order is compiled
+    once more, never confused with another."""
+    rules = {k: v for k, v in seccomp.items() if k not in ("listenerPath", "listenerMetadata")}
+    doc = json.dumps(rules, separators=(",", ":")).encode()
+    mode = b"ignore-unknown\n" if ignore_unknown else b"\n"
+    return hashlib.sha256(FORMAT + os.uname().machine.encode() + b"\n" + mode + doc).hexdigest()
+
+
+def _open_dir(root: str) -> int:
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    parent = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        try:
+            os.mkdir(DIRNAME, 0o700, dir_fd=parent)
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(DIRNAME, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        except OSError as e:
+            raise ConfigError(f"seccomp cache {os.path.join(root, DIRNAME)}: not a directory ({e.strerror}); "
+                              "remove it") from None
+    finally:
+        os.close(parent)
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        os.close(fd)
+        raise ConfigError(f"seccomp cache {os.path.join(root, DIRNAME)}: owned by uid {st.st_uid} with mode "
+                          f"{stat.S_IMODE(st.st_mode):o}; it must be ours and 0700 -- remove it")
+    return fd
+
+
+def lookup(root: str, name: str) -> bytes | None:
+    """The cached program, or None (missing or not a plain file of a sane size)."""
+    try:
+        dfd = _open_dir(root)
+    except OSError:
+        return None
+    try:
+        fd = os.open(name + ".bpf", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError:
+        return None
+    finally:
+        os.close(dfd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_PROG or st.st_size % 8:
+            return None
+        data = os.read(fd, st.st_size)
+        return data if len(data) == st.st_size else None
+    finally:
+        os.close(fd)
+
+
+def store(root: str, name: str, prog: bytes) -> None:
+    dfd = _open_dir(root)
+    tmp = f"{name}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            os.write(fd, prog)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name + ".bpf", src_dir_fd=dfd, dst_dir_fd=dfd)
+    except OSError:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+        raise
+    finally:
+        os.close(dfd)
+
+
+def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> bytes:
+    """The compiled program for ``seccomp``: from the cache, else compiled
+    (importing libseccomp's binding) and cached."""
+    name = key(seccomp, ignore_unknown)
+    prog = lookup(root, name) if root else None
+    if prog is None:
+        from .compiler import compile_policy
+
+        prog = compile_policy(seccomp, ignore_unknown)
+        if len(prog) > MAX_PROG:
+            raise ConfigError(f"linux.seccomp: the filter has {len(prog) // 8} instructions; the kernel's "
+                              f"limit is {MAX_PROG // 8}")
+        if root:
+            store(root, name, prog)
+    return prog
