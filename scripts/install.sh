@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 base=(python3 python3-venv busybox-static iproute2 procps libseccomp2 tini nftables)
 test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine
-           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc libc6-dev iperf3)
+           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc libc6-dev
+           docker.io chromium chromium-driver iperf3)  # pycr serve's clients: the docker CLI (its daemon is never used), a browser
 
 want=("${base[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -14,7 +14,7 @@ import pytest
 
 # Shared fixtures (a real registry with a busybox image; managed containers),
 # available to every test module without importing them by name.
-pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpers.netns"]
+pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpers.api", "tests.helpers.netns"]
 
 VENV_BIN = os.path.dirname(sys.executable)
 PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")

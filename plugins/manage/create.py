@@ -151,10 +151,12 @@ def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: 
     """Hand --network/-p/-P to the network layer (``pycr_network_config``), which edits ``config``."""
     from pycr.core import ConfigError, get_manager
 
-    request = {"network": ns.network, "publish": ns.publish, "publish_all": ns.publish_all,
+    network, publish, publish_all = (getattr(ns, k, d) for k, d in (("network", None), ("publish", []),
+                                                                     ("publish_all", False)))
+    request = {"network": network, "publish": publish, "publish_all": publish_all,
                "image_config": image_config, "name": name, "dir": cdir, "store": store_root}
     got = get_manager(opts).hook.pycr_network_config(config=config, request=request)
-    if got is None and (ns.network not in (None, "none") or ns.publish or ns.publish_all):
+    if got is None and (network not in (None, "none") or publish or publish_all):
         raise ConfigError("--network/-p/-P: no network layer is loaded (is plugin 'network' disabled?)")
     return got
 

@@ -1,0 +1,172 @@
+"""Docker's ``POST /containers/create`` body -> the options of ``pycr create``.
+
+Every field pycr supports maps onto one ``pycr create`` option; a field it
+does not support, when set to anything but docker's empty default, is
+refused with a message naming it (docker's clients send most fields with
+empty values, which are accepted).  Bind sources must lie under a
+directory the server was started with (``--bind-root``): the socket lets
+callers start containers, not read the host's files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pycr.plugins.api.errors import ApiError, unsupported
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Fields refused when set (empty/zero/false values are docker clients' defaults and pass).
+_HOST_UNSUPPORTED = ("PortBindings", "PublishAllPorts", "Links", "Dns", "DnsOptions", "DnsSearch",
+                     "ExtraHosts", "VolumesFrom", "Devices", "DeviceRequests", "SecurityOpt", "Sysctls",
+                     "CpuShares", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "MemorySwap",
+                     "KernelMemory", "OomKillDisable", "UsernsMode", "PidMode", "IpcMode", "UTSMode", "Cgroup",
+                     "CgroupParent", "GroupAdd", "Mounts", "Runtime", "StorageOpt",
+                     "VolumeDriver", "Isolation", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpuCount",
+                     "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth", "BlkioDeviceReadBps",
+                     "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "BlkioWeightDevice",
+                     "MemorySwappiness")
+_CONFIG_UNSUPPORTED = ("Healthcheck", "Volumes", "OnBuild", "MacAddress", "Shell", "ArgsEscaped")
+_NETWORK_MODES = ("", "default", "none")
+
+
+def _set(value) -> bool:
+    return value not in (None, "", 0, False, [], {})
+
+
+def _list(body: dict, key: str, where: str) -> list[str]:
+    value = body.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(400, f"{where}{key}: expected a list of strings")
+    return value
+
+
+def _int(body: dict, key: str, where: str) -> int:
+    value = body.get(key) or 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if key == "PidsLimit" and value == -1:
+            return 0
+        raise ApiError(400, f"{where}{key}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+def parse(body, name: str | None, bind_roots: list[str]) -> dict:
+    """{"ns": pycr create options, "docker": what inspect shows back}, or ApiError naming the field."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object (docker's container config)")
+    host = body.get("HostConfig") or {}
+    if not isinstance(host, dict):
+        raise ApiError(400, "HostConfig: expected an object")
+    for key in _HOST_UNSUPPORTED:
+        if key == "MemorySwappiness" and host.get(key) in (None, -1):
+            continue
+        if _set(host.get(key)):
+            raise unsupported(f"HostConfig.{key}")
+    for key in _CONFIG_UNSUPPORTED:
+        if _set(body.get(key)):
+            raise unsupported(key)
+    if body.get("AttachStdin"):
+        raise unsupported("AttachStdin", "a managed container's stdin belongs to its monitor; run it detached "
+                                         "(docker run -d -it) and use docker exec -it")
+    log = host.get("LogConfig") or {}
+    if (log.get("Type") or "json-file") != "json-file":
+        raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
+    mode = host.get("NetworkMode") or ""
+    if mode not in _NETWORK_MODES:
+        raise unsupported("HostConfig.NetworkMode",
+                          f"{mode!r}: pycr gives each container its own network namespace (use default or none)")
+    if name is not None and not _NAME.match(name):
+        raise ApiError(400, f"name {name!r}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    image = body.get("Image")
+    if not isinstance(image, str) or not image:
+        raise ApiError(400, "Image: the image to create the container from is missing")
+    env = _list(body, "Env", "")
+    for item in env:
+        if "=" not in item or not item.split("=", 1)[0]:
+            raise ApiError(400, f"Env: {item!r} is not KEY=VALUE")
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ApiError(400, "Labels: expected an object of strings")
+    cmd = _list(body, "Cmd", "")
+    entrypoint = body.get("Entrypoint")
+    entry = None
+    if entrypoint is not None:
+        entrypoint = _list(body, "Entrypoint", "")
+        entry = entrypoint[0] if entrypoint else ""
+        cmd = entrypoint[1:] + cmd
+    memory = _int(host, "Memory", "HostConfig.")
+    nano = _int(host, "NanoCpus", "HostConfig.")
+    quota, period = _int(host, "CpuQuota", "HostConfig."), _int(host, "CpuPeriod", "HostConfig.") or 100000
+    if nano and quota:
+        raise ApiError(400, "HostConfig.NanoCpus and HostConfig.CpuQuota: give one of them")
+    cpus = str(nano / 1e9) if nano else str(quota / period) if quota else None
+    pids = host.get("PidsLimit")
+    if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
+        raise ApiError(400, f"HostConfig.PidsLimit: expected an integer, got {pids!r}")
+    policy = host.get("RestartPolicy") or {}
+    pname = policy.get("Name") or "no"
+    count = policy.get("MaximumRetryCount") or 0
+    if pname not in ("no", "always", "unless-stopped", "on-failure"):
+        raise ApiError(400, f"HostConfig.RestartPolicy.Name: {pname!r}: use no, always, unless-stopped or on-failure")
+    if not isinstance(count, int) or count < 0:
+        raise ApiError(400, f"HostConfig.RestartPolicy.MaximumRetryCount: {count!r} is not a count")
+    restart = f"on-failure:{count}" if pname == "on-failure" and count else pname
+    volumes = [_bind(b, bind_roots) for b in _list(host, "Binds", "HostConfig.")]
+    cap_add, cap_drop = _list(host, "CapAdd", "HostConfig."), _list(host, "CapDrop", "HostConfig.")
+    ulimits = []
+    for u in host.get("Ulimits") or []:
+        if not isinstance(u, dict) or not isinstance(u.get("Name"), str) or not all(
+                isinstance(u.get(k), int) for k in ("Soft", "Hard")):
+            raise ApiError(400, "HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
+        ulimits.append(f"{u['Name']}={u['Soft']}:{u['Hard']}")
+    shm = _int(host, "ShmSize", "HostConfig.")
+    tmpfs = host.get("Tmpfs") or {}
+    if not isinstance(tmpfs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tmpfs.items()):
+        raise ApiError(400, "HostConfig.Tmpfs: expected an object of mount point -> options")
+    for key in ("User", "WorkingDir", "Hostname"):
+        if not isinstance(body.get(key) or "", str):
+            raise ApiError(400, f"{key}: expected a string")
+    if body.get("WorkingDir") and not body["WorkingDir"].startswith("/"):
+        raise ApiError(400, f"WorkingDir: {body['WorkingDir']!r} must be absolute")
+    auto_remove = bool(host.get("AutoRemove"))
+    if auto_remove and restart != "no":
+        raise ApiError(400, "HostConfig.AutoRemove and HostConfig.RestartPolicy conflict: a removed container "
+                            "cannot restart")
+    # AutoRemove is carried out by the server (as docker's daemon does), so `wait` can report the exit code.
+    ns = {"name": name.lstrip("/") if name else None, "rm": False, "restart": restart,
+          "interactive": bool(body.get("OpenStdin")), "tty": bool(body.get("Tty")), "env": env, "env_file": [],
+          "volume": volumes, "memory": str(memory) if memory else None, "cpus": cpus,
+          "pids_limit": pids if pids and pids > 0 else None, "workdir": body.get("WorkingDir") or None,
+          "user": body.get("User") or None, "hostname": body.get("Hostname") or None,
+          "read_only": bool(host.get("ReadonlyRootfs")), "cap_add": cap_add, "cap_drop": cap_drop,
+          "privileged": bool(host.get("Privileged")), "init": bool(host.get("Init")), "ulimit": ulimits,
+          "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
+          "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
+          "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
+          "network": "none" if mode == "none" else None, "publish": [], "publish_all": False}
+    docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
+              "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
+              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": mode or "default",
+              "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
+              "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,
+              "CpuPeriod": period if quota else 0, "PidsLimit": pids or 0,
+              "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")), "CapAdd": cap_add or None,
+              "CapDrop": cap_drop or None, "Tmpfs": tmpfs or None,
+              "Privileged": bool(host.get("Privileged")), "Init": bool(host.get("Init")) or None,
+              "Ulimits": host.get("Ulimits") or None, "ShmSize": shm}
+    return {"ns": ns, "docker": docker}
+
+
+def _bind(spec: str, roots: list[str]) -> str:
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0].startswith("/"):
+        raise ApiError(400, f"HostConfig.Binds: {spec!r}: expected /HOST/PATH:/CONTAINER/PATH[:ro|rw] "
+                            "(named volumes need pycr volumes, which this pycr does not have)")
+    src = os.path.realpath(parts[0])
+    if not any(src == r or src.startswith(r.rstrip("/") + "/") for r in roots):
+        allowed = ", ".join(roots) or "none (start pycr serve with --bind-root DIR)"
+        raise ApiError(403, f"HostConfig.Binds: {parts[0]} is outside the directories this server may bind "
+                            f"from: {allowed}")
+    return ":".join([src, *parts[1:]])

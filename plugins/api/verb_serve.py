@@ -1,0 +1,193 @@
+"""``pycr serve [--host unix://PATH] [--ui 127.0.0.1:PORT]``: docker's Engine API, and the dashboard.
+
+A foreground service.  The unix socket (default ``/run/pycr/pycr.sock``,
+mode 0660) is the root of trust, as docker's is: whoever can connect can run
+containers as root.  Under systemd socket activation (``LISTEN_FDS``) the
+socket systemd passes is used instead of ``--host``.
+"""
+
+from __future__ import annotations
+
+import os
+
+DEFAULT_SOCKET = "/run/pycr/pycr.sock"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("-H", "--host", default=f"unix://{DEFAULT_SOCKET}", metavar="unix://PATH",
+                   help=f"the API socket (default unix://{DEFAULT_SOCKET})")
+    p.add_argument("--group", metavar="GROUP", help="group owning the socket (mode 0660), like docker's 'docker'")
+    p.add_argument("--ui", metavar="ADDR:PORT", help="also serve the web dashboard on this loopback address")
+    p.add_argument("--ui-public", action="store_true",
+                   help="allow --ui on a non-loopback address (needs --tls-cert and --tls-key)")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve the dashboard over HTTPS with this certificate")
+    p.add_argument("--tls-key", metavar="FILE")
+    p.add_argument("--ui-token", metavar="TOKEN", help=argparse_suppress())
+    p.add_argument("--bind-root", action="append", default=[], metavar="DIR",
+                   help="directories API callers may bind-mount from (HostConfig.Binds); default none")
+    p.add_argument("--workers", type=int, default=6, metavar="N", help="worker processes for container changes")
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def _socket_path(host: str) -> str:
+    from pycr.core import ConfigError
+
+    if not host.startswith("unix://") or len(host) <= len("unix://"):
+        raise ConfigError(f"--host {host!r}: pycr serve listens on a unix socket only (unix:///PATH); "
+                          "docker's TCP API without TLS would give the host away")
+    path = host[len("unix://"):]
+    if not os.path.isabs(path):
+        raise ConfigError(f"--host {host!r}: the socket path must be absolute")
+    return path
+
+
+def _ui_address(ns) -> tuple[str, int] | None:
+    import ipaddress
+
+    from pycr.core import ConfigError
+
+    if not ns.ui:
+        return None
+    host, sep, port = ns.ui.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--ui {ns.ui!r}: expected ADDRESS:PORT, e.g. 127.0.0.1:8080")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        raise ConfigError(f"--ui {ns.ui!r}: give an IP address, not a host name") from None
+    if (ns.tls_cert is None) != (ns.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if not loopback and not (ns.ui_public and ns.tls_cert):
+        raise ConfigError(f"--ui {ns.ui}: not a loopback address; the dashboard leaves loopback only with "
+                          "--ui-public and --tls-cert/--tls-key")
+    return host, int(port)
+
+
+def _listen(path: str, group: str | None):
+    """A fresh listening unix socket at ``path``, mode 0660; a stale socket file is replaced, anything else refused."""
+    import grp
+    import socket
+    import stat
+
+    from pycr.core import ConfigError
+
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ConfigError(f"--host {path}: exists and is not a socket; not replacing it")
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(path)
+            raise ConfigError(f"--host {path}: another server is listening there")
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)
+        finally:
+            probe.close()
+    gid = -1
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ConfigError(f"--group {group!r}: no such group") from None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o117)  # the socket is born 0660: never a moment where others could connect
+    try:
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chown(path, 0 if os.getuid() == 0 else -1, gid)
+    os.chmod(path, 0o660)
+    sock.listen(128)
+    return sock
+
+
+def _activated_socket():
+    """The socket systemd passed (socket activation), or None."""
+    import socket
+
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS", "0") or 0) < 1:
+        return None
+    return socket.socket(fileno=3)
+
+
+def run(opts, ns) -> int:
+    import asyncio
+
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        from pycr.core import ConfigError
+
+        raise ConfigError("pycr serve needs aiohttp: pip install 'pycr[api]'") from None
+    ui = _ui_address(ns)
+    sock = _activated_socket()
+    path = None
+    if sock is None:
+        path = _socket_path(ns.host)
+        sock = _listen(path, ns.group)
+    try:
+        asyncio.run(_serve(opts, ns, sock, path, ui))
+    finally:
+        if path is not None:
+            import contextlib
+
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    return 0
+
+
+async def _serve(opts, ns, sock, path, ui) -> None:
+    import asyncio
+    import logging
+    import secrets
+    import signal
+    import sys
+
+    from aiohttp import web
+
+    from pycr.plugins.api.server import Server, make_app
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.basicConfig(level=logging.INFO if opts.debug else logging.WARNING, stream=sys.stderr,
+                        format="pycr serve: %(message)s")
+    roots = [os.path.realpath(r) for r in ns.bind_root]
+    srv = Server(opts, bind_roots=roots, workers=max(ns.workers, 1))
+    runner = web.AppRunner(make_app(srv), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    runners = [runner]
+    print(f"pycr serve: Docker Engine API {'on ' + path if path else 'on the socket systemd passed'}", flush=True)
+    if ui is not None:
+        from pycr.plugins.api.ui import make_ui_app
+
+        token = ns.ui_token or secrets.token_urlsafe(24)
+        ui_runner = web.AppRunner(make_ui_app(srv, token), access_log=None, handle_signals=False)
+        await ui_runner.setup()
+        ssl_ctx = None
+        if ns.tls_cert:
+            import ssl
+
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain(ns.tls_cert, ns.tls_key)
+        await web.TCPSite(ui_runner, ui[0], ui[1], ssl_context=ssl_ctx).start()
+        runners.append(ui_runner)
+        scheme = "https" if ssl_ctx else "http"
+        host = f"[{ui[0]}]" if ":" in ui[0] else ui[0]
+        print(f"pycr serve: dashboard on {scheme}://{host}:{ui[1]}/?token={token}", flush=True)
+    await stop.wait()
+    for r in reversed(runners):
+        await r.cleanup()
+    srv.close()

@@ -1,0 +1,98 @@
+"""``pycr serve`` for tests: the server on a private socket over the ``manage`` fixture's store.
+
+``api`` (module scope) starts ``pycr serve`` with the same store and state
+root as ``manage`` (so ``manage``'s teardown checks that nothing the API made
+is left) and gives ``api.docker(*args)``: Debian's docker CLI (``/usr/bin/docker``,
+package ``docker.io``; the docker daemon is never started) with ``DOCKER_HOST``
+pointing at the socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from tests.conftest import PYCR
+from tests.helpers.engines import run
+
+DOCKER = "/usr/bin/docker"
+
+
+class Api:
+    def __init__(self, manage, workdir: str, extra_args=()):
+        self.manage, self.workdir = manage, workdir
+        self.sock = os.path.join(workdir, "pycr.sock")
+        self.log = os.path.join(workdir, "serve.log")
+        self.env = {**manage.env, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_CONFIG": os.path.join(workdir, "dc")}
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.stdout = ""
+
+    def start(self) -> "Api":
+        out = open(self.log, "w")
+        self.proc = subprocess.Popen([PYCR, "--root", self.manage.root, "serve", "--host", f"unix://{self.sock}",
+                                      *self.extra_args], env=self.manage.env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pycr serve exited: {self.read_log()}")
+            if "Docker Engine API on" in self.read_log():  # printed once it serves (and handles SIGTERM)
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"pycr serve did not listen: {self.read_log()}")
+        return self
+
+    def read_log(self) -> str:
+        with open(self.log) as f:
+            return f.read()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(60)
+        return code
+
+    def docker(self, *args, check=None, input=None, timeout=120) -> subprocess.CompletedProcess:
+        r = run([DOCKER, *args], check=False, input=input, timeout=timeout, env=self.env)
+        if check is not None:
+            assert r.returncode == check, f"docker {' '.join(args)} -> {r.returncode}: {r.stderr}{r.stdout}"
+        return r
+
+    def rss_kib(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+@contextlib.contextmanager
+def serving(manage, extra_args=()):
+    """``pycr serve`` over ``manage``'s store for the block; afterwards: clean exit, no traceback, no socket."""
+    if not os.path.exists(DOCKER):
+        pytest.fail("missing the docker CLI (apt-get install docker.io)")
+    work = tempfile.mkdtemp(prefix="pycr-tests-api-")
+    a = Api(manage, work, extra_args).start()
+    try:
+        yield a
+    finally:
+        code = a.stop()
+        log = a.read_log()
+        shutil.rmtree(work, ignore_errors=True)
+        assert code == 0, log
+        assert "Traceback" not in log, log
+        assert not os.path.exists(a.sock)
+
+
+@pytest.fixture(scope="module")
+def api(manage):
+    with serving(manage) as a:
+        yield a
