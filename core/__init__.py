@@ -50,6 +50,7 @@ _LAZY = {
     "container_exec": ("pycr.core.runtime", "exec"),
     "Container": ("pycr.core.runtime.state", "Container"),
     "proc_start_time": ("pycr.core.runtime.state", "proc_start_time"),
+    "write_json_file": ("pycr.core.runtime.state", "write_json_file"),
     "default_mounts": ("pycr.core.runtime.default_spec", "default_mounts"),
     "load_strategy": ("pycr.core.rootfs", "load_strategy"),
     "strategy_options": ("pycr.core.rootfs", "strategy_options"),

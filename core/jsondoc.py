@@ -13,6 +13,8 @@ def parse_json_object(data: bytes | str, what: str, error: type[Exception] = Con
         doc = json.loads(data)
     except ValueError as e:
         raise error(f"{what}: malformed JSON: {e}") from None
+    except RecursionError:
+        raise error(f"{what}: JSON nested too deeply") from None
     if not isinstance(doc, dict):
         raise error(f"{what}: expected a JSON object")
     return doc

@@ -155,7 +155,7 @@ def schema_error(config: dict[str, object]) -> str | None:
     """The most specific schema violation as one line, or None."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(config))
+    error = jsonschema.exceptions.best_match(e for e in _validator().iter_errors(config) if not _runc_accepts(e))
     if error is None:
         return None
     # descend into oneOf/anyOf to the deepest concrete complaint
@@ -168,22 +168,43 @@ def schema_error(config: dict[str, object]) -> str | None:
     return f"field {field}: {error.message if len(error.message) < 120 else error.validator + ' check failed'} (value {value})"
 
 
+def _runc_accepts(error) -> bool:
+    """Schema violations runc lets through and engines rely on: podman --privileged
+    sends ``linux.devices[].fileMode`` with the file-type bits (0o20666; the
+    runtime keeps the permission bits), and runc takes the recursive forms of
+    ``linux.rootfsPropagation`` (rshared...)."""
+    path = list(error.absolute_path)
+    if error.validator == "maximum" and len(path) == 4 and path[:2] == ["linux", "devices"]:
+        return path[3] == "fileMode" and isinstance(error.instance, int) and error.instance <= 0o177777
+    return (error.validator == "enum" and path == ["linux", "rootfsPropagation"]
+            and error.instance in ("rprivate", "rshared", "rslave", "runbindable"))
+
+
 def check_semantics(config: dict[str, object], bundle: str, path: str) -> None:
-    """What the schema cannot say but runc refuses at create time."""
-    if "process" not in config:
-        raise ConfigError(f"{path}: field process: missing (runc needs a process to run)")
-    args = config["process"].get("args") or []
-    if not args:
+    """What the schema cannot say but runc refuses at create time.  A field of
+    the wrong type is refused here too (the caller then prefers the schema's
+    verdict), so nothing later meets a string where it expects an object."""
+    # Without ``process`` create succeeds and start fails, as the runtime spec says.
+    process = config.get("process", {})
+    if not isinstance(process, dict):
+        raise ConfigError(f"{path}: field process: must be an object")
+    args = process.get("args") or []
+    if "process" in config and (not args or not isinstance(args, list)):
         raise ConfigError(f"{path}: field process.args: must name a program to run")
-    root = config.get("root", {}).get("path")
-    if not root:
+    root = config.get("root")
+    if not isinstance(root, dict) or not root.get("path"):
         raise ConfigError(f"{path}: field root.path: missing")
-    rootfs = root if os.path.isabs(root) else os.path.join(bundle, root)
+    if not isinstance(root["path"], str):
+        raise ConfigError(f"{path}: field root.path: must be a string")
+    rootfs = root["path"] if os.path.isabs(root["path"]) else os.path.join(bundle, root["path"])
     if not os.path.isdir(rootfs):
         raise ConfigError(f"{path}: field root.path: rootfs {rootfs!r} does not exist or is not a directory")
-    cwd = config["process"].get("cwd", "/")
-    if not cwd.startswith("/"):
+    cwd = process.get("cwd", "/")
+    if not isinstance(cwd, str) or not cwd.startswith("/"):
         raise ConfigError(f"{path}: field process.cwd: {cwd!r} must be an absolute path")
+    for field in ("linux", "annotations"):
+        if not isinstance(config.get(field, {}), dict):
+            raise ConfigError(f"{path}: field {field}: must be an object")
 
 
 def rootfs_path(config: dict[str, object], bundle: str) -> str:

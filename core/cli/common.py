@@ -211,17 +211,35 @@ def run_command(prog: str, verbs, argv: list[str], dispatch=None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    except Exception as e:
+    except OSError as e:  # the system said no (disk full, ...): one line; --debug adds the traceback
         culprit = _blame(e)
-        if culprit is not None:  # a plugin's bug, not pycr's: name it, its distribution and the hook
-            log_error(opts, f"{_plugin_label(culprit)} failed in {culprit['hook']}: {type(e).__name__}: {e}")
-        else:  # pycr's own bug: engines still get one line in --log
-            log_error(opts, f"internal error: {type(e).__name__}: {e}")
-        if opts is not None and opts.debug:
-            raise
-        if culprit is None:
-            sys.stderr.write("(run with --debug for the traceback)\n")
+        if (opts is not None and opts.debug) or (culprit is not None and culprit["kind"] != "builtin"):
+            return _report_exception(opts, e)
+        log_error(opts, os_error_line(e))
         return 1
+    except Exception as e:
+        return _report_exception(opts, e)
+
+
+def _report_exception(opts, e: Exception) -> int:
+    culprit = _blame(e)
+    if culprit is not None:  # a plugin's bug, not pycr's: name it, its distribution and the hook
+        log_error(opts, f"{_plugin_label(culprit)} failed in {culprit['hook']}: {type(e).__name__}: {e}")
+    else:  # pycr's own bug: engines still get one line in --log
+        log_error(opts, f"internal error: {type(e).__name__}: {e}")
+    if opts is not None and opts.debug:
+        raise e
+    if culprit is None:
+        sys.stderr.write("(run with --debug for the traceback)\n")
+    return 1
+
+
+def os_error_line(e: OSError) -> str:
+    """An OSError as a user reads it: what, where, why -- no errno number or class name."""
+    where = " ".join(repr(f) if isinstance(f, str) else repr(os.fsdecode(f))
+                     for f in (e.filename, e.filename2) if f is not None)
+    reason = e.strerror or str(e) or "operating system error"
+    return f"{where}: {reason}" if where else reason
 
 
 def _blame(exc: BaseException) -> dict | None:

@@ -29,13 +29,26 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more (--preserve-fds)."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
 def _args_create(p):
     p.add_argument("--bundle", "-b", default=".")
     p.add_argument("--pid-file")
     p.add_argument("--console-socket")
     p.add_argument("--no-pivot", action="store_true")
     p.add_argument("--no-new-keyring", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--preserve-fds", type=_count, default=0)
     p.add_argument("id")
 
 
@@ -117,7 +130,7 @@ def _wants_terminal(bundle: str) -> bool:
     try:
         with open(os.path.join(bundle, "config.json")) as f:
             return bool((json.load(f).get("process") or {}).get("terminal"))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False  # create reports the bundle's problem
 
 
@@ -160,7 +173,7 @@ def _args_exec(p):
     p.add_argument("--user", "-u")
     p.add_argument("--cap", "-c", action="append", default=[])
     p.add_argument("--no-new-privs", action="store_true")
-    p.add_argument("--preserve-fds", type=int, default=0)
+    p.add_argument("--preserve-fds", type=_count, default=0)
     p.add_argument("--additional-gids", "-g", action="append", default=[])
     p.add_argument("--process-label", "--apparmor", dest="label", help="refused: pycr applies no LSM label")
     p.add_argument("id")

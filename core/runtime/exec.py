@@ -273,6 +273,7 @@ def _process(chan, sc, proc, process: dict, console, init_mod, confine) -> None:
     try:
         sc.chdir("/")
         exe = init_mod.find_executable(proc)
+        env = init_mod.process_env(proc)
         if console is not None:
             mod = sys.modules["pycr.core.runtime.console"]
             mod.setup_in_container(console.fileno(), mod.console_size(process))
@@ -280,7 +281,7 @@ def _process(chan, sc, proc, process: dict, console, init_mod, confine) -> None:
         init_mod.apply_confined(sc, ctx, confine, proc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
         init_mod.default_signals()
-        os.execve(exe, proc.args, init_mod._env_dict(proc.env))
+        os.execve(exe, proc.args, env)
     except sync.InitFailed as e:
         init_mod._fail(chan, str(e))
     except OSError as e:

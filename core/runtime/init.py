@@ -10,6 +10,7 @@ runtime's code.  See :mod:`pycr.core.runtime.sync` for the protocol.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from pycr.core.linux import syscalls as S
@@ -96,7 +97,8 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
             step.run(sc, ctx)
         step = None
         proc = plan.process
-        exe = find_executable(proc)
+        exe = find_executable(proc) if proc.args else ""  # no process: start never comes
+        env = process_env(proc)
         if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)
         apply_confined(sc, ctx, plan.confine, proc)
@@ -110,7 +112,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         os.close(fifo)
         run_hooks("startContainer", state)
         default_signals()
-        os.execve(exe, proc.args, _env_dict(proc.env))
+        exec_process(exe, proc.args, env)
     except sync.InitFailed as e:
         _fail(chan, str(e))
     except OSError as e:
@@ -119,6 +121,20 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     except BaseException as e:
         where = f"{step.describe()}: " if step is not None else ""
         _fail(chan, f"{where}{type(e).__name__}: {e}")
+
+
+def exec_process(exe: str, args: list[str], env: dict[str, str]) -> None:
+    """execve, after ``start``: nobody listens on the channel any more, so a
+    failure (ENOEXEC, E2BIG...) is told on the process's own stderr in runc's
+    words, and the container exits 1, as with runc."""
+    try:
+        os.execve(exe, args, env)
+    except (OSError, ValueError) as e:
+        reason = os.strerror(e.errno).lower() if isinstance(e, OSError) and e.errno else "invalid argument"
+        try:
+            os.write(2, f"exec {exe}: {reason}\n".encode(errors="replace"))
+        finally:
+            os._exit(1)
 
 
 def default_signals() -> None:
@@ -138,14 +154,38 @@ def _env_dict(env: list[str]) -> dict[str, str]:
     return out
 
 
+def process_env(proc: ProcessSpec) -> dict[str, str]:
+    """The process's environment; without HOME, runc's: the user's home in the
+    container's /etc/passwd, else ``/`` (engines expect /root for root)."""
+    env = _env_dict(proc.env)
+    if "HOME" not in env:
+        env["HOME"] = "/"
+        try:
+            with open("/etc/passwd", "rb") as f:
+                for line in f:
+                    fields = line.rstrip(b"\n").split(b":")
+                    if len(fields) >= 6 and fields[2] == str(proc.uid).encode() and fields[5]:
+                        env["HOME"] = fields[5].decode(errors="surrogateescape")
+                        break
+        except OSError:
+            pass
+    return env
+
+
 def find_executable(proc: ProcessSpec) -> str:
     """Resolve ``args[0]`` like runc: a path as is, a bare name through $PATH."""
     name = proc.args[0]
     if "/" in name:
         path = name if name.startswith("/") else os.path.join(proc.cwd, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        raise sync.InitFailed(f'exec: "{name}": stat {path}: no such file or executable')
+        # runc's (Go's exec.LookPath) wording: podman and dockerd turn "no such file or
+        # directory" into exit 127 and "permission denied" into 126
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            raise sync.InitFailed(f'exec: "{name}": stat {path}: {os.strerror(e.errno).lower()}') from None
+        if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
+            raise sync.InitFailed(f'exec: "{name}": permission denied')
+        return path
     search = _env_dict(proc.env).get("PATH", DEFAULT_PATH)
     for d in search.split(":"):
         path = os.path.join(d or ".", name)
@@ -162,7 +202,9 @@ def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
         try:
             resource.setrlimit(res, (soft, hard))
         except (OSError, ValueError) as e:
-            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft}, {hard}): {e}") from None
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft % 2**64}, {hard % 2**64}): {reason}") \
+                from None
     if proc.oom_score_adj is not None:
         try:
             sc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))

@@ -14,7 +14,7 @@ import signal
 import time
 
 from pycr.core.errors import ContainerNotFound, PycrError, StateError
-from pycr.core.runtime.state import Container, check_id, proc_start_time
+from pycr.core.runtime.state import Container, check_id, proc_start_time, write_json_file
 
 
 def _rmtree(path: str) -> None:
@@ -97,7 +97,7 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
     from pycr.core.runtime import oci_hooks
     from pycr.core.runtime.plan import Plan
 
-    if config["process"].get("terminal") and not console_socket:
+    if (config.get("process") or {}).get("terminal") and not console_socket:
         raise PycrError("cannot allocate tty if pycr will detach without setting console socket")
     with tracing.phase("plugins"):
         pm = _manager(opts)
@@ -119,11 +119,14 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
 
         with tracing.phase("cgroup"):
             cgroup = driver_cls(cid, linux.get("cgroupsPath"))
+            # the intent journal: what create is about to make, written before making it, so
+            # `delete --force` can undo a create killed at any moment (see delete_aborted)
+            journal = {"cgroup": cgroup.to_state()}
+            write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
             cgroup.create()
             undo.callback(cgroup.destroy)
-            c.data["cgroup"] = cgroup.to_state()
-            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
-                                         container_id=cid)
+            c.data["cgroup"] = journal["cgroup"] = cgroup.to_state()
+            write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         with tracing.phase("plan"):
             plan = Plan(rootfs=c.data["rootfs"], cgroup=cgroup, root=opts.root)
             pm.hook.pycr_isolation_plan(config=config, plan=plan, container_id=cid)
@@ -136,6 +139,9 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             console.prepare(plan, config, console_socket, undo)
             if hooks.get("createContainer") or hooks.get("startContainer"):
                 plan.preload.append("subprocess")
+            # after the rootfs plan, which checked the linux.devices the device rules are made from
+            pm.hook.pycr_resource_limits(config=config, cgroup=cgroup, resources=linux.get("resources") or {},
+                                         container_id=cid)
         os.mkfifo(c.fifo, 0o622)
         os.chmod(c.fifo, 0o622)
         # Opened here, not in the init: a mapped user there may not reach the state root.
@@ -157,6 +163,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                 os._exit(1)
         child.close()
         undo.callback(_reap, pid)
+        journal["pids"] = [[pid, proc_start_time(pid)]]
+        write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
         try:
             with tracing.phase("namespaces"):
                 cgroup.add_pid(pid)
@@ -170,6 +178,9 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
                     raise sync.InitFailed(msg.get("msg") or f"container init exited early ({msg['type']})")
                 init_pid = msg["pid"]
                 undo.callback(_kill_and_reap, init_pid)
+                journal["pids"].append([init_pid, proc_start_time(init_pid)])
+                write_json_file(os.path.join(c.dir, INTENT), journal,
+                                f"container {cid}: cannot record what create makes")
                 _reap(pid)
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
@@ -186,6 +197,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
             raise PycrError(f"container {cid}: {e}") from None
         finally:
             parent.close()
+        if "process" not in config:
+            c.data["no_process"] = True  # start must fail (runtime spec: process is needed at start)
         c.data.update(created=time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
                       hooks={k: hooks[k] for k in ("poststart", "poststop") if k in hooks},
                       owner="")
@@ -193,6 +206,8 @@ def _create(opts, cid, bundle, config, schema_checked, *, pid_file, no_pivot, pr
         if pid_file:
             _write_pid_file(pid_file, init_pid)
         undo.pop_all()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(c.dir, INTENT))  # state.json says it all now
         os.close(fifo_fd)
     try:  # e.g. the network layer attaching the namespace: on failure, no half-made container
         pm.hook.pycr_container_created(state=c.oci_state("created"))
@@ -287,6 +302,8 @@ def start(opts, cid: str) -> None:
         raise StateError({"stopped": "cannot start a container that has stopped",
                           "running": "cannot start an already running container",
                           "paused": "cannot start a paused container"}.get(status, f"cannot start: {status}"))
+    if c.data.get("no_process"):
+        raise StateError(f"container {cid}: config.json has no process to start")
     fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         while True:
@@ -347,7 +364,7 @@ def delete(opts, cid: str, force: bool = False) -> None:
     except ContainerNotFound:
         path = os.path.join(opts.root, cid)
         if os.path.isdir(path):  # an aborted create: no state.json was written
-            _rmtree(path)
+            delete_aborted(opts, path)
             return
         if force:
             return
@@ -378,6 +395,44 @@ def delete(opts, cid: str, force: bool = False) -> None:
         raise CleanupError(failures)
 
 
+INTENT = "intent.json"
+
+
+def delete_aborted(opts, path: str) -> None:
+    """Undo a create that died before it wrote state.json (``kill -9``, power
+    loss): its intent journal names the cgroup it was making and the
+    processes it forked; kill those, remove the cgroup, then the directory."""
+    import json
+
+    try:
+        with open(os.path.join(path, INTENT)) as f:
+            journal = json.load(f)
+    except (OSError, ValueError):
+        journal = {}
+    for pid, start in journal.get("pids", []):
+        if start is not None and proc_start_time(pid) == start:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, start)
+    failures = []
+    if journal.get("cgroup"):
+        cgroup = _manager(opts).driver("cgroup", journal["cgroup"]["driver"]).from_state(journal["cgroup"])
+        try:
+            deadline = time.monotonic() + 10
+            while cgroup.pids() and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    if cgroup.is_frozen():
+                        cgroup.thaw()
+                cgroup.kill_all(signal.SIGKILL)
+                time.sleep(0.01)
+            cgroup.destroy()
+        except Exception as e:
+            failures.append(f"cgroup: {e}")
+    _rmtree(path)
+    if failures:
+        raise PycrError(f"container {os.path.basename(path)}: " + "; ".join(failures))
+
+
 def _kill_everything(c: Container, cgroup) -> None:
     if cgroup is not None:
         with contextlib.suppress(Exception):
@@ -406,12 +461,13 @@ _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, sign
 def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = False, detach: bool = False,
                   pid_file: str | None = None, preserve_fds: int = 0, console_socket: str | None = None,
                   validate_schema: bool = True, terminal: bool = False, stdin: bool = True,
-                  on_signal=None) -> int:
+                  on_created=None, on_signal=None) -> int:
     """create + start + wait + delete; the container's exit status (128+signal when killed).
 
     ``terminal``: the config asks for a terminal and no engine holds the
     console, so pycr receives the pty itself and proxies it to its own
     stdin/stdout (``stdin=False``: output only), as ``runc run`` does.
+    ``on_created(container)`` runs between create and start.
     ``on_signal(pid, signum)``: called instead of forwarding a signal pycr
     receives to the container (``pycr build`` kills its RUN on Ctrl-C).
     """
@@ -425,6 +481,12 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
             sock, console_socket = stack.enter_context(term.listener())
         c = create(opts, container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
                    preserve_fds=preserve_fds, console_socket=console_socket, validate_schema=validate_schema)
+        if on_created is not None:  # pycr run: its record learns the init
+            try:
+                on_created(c)
+            except BaseException:
+                delete(opts, container_id, force=True)
+                raise
         if detach:
             start(opts, container_id)
             return 0
@@ -432,6 +494,8 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
         try:
             if terminal:
                 master = term.receive_master(sock)
+                if os.isatty(0):  # before start: the process may ask for its size at once
+                    term.copy_winsize(0, master)
                 start(opts, container_id)
                 code = term.proxy(master, c.pid, stdin=stdin)  # forwards signals itself
             else:
@@ -440,8 +504,10 @@ def run_container(opts, container_id: str, bundle: str, *, no_pivot: bool = Fals
                 code = wait_for(c.pid)
         finally:
             stack.close()
-            _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
-            delete(opts, container_id, force=True)
+            try:  # a plugin that raises here must not leave the container's state and cgroups behind
+                _manager(opts).hook.pycr_container_stopped(state=c.oci_state("stopped"), exit_status=code)
+            finally:
+                delete(opts, container_id, force=True)
     return code
 
 

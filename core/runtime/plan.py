@@ -285,6 +285,23 @@ class PivotRoot(Step):
         ctx.switched = True
 
 
+class RootPropagation(Step):
+    """``linux.rootfsPropagation`` on the container's own ``/``, after the root
+    switch (runc >= 1.1): set before it, the flag would land on the host's root.
+    Last of all, so the read-only binds before it still may bind from an
+    unbindable root."""
+
+    order = 100
+
+    flags: int
+
+    def describe(self) -> str:
+        return "rootfsPropagation"
+
+    def run(self, sc, ctx):
+        sc.mount(None, "/", None, self.flags)
+
+
 class Chroot(Step):
     """Move the rootfs over / and chroot into it (``--no-pivot``)."""
 

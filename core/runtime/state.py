@@ -13,14 +13,43 @@ import re
 
 from pycr.core.errors import ConfigError, ContainerNotFound
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$")
+#: the id names a directory and (as pycr-<id>) a cgroup: one path component, at most NAME_MAX
+MAX_ID = 250
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 OCI_VERSION = "1.0.2"
 
 
 def check_id(cid: str) -> str:
-    if not _ID.match(cid):
-        raise ConfigError(f"invalid container id {cid!r}: use letters, digits, '_', '.', '+', '-'")
+    if not isinstance(cid, str) or not _ID.fullmatch(cid):
+        raise ConfigError(f"invalid container id {_shown(cid)}: use letters, digits, '_', '.', '+', '-'")
+    if len(cid) > MAX_ID:
+        raise ConfigError(f"invalid container id {_shown(cid)}: {len(cid)} characters, at most {MAX_ID}")
     return cid
+
+
+def write_json_file(path: str, data: object, what: str) -> None:
+    """Write ``data`` to ``path`` through a temp file and rename: readers see the
+    old or the new file, never half of one; a full disk leaves no temp file and
+    is one line (``what: path: reason``)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        from pycr.core.errors import PycrError
+
+        raise PycrError(f"{what}: {path}: {e.strerror}") from None
+
+
+def _shown(text) -> str:
+    """A user's string for an error line: repr'd (newlines visible), long ones cut."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:60] + f"...' ({len(text)} characters)"
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -80,10 +109,7 @@ class Container:
 
     def save(self) -> None:
         path = os.path.join(self.dir, "state.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f)
-        os.replace(tmp, path)
+        write_json_file(path, self.data, f"container {self.id}: cannot save its state")
 
     @classmethod
     def load(cls, root: str, cid: str) -> "Container":

@@ -117,7 +117,8 @@ def pids(dir_for: DirFor, pids_: dict[str, Any]) -> None:
 
 def block_io(dir_for: DirFor, bio: dict[str, Any]) -> None:
     f = f"{F}.blockIO"
-    if bio.get("weight") is not None:
+    # 0 means "not set" for every blkio weight, as in runc (dockerd always sends weight 0)
+    if bio.get("weight"):
         d = dir_for("blkio", f"{f}.weight")
         # blkio.weight is CFQ's (gone since 5.0); with BFQ the knob is blkio.bfq.weight.
         for name in ("blkio.weight", "blkio.bfq.weight"):
@@ -127,18 +128,18 @@ def block_io(dir_for: DirFor, bio: dict[str, Any]) -> None:
         else:
             raise ConfigError(f"{f}.weight: neither blkio.weight nor blkio.bfq.weight exists in {d} "
                               "(no proportional-weight I/O scheduler)")
-    if bio.get("leafWeight") is not None:
+    if bio.get("leafWeight"):
         files.write_field(dir_for("blkio", f"{f}.leafWeight"), "blkio.leaf_weight",
                           _int(bio["leafWeight"], f"{f}.leafWeight"), f"{f}.leafWeight")
     for i, dev in enumerate(bio.get("weightDevice") or []):
         where = f"{f}.weightDevice[{i}]"
         d = dir_for("blkio", where)
         majmin = f"{_int(dev.get('major'), where + '.major')}:{_int(dev.get('minor'), where + '.minor')}"
-        if dev.get("weight") is not None:
+        if dev.get("weight"):
             name = "blkio.weight_device" if os.path.exists(os.path.join(d, "blkio.weight_device")) \
                 else "blkio.bfq.weight_device"
             files.write_field(d, name, f"{majmin} {_int(dev['weight'], where + '.weight')}", where + ".weight")
-        if dev.get("leafWeight") is not None:
+        if dev.get("leafWeight"):
             files.write_field(d, "blkio.leaf_weight_device",
                               f"{majmin} {_int(dev['leafWeight'], where + '.leafWeight')}", where + ".leafWeight")
     throttles = {

@@ -22,7 +22,9 @@ def pycr_resource_limits(config, cgroup, resources):
     if not resources:
         return
     if "devices" in resources:
-        listed = [{"allow": True, "type": d["type"], "major": d.get("major"), "minor": d.get("minor"),
-                   "access": "rwm"} for d in config.get("linux", {}).get("devices", []) or []]
+        # a FIFO needs no device rule; an unbuffered char device ("u") is a char device to the cgroup
+        listed = [{"allow": True, "type": "c" if d["type"] == "u" else d["type"], "major": d.get("major"),
+                   "minor": d.get("minor"), "access": "rwm"}
+                  for d in config.get("linux", {}).get("devices", []) or [] if d.get("type") in ("c", "b", "u")]
         resources = {**resources, "devices": [*resources["devices"], *DEFAULT_DEVICE_RULES, *listed]}
     cgroup.apply(resources)

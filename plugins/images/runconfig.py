@@ -50,6 +50,8 @@ def options_from_args(ns) -> RunOptions:
     env = []
     for path in ns.env_file:
         env += read_env_file(path)
+    if ns.memory is not None:
+        parse_size(ns.memory)  # refused before any pull or mount, not half-way through
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
@@ -128,6 +130,9 @@ def resolve_user(rootfs: str, spec: str | None) -> dict:
             if not group.isdigit():
                 raise ConfigError(f"-u {spec}: no group {group!r} in the image's /etc/group")
             gid = int(group)
+    for what, value in (("uid", uid), ("gid", gid)):
+        if not 0 <= value < 2**32 - 1:  # (uid_t)-1 means "no change" to the kernel
+            raise ConfigError(f"-u {spec}: {what} {value} is out of range (0 to {2**32 - 2})")
     extra = [gid]  # as docker: the primary group is listed among the supplementary ones too
     if name is not None and not group:
         for row in groups:

@@ -48,7 +48,14 @@ _CHUNK = 1 << 20
 
 
 class UnpackError(PycrError):
-    """A layer is malformed or hostile; nothing outside the target was touched."""
+    """A layer is malformed or hostile, or the target refused it; nothing outside the target was touched.
+
+    ``errno`` is the kernel's error number when the failure was the target's (ENOSPC, EDQUOT,
+    EROFS...), so a rootfs strategy can tell a full disk from a bad layer; the original
+    ``OSError`` is the exception's ``__cause__``.
+    """
+
+    errno: int | None = None
 
 
 @dataclass
@@ -95,6 +102,7 @@ class _Inflater:
 
         self._q: queue.Queue = queue.Queue(maxsize=8)
         self._buf = b""
+        self._pos = 0
         self._done = False
         self._stop = False
         self._t = threading.Thread(target=self._run, args=(f,), name="pycr-inflate", daemon=True)
@@ -111,13 +119,15 @@ class _Inflater:
                     if not d.eof:
                         raise EOFError("compressed stream ended before the end-of-stream marker")
                     break
-                while chunk:
-                    out = d.decompress(chunk)
+                while chunk and not self._stop:
+                    # at most _CHUNK out per call: a gzip bomb (1000:1) never sits in memory whole
+                    out = d.decompress(chunk, _CHUNK)
                     if out:
                         self._q.put(out)
-                    chunk = b""
+                    chunk = d.unconsumed_tail
                     if d.eof:
                         rest = d.unused_data
+                        chunk = b""
                         if rest.strip(b"\0"):  # another gzip member follows
                             d = zlib.decompressobj(31)
                             chunk = rest
@@ -126,19 +136,30 @@ class _Inflater:
             self._q.put(e)
 
     def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buf) < n):
-            item = self._q.get()
-            if item is None:
-                self._done = True
-            elif isinstance(item, BaseException):
-                self._done = True
-                raise item
+        """Up to ``n`` bytes; only what is returned is copied (tarfile reads 512 at a time)."""
+        parts = []
+        want = n
+        while want != 0:
+            if self._pos >= len(self._buf):
+                if self._done:
+                    break
+                item = self._q.get()
+                if item is None:
+                    self._done = True
+                    break
+                if isinstance(item, BaseException):
+                    self._done = True
+                    raise item
+                self._buf, self._pos = item, 0
+            take = len(self._buf) - self._pos if want < 0 else min(want, len(self._buf) - self._pos)
+            if self._pos == 0 and take == len(self._buf):
+                parts.append(self._buf)
             else:
-                self._buf = self._buf + item if self._buf else item
-        if n < 0:
-            n = len(self._buf)
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
+                parts.append(self._buf[self._pos:self._pos + take])
+            self._pos += take
+            if want > 0:
+                want -= take
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         import queue
@@ -288,7 +309,8 @@ def _clear_dir(dirfd: int, keep: set[str]) -> None:
 # -- the unpacker -------------------------------------------------------------
 
 def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", devices: str = "skip",
-                 same_owner: bool | None = None, layer_name: str = "layer") -> UnpackStats:
+                 same_owner: bool | None = None, layer_name: str = "layer",
+                 limits: "Limits | None" = None) -> UnpackStats:
     """Unpack one (possibly compressed) layer tar stream into ``target``.
 
     ``mode`` is ``"flatten"`` (apply onto what lower layers left in
@@ -306,12 +328,14 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
         same_owner = os.geteuid() == 0
     stats = UnpackStats()
     dir_times: list[tuple[list[str], int]] = []
+    limits = limits or Limits.from_env()
     root = _Root(target)
     with contextlib.ExitStack() as stack:
         stack.callback(root.close)
         data = open_decompressed(stream, stack)
         try:
-            tf = stack.enter_context(tarfile.open(fileobj=data, mode="r|", errorlevel=2, bufsize=_CHUNK))
+            # tarfile's stream copies what is left of its buffer on every read: keep it small
+            tf = stack.enter_context(tarfile.open(fileobj=data, mode="r|", errorlevel=2, bufsize=64 << 10))
             members = iter(tf)
             while True:
                 try:
@@ -326,13 +350,15 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
                         stats.truncated_tail = True
                         break
                     raise
-                _apply(tf, member, root, mode, devices, same_owner, stats, dir_times)
+                _apply(tf, member, root, mode, devices, same_owner, stats, dir_times, limits)
         except UnpackError as e:
             raise UnpackError(f"{layer_name}: {e}") from None
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
             raise UnpackError(f"{layer_name}: corrupt layer: {e}") from None
         except OSError as e:
-            raise UnpackError(f"{layer_name}: cannot unpack into {target}: {e}") from None
+            err = UnpackError(f"{layer_name}: cannot unpack into {target}: {e}")
+            err.errno = e.errno
+            raise err from e  # one line for users (the CLI prints str()); the cause for strategies
         # directory mtimes last, deepest first, so children do not bump them again
         for parts, mtime in sorted(dir_times, key=lambda x: -len(x[0])):
             try:
@@ -345,7 +371,8 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
 
 
 def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_owner: bool,
-           stats: UnpackStats, dir_times) -> None:
+           stats: UnpackStats, dir_times, limits: "Limits") -> None:
+    limits.count(stats, m)
     parts = split_member(m.name)
     if not parts:  # "./" itself: take the root directory's metadata
         if m.isdir():
@@ -394,17 +421,11 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
         if st is not None:
             _remove(dirfd, base)  # never follow: a symlink placed here is replaced, not written through
         if m.isreg():
+            limits.charge(stats, m)
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                          dir_fd=dirfd)
             try:
-                src = tf.extractfile(m)
-                remaining = m.size
-                while remaining > 0:
-                    chunk = src.read(min(_CHUNK, remaining))
-                    if not chunk:
-                        raise UnpackError(f"layer member {m.name!r} is truncated")
-                    _write_all(fd, chunk)
-                    remaining -= len(chunk)
+                _copy_data(tf.extractfile(m), fd, m)
                 stats.bytes += m.size
             finally:
                 os.close(fd)
@@ -444,6 +465,64 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
             raise UnpackError(f"layer member {m.name!r} has an unsupported type {m.type!r}")
     stats.created.add(key)
     _set_metadata(m, base, dirfd, same_owner)
+
+
+def _copy_data(src, fd: int, m: tarfile.TarInfo) -> None:
+    """A member's bytes into ``fd``.  A sparse member (GNU/PAX sparse map) stays
+    sparse: only its data regions are read and written, the holes are skipped
+    with lseek and the file is sized with ftruncate."""
+    regions = [(0, m.size)]
+    if m.sparse is not None:
+        # GNU's old format pads its map with (0, 0) slots; ExFileObject cannot seek on a stream,
+        # its raw _FileInFile can: a hole is skipped without reading (or inflating) anything
+        regions = [(offset, size) for offset, size in m.sparse if size > 0]
+        src = src.raw
+    for offset, size in regions:
+        if m.sparse is not None:
+            src.seek(offset)
+            os.lseek(fd, offset, os.SEEK_SET)
+        remaining = size
+        while remaining > 0:
+            chunk = src.read(min(_CHUNK, remaining))
+            if not chunk:
+                raise UnpackError(f"layer member {m.name!r} is truncated")
+            _write_all(fd, chunk)
+            remaining -= len(chunk)
+    if m.sparse is not None:
+        os.ftruncate(fd, m.size)
+
+
+@dataclass
+class Limits:
+    """How big one layer may unpack: bytes of file data (apparent size) and
+    entries.  From ``PYCR_LAYER_MAX_BYTES`` / ``PYCR_LAYER_MAX_FILES`` (0: no
+    limit); the defaults stop a decompression bomb long before a disk fills."""
+
+    max_bytes: int = 64 << 30
+    max_files: int = 4_000_000
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        out = cls()
+        for attr, var in (("max_bytes", "PYCR_LAYER_MAX_BYTES"), ("max_files", "PYCR_LAYER_MAX_FILES")):
+            text = os.environ.get(var)
+            if text:
+                try:
+                    setattr(out, attr, int(text))
+                except ValueError:
+                    raise UnpackError(f"{var}={text!r}: not a whole number") from None
+        return out
+
+    def count(self, stats: UnpackStats, m: tarfile.TarInfo) -> None:
+        entries = stats.files + stats.dirs + stats.symlinks + stats.hardlinks + stats.whiteouts + 1
+        if self.max_files and entries > self.max_files:
+            raise UnpackError(f"more than {self.max_files} entries (limit PYCR_LAYER_MAX_FILES), "
+                              f"at member {m.name!r}")
+
+    def charge(self, stats: UnpackStats, m: tarfile.TarInfo) -> None:
+        if self.max_bytes and stats.bytes + m.size > self.max_bytes:
+            raise UnpackError(f"unpacks to more than {self.max_bytes} bytes (limit PYCR_LAYER_MAX_BYTES), "
+                              f"at member {m.name!r} of {m.size} bytes")
 
 
 def _write_all(fd: int, data: bytes) -> None:

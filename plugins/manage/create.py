@@ -107,6 +107,7 @@ def create(opts, ns, *, detach: bool = True):
     from pycr.plugins.images.store import atomic_write
     from pycr.plugins.manage import records
 
+    records.check_name(ns.name)  # before anything is pulled, made or mounted
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
@@ -118,6 +119,7 @@ def create(opts, ns, *, detach: bool = True):
             for r in records.all_records(store.root):
                 if r.name == ns.name:
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
+    run_opts = runconfig.options_from_args(ns)
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,

@@ -24,7 +24,8 @@ from pycr.core import PycrError
 
 RECORD = "container.json"
 LOG = "json.log"
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+MAX_NAME = 128
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
         "proud", "quirky", "sharp", "tender", "vivid", "witty", "zen", "bold", "cool")
 _NOUN = ("turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov",
@@ -75,10 +76,9 @@ class Record:
         return self
 
     def save(self) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.data, f)
-        os.replace(tmp, self.path)
+        from pycr.core import write_json_file
+
+        write_json_file(self.path, self.data, f"container {self.data.get('name') or self.id}: cannot save its record")
 
     @contextlib.contextmanager
     def locked(self):
@@ -135,12 +135,22 @@ def resolve(store_root: str, ref: str) -> Record:
     raise PycrError(f"no such container: {ref}")
 
 
+def check_name(name: str | None) -> None:
+    """A container name as given to --name (None: one will be made up)."""
+    if name is None:
+        return
+    if not _NAME.fullmatch(name):
+        shown = repr(name) if len(name) <= 60 else repr(name[:50]) + f"... ({len(name)} characters)"
+        raise PycrError(f"--name {shown}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    if len(name) > MAX_NAME:
+        raise PycrError(f"--name {name[:40]!r}...: {len(name)} characters, at most {MAX_NAME}")
+
+
 def new_record(store, name: str | None, fields: dict) -> Record:
     """Make the container's directory and record; the name is checked and taken atomically."""
     import secrets
 
-    if name is not None and not _NAME.match(name):
-        raise PycrError(f"--name {name!r}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+    check_name(name)
     base = containers_dir(store.root)
     os.makedirs(base, exist_ok=True)
     with store.lock("containers"):
@@ -157,7 +167,13 @@ def new_record(store, name: str | None, fields: dict) -> Record:
         rec = Record(cdir, {"id": cid, "name": name, "created": now_rfc3339(), **fields,
                             "state": {"status": "creating", "creator_pid": os.getpid(),
                                       "creator_start": proc_start(os.getpid())}})
-        rec.save()
+        try:
+            rec.save()
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(cdir, ignore_errors=True)
+            raise
     return rec
 
 
@@ -188,6 +204,9 @@ def live_status(rec: Record, paused_check=None) -> dict:
             out["status"] = "restarting" if status == "restarting" else "exiting"
         else:
             out.update(status="exited", error=out["error"] or "the monitor died; exit code unknown")
+    if st.get("foreground") and not out["monitor"] and out["status"] in ("running", "exiting", "starting"):
+        # the `pycr run` holding it is gone (killed): nobody is attached, nobody will clean up
+        out.update(status="dead", error=out["error"] or "its pycr run was killed")
     out["running"] = out["status"] in ("running", "paused")
     if out["running"] and not out["monitor"]:
         out["error"] = "the monitor died: the container runs unmonitored"

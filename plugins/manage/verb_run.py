@@ -1,15 +1,13 @@
 """``pycr run IMAGE [CMD...]``: pull if missing, build a rootfs and a config, run in the foreground.
 
-Everything made for the container (rootfs mount, upper dir or private copy,
-bundle, runtime state) is undone when it exits, fails or is interrupted:
-each step registers its undo on one ``ExitStack``.  The exit status is the
+The container is made as ``pycr create`` makes one (a record, its rootfs and
+bundle: ``pycr.plugins.manage.create``) and removed with everything made
+for it when it exits, fails or is interrupted.  The exit status is the
 container's (128+signal when killed).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 
 
@@ -21,49 +19,35 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
-    import secrets
-    import shutil
-
-    from pycr.core import PycrError, load_strategy, open_store, strategy_options
-    from pycr.plugins.images import runconfig, transports
-    from pycr.plugins.images.store import atomic_write
-
-    from pycr.plugins.manage.create import check_usage, fit_backend, network_config
+    """A foreground container is a record like a detached one (``ps`` shows it,
+    ``rm -f`` ends it); this ``pycr`` process is its monitor, and removes it
+    when it exits.  If this process is killed, the record says so (status
+    ``dead``) and ``rm`` / ``container prune`` clean up after it."""
+    from pycr.plugins.manage import cleanup, records
+    from pycr.plugins.manage.create import check_usage, create
 
     check_usage(ns, "run")
     if ns.detach or ns.restart != "no":  # the monitor's modes: pycr.plugins.manage
         from pycr.plugins.manage.run import run as run_managed
 
         return run_managed(opts, ns)
-    from pycr.plugins.manage.create import run_options
+    rec = create(opts, ns, detach=False)
+    me = os.getpid()
+    rec.update_state(status="starting", foreground=True, monitor_pid=me, monitor_start=records.proc_start(me))
 
-    run_opts = run_options(ns)  # every bad option fails before a pull
-    store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
-    strategy_cls = load_strategy(opts)  # a wrong --rootfs fails before any pull
-    name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
-                                          insecure_registries=ns.insecure_registry)
-    cid = ns.name or secrets.token_hex(6)
-    cdir = os.path.join(store.root, "containers", cid)
-    with contextlib.ExitStack() as stack:
-        try:
-            os.mkdir(cdir, 0o700)
-        except FileExistsError:
-            raise PycrError(f"container name {cid!r} is already in use (directory {cdir})") from None
-        stack.callback(shutil.rmtree, cdir, True)
-        atomic_write(os.path.join(cdir, "image.json"),
-                     json.dumps({"manifest": image.digest, "name": name}).encode())
-        strategy = strategy_cls(store, strategy_options(opts, strategy_cls))
-        rootfs = strategy.prepare(image, cdir, stack, read_only=ns.read_only)
-        config = runconfig.build_config(image.config, rootfs, run_opts, container_id=cid,
-                                        annotations={"org.opencontainers.image.ref.name": name or ns.image,
-                                                     "io.pycr.image.digest": image.digest,
-                                                     "io.pycr.rootfs": strategy.name})
-        fit_backend(opts, config)
-        network_config(opts, ns, config, image.config, cid, cdir, store.root)
-        bundle = os.path.join(cdir, "bundle")
-        os.mkdir(bundle, 0o700)
-        atomic_write(os.path.join(bundle, "config.json"), json.dumps(config, indent=1).encode())
+    def created(c) -> None:  # the runtime made it: the record knows its init from now on
+        rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"),
+                         started_at=records.now_rfc3339())
+
+    try:
         from pycr.core import run_container
 
-        return run_container(opts, cid, bundle, no_pivot=strategy.no_pivot, terminal=ns.tty, stdin=ns.interactive,
-                             validate_schema=False)  # runconfig built it: typed by construction
+        return run_container(opts, rec.id, rec.bundle, no_pivot=rec.data.get("no_pivot", False), terminal=ns.tty,
+                             stdin=ns.interactive, validate_schema=False,  # runconfig built it: typed
+                             on_created=created)
+    finally:
+        failures = cleanup.remove(rec.reload())
+        if failures:
+            import sys
+
+            sys.stderr.write(f"warning: container {rec.name}: " + "; ".join(failures) + "\n")

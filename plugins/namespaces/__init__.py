@@ -13,6 +13,10 @@ _FLAGS = {"mount": 0x00020000, "cgroup": 0x02000000, "uts": 0x04000000, "ipc": 0
           "user": 0x10000000, "pid": 0x20000000, "network": 0x40000000, "time": 0x00000080}
 
 
+#: lines a /proc/PID/uid_map may hold (Linux >= 4.15; 5 before)
+MAX_ID_MAP_LINES = 340
+
+
 @hookimpl
 def pycr_isolation_plan(config, plan):
     from pycr.core import steps
@@ -33,6 +37,9 @@ def pycr_isolation_plan(config, plan):
         plan.gid_mappings = linux.get("gidMappings", []) or []
         if "path" not in _by_type(linux, "user") and not plan.uid_mappings:
             raise ConfigError("linux.uidMappings: a new user namespace needs uid and gid mappings")
+        for field, maps in (("linux.uidMappings", plan.uid_mappings), ("linux.gidMappings", plan.gid_mappings)):
+            if len(maps) > MAX_ID_MAP_LINES:
+                raise ConfigError(f"{field}: {len(maps)} mappings, the kernel takes at most {MAX_ID_MAP_LINES}")
     if config.get("hostname") or config.get("domainname"):
         if "uts" not in kinds:
             raise ConfigError("hostname: setting a hostname needs a new uts namespace")

@@ -17,9 +17,13 @@ _RLIMITS = {
 def pycr_isolation_plan(config, plan):
     from pycr.core import cap_mask, steps
 
+    if "process" not in config:  # created, never started (lifecycle.start refuses)
+        plan.process = steps.ProcessSpec(args=[])
+        return
     proc = config["process"]
     user = proc.get("user", {}) or {}
     caps = proc.get("capabilities")
+    _check_exec_strings(proc)
     rlimits = []
     for rl in proc.get("rlimits", []) or []:
         if rl["type"] not in _RLIMITS:
@@ -31,10 +35,13 @@ def pycr_isolation_plan(config, plan):
     def mask(name):
         return cap_mask((caps or {}).get(name), f"process.capabilities.{name}")
 
+    gids = list(user.get("additionalGids", []) or [])
+    if len(gids) > NGROUPS_MAX:
+        raise ConfigError(f"process.user.additionalGids: {len(gids)} groups, the kernel allows at most {NGROUPS_MAX}")
     plan.process = steps.ProcessSpec(
         args=list(proc["args"]), env=list(proc.get("env", []) or []), cwd=proc.get("cwd", "/"),
         uid=user.get("uid", 0), gid=user.get("gid", 0),
-        additional_gids=list(user.get("additionalGids", []) or []),
+        additional_gids=gids,
         umask=user.get("umask"), rlimits=rlimits,
         bounding=mask("bounding") if caps is not None else None,
         effective=mask("effective"), permitted=mask("permitted"), inheritable=mask("inheritable"),
@@ -44,4 +51,31 @@ def pycr_isolation_plan(config, plan):
 
 
 def _rlim(value: int) -> int:
-    return -1 if value >= 2**64 - 1 else value  # RLIM_INFINITY
+    """An rlim_t for resource.setrlimit, which takes a C long long: values
+    from 2^63 up are passed in two's complement (2^64-1 is RLIM_INFINITY, -1)."""
+    return value - 2**64 if value >= 2**63 else value
+
+
+NGROUPS_MAX = 65536
+#: execve's limits: one argument or environment string (MAX_ARG_STRLEN), all of them (ARG_MAX)
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def _check_exec_strings(proc: dict) -> None:
+    """Refuse at create what execve would refuse after start (when no one hears
+    about it but the container's stderr): NUL bytes, E2BIG."""
+    import os
+
+    total = 0
+    for field in ("args", "env"):
+        for i, item in enumerate(proc.get(field) or []):
+            if "\0" in item:
+                raise ConfigError(f"process.{field}[{i}]: contains a NUL character")
+            size = len(item.encode(errors="surrogateescape")) + 1
+            if size > MAX_ARG_STRLEN:
+                raise ConfigError(f"process.{field}[{i}]: {size} bytes, execve takes at most {MAX_ARG_STRLEN}")
+            total += size + 8  # and its pointer
+    limit = os.sysconf("SC_ARG_MAX")
+    if total > limit:
+        raise ConfigError(f"process.args and process.env: {total} bytes, more than execve's limit {limit} "
+                          "(argument list too long)")

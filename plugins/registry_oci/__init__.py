@@ -15,6 +15,8 @@ from pycr.plugins import images
 requires = ("images",)  # checked when this driver is chosen
 
 PARALLEL = 4
+#: an image config is read whole into memory: refuse absurd ones before fetching them
+MAX_CONFIG = 8 << 20
 
 
 def client_for(ref, insecure_registries=(), credentials=None):
@@ -64,6 +66,9 @@ class RegistrySource:
                 if media.kind_of(mtype or doc.get("mediaType"), doc) != "manifest":
                     raise PycrError(f"pull {name}: nested index is not supported")
             images.schema.validate("manifest", doc, f"manifest {name}")
+            if int(doc["config"].get("size") or 0) > MAX_CONFIG:
+                raise PycrError(f"pull {name}: config {doc['config']['digest']} is {doc['config']['size']} bytes, "
+                                f"more than the {MAX_CONFIG}-byte limit for an image config")
             for layer in doc["layers"]:
                 if layer.get("mediaType") not in media.LAYERS:
                     raise PycrError(f"pull {name}: layer {layer['digest']} has unsupported media "

@@ -9,7 +9,7 @@ import urllib.parse
 
 from pycr.plugins import images
 
-from .transport import RegistryError, Transport
+from .transport import RegistryError, Transport, network_reason
 
 RETRIES = 3
 
@@ -121,7 +121,7 @@ class Registry:
                     progress.start(key, w.digest[7:19], w.size)
         try:
             while True:
-                chunk = resp.read(1 << 20)
+                chunk = self.http.read_chunk(resp, 1 << 20, f"blob {self.host}/{repo}@{w.digest}")
                 if not chunk:
                     break
                 w.write(chunk)
@@ -130,7 +130,7 @@ class Registry:
                     progress.advance(key, len(chunk))
         except (OSError, ValueError, http.client.HTTPException) as e:
             self.http.close()
-            raise RegistryError(f"registry {self.host} connection lost: {e or type(e).__name__}") from None
+            raise RegistryError(f"registry {self.host} connection lost: {network_reason(e)}") from None
         if resp.headers.get("Content-Length") and w.size is not None and w.offset < w.size:
             self.http.close()
             raise RegistryError(f"registry {self.host} connection lost after {w.offset} of {w.size} bytes")

@@ -53,12 +53,67 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(_CHALLENGE.findall(rest))
 
 
-class Transport:
-    """Requests against one registry host, with auth and redirects handled."""
+#: what a registry may make us hold in memory: a manifest or index (containerd's limit too),
+#: an error body, a token answer
+MAX_DOCUMENT = 4 << 20
+MAX_SMALL = 1 << 20
 
-    timeout = 60
+
+def _setting(name: str, default: float) -> float:
+    import os
+
+    text = os.environ.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise PycrError(f"{name}={text!r}: not a number of seconds") from None
+    if value <= 0:
+        raise PycrError(f"{name}={text!r}: must be more than 0")
+    return value
+
+
+class _Deadline:
+    """Cut the connection if a unit of work (the answer's headers and a
+    document, or one chunk of a blob) is not done in ``seconds``: a socket
+    timeout alone never fires on a server that trickles one byte at a time."""
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float):
+        self.conn, self.seconds, self.fired = conn, seconds, False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        import socket
+
+        self.fired = True
+        sock = self.conn.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+
+class Transport:
+    """Requests against one registry host, with auth and redirects handled.
+
+    Deadlines (seconds, from the environment): ``PYCR_REGISTRY_CONNECT_TIMEOUT``
+    (30) to connect; ``PYCR_REGISTRY_IDLE_TIMEOUT`` (60) for the answer's
+    headers and a whole document, and for each MiB of a blob.
+    """
 
     def __init__(self, host: str, *, insecure: bool = False, credentials: tuple[str, str] | None = None):
+        self.connect_timeout = _setting("PYCR_REGISTRY_CONNECT_TIMEOUT", 30)
+        self.idle_timeout = _setting("PYCR_REGISTRY_IDLE_TIMEOUT", 60)
         self.host = host
         self.scheme = "http" if insecure or is_loopback(host) else "https"
         self.credentials = credentials
@@ -79,8 +134,12 @@ class Transport:
         key = (scheme, netloc)
         if key not in conns:
             cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            conns[key] = cls(netloc, timeout=self.timeout)
-        return conns[key]
+            conns[key] = cls(netloc, timeout=self.connect_timeout)
+        conn = conns[key]
+        if conn.sock is None:
+            conn.connect()
+            conn.sock.settimeout(self.idle_timeout)  # no byte for this long: the connection is dead
+        return conn
 
     def _drop(self, scheme: str, netloc: str) -> None:
         conn = getattr(self._local, "conns", {}).pop((scheme, netloc), None)
@@ -96,23 +155,72 @@ class Transport:
         u = urllib.parse.urlsplit(url)
         path = u.path + (f"?{u.query}" if u.query else "")
         for attempt in (0, 1):  # a kept-alive connection may have been closed by the server
-            conn = self._conn(u.scheme, u.netloc)
+            deadline = None
             try:
-                conn.request(method, path, body=body, headers=headers)
-                return conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn = self._conn(u.scheme, u.netloc)
+                with _Deadline(conn, self.idle_timeout) as deadline:
+                    conn.request(method, path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                resp.pycr_conn = conn
+                return resp
+            except (OSError, http.client.HTTPException) as e:
                 self._drop(u.scheme, u.netloc)
-                if attempt or (body is not None and not isinstance(body, (bytes, bytearray))):
+                if deadline is not None and deadline.fired:
+                    raise self._too_slow("the answer's headers") from None
+                stale = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if not stale or attempt or (body is not None and not isinstance(body, (bytes, bytearray))):
                     raise
-            except OSError:
-                self._drop(u.scheme, u.netloc)
-                raise
         raise AssertionError("unreachable")
+
+    def _too_slow(self, what: str) -> "RegistryError":
+        return RegistryError(f"registry {self.host}: {what} did not arrive within {self.idle_timeout:g} s "
+                             "(PYCR_REGISTRY_IDLE_TIMEOUT)")
+
+    def read_body(self, resp, limit: int, what: str) -> bytes:
+        """The whole body of ``resp``, at most ``limit`` bytes, within the idle deadline;
+        an announced or actual size over the limit is refused before it is held."""
+        length = resp.headers.get("Content-Length")
+        if length is not None and length.strip().isdigit() and int(length) > limit:
+            self.close()
+            raise RegistryError(f"{what}: registry {self.host} announces {int(length)} bytes, "
+                                f"more than the {limit}-byte limit")
+        try:
+            with _Deadline(resp.pycr_conn, self.idle_timeout) as deadline:
+                data = resp.read(limit + 1)
+        except (OSError, http.client.HTTPException) as e:
+            self.close()
+            if deadline.fired:
+                raise self._too_slow(what) from None
+            raise RegistryError(f"{what}: registry {self.host} connection lost: {network_reason(e)}") from None
+        if deadline.fired:
+            self.close()
+            raise self._too_slow(what)
+        if len(data) > limit:
+            self.close()
+            raise RegistryError(f"{what}: registry {self.host} sent more than the {limit}-byte limit")
+        if not resp.isclosed():  # the rest was not read: this connection cannot be reused
+            self.close()
+        return data
+
+    def read_chunk(self, resp, size: int, what: str) -> bytes:
+        """Up to ``size`` bytes of a streamed body, within the idle deadline."""
+        with _Deadline(resp.pycr_conn, self.idle_timeout) as deadline:
+            try:
+                data = resp.read(size)
+            except (OSError, http.client.HTTPException):
+                if deadline.fired:
+                    self.close()
+                    raise self._too_slow(what) from None
+                raise
+        if deadline.fired:
+            self.close()
+            raise self._too_slow(what)
+        return data
 
     # -- the seam -------------------------------------------------------------
     def request(self, method: str, url: str, *, headers: dict[str, str] | None = None, body: Any = None,
                 scope: str | None = None, ok: tuple[int, ...] = (200,), stream: bool = False,
-                what: str = "") -> http.client.HTTPResponse:
+                what: str = "", max_bytes: int = MAX_DOCUMENT) -> http.client.HTTPResponse:
         """Send a request; return the response (body unread when ``stream``, else read into ``.data``).
 
         ``url`` is a path on this registry or an absolute URL (upload
@@ -135,25 +243,26 @@ class Transport:
                 resp = self._send(method, url, hdrs, body)
             except (OSError, http.client.HTTPException) as e:
                 prefix = f"{what}: " if what else ""
-                raise RegistryError(f"{prefix}registry {self.host} unreachable: {e or type(e).__name__}") from None
+                raise RegistryError(f"{prefix}registry {self.host} unreachable: {network_reason(e)}") from None
             if resp.status == 401 and own and not retried_auth:
-                resp.read()
+                self.read_body(resp, MAX_SMALL, what or "authentication challenge")
                 retried_auth = True
                 if self._authenticate(resp.headers.get("WWW-Authenticate", ""), scope):
                     hdrs.pop("Authorization", None)
                     continue
                 raise self._error(resp, b"", what, method, url)
             if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                resp.read()
+                self.read_body(resp, MAX_SMALL, what or "redirect")
                 url = urllib.parse.urljoin(url, resp.headers["Location"])
                 if resp.status == 303:
                     method, body = "GET", None
                 continue
             if resp.status not in ok:
-                data = resp.read()
+                data = self.read_body(resp, MAX_SMALL, what or "error answer") if method != "HEAD" else resp.read()
                 raise self._error(resp, data, what, method, url)
             if not stream:
-                resp.data = resp.read()
+                resp.data = self.read_body(resp, max_bytes, what or f"{method} {url}") if method != "HEAD" \
+                    else resp.read()
             resp.url = url
             return resp
         raise RegistryError(f"registry {self.host}: too many redirects for {url}")
@@ -192,9 +301,9 @@ class Transport:
             headers["Authorization"] = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
         try:
             resp = self._send("GET", url, headers, None)
-            data = resp.read()
         except (OSError, http.client.HTTPException) as e:
-            raise RegistryError(f"token server {realm} unreachable: {e}") from None
+            raise RegistryError(f"token server {realm} unreachable: {network_reason(e)}") from None
+        data = self.read_body(resp, MAX_SMALL, f"token from {realm}")
         if resp.status != 200:
             raise RegistryError(f"token server {realm} refused{' credentials' if self.credentials else ''}: "
                                 f"HTTP {resp.status}", resp.status)
@@ -220,3 +329,17 @@ class Transport:
             return RegistryError(f"{subject}: unauthorized: authentication required{hint}", 401, code)
         text = message or (code or "").lower().replace("_", " ") or resp.reason
         return RegistryError(f"{subject}: {text} (HTTP {resp.status})", resp.status, code)
+
+
+def network_reason(e: BaseException) -> str:
+    """An OSError or http.client error in words, without Python's names or errno numbers."""
+    import socket
+
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    if isinstance(e, http.client.IncompleteRead):
+        return f"connection closed after {len(e.partial)} bytes"
+    text = str(e)
+    return text if text and not text.startswith("[Errno") else "connection failed"

@@ -21,10 +21,16 @@ def pycr_rootfs_plan(config, bundle, plan):
 
     linux = config.get("linux", {})
     prop = linux.get("rootfsPropagation")
-    if prop:  # the schema allows private, shared, slave, unbindable; applied recursively, as runc does
-        if "r" + prop not in steps.PROPAGATION:
+    if prop:  # private, shared, slave, unbindable and (as runc accepts them) their r-forms
+        if prop not in steps.PROPAGATION:
             raise ConfigError(f"linux.rootfsPropagation: unknown value {prop!r}")
-        plan.root_propagation = steps.PROPAGATION["r" + prop]
+        # As runc: the namespace's / gets it (recursively) before the rootfs is bound, so binds
+        # share with the host when asked to -- but never unbindable, or the rootfs could not be
+        # bound -- and the container's own / gets exactly the value asked for after the switch.
+        base = prop.lstrip("r")
+        if base != "unbindable":
+            plan.root_propagation = steps.PROPAGATION["r" + base]
+        plan.post_switch.append(steps.RootPropagation(steps.PROPAGATION[prop]))
     plan.pre_switch.append(steps.BindRootfs())
     has_devpts = False
     for i, m in enumerate(config.get("mounts", []) or []):
@@ -42,10 +48,7 @@ def pycr_rootfs_plan(config, bundle, plan):
     for path, major, minor in DEFAULT_DEVICES:
         plan.pre_switch.append(steps.Device(path, "c", major, minor, 0o666))
     for i, d in enumerate(linux.get("devices", []) or []):
-        if not d["path"].startswith("/dev/"):
-            raise ConfigError(f"linux.devices[{i}].path: {d['path']!r} is not under /dev")
-        plan.pre_switch.append(steps.Device(d["path"], d["type"], d.get("major", 0), d.get("minor", 0),
-                                            d.get("fileMode", 0o666), d.get("uid", 0), d.get("gid", 0)))
+        plan.pre_switch.append(device_step(d, f"linux.devices[{i}]"))
     links = list(DEFAULT_LINKS)
     if has_devpts:
         links.append(("pts/ptmx", "/dev/ptmx"))
@@ -56,6 +59,39 @@ def pycr_rootfs_plan(config, bundle, plan):
     plan.post_switch += [steps.ReadonlyPath(p) for p in linux.get("readonlyPaths", []) or []]
     if config.get("root", {}).get("readonly"):
         plan.post_switch.append(steps.ReadonlyRoot())
+
+
+def device_step(d, field):
+    """A ``linux.devices`` entry as a Device step, its path resolved lexically
+    before the /dev check (``/dev/../etc/x`` is /etc/x, refused)."""
+    from pycr.core import steps
+
+    path = d.get("path")
+    path = os.path.normpath(path) if isinstance(path, str) and path.startswith("/") else ""
+    if not path.startswith("/dev/"):
+        raise ConfigError(f"{field}.path: {d.get('path')!r} is not under /dev")
+    kind = d.get("type")
+    if kind not in DEVICE_TYPES:
+        raise ConfigError(f"{field}.type: {kind!r} is not one of c, b, u, p")
+    numbers = {}
+    for key in ("major", "minor"):
+        value = d.get(key, 0 if kind == "p" else None)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+            raise ConfigError(f"{field}.{key}: {value!r} is not a device number (0 to 2^32-1)")
+        numbers[key] = value
+    mode = d.get("fileMode", 0o666)
+    if not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o177777:
+        raise ConfigError(f"{field}.fileMode: {mode!r} is not a file mode")
+    owner = [d.get(k, 0) for k in ("uid", "gid")]
+    for key, value in zip(("uid", "gid"), owner):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+            raise ConfigError(f"{field}.{key}: {value!r} is not an id (0 to 2^32-1)")
+    # engines (podman --privileged) send the file-type bits too: keep the permissions, as runc does
+    return steps.Device(path, kind, numbers["major"], numbers["minor"], mode & 0o7777, *owner)
+
+
+#: the node types of runtime-spec linux.devices: char, block, unbuffered char, FIFO
+DEVICE_TYPES = ("c", "b", "u", "p")
 
 
 def _mount_step(m, bundle, field):

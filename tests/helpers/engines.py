@@ -190,7 +190,7 @@ class Podman:
         left += [f"cgroup {c}" for c in cgroup_children(self.cgroup_parent) if os.path.basename(c) != "conmon"
                  or _cgroup_procs(c)]
         left += [f"mount {m}" for m in mounts_under(str(self.dir / "root")) if "/merged" in m or "/shm" in m]
-        left += [f"process {p}" for p in _processes_mentioning(str(self.dir))]
+        left += [f"process {p}" for p in processes_mentioning(str(self.dir))]
         if os.path.isdir(self.state_root):
             ours = set(self("ps", "-aq", "--no-trunc", check=False).stdout.split()) | self.seen
             left += [f"runtime state {n}" for n in os.listdir(self.state_root) if n in ours]
@@ -201,12 +201,7 @@ class Podman:
         left = self.leftovers()
         self("rm", "--all", "--force", "--time", "0", check=False)
         self("system", "reset", "--force", check=False, input="y\n")
-        for m in sorted(mounts_under(str(self.dir)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        for pid in _processes_mentioning(str(self.dir)):
-            with _suppress():
-                os.kill(pid, signal.SIGKILL)
-        remove_cgroup_tree(self.cgroup_parent)
+        force_clean(self.dir, self.cgroup_parent)
         if self.owned and not mounts_under(str(self.dir)):
             wipe(self.dir)
         return left
@@ -266,7 +261,7 @@ class Containerd:
         left += [f"mount {m}" for m in mounts_under(str(self.dir / "state"))
                  if "/io.containerd.runtime.v2.task/" in m]
         daemon = self.proc.pid if self.proc else None
-        left += [f"process {p}" for p in _processes_mentioning(str(self.dir)) if p != daemon]  # shims
+        left += [f"process {p}" for p in processes_mentioning(str(self.dir)) if p != daemon]  # shims
         return left
 
     def close(self) -> None:
@@ -276,24 +271,44 @@ class Containerd:
         for c in self.ctr("containers", "ls", "-q", check=False).stdout.split():
             self.ctr("containers", "rm", c, check=False)
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for pid in _processes_mentioning(str(self.dir)):
-            with _suppress():
-                os.kill(pid, signal.SIGKILL)
-        for m in sorted(mounts_under(str(self.dir)), key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
-        remove_cgroup_tree(self.cgroup_parent)
+            _stop_daemon(self.proc, 10)
+        force_clean(self.dir, self.cgroup_parent)
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _stop_daemon(proc: subprocess.Popen, grace: float) -> None:
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def force_clean(workdir, cgroup_parent: str) -> None:
+    """What an engine left in ``workdir`` and under ``cgroup_parent``: kill, unmount, remove."""
+    for pid in processes_mentioning(str(workdir)):
+        with _suppress():
+            os.kill(pid, signal.SIGKILL)
+    for m in sorted(mounts_under(str(workdir)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    remove_cgroup_tree(cgroup_parent)
+
+
+def cgroups_named(name: str, depth: int = 7) -> list[str]:
+    """Cgroups called ``name`` anywhere (a few levels deep) in any hierarchy."""
+    found = []
+    for ctrl in os.listdir(CGROUP_ROOT):
+        for dirpath, dirnames, _ in os.walk(os.path.join(CGROUP_ROOT, ctrl)):
+            found += [os.path.join(dirpath, d) for d in dirnames if d == name]
+            if dirpath.count("/") > depth:
+                dirnames[:] = []
+    return found
 
 
 def _cgroup_procs(path: str) -> list[str]:
@@ -304,7 +319,7 @@ def _cgroup_procs(path: str) -> list[str]:
         return []
 
 
-def _processes_mentioning(text: str) -> list[int]:
+def processes_mentioning(text: str) -> list[int]:
     """Processes whose command line names ``text`` (conmon, shims, leftovers)."""
     out = []
     me = os.getpid()
@@ -330,3 +345,95 @@ class _suppress:
 
 def wipe(path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- dockerd
+
+
+DOCKERD = "/usr/sbin/dockerd"
+DOCKER = "/usr/bin/docker"  # Debian's docker.io client, of the same release as its daemon
+
+
+class Dockerd:
+    """Debian's dockerd with ``pycr-oci`` as its default runtime, every path of
+    it in a short temp dir (data-root, exec-root, pidfile, socket, client
+    config), no iptables, no bridge, cgroupfs with a cgroup parent under ours.
+    Containers need ``--network none`` (there is no bridge network)."""
+
+    def __init__(self, runtime: str = PYCR_OCI, tag: str = "docker"):
+        import tempfile
+
+        # the managed containerd's socket lives under exec-root: keep the path short
+        self.dir = Path(tempfile.mkdtemp(prefix="pycr-dk-"))
+        self.socket = str(self.dir / "docker.sock")
+        self.runtime = runtime
+        self.cgroup_parent = parent_cgroup(tag)
+        (self.dir / "daemon.json").write_text("{}\n")
+        (self.dir / "client").mkdir()
+        self.proc = None
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.socket}", "DOCKER_CONFIG": str(self.dir / "client")}
+
+    def argv(self) -> list[str]:
+        d = self.dir
+        return [DOCKERD, "--config-file", str(d / "daemon.json"), "--data-root", str(d / "data"),
+                "--exec-root", str(d / "exec"), "--pidfile", str(d / "docker.pid"), "-H", f"unix://{self.socket}",
+                "--iptables=false", "--ip6tables=false", "--bridge=none", "--ip-forward=false",
+                "--ip-masq=false", "--userland-proxy=false", "--storage-driver", "overlay2",
+                "--exec-opt", "native.cgroupdriver=cgroupfs", "--cgroup-parent", self.cgroup_parent,
+                "--add-runtime", f"pycr={self.runtime}", "--default-runtime", "pycr", "--log-level", "warn"]
+
+    def start(self):
+        log = open(self.dir / "dockerd.log", "ab")
+        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                     cwd=str(self.dir), env={**os.environ, "TMPDIR": str(self.dir)})
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dockerd exited: {(self.dir / 'dockerd.log').read_text()[-3000:]}")
+            if os.path.exists(self.socket) and self("version", check=False).returncode == 0:
+                return self
+            time.sleep(0.2)
+        self.close()
+        raise RuntimeError("dockerd did not start in 60s")
+
+    def __call__(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        return run([DOCKER, *args], check=check, timeout=timeout, env=self.env, **kw)
+
+    def run_args(self, *extra) -> list[str]:
+        return ["--network", "none", *extra]
+
+    def leftovers(self) -> list[str]:
+        left = [f"container {c}" for c in self("ps", "-aq", check=False).stdout.split()]
+        left += [f"cgroup {c}" for c in cgroup_children(self.cgroup_parent)]
+        left += [f"mount {m}" for m in mounts_under(str(self.dir)) if "/merged" in m or "/mounts/shm" in m
+                 or "/rootfs" in m]
+        daemon = {self.proc.pid} if self.proc else set()
+        left += [f"process {p}" for p in processes_mentioning(str(self.dir))
+                 if p not in daemon and b"containerd" not in _cmdline(p)]
+        return left
+
+    def close(self) -> None:
+        """Stop every container and the daemon (and its containerd), remove everything."""
+        if self.proc is not None and self.proc.poll() is None:
+            ids = self("ps", "-aq", check=False).stdout.split()
+            if ids:
+                self("rm", "--force", *ids, check=False)
+            _stop_daemon(self.proc, 30)
+        force_clean(self.dir, self.cgroup_parent)
+        if not mounts_under(str(self.dir)):
+            wipe(self.dir)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""

@@ -141,3 +141,23 @@ def test_runtime_state_is_removed(podman):
     while cid in os.listdir(pm.state_root) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cid not in os.listdir(pm.state_root)
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["no-such-program"], 127),   # runc's "executable file not found in $PATH"
+    (["/no/such/program"], 127),  # runc's "stat ...: no such file or directory"
+    (["/etc"], 126),              # runc's "permission denied": a directory
+    (["/etc/passwd"], 126),       # ... and a file that is not executable
+])
+def test_exit_codes_from_the_runtimes_words(podman, argv, code):
+    pm, ref = podman
+    r = pm("run", "--rm", *pm.run_args(), ref, *argv, check=False)
+    assert r.returncode == code, (r.stdout, r.stderr)
+
+
+def test_home_comes_from_the_images_passwd(podman):
+    pm, ref = podman
+    r = pm("run", "--rm", *pm.run_args(), ref, "sh", "-c", 'echo "$HOME"')
+    assert r.stdout.strip() == "/root"
+    r = pm("run", "--rm", "--user", "1000", *pm.run_args(), ref, "sh", "-c", 'echo "$HOME"')
+    assert r.stdout.strip() == "/home/app"

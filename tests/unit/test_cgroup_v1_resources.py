@@ -157,6 +157,15 @@ def test_blkio_weight_without_any_weight_file(tmp_path):
         drv.apply({"blockIO": {"weight": 300}})
 
 
+def test_blkio_zero_weights_mean_not_set(env):
+    """dockerd sends blockIO.weight 0 for every container; runc writes nothing for a 0 weight."""
+    fake, drv = env
+    drv.apply({"blockIO": {"weight": 0, "leafWeight": 0,
+                           "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]}})
+    assert fake.read("blkio", CG, "blkio.bfq.weight") == "100"
+    assert fake.read("blkio", CG, "blkio.bfq.weight_device") == ""
+
+
 def test_blkio_devices(env):
     fake, drv = env
     drv.apply({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 200}],
