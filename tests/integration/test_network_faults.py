@@ -27,10 +27,11 @@ def _monitors(p):
 def test_kill_9_of_pycr_and_of_the_monitor_mid_setup(net):
     p, h = net
     leases = os.path.join(p.store, "network", "leases")
-    for victim in ("pycr", "monitor"):
-        proc = p.popen("run", "-d", "-q", "-p", "8090:80", p.image, "sleep", "1000")
+    for victim in ("pycr", "monitor", "foreground"):  # a foreground pycr is its container's monitor
+        detach = () if victim == "foreground" else ("-d",)
+        proc = p.popen("run", *detach, "-q", "-p", "8090:80", p.image, "sleep", "1000")
         _wait(lambda: os.path.isdir(leases) and os.listdir(leases))  # the address is taken: setup under way
-        if victim == "pycr":
+        if victim in ("pycr", "foreground"):
             os.kill(proc.pid, signal.SIGKILL)
         else:
             for pid in _monitors(p):
