@@ -37,6 +37,8 @@ _LAZY = {
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "ContentStore": ("pycr.core.store", "ContentStore"),
+    "NetworkDriver": ("pycr.core.network", "NetworkDriver"),
+    "set_network_namespace": ("pycr.core.network", "set_network_namespace"),
     "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
     "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),

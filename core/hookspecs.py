@@ -137,6 +137,42 @@ def pycr_image_source(transport: str):
     """
 
 
+# ---------------------------------------------------------------- network
+
+
+@hookspec(firstresult=True)
+def pycr_network_config(config: dict, request: dict):
+    """Give a managed container its network while its OCI config is built:
+    validate the request, pick the network driver, and edit ``config`` (the
+    ``network`` namespace entry, /etc/hosts and /etc/resolv.conf mounts, the
+    request saved in the container's directory and an ``io.pycr.network``
+    annotation naming it, which the network layer's ``pycr_container_created``
+    and ``pycr_cleanup`` read to attach the namespace between create and
+    start, and to detach it on delete).
+
+    :param config: the container's OCI config, edited in place.
+    :param request: ``network`` (``--network`` value or None), ``publish``
+        (``-p`` values), ``publish_all`` (``-P``), ``image_config``, ``name``,
+        ``dir`` (the container's directory, for its hosts files), ``store``
+        (the store root).
+    :return: the request as recorded (JSON), or None when this plugin has no network layer.
+
+    firstresult. Runs in the ``pycr`` process (run, create), before anything is created.
+    """
+
+
+@hookspec(firstresult=True)
+def pycr_network_report(store_root: str, container_id: str):
+    """The network settings of a container for ``pycr inspect`` and ``pycr port``:
+    docker's ``NetworkSettings`` (``NetworkMode``, ``Networks`` name ->
+    ``IPAddress``/``Gateway``/``MacAddress``, ``Ports``) plus ``PortList``
+    (``80/tcp -> 0.0.0.0:8080`` lines), or None when it has none (not running,
+    or no network layer).
+
+    firstresult. Runs in the ``pycr`` process.
+    """
+
+
 # ---------------------------------------------------------------- lifecycle
 
 

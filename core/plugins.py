@@ -45,7 +45,7 @@ from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
 from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
-SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder")
+SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder", "network")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups", "seccomp")  # seccomp: a policy in the config is never skipped
 REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
 

@@ -14,7 +14,7 @@ import pytest
 
 # Shared fixtures (a real registry with a busybox image; managed containers),
 # available to every test module without importing them by name.
-pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpers.api"]
+pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpers.api", "tests.helpers.netns"]
 
 VENV_BIN = os.path.dirname(sys.executable)
 PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
@@ -32,6 +32,10 @@ os.environ["PYCR_TEST_SESSION"] = SESSION
 STATE_ROOT = f"/run/pycr-tests-{os.getpid()}"
 MANAGE_BASE = f"/tmp/pycr-tests-manage-{SESSION}"
 SESSION_PATHS = (STATE_ROOT, MANAGE_BASE)
+# Containers of the suite get a namespace with only lo unless a test asks for a network: the default
+# bridge would touch this machine's real interfaces and firewall.  Network tests run pycr inside a
+# network namespace of their own (tests/integration/test_network_*.py).
+os.environ.setdefault("PYCR_NETWORK", "none")
 
 
 @pytest.fixture(scope="session")

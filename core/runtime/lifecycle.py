@@ -208,7 +208,12 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(c.dir, INTENT))  # state.json says it all now
         os.close(fifo_fd)
-    pm.hook.pycr_container_created(state=c.oci_state("created"))
+    try:  # e.g. the network layer attaching the namespace: on failure, no half-made container
+        pm.hook.pycr_container_created(state=c.oci_state("created"))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            delete(opts, cid, force=True)
+        raise
     return c
 
 

@@ -144,7 +144,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "privileged": bool(host.get("Privileged")), "init": bool(host.get("Init")), "ulimit": ulimits,
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
-          "insecure_registry": [], "quiet": True, "image": image, "command": cmd}
+          "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
+          "network": "none" if mode == "none" else None, "publish": [], "publish_all": False}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
               "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": mode or "default",

@@ -42,6 +42,7 @@ class Strategy:
     switch: str = ""  # label of the root switch when a plugin changes it
     rootfs: str = ""  # pycr-image only: the pycr.rootfs driver (default overlay)
     seccomp: str = ""  # "docker-default": docker's default seccomp profile for the config's capabilities
+    network: str = "none"  # pycr-image only: the --network driver (the network layer adds bridge/host strategies)
 
     def check(self) -> "Strategy":
         """Refuse fields that would run something other than what the strategy says."""
@@ -77,7 +78,7 @@ class Strategy:
                  "root_switch": self.root_switch if self.runtime == "pycr" else "pivot_root",
                  "namespaces": "+".join(ns), "rootfs": "bundle"}
         if self.runtime == "pycr-image":
-            facts.update(rootfs=self.rootfs_driver, namespaces="image default",
+            facts.update(rootfs=self.rootfs_driver, namespaces="image default", network=self.network,
                          root_switch=self.switch or ("move+chroot" if self.rootfs_driver == "chroot" else "pivot_root"))
         return facts
 
@@ -145,7 +146,7 @@ class Strategy:
         if trace_file:
             argv += ["--trace-file", trace_file]
         if image_run:
-            argv += ["run", "-q", "--name", cid]
+            argv += ["run", "-q", "--name", cid, "--network", self.network]
             for item in env:
                 argv += ["-e", item]
             if workload is not None and workload.memory_limit and self.backend != "none":

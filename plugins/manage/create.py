@@ -33,6 +33,10 @@ def add_create_arguments(p) -> None:
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
+    p.add_argument("--network", "--net", metavar="NET", help="bridge (default), host, none, container:NAME|ID "
+                                                             "or a network from pycr network create")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
     from pycr.plugins.seccomp.run_options import add_arguments as add_security_arguments
 
     add_security_arguments(p)  # --security-opt, --cap-add/drop, --privileged, --device, --ulimit, ...
@@ -136,14 +140,29 @@ def create(opts, ns, *, detach: bool = True):
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})
+        network = network_config(opts, ns, config, image.config, rec.name, rec.dir, store.root)
         fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
         with rec.locked():
-            rec.data.update(command=config["process"]["args"], rootfs=rootfs)
+            rec.data.update(command=config["process"]["args"], rootfs=rootfs, network=network)
             rec.state.update(status="created")
         stack.pop_all()
     return rec
+
+
+def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: str, store_root: str):
+    """Hand --network/-p/-P to the network layer (``pycr_network_config``), which edits ``config``."""
+    from pycr.core import ConfigError, get_manager
+
+    network, publish, publish_all = (getattr(ns, k, d) for k, d in (("network", None), ("publish", []),
+                                                                     ("publish_all", False)))
+    request = {"network": network, "publish": publish, "publish_all": publish_all,
+               "image_config": image_config, "name": name, "dir": cdir, "store": store_root}
+    got = get_manager(opts).hook.pycr_network_config(config=config, request=request)
+    if got is None and (network not in (None, "none") or publish or publish_all):
+        raise ConfigError("--network/-p/-P: no network layer is loaded (is plugin 'network' disabled?)")
+    return got
 
 
 def opts_for(rec):

@@ -29,7 +29,18 @@ def describe(rec) -> dict:
                        "AutoRemove": rec.data.get("auto_remove", False)},
         "GraphDriver": {"Name": rec.data.get("rootfs_strategy"), "Data": {"MergedDir": rec.data.get("rootfs")}},
         "Runtime": {"Root": rec.data.get("runtime", {}).get("root"), "Bundle": rec.bundle},
+        "NetworkSettings": network_settings(rec),
     }
+
+
+def network_settings(rec) -> dict:
+    """What the network layer reports (``pycr_network_report``); the request alone once stopped."""
+    from pycr.core import get_manager
+    from pycr.plugins.manage import manage
+
+    found = get_manager().hook.pycr_network_report(store_root=manage.store_root(), container_id=rec.id)
+    asked = rec.data.get("network") or {}
+    return found or {"NetworkMode": asked.get("network_mode", ""), "Networks": {}, "Ports": {}, "PortList": []}
 
 
 def run(opts, ns) -> int:

@@ -27,11 +27,12 @@ class Pycr:
         self.store, self.root, self.image = store, state_root, image
         self.env = {**os.environ, "PYCR_STORAGE": store, "PYCR_ROOT": state_root}
         self.seen: set[str] = set()
+        self.prefix: list[str] = []  # e.g. nsenter --net=...: run pycr in a test's network namespace
 
     def __call__(self, *args, check=None, input=None, timeout=120) -> subprocess.CompletedProcess:
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            code = subprocess.run([PYCR, "--root", self.root, *args], stdout=out, stderr=err, input=input,
-                                  text=True, env=self.env, timeout=timeout).returncode
+            code = subprocess.run([*self.prefix, PYCR, "--root", self.root, *args], stdout=out, stderr=err,
+                                  input=input, text=True, env=self.env, timeout=timeout).returncode
             out.seek(0)
             err.seek(0)
             r = subprocess.CompletedProcess(args, code, out.read(), err.read())
@@ -40,7 +41,7 @@ class Pycr:
         return r
 
     def popen(self, *args, **kw) -> subprocess.Popen:
-        return subprocess.Popen([PYCR, "--root", self.root, *args], env=self.env, **kw)
+        return subprocess.Popen([*self.prefix, PYCR, "--root", self.root, *args], env=self.env, **kw)
 
     def run_d(self, *args) -> str:
         """``pycr run -d -q ARGS`` -> the new container's id."""

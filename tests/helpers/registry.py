@@ -263,7 +263,8 @@ def busybox_rootfs(dest) -> Path:
 
 def build_busybox_layout(layout, tag: str = "latest", *, cmd=("/bin/sh", "-c", "echo hello from busybox"),
                          env=("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",),
-                         workdir: str | None = None, user: str | None = None, entrypoint=None) -> Path:
+                         workdir: str | None = None, user: str | None = None, entrypoint=None,
+                         exposed=()) -> Path:
     """An OCI image layout at ``layout`` (created if needed) with tag ``tag``: one busybox layer."""
     layout = Path(layout)
     if not (layout / "index.json").exists():
@@ -282,6 +283,8 @@ def build_busybox_layout(layout, tag: str = "latest", *, cmd=("/bin/sh", "-c", "
         cfg += ["--config.workingdir", workdir]
     if user:
         cfg += ["--config.user", user]
+    for port in exposed:  # "80/tcp"
+        cfg += ["--config.exposedports", port]
     umoci(*cfg)
     return layout
 

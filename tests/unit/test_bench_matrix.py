@@ -99,8 +99,8 @@ def test_commands():
     assert img[:3] == [sys.executable, "-m", "pycr.plugins.bench.launch"]
     assert img[img.index("--shell") + 1] == "pycr" and argv[argv.index("--shell") + 1] == "oci"
     assert img[img.index("--rootfs") + 1] == "chroot" and img[img.index("--memory") + 1] == str(mem.memory_limit)
-    assert img[img.index("run"):img.index("img:1") + 1] == ["run", "-q", "--name", "c1", "--memory",
-                                                            str(mem.memory_limit), "img:1"]
+    assert img[img.index("run"):img.index("img:1") + 1] == ["run", "-q", "--name", "c1", "--network", "none",
+                                                            "--memory", str(mem.memory_limit), "img:1"]
     assert img[img.index("img:1") + 1:] == list(mem.args)
     assert reg["pycr-img-chroot"].facts()["root_switch"] == "move+chroot"
     assert reg["pycr-img-overlay"].facts()["rootfs"] == "overlay"

@@ -1,0 +1,41 @@
+"""The network driver contract (slot ``pycr.network``, chosen by ``--network``).
+
+The network layer (the ``network`` plugin) drives it; drivers ship as entry
+points like the cgroup backends.  Three steps:
+
+``configure(config, req)``
+    in ``pycr`` while the OCI config is built: the ``network`` namespace entry
+    (new, none for the host's, or another container's ``path``); may add
+    ``hosts``/``resolv`` text to ``req`` (the request saved for setup);
+``attach(st, req, pid, lease)``
+    after the runtime's ``create``, before ``start``, holding the layer's
+    state lock: plug the namespace of ``pid`` in and fill ``lease``
+    (address, MAC, ports); a ``ConfigError`` of one line when it cannot;
+``detach(st, lease)``
+    holding the lock, on delete or when a dead container is reaped: undo
+    what ``attach`` made outside the namespace.  Idempotent.
+"""
+
+from __future__ import annotations
+
+
+class NetworkDriver:
+    """Base class: a namespace of the container's own and nothing in it but ``lo``."""
+
+    name = "abstract"
+    publishes = False  # can -p/-P reach it?
+
+    def configure(self, config: dict, req: dict) -> None:
+        set_network_namespace(config, {"type": "network"})
+
+    def attach(self, st, req: dict, pid: int, lease: dict) -> None:
+        pass
+
+    def detach(self, st, lease: dict) -> None:
+        pass
+
+
+def set_network_namespace(config: dict, entry: dict | None) -> None:
+    """Replace the ``network`` entry of ``linux.namespaces`` with ``entry`` (None: the host's)."""
+    ns = [n for n in config["linux"].get("namespaces", []) if n.get("type") != "network"]
+    config["linux"]["namespaces"] = ns + ([entry] if entry else [])

@@ -1,0 +1,53 @@
+"""The ``network`` plugin as pycr loads it: its hooks, verbs and requirements.
+
+Everything else is imported when a container actually has a network request
+(the ``io.pycr.network`` annotation), so a plain ``pycr-oci create`` pays
+for this module and one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+from pycr.core import hookimpl
+from pycr.plugins.network import ANNOTATION
+
+requires = ("images",)  # the store root (open_store) holds the networks and leases
+
+
+@hookimpl
+def pycr_add_commands(commands):
+    commands.add("network", "pycr.plugins.network.verb_network", "manage networks: create, ls, inspect, rm, prune")
+    commands.add("port", "pycr.plugins.network.verb_port", "list a running container's published ports")
+
+
+@hookimpl
+def pycr_network_config(config, request):
+    from pycr.plugins.network import layer
+
+    return layer.configure(config, request)
+
+
+@hookimpl
+def pycr_container_created(state):
+    if ANNOTATION in (state.get("annotations") or {}):
+        from pycr.plugins.network import layer
+
+        req = layer.request_of(state)
+        if req is not None:
+            layer.setup(state["id"], state["pid"], req)
+
+
+@hookimpl
+def pycr_cleanup(state):
+    if ANNOTATION in (state.get("annotations") or {}):
+        from pycr.plugins.network import layer
+
+        req = layer.request_of(state)
+        if req is not None:
+            layer.teardown(state["id"], req)
+
+
+@hookimpl
+def pycr_network_report(store_root, container_id):
+    from pycr.plugins.network import layer
+
+    return layer.report(store_root, container_id)

@@ -1,0 +1,78 @@
+"""``-p/--publish`` and ``-P``: parse, pick host ports, check they are free."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from pycr.core import ConfigError
+
+USAGE = "use [IP:][HOST:]CONTAINER[/tcp|udp], e.g. 8080:80 or 127.0.0.1:8080:80/udp"
+
+
+def _port(text: str, spec: str, allow_empty: bool = False) -> int:
+    if allow_empty and text == "":
+        return 0
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"-p {spec}: port {text!r} is not a number from 1 to 65535; {USAGE}")
+    return int(text)
+
+
+def parse(spec: str) -> dict:
+    """One ``-p`` value -> {host_ip, host_port (0: pick one), container_port, proto}."""
+    body, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise ConfigError(f"-p {spec}: protocol {proto!r} is not tcp or udp")
+    parts = body.rsplit(":", 2)
+    host_ip, host = "", ""
+    if len(parts) == 3:
+        host_ip, host, cport = parts
+        try:
+            if ipaddress.ip_address(host_ip).version != 4:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"-p {spec}: {host_ip!r} is not an IPv4 address; {USAGE}") from None
+    elif len(parts) == 2:
+        host, cport = parts
+    else:
+        cport = parts[0]
+    return {"host_ip": host_ip, "host_port": _port(host, spec, allow_empty=True),
+            "container_port": _port(cport, spec), "proto": proto}
+
+
+def exposed(image_config: dict) -> list[dict]:
+    """``-P``: every ``EXPOSE``d port of the image, each to a host port picked later."""
+    out = []
+    for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        out.append(parse(f"{port}/{proto or 'tcp'}"))
+    return out
+
+
+def _kind(proto: str) -> int:
+    return socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+
+
+def claim(p: dict) -> dict:
+    """Check that the host port is free here (nothing listens on it); pick one for port 0."""
+    with socket.socket(socket.AF_INET, _kind(p["proto"])) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((p["host_ip"] or "0.0.0.0", p["host_port"]))
+        except OSError as e:
+            where = f"{p['host_ip']}:" if p["host_ip"] else ""
+            raise ConfigError(f"-p {where}{p['host_port']}:{p['container_port']}/{p['proto']}: "
+                              f"the host port cannot be used: {e.strerror}") from None
+        return {**p, "host_port": s.getsockname()[1]}
+
+
+def text(p: dict) -> str:
+    """docker port's form: ``80/tcp -> 0.0.0.0:8080``."""
+    return f"{p['container_port']}/{p['proto']} -> {p['host_ip'] or '0.0.0.0'}:{p['host_port']}"
+
+
+def clash(p: dict, q: dict) -> bool:
+    """Would ``p`` and ``q`` catch the same packets?"""
+    same_ip = not p["host_ip"] or not q["host_ip"] or p["host_ip"] == q["host_ip"]
+    return p["proto"] == q["proto"] and p["host_port"] == q["host_port"] and same_ip

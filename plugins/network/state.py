@@ -1,0 +1,193 @@
+"""The network layer's state under the store root, and IPAM.
+
+Layout (``<store>/network/``)::
+
+    lock                  flock: every change (define, attach, detach) holds it
+    networks/<name>.json  a user-defined network: name, id, subnet, gateway, bridge
+    leases/<cid>.json     one container's attachment: network, address, veth,
+                          published ports, its init (pid + start time), hosts file
+
+A lease *is* the IPAM record: an address is taken while a lease names it,
+so allocation and release are one file written or removed under the lock.
+Leases whose init is gone (a killed ``pycr``, a killed monitor whose container
+then ended) are reclaimed by :meth:`NetState.reap` before every change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import ipaddress
+import json
+import os
+
+from pycr.core import ConfigError
+
+DEFAULT_NETWORK = "bridge"
+DEFAULT_BRIDGE = "pycr0"
+DEFAULT_SUBNET = "10.88.0.0/16"
+USER_POOL = "10.89.0.0/16"  # user networks get a free /24 from here unless --subnet says otherwise
+RESERVED = ("bridge", "host", "none")
+
+
+def proc_start(pid: int | None) -> int | None:
+    """Start time (field 22 of /proc/PID/stat) of a live, non-zombie ``pid``; None otherwise."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def _write(path: str, doc: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.rename(tmp, path)
+
+
+def _read(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+class NetState:
+    """The network definitions and leases in ``root`` (``<store>/network``)."""
+
+    def __init__(self, root: str):
+        self.root = root
+        for sub in ("networks", "leases"):
+            os.makedirs(os.path.join(root, sub), 0o700, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self):
+        fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield self
+        finally:
+            os.close(fd)
+
+    # -- networks -----------------------------------------------------------
+    @staticmethod
+    def default() -> dict:
+        return {"name": DEFAULT_NETWORK, "id": "0" * 64, "subnet": DEFAULT_SUBNET,
+                "gateway": _host(DEFAULT_SUBNET, 1), "bridge": DEFAULT_BRIDGE, "builtin": True}
+
+    def networks(self) -> list[dict]:
+        d = os.path.join(self.root, "networks")
+        found = [_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")]
+        return [self.default()] + [n for n in found if n]
+
+    def network(self, name: str) -> dict | None:
+        if name == DEFAULT_NETWORK:
+            return self.default()
+        if "/" in name or name.startswith("."):
+            return None
+        return _read(os.path.join(self.root, "networks", name + ".json"))
+
+    def define(self, name: str, subnet: str | None) -> dict:
+        """Write a new network; the caller holds the lock.  One-line errors for a taken
+        name or subnet, a malformed or too small subnet."""
+        import hashlib
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise ConfigError(f"network name {name!r}: use letters, digits, '_', '.', '-' (at most 64)")
+        if name in RESERVED or self.network(name) is not None:
+            raise ConfigError(f"network name {name!r} is already in use")
+        taken = [ipaddress.ip_network(n["subnet"]) for n in self.networks()]
+        if subnet is None:
+            net = next((c for c in ipaddress.ip_network(USER_POOL).subnets(new_prefix=24)
+                        if not any(c.overlaps(t) for t in taken)), None)
+            if net is None:
+                raise ConfigError(f"no free /24 left in {USER_POOL} for network {name!r}: give --subnet")
+        else:
+            try:
+                net = ipaddress.ip_network(subnet, strict=True)
+            except ValueError as e:
+                raise ConfigError(f"--subnet {subnet!r}: {e}") from None
+            if net.version != 4 or net.prefixlen > 30:
+                raise ConfigError(f"--subnet {subnet!r}: need an IPv4 subnet of /30 or larger")
+            clash = next((n for n in self.networks() if ipaddress.ip_network(n["subnet"]).overlaps(net)), None)
+            if clash:
+                raise ConfigError(f"--subnet {subnet}: overlaps network {clash['name']!r} ({clash['subnet']})")
+        nid = hashlib.sha256(f"{name}\0{os.urandom(16).hex()}".encode()).hexdigest()
+        doc = {"name": name, "id": nid, "subnet": str(net), "gateway": _host(str(net), 1),
+               "bridge": "br-" + nid[:12], "builtin": False}
+        _write(os.path.join(self.root, "networks", name + ".json"), doc)
+        return doc
+
+    def undefine(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.root, "networks", f".last-{name}"))
+        os.unlink(os.path.join(self.root, "networks", name + ".json"))
+
+    # -- leases -------------------------------------------------------------
+    def _lease_path(self, cid: str) -> str:
+        if "/" in cid or cid.startswith("."):
+            raise ConfigError(f"container id {cid!r} cannot name a lease")
+        return os.path.join(self.root, "leases", cid + ".json")
+
+    def leases(self, network: str | None = None) -> list[dict]:
+        d = os.path.join(self.root, "leases")
+        out = [_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")]
+        return [x for x in out if x and (network is None or x["network"] == network)]
+
+    def lease(self, cid: str) -> dict | None:
+        return _read(self._lease_path(cid))
+
+    def save_lease(self, lease: dict) -> None:
+        _write(self._lease_path(lease["id"]), lease)
+
+    def drop_lease(self, cid: str) -> dict | None:
+        lease = self.lease(cid)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._lease_path(cid))
+        return lease
+
+    def allocate(self, network: dict) -> str:
+        """The next free host address of ``network`` after the one given out last (gateway
+        excluded), wrapping around: a just-freed address is not handed out again at once, so
+        peers' ARP caches holding the previous owner's MAC have time to expire, as docker does.
+        The caller holds the lock and saves a lease naming it before releasing the lock."""
+        net = ipaddress.ip_network(network["subnet"])
+        used = {int(ipaddress.ip_address(a)) for a in
+                [network["gateway"]] + [x["ip"] for x in self.leases(network["name"])]}
+        mark = os.path.join(self.root, "networks", f".last-{network['name']}")
+        try:
+            with open(mark) as f:
+                last = int(ipaddress.ip_address(f.read().strip()))
+        except (OSError, ValueError):
+            last = 0
+        first, end = int(net.network_address) + 1, int(net.broadcast_address)  # host addresses: [first, end)
+        size = end - first
+        start = last + 1 - first if first <= last < end else 0
+        for i in range(size):  # integers, not ip_address objects: a /16 has 65534 of them
+            addr = first + (start + i) % size
+            if addr not in used:
+                text = str(ipaddress.ip_address(addr))
+                with open(mark, "w") as f:
+                    f.write(text)
+                return text
+        raise ConfigError(f"network {network['name']!r}: address pool {network['subnet']} is exhausted "
+                          f"({len(used) - 1} containers attached)")
+
+    def reap(self) -> list[dict]:
+        """Drop the leases whose container init is gone; returns them (their veths may need deleting)."""
+        gone = []
+        for lease in self.leases():
+            if proc_start(lease.get("pid")) != lease.get("pid_start"):
+                self.drop_lease(lease["id"])
+                gone.append(lease)
+        return gone
+
+
+def _host(subnet: str, n: int) -> str:
+    return str(ipaddress.ip_network(subnet)[n])

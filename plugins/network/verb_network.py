@@ -1,0 +1,114 @@
+"""``pycr network create|ls|inspect|rm|prune``: user-defined bridge networks."""
+
+from __future__ import annotations
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    c = sub.add_parser("create", help="define a bridge network")
+    c.add_argument("--subnet", metavar="CIDR", help="default: a free /24 of 10.89.0.0/16")
+    c.add_argument("-d", "--driver", default="bridge", help="only bridge")
+    c.add_argument("name")
+    ls = sub.add_parser("ls", help="list networks")
+    ls.add_argument("-q", "--quiet", action="store_true")
+    ls.add_argument("--format", choices=["table", "json"], default="table")
+    i = sub.add_parser("inspect", help="networks as JSON, with their containers")
+    i.add_argument("names", nargs="+")
+    r = sub.add_parser("rm", help="remove networks without containers")
+    r.add_argument("names", nargs="+")
+    sub.add_parser("prune", help="remove every user network without containers")
+
+
+def net_state():
+    from pycr.core import open_store
+    from pycr.plugins.network.layer import net_root
+    from pycr.plugins.network.state import NetState
+
+    return NetState(net_root(open_store().root))
+
+
+def describe(st, net: dict) -> dict:
+    members = {x["id"]: {"Name": x["name"], "IPv4Address": f"{x['ip']}/{x['prefix']}", "MacAddress": x.get("mac", "")}
+               for x in st.leases(net["name"])}
+    return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
+            "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
+            "Containers": members, "Builtin": net["builtin"]}
+
+
+def _remove(st, name: str) -> None:
+    from pycr.core import ConfigError
+    from pycr.plugins.network import link
+
+    net = st.network(name)
+    if net is None:
+        raise ConfigError(f"network {name!r} does not exist")
+    if net["builtin"]:
+        raise ConfigError(f"network {name!r} is built in and cannot be removed")
+    users = st.leases(name)
+    if users:
+        raise ConfigError(f"network {name!r} has containers attached: {', '.join(sorted(x['name'] for x in users))}")
+    st.undefine(name)
+    if link.exists(net["bridge"]):
+        link.delete([net["bridge"]])
+
+
+def _drop_idle_default_bridge(st) -> None:
+    """prune also deletes ``pycr0`` while no container uses it (the next one makes it again)."""
+    from pycr.plugins.network import link
+
+    bridge = st.default()["bridge"]
+    if not st.leases(st.default()["name"]) and link.exists(bridge):
+        link.delete([bridge])
+
+
+def run(opts, ns) -> int:
+    import json
+    import sys
+
+    from pycr.core import ConfigError
+
+    st = net_state()
+    if ns.action == "create":
+        if ns.driver != "bridge":
+            raise ConfigError(f"network driver {ns.driver!r}: only bridge networks can be created")
+        with st.locked():
+            print(st.define(ns.name, ns.subnet)["id"])
+        return 0
+    if ns.action == "ls":
+        nets = st.networks()
+        if ns.format == "json":
+            print(json.dumps([describe(st, n) for n in nets], indent=2))
+        else:
+            if not ns.quiet:
+                print(f"{'NETWORK ID':<14}{'NAME':<20}{'SUBNET':<18}BRIDGE")
+            for n in nets:
+                print(n["id"][:12] if ns.quiet else f"{n['id'][:12]:<14}{n['name']:<20}{n['subnet']:<18}{n['bridge']}")
+        return 0
+    if ns.action == "inspect":
+        out, code = [], 0
+        for name in ns.names:
+            net = st.network(name)
+            if net is None:
+                sys.stderr.write(f"network {name!r} does not exist\n")
+                code = 1
+            else:
+                out.append(describe(st, net))
+        print(json.dumps(out, indent=2))
+        return code
+    code = 0
+    from pycr.plugins.network.layer import reap_and_sync
+
+    with st.locked():
+        reap_and_sync(st)
+        names = ns.names if ns.action == "rm" else [n["name"] for n in st.networks()
+                                                    if not n["builtin"] and not st.leases(n["name"])]
+        if ns.action == "prune":
+            _drop_idle_default_bridge(st)
+        for name in names:
+            try:
+                _remove(st, name)
+                print(name)
+            except ConfigError as e:
+                sys.stderr.write(f"{e}\n")
+                code = 1
+    return code

@@ -1,0 +1,189 @@
+"""Container networking against the real kernel, inside a network namespace standing in for the host."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+GET = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())"
+SERVE = "mkdir -p /www && echo hello-from-$(hostname) > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def fetch(h, url: str, tries: int = 50) -> str:
+    """GET ``url`` from the host namespace, retrying while the server starts."""
+    for _ in range(tries):
+        r = h.run(sys.executable, "-c", GET, url, check=False)
+        if r.returncode == 0:
+            return r.stdout
+        time.sleep(0.1)
+    raise AssertionError(f"{url}: {r.stderr}")
+
+
+def test_published_port_answers_from_host_and_its_loopback(net):
+    p, h = net
+    cid = p.run_d("--name", "web", "-p", "8080:80", "-p", "127.0.0.1:8081:80", p.image, "sh", "-c", SERVE)
+    info = p.inspect("web")
+    ip = info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert ip.startswith("10.88.") and info["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"] == "8080"
+    assert fetch(h, "http://192.0.2.1:8080/") == f"hello-from-{cid[:12]}\n"
+    assert fetch(h, "http://127.0.0.1:8080/").startswith("hello-from-")  # route_localnet + masquerade
+    assert fetch(h, "http://127.0.0.1:8081/").startswith("hello-from-")
+    assert fetch(h, f"http://{ip}:80/").startswith("hello-from-")
+    assert p("port", "web", check=0).stdout == "80/tcp -> 0.0.0.0:8080\n80/tcp -> 127.0.0.1:8081\n"
+    assert p("port", cid[:6], "80/tcp", check=0).stdout == "0.0.0.0:8080\n127.0.0.1:8081\n"
+    assert "dport 8080" in h.nft()
+    p("stop", "-t", "1", "web", check=0)  # rules go exactly when it stops, not when it is removed
+    assert "table ip pycr" not in h.nft() and [n for n in h.links() if n.startswith("pv")] == []
+    r = p("port", "web")
+    assert r.returncode == 1 and r.stderr == "container 'web': no running container of that name or id\n"
+
+
+def test_user_network_names_nat_and_isolation(net):
+    p, h = net
+    assert p("network", "create", "--subnet", "10.77.0.0/24", "app", check=0).stdout.strip()
+    r = p("network", "create", "app")
+    assert r.returncode != 0 and r.stderr == "network name 'app' is already in use\n"
+    p.run_d("--name", "db", "--network", "app", p.image, "sleep", "1000")
+    p.run_d("--name", "api", "--network", "app", p.image, "sleep", "1000")
+    ping = p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout
+    assert "1 packets received" in ping
+    assert "10.77.0.2\tdb\n" in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
+    # the hosts files follow containers coming and going
+    p("rm", "-f", "db", check=0)
+    assert "\tdb\n" not in p("exec", "api", "cat", "/etc/hosts", check=0).stdout
+    p.run_d("--name", "db2", "--network", "app", p.image, "sleep", "1000")
+    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db2").returncode == 0
+    # out through NAT: the "internet" namespace has no route back to 10.77.0.0/24
+    wan = h.wan
+    server = __import__("subprocess").Popen(["ip", "netns", "exec", wan, "busybox", "nc", "-l", "-p", "9000",
+                                             "-e", "echo", "reached"])
+    try:
+        out = ""
+        for _ in range(30):
+            out = p("exec", "api", "sh", "-c", "busybox nc 192.0.2.2 9000 </dev/null", check=None).stdout
+            if "reached" in out:
+                break
+            time.sleep(0.1)
+        assert "reached" in out
+    finally:
+        server.kill()
+        server.wait()
+    # the default bridge and a user network do not reach each other
+    p.run_d("--name", "other", p.image, "sleep", "1000")
+    other_ip = p.inspect("other")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert p("exec", "api", "busybox", "ping", "-c", "1", "-W", "1", other_ip).returncode != 0
+    info = json.loads(p("network", "inspect", "app", check=0).stdout)[0]
+    assert sorted(c["Name"] for c in info["Containers"].values()) == ["api", "db2"]
+    r = p("network", "rm", "app")
+    assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: api, db2\n"
+    p("rm", "-f", "api", "db2", "other", check=0)
+    assert p("network", "rm", "app", check=0).stdout == "app\n"
+    assert [n for n in h.links() if n not in ("lo", "wan0", "pycr0")] == []
+
+
+def test_none_host_and_container_modes(net):
+    p, h = net
+    out = p("run", "--rm", "--network", "none", p.image, "sh", "-c", "ls /sys/class/net", check=0).stdout
+    assert out.split() == ["lo"]
+    out = p("run", "--rm", "--network", "host", p.image, "sh", "-c", "ls /sys/class/net", check=0).stdout
+    assert sorted(out.split()) == ["lo", "wan0"]
+    p.run_d("--name", "first", p.image, "sleep", "1000")
+    first = p.inspect("first")
+    p.run_d("--name", "second", "--network", "container:first", p.image, "sleep", "1000")
+    second = p.inspect("second")
+    links = [os.readlink(f"/proc/{i['State']['Pid']}/ns/net") for i in (first, second)]
+    assert links[0] == links[1]
+    assert second["NetworkSettings"]["NetworkMode"] == "container:first"
+    r = p("run", "--rm", "--network", "container:nosuch", p.image, "true")
+    assert r.returncode != 0 and r.stderr.strip().endswith("no running container of that name or id")
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(net):
+    p, h = net
+    for spec, problem in (("80:80:80:80", "is not an IPv4 address"), ("abc:80", "port 'abc' is not a number"),
+                          ("8080:80/sctp", "protocol 'sctp'"), ("70000:80", "port '70000'")):
+        r = p("run", "-d", "-p", spec, p.image, "true")
+        assert r.returncode != 0 and problem in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = p("run", "-d", "--network", "nosuch", p.image, "true")
+    assert r.stderr == "--network nosuch: no such network (pycr network ls lists them)\n"
+    r = p("run", "-d", "--network", "host", "-p", "80:80", p.image, "true")
+    assert r.returncode != 0 and "no address of its own" in r.stderr
+    p.run_d("--name", "a", "-p", "9090:80", p.image, "sleep", "1000")
+    r = p("run", "-d", "--name", "b", "-p", "9090:80", p.image, "sleep", "1000")
+    assert r.returncode != 0 and "already published by container a" in r.stderr and r.stderr.count("\n") == 1
+    assert [x["Names"] for x in p.ps()] == ["a"]  # nothing half-made
+    r = p("run", "--rm", "-p", "9090:80", p.image, "true")  # foreground: the created container is deleted again
+    assert r.returncode != 0 and "already published by container a" in r.stderr and r.stderr.count("\n") == 1
+    assert [n for n in os.listdir(p.root) if not n.startswith(".")] == [p.inspect("a")["Id"]]  # .seccomp: a cache
+    # a tiny pool: one address, then exhausted
+    p("network", "create", "--subnet", "10.66.0.0/30", "tiny", check=0)
+    p.run_d("--network", "tiny", p.image, "sleep", "1000")
+    r = p("run", "-d", "--network", "tiny", p.image, "sleep", "1000")
+    assert r.returncode != 0 and "address pool 10.66.0.0/30 is exhausted" in r.stderr
+    r = p("network", "create", "--subnet", "10.66.0.0/24", "overlap")
+    assert r.stderr == "--subnet 10.66.0.0/24: overlaps network 'tiny' (10.66.0.0/30)\n"
+    r = p("network", "create", "--subnet", "banana", "x")
+    assert r.returncode != 0 and r.stderr.startswith("--subnet 'banana': ")
+
+
+def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
+    from tests.helpers.registry import push_busybox
+
+    p, h = net
+    ref = push_busybox(registry, "exposing", tmp_path, exposed=("80/tcp",), cmd=("sh", "-c", SERVE))
+    prefix, p.prefix = p.prefix, []  # the registry listens on this machine's loopback
+    try:
+        p("pull", "-q", ref, check=0)
+    finally:
+        p.prefix = prefix
+    p.run_d("--name", "auto", "-P", "--restart", "always", ref)
+    line = p("port", "auto", check=0).stdout
+    assert line.startswith("80/tcp -> 0.0.0.0:")
+    port = int(line.strip().rsplit(":", 1)[1])
+    assert fetch(h, f"http://127.0.0.1:{port}/").startswith("hello-from-")
+    ip = p.inspect("auto")["NetworkSettings"]["IPAddress"]
+    os.kill(p.inspect("auto")["State"]["Pid"], 9)  # the monitor restarts it: detached, then attached again
+    deadline = time.monotonic() + 20
+    while p.inspect("auto")["RestartCount"] < 1 or not p.inspect("auto")["State"]["Running"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    info = p.inspect("auto")
+    assert info["NetworkSettings"]["IPAddress"] not in ("", ip)  # a fresh lease, not the one just freed
+    assert p("port", "auto", check=0).stdout == line  # the picked host port is kept
+    assert fetch(h, f"http://127.0.0.1:{port}/").startswith("hello-from-")
+    assert h.nft().count(f"dport {port}") == 1
+
+
+def test_pycr_bench_compares_network_drivers(net, tmp_path):
+    p, h = net
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    strategies = ["pycr-img-net-none", "pycr-img-net-bridge", "pycr-img-net-host"]
+    argv = [*h.enter, pycr, "bench", "--repeat", "1", "--warmup", "0", "-w", "true", "--output", str(tmp_path)]
+    for s in strategies:
+        argv += ["-s", s]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    samples = json.loads((tmp_path / "results.json").read_text())["samples"]
+    assert sorted((s["strategy"], s["network"], s["ok"]) for s in samples) == [
+        ("pycr-img-net-bridge", "bridge", True), ("pycr-img-net-host", "host", True),
+        ("pycr-img-net-none", "none", True)]
+
+
+def test_pycr_probe_rows_show_what_each_network_driver_exposes(net):
+    """The host's 127.0.0.1 listener of ``pycr probe``: reached with --network host only."""
+    p, h = net
+    pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
+    argv = [*h.enter, pycr, "probe", "--json", "-s", "pycr-img-net-none", "-s", "pycr-img-net-bridge",
+            "-s", "pycr-img-net-host"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["results"]
+    assert {s: rows[s]["host_network"]["verdict"] for s in rows} == {
+        "pycr-img-net-none": "contained", "pycr-img-net-bridge": "contained", "pycr-img-net-host": "escaped"}
+    assert rows["pycr-img-net-bridge"]["host_pids"]["verdict"] == "contained"

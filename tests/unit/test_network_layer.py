@@ -1,0 +1,165 @@
+"""The network layer's logic without the kernel: IPAM under real process concurrency,
+-p parsing, resolv.conf filtering, the nftables rendering, and its hooks."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+
+from pycr.core import ConfigError
+from pycr.plugins.network import etcfiles, nft, ports
+from pycr.plugins.network.state import NetState, proc_start
+
+
+def _lease_one(root: str, n: int, barrier, out) -> None:
+    st = NetState(root)
+    barrier.wait()
+    with st.locked():
+        net = st.network("bridge")
+        ip = st.allocate(net)
+        st.save_lease({"id": f"c{n:02d}", "name": f"c{n}", "network": "bridge", "ip": ip,
+                       "pid": os.getpid(), "pid_start": proc_start(os.getpid()), "driver": "bridge"})
+    out.put(ip)
+
+
+def test_fifty_processes_at_once_get_fifty_distinct_addresses(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(50), ctx.Queue()
+    procs = [ctx.Process(target=_lease_one, args=(str(tmp_path), n, barrier, out)) for n in range(50)]
+    for p in procs:
+        p.start()
+    ips = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join()
+    assert len(set(ips)) == 50 and "10.88.0.1" not in ips
+    assert sorted(x["ip"] for x in NetState(str(tmp_path)).leases()) == sorted(ips)
+
+
+def test_pool_exhaustion_reuse_order_and_reaping(tmp_path):
+    st = NetState(str(tmp_path))
+    net = st.define("tiny", "10.5.0.0/29")  # .1 gateway, .2-.6 for containers
+    me = {"pid": os.getpid(), "pid_start": proc_start(os.getpid()), "network": "tiny", "driver": "bridge"}
+    for i in range(5):
+        st.save_lease({**me, "id": f"c{i}", "name": f"c{i}", "ip": st.allocate(net)})
+    with pytest.raises(ConfigError, match=r"network 'tiny': address pool 10.5.0.0/29 is exhausted"):
+        st.allocate(net)
+    st.drop_lease("c1")
+    assert st.allocate(net) == "10.5.0.3"  # the only one free
+    st.save_lease({**me, "id": "dead", "name": "dead", "ip": "10.5.0.3", "pid": 999999999, "pid_start": 1})
+    assert [x["id"] for x in st.reap()] == ["dead"] and st.lease("dead") is None
+
+
+def test_network_definitions(tmp_path):
+    st = NetState(str(tmp_path))
+    a = st.define("a", None)
+    assert a["subnet"] == "10.89.0.0/24" and a["gateway"] == "10.89.0.1" and len(a["bridge"]) <= 15
+    assert st.define("b", None)["subnet"] == "10.89.1.0/24"
+    for name, subnet, problem in (("a", None, "already in use"), ("host", None, "already in use"),
+                                  ("../x", None, "use letters"), ("c", "10.88.5.0/24", "overlaps network 'bridge'"),
+                                  ("c", "10.1.0.0/31", "/30 or larger"), ("c", "10.1.0.1/24", "host bits")):
+        with pytest.raises(ConfigError, match=problem):
+            st.define(name, subnet)
+
+
+@pytest.mark.parametrize("spec,want", [
+    ("80", ("", 0, 80, "tcp")), ("8080:80", ("", 8080, 80, "tcp")), ("53:53/udp", ("", 53, 53, "udp")),
+    ("127.0.0.1:8080:80", ("127.0.0.1", 8080, 80, "tcp")), ("127.0.0.1::80", ("127.0.0.1", 0, 80, "tcp")),
+])
+def test_publish_parsing(spec, want):
+    p = ports.parse(spec)
+    assert (p["host_ip"], p["host_port"], p["container_port"], p["proto"]) == want
+
+
+@pytest.mark.parametrize("spec", ["", "x", "0:80", "80:0", "1:2:3:4", "::1:80:80", "80/icmp", "65536:80"])
+def test_malformed_publish(spec):
+    with pytest.raises(ConfigError, match=r"^-p "):
+        ports.parse(spec)
+
+
+def test_exposed_ports_and_clashes():
+    got = ports.exposed({"config": {"ExposedPorts": {"80/tcp": {}, "53/udp": {}}}})
+    assert [(p["container_port"], p["proto"], p["host_port"]) for p in got] == [(53, "udp", 0), (80, "tcp", 0)]
+    a, b = ports.parse("8080:80"), ports.parse("127.0.0.1:8080:81")
+    assert ports.clash(a, b) and not ports.clash(a, ports.parse("8080:80/udp"))
+    assert not ports.clash(b, ports.parse("127.0.0.2:8080:80"))
+
+
+def test_resolv_conf_drops_loopback_resolvers(tmp_path):
+    f = tmp_path / "resolv.conf"
+    f.write_text("search corp\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\n")
+    assert etcfiles.resolv_conf(str(f)) == "search corp\nnameserver 10.0.0.2\n"
+    f.write_text("nameserver 127.0.0.1\n")
+    assert etcfiles.resolv_conf(str(f)) == "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+
+
+def test_hosts_rewrite_keeps_the_inode(tmp_path):
+    path = str(tmp_path / "hosts")
+    etcfiles.rewrite(path, "old\n" * 10)
+    ino = os.stat(path).st_ino
+    etcfiles.rewrite(path, etcfiles.hosts([("10.0.0.2", "web")], [("10.0.0.3", "db")]))
+    assert os.stat(path).st_ino == ino and open(path).read().endswith("10.0.0.2\tweb\n10.0.0.3\tdb\n")
+
+
+def test_nft_rendering():
+    nets = {"bridge": NetState.default(), "app": {"name": "app", "subnet": "10.89.0.0/24", "bridge": "br-x"}}
+    assert nft.render(nets, []) is None
+    published = [ports.parse("8080:80"), ports.parse("127.0.0.1:53:53/udp")]
+    leases = [{"network": "bridge", "ip": "10.88.0.2", "ports": published},
+              {"network": "app", "ip": "10.89.0.2", "ports": []}]
+    text = nft.render(nets, leases)
+    assert "tcp dport 8080 dnat to 10.88.0.2:80" in text
+    assert "ip daddr 127.0.0.1 udp dport 53 dnat to 10.88.0.2:53" in text
+    assert 'iifname "pycr0" oifname { "br-x" } drop' in text
+    assert "ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade" in text
+
+
+def test_hooks_configure_and_report(tmp_path, monkeypatch):
+    """pycr_network_config edits the config and validates; pycr_network_report reads the lease."""
+    from pycr.core.plugins import PluginManager
+
+    monkeypatch.delenv("PYCR_NETWORK", raising=False)
+    pm = PluginManager()
+    config = {"hostname": "h", "mounts": [], "linux": {"namespaces": [{"type": "network"}, {"type": "pid"}]}}
+    req = {"network": "host", "publish": [], "name": "c", "dir": str(tmp_path), "store": str(tmp_path)}
+    out = pm.hook.pycr_network_config(config=config, request=req)
+    assert out["driver"] == "host" and {"type": "network"} not in config["linux"]["namespaces"]
+    assert [m["destination"] for m in config["mounts"]] == ["/etc/hosts", "/etc/resolv.conf"]
+    assert "io.pycr.network" in config["annotations"]
+    config = {"mounts": [], "linux": {"namespaces": []}}
+    out = pm.hook.pycr_network_config(config=config, request={**req, "network": None, "publish": ["80"]})
+    assert out["driver"] == "bridge" and out["network"] == "bridge"
+    assert config["linux"]["namespaces"] == [{"type": "network"}]
+    with pytest.raises(ConfigError, match="no address of its own"):
+        pm.hook.pycr_network_config(config=config, request={**req, "network": "none", "publish": ["80"]})
+    assert pm.hook.pycr_network_report(store_root=str(tmp_path), container_id="nosuch") is None
+    st = NetState(os.path.join(str(tmp_path), "network"))
+    st.save_lease({"id": "abc", "name": "c", "network": "bridge", "network_mode": "bridge", "ip": "10.88.0.9",
+                   "prefix": 16, "gateway": "10.88.0.1", "ports": [{**ports.parse("8080:80"), "host_port": 8080}]})
+    got = pm.hook.pycr_network_report(store_root=str(tmp_path), container_id="abc")
+    assert got["Networks"]["bridge"]["IPAddress"] == "10.88.0.9" and got["PortList"] == ["80/tcp -> 0.0.0.0:8080"]
+
+
+def test_request_is_trusted_only_from_a_root_owned_container_dir(tmp_path, monkeypatch):
+    """An engine's user sets annotations (podman run --annotation): the annotation must not
+    steer root's writes, links or firewall rules."""
+    from pycr.plugins.network import layer
+
+    monkeypatch.delenv("PYCR_NETWORK", raising=False)
+    cdir = tmp_path / "containers" / "abc"
+    cdir.mkdir(parents=True, mode=0o700)
+    config = {"mounts": [], "linux": {"namespaces": []}}
+    req = layer.configure(config, {"network": "none", "name": "c", "dir": str(cdir), "store": str(tmp_path)})
+    state = {"id": "abc", "annotations": config["annotations"]}
+    assert config["annotations"]["io.pycr.network"] == str(cdir) and layer.request_of(state) == req
+    assert layer.request_of({**state, "id": "other"}) is None  # the directory names the container
+    assert layer.request_of({"id": "abc", "annotations": {"io.pycr.network": "abc"}}) is None
+    os.chmod(cdir, 0o770)
+    assert layer.request_of(state) is None  # writable by others
+    os.chmod(cdir, 0o700)
+    os.chown(cdir / "network.json", 65534, 65534)
+    assert layer.request_of(state) is None  # not root's file
+    os.unlink(cdir / "network.json")
+    os.symlink("/etc/passwd", cdir / "network.json")
+    assert layer.request_of(state) is None
