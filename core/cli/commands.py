@@ -136,6 +136,7 @@ class Table:
                    and not p["error"]]
         names = {p["name"] for p in enabled}
         self.dropped: dict[str, str] = {}  # plugin -> why it cannot run
+        self.broken: str | None = None  # a built-in plugin cannot run: pycr itself is broken
         changed = True
         while changed:  # dropping one plugin may leave another without what it requires
             changed = False
@@ -143,9 +144,8 @@ class Table:
                 problem = p["name"] in names and missing_requirement(p["requires"], names, self.disabled)
                 if problem:
                     msg = f"plugin {p['name']!r} from {p['dist']} {p['version']} {problem}"
-                    if p["builtin"]:
-                        raise PluginError(msg)
-                    self.dropped[p["name"]] = msg  # a third-party one: its verbs are gone
+                    self.dropped[p["name"]] = msg  # its verbs are gone
+                    self.broken = self.broken or (msg if p["builtin"] else None)
                     names.discard(p["name"])
                     changed = True
         self.commands = Commands()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 
+from pycr.core.errors import PluginError
+
 
 class PluginVerbs:
     """The enabled plugins' verbs, for :func:`pycr.core.cli.common.run_command`."""
@@ -19,11 +21,12 @@ class PluginVerbs:
     def __init__(self, opts):
         from pycr.core.cli import commands
         from pycr.core.cli.common import Verbs
-        from pycr.core.errors import PluginError
 
         self.table = self.error = None
         try:
             self.table = commands.Table(opts.disabled_plugins)
+            if self.table.broken:
+                raise PluginError(self.table.broken)
             found = self.table.commands
         except PluginError as e:  # the shell's own verbs still work: `pycr plugins` shows why
             self.error, found = e, commands.core_only()
@@ -34,13 +37,12 @@ class PluginVerbs:
 
     def get(self, verb: str):
         found = self.verbs.get(verb)
-        if found is None and self.error is not None:
-            raise self.error
+        if found is None and self.error is not None:  # a disabled plugin's verb says so first
+            why = self.table.why_missing(verb) if self.table is not None else None
+            raise PluginError(why) if why else self.error
         return found
 
     def unknown(self, verb: str):
-        from pycr.core.errors import PluginError
-
         why = self.table.why_missing(verb) if self.table is not None else None
         return PluginError(why) if why else self.verbs.unknown(verb)
 

@@ -56,8 +56,11 @@ def test_disabled_plugin_verb_is_one_line_naming_the_plugin(env):
     done = pycr("-p", "no:manage", "ps", env=environ)
     assert done.returncode != 0
     assert done.stderr == "command 'ps' is provided by plugin 'manage', which is disabled (-p no:manage)\n"
-    assert "ps" not in pycr("-p", "no:manage", "--help", env=environ).stdout.split()
-    assert pycr("-p", "no:manage", "images", env=environ).returncode == 0  # the images layer still works
+    off = [arg for p in ["manage", *requirers("manage")] for arg in ("-p", f"no:{p}")]  # and what needs it
+    done = pycr(*off, "ps", env=environ)
+    assert done.stderr == "command 'ps' is provided by plugin 'manage', which is disabled (-p no:manage)\n"
+    assert "ps" not in pycr(*off, "--help", env=environ).stdout.split()
+    assert pycr(*off, "images", env=environ).returncode == 0  # the images layer still works
 
 
 def requirers(name: str) -> list[str]:
@@ -143,7 +146,7 @@ def test_missing_requirement_of_a_third_party_plugin_names_both(env):
         "pycrtest_needy.py": """
             from pycr.core import hookimpl
 
-            requires = ("images", "network")
+            requires = ("images", "pycrtest_absent")
 
             @hookimpl
             def pycr_add_commands(commands):
@@ -152,15 +155,16 @@ def test_missing_requirement_of_a_third_party_plugin_names_both(env):
     assert pycr("images", env=environ).returncode == 0  # other verbs are not affected
     done = pycr("needy", env=environ)
     assert done.returncode != 0
-    assert done.stderr == "plugin 'needy' from pycr-needy 2.0 requires plugin 'network', which is not installed\n"
+    assert done.stderr == ("plugin 'needy' from pycr-needy 2.0 requires plugin 'pycrtest_absent', "
+                           "which is not installed\n")
     done = pycr("plugins", "--format", "json", env=environ)  # the plugin manager drops it with a warning
     assert done.returncode == 0
     rows = {r["name"]: r for r in json.loads(done.stdout)}
     assert "images" in rows["manage"]["requires"] and "ps" in rows["manage"]["verbs"]
     assert rows["images"]["requires"] == [] and "pull" in rows["images"]["verbs"]
     row = rows["needy"]
-    assert row["status"] == "failed" and "requires plugin 'network'" in row["error"]
-    assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'network', "
+    assert row["status"] == "failed" and "requires plugin 'pycrtest_absent'" in row["error"]
+    assert done.stderr == ("warning: plugin 'needy' from pycr-needy 2.0 requires plugin 'pycrtest_absent', "
                            "which is not installed\n")
 
 
