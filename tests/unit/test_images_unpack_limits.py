@@ -36,9 +36,12 @@ def test_gzip_bomb_streams_in_bounded_memory(tmp_path):
     assert layer.stat().st_size < 2 * MiB
     target = tmp_path / "out"
     target.mkdir()
-    script = ("import resource, sys; from pycr.plugins.images.unpack import unpack_layer; "
+    # VmHWM, not ru_maxrss: Linux carries the forking parent's peak over exec into ru_maxrss, so a
+    # child of a grown pytest process would report pytest's size instead of its own
+    script = ("import sys; from pycr.plugins.images.unpack import unpack_layer; "
               "s = unpack_layer(open(sys.argv[1], 'rb'), sys.argv[2]); "
-              "print(s.bytes, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+              "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
+              "print(s.bytes, hwm.split()[1])")
     out = subprocess.run([sys.executable, "-c", script, str(layer), str(target)], check=True,
                          capture_output=True, text=True).stdout
     unpacked, child_kb = map(int, out.split())
