@@ -17,7 +17,7 @@ from pycr.plugins.api.errors import ApiError, unsupported
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Fields refused when set (empty/zero/false values are docker clients' defaults and pass).
-_HOST_UNSUPPORTED = ("PortBindings", "PublishAllPorts", "Links", "Dns", "DnsOptions", "DnsSearch",
+_HOST_UNSUPPORTED = ("Links", "Dns", "DnsOptions", "DnsSearch",
                      "ExtraHosts", "VolumesFrom", "Devices", "DeviceRequests", "SecurityOpt", "Sysctls",
                      "CpuShares", "CpusetCpus", "CpusetMems", "BlkioWeight", "MemoryReservation", "MemorySwap",
                      "KernelMemory", "OomKillDisable", "UsernsMode", "PidMode", "IpcMode", "UTSMode", "Cgroup",
@@ -27,7 +27,32 @@ _HOST_UNSUPPORTED = ("PortBindings", "PublishAllPorts", "Links", "Dns", "DnsOpti
                      "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "BlkioWeightDevice",
                      "MemorySwappiness")
 _CONFIG_UNSUPPORTED = ("Healthcheck", "Volumes", "OnBuild", "MacAddress", "Shell", "ArgsEscaped")
-_NETWORK_MODES = ("", "default", "none")
+
+
+def _network(host: dict) -> tuple[str | None, list[str], bool]:
+    """HostConfig.NetworkMode/PortBindings/PublishAllPorts -> pycr create's --network, -p, -P.
+
+    ``default`` (what clients send) leaves the server's default (``PYCR_NETWORK``, else bridge);
+    every other mode is handed to the network layer, which refuses unknown networks by name."""
+    mode = host.get("NetworkMode") or ""
+    if not isinstance(mode, str):
+        raise ApiError(400, f"HostConfig.NetworkMode: expected a string, got {mode!r}")
+    bindings = host.get("PortBindings") or {}
+    if not isinstance(bindings, dict):
+        raise ApiError(400, "HostConfig.PortBindings: expected an object of \"PORT/PROTO\" -> [{HostIp, HostPort}]")
+    publish = []
+    for key, binds in bindings.items():
+        port, _, proto = str(key).partition("/")
+        for b in binds or [{}]:
+            if not isinstance(b, dict) or not all(isinstance(b.get(k) or "", str) for k in ("HostIp", "HostPort")):
+                raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: expected a list of {{HostIp, HostPort}} strings")
+            ip, hport = b.get("HostIp") or "", b.get("HostPort") or ""
+            if ":" in ip or ":" in hport:
+                raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: {ip or hport!r}: IPv4 addresses and single "
+                                    "ports only")
+            publish.append(":".join(x for x in (ip, hport) if ip or x) + f":{port}/{proto or 'tcp'}"
+                           if ip or hport else f"{port}/{proto or 'tcp'}")
+    return (None if mode in ("", "default") else mode), publish, bool(host.get("PublishAllPorts"))
 
 
 def _set(value) -> bool:
@@ -73,10 +98,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     log = host.get("LogConfig") or {}
     if (log.get("Type") or "json-file") != "json-file":
         raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
-    mode = host.get("NetworkMode") or ""
-    if mode not in _NETWORK_MODES:
-        raise unsupported("HostConfig.NetworkMode",
-                          f"{mode!r}: pycr gives each container its own network namespace (use default or none)")
+    network, publish, publish_all = _network(host)
     if name is not None and not _NAME.match(name):
         raise ApiError(400, f"name {name!r}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
     image = body.get("Image")
@@ -145,10 +167,11 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
-          "network": "none" if mode == "none" else None, "publish": [], "publish_all": False}
+          "network": network, "publish": publish, "publish_all": publish_all}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
-              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": mode or "default",
+              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": network or "default",
+              "PortBindings": host.get("PortBindings") or {}, "PublishAllPorts": publish_all,
               "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,
               "CpuPeriod": period if quota else 0, "PidsLimit": pids or 0,

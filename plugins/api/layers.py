@@ -1,4 +1,4 @@
-"""The management and image layers, as the API server uses them: the one module naming them.
+"""The management, image and network layers, as the API server uses them: the one module naming them.
 
 Everything the server does to a container or an image goes through these
 public functions of the layers that own them (the ``manage`` and ``images``
@@ -14,7 +14,7 @@ from pycr.plugins.images.store import Store, default_root  # noqa: F401
 from pycr.plugins.images.verb_images import rows as image_rows  # noqa: F401
 from pycr.plugins.manage import cleanup, launch, manage, prune, records  # noqa: F401
 from pycr.plugins.manage.create import create as create_container  # noqa: F401
-from pycr.plugins.manage.verb_inspect import describe as describe_container  # noqa: F401
+from pycr.plugins.manage.verb_inspect import describe as describe_container, network_settings  # noqa: F401
 
 
 def find_image(store, text: str):
@@ -22,3 +22,14 @@ def find_image(store, text: str):
     from pycr.plugins.images.verb_image import _find
 
     return _find(store, text)
+
+
+def networks():
+    """The network layer's state (``pycr network``'s), or the one-line error when it is not loaded."""
+    from pycr.core import ConfigError
+
+    try:
+        from pycr.plugins.network import verb_network
+    except ImportError:
+        raise ConfigError("networks: the network layer (plugin 'network') is not installed") from None
+    return verb_network.net_state()

@@ -33,8 +33,16 @@ def create(opts, spec: dict) -> dict:
     """Make a container from a validated create request (see :mod:`.create_request`)."""
     from pycr.plugins.api import layers
 
+    from pycr.core import ConfigError
+    from pycr.plugins.api.errors import ApiError
+
     ns = argparse.Namespace(**spec["ns"])
-    rec = layers.create_container(opts, ns)
+    try:
+        rec = layers.create_container(opts, ns)
+    except ConfigError as e:
+        if str(e).startswith(("--network", "-p")):  # a bad network request, not a missing image: 400, not
+            raise ApiError(400, str(e)) from None   # the 404 on which docker clients pull and retry
+        raise
     with rec.locked():
         rec.data["docker"] = spec["docker"]  # what only the API knows (labels, the request's Config)
     return {"Id": rec.id, "Warnings": []}

@@ -6,6 +6,7 @@ present with docker's empty values so clients that read them do not fail.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 
@@ -38,12 +39,49 @@ def container_row(rec, st: dict | None = None) -> dict:
 
     st = st or _status(rec)
     d = _docker(rec)
+    net = network_settings(rec) if st["status"] == "running" else {"Ports": {}, "Networks": {}}
     return {"Id": rec.id, "Names": ["/" + rec.name], "Image": rec.data.get("image", ""),
             "ImageID": _image_id(rec), "Command": shlex.join(rec.data.get("command") or []),
-            "Created": _epoch(rec.data.get("created")), "Ports": [], "Labels": d.get("Labels") or {},
+            "Created": _epoch(rec.data.get("created")), "Ports": port_list(net["Ports"]),
+            "Labels": d.get("Labels") or {},
             "State": _state_name(st), "Status": layers.manage.status_text(rec, st),
             "HostConfig": {"NetworkMode": d.get("NetworkMode", "default")},
-            "NetworkSettings": {"Networks": {}}, "Mounts": _mounts(rec)}
+            "NetworkSettings": {"Networks": net["Networks"]}, "Mounts": _mounts(rec)}
+
+
+def network_settings(rec, got: dict | None = None) -> dict:
+    """docker's ``NetworkSettings`` from what the network layer reports for the container
+    (``pycr_network_report``, through the management layer's inspect)."""
+    from pycr.plugins.api import layers
+
+    got = got if got is not None else layers.network_settings(rec)
+    ids = {}
+    if got.get("Networks"):
+        with contextlib.suppress(Exception):  # the network layer may be disabled: no ids then
+            ids = {n["name"]: n["id"] for n in layers.networks().networks()}
+    nets = {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": ids.get(name, ""),
+                   "EndpointID": "", "Gateway": n.get("Gateway", ""), "IPAddress": n.get("IPAddress", ""),
+                   "IPPrefixLen": n.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
+                   "GlobalIPv6PrefixLen": 0, "MacAddress": n.get("MacAddress", ""), "DriverOpts": None}
+            for name, n in (got.get("Networks") or {}).items()}
+    first = next(iter(nets.values()), {})
+    bridge = next(iter((got.get("Networks") or {}).values()), {}).get("Bridge", "")
+    return {"Bridge": bridge, "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "Ports": got.get("Ports") or {}, "SandboxKey": "",
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+            "Gateway": first.get("Gateway", ""), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": first.get("IPAddress", ""), "IPPrefixLen": first.get("IPPrefixLen", 0), "IPv6Gateway": "",
+            "MacAddress": first.get("MacAddress", ""), "Networks": nets}
+
+
+def port_list(ports: dict) -> list[dict]:
+    """``containers/json``'s ``Ports``: one {IP, PrivatePort, PublicPort, Type} per binding."""
+    out = []
+    for key, binds in sorted(ports.items()):
+        port, _, proto = key.partition("/")
+        for b in binds or []:
+            out.append({"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]), "Type": proto})
+    return out
 
 
 def _image_id(rec) -> str:
@@ -124,7 +162,8 @@ def container_inspect(rec) -> dict:
         "Driver": base["GraphDriver"]["Name"], "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {"Binds": d.get("Binds") or None, "NetworkMode": d.get("NetworkMode", "default"),
-                       "PortBindings": {}, "RestartPolicy": policy, "AutoRemove": d.get("AutoRemove", base["HostConfig"]["AutoRemove"]),
+                       "PortBindings": d.get("PortBindings") or {},
+                       "PublishAllPorts": d.get("PublishAllPorts", False), "RestartPolicy": policy, "AutoRemove": d.get("AutoRemove", base["HostConfig"]["AutoRemove"]),
                        "Memory": d.get("Memory", 0), "NanoCpus": d.get("NanoCpus", 0),
                        "CpuQuota": d.get("CpuQuota", 0), "CpuPeriod": d.get("CpuPeriod", 0),
                        "PidsLimit": d.get("PidsLimit") or None, "ReadonlyRootfs": d.get("ReadonlyRootfs", False),
@@ -139,8 +178,7 @@ def container_inspect(rec) -> dict:
                    "Cmd": d.get("Cmd") if d else cmd, "Image": rec.data.get("image"),
                    "Volumes": None, "WorkingDir": d.get("WorkingDir", ""), "Entrypoint": d.get("Entrypoint"),
                    "OnBuild": None, "Labels": d.get("Labels") or {}},
-        "NetworkSettings": {"Bridge": "", "SandboxID": "", "Ports": {}, "IPAddress": "", "Gateway": "",
-                            "MacAddress": "", "Networks": {}},
+        "NetworkSettings": network_settings(rec, base["NetworkSettings"]),
     }
 
 

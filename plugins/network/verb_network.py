@@ -65,14 +65,9 @@ def run(opts, ns) -> int:
     import json
     import sys
 
-    from pycr.core import ConfigError
-
     st = net_state()
     if ns.action == "create":
-        if ns.driver != "bridge":
-            raise ConfigError(f"network driver {ns.driver!r}: only bridge networks can be created")
-        with st.locked():
-            print(st.define(ns.name, ns.subnet)["id"])
+        print(create(st, ns.name, ns.subnet, ns.driver)["id"])
         return 0
     if ns.action == "ls":
         nets = st.networks()
@@ -95,20 +90,40 @@ def run(opts, ns) -> int:
                 out.append(describe(st, net))
         print(json.dumps(out, indent=2))
         return code
-    code = 0
+    removed, errors = remove(st, ns.names if ns.action == "rm" else None)
+    for name in removed:
+        print(name)
+    for e in errors:
+        sys.stderr.write(f"{e}\n")
+    return 1 if errors else 0
+
+
+def create(st, name: str, subnet: str | None, driver: str = "bridge") -> dict:
+    """Define network ``name`` (``pycr network create``, the API's ``POST /networks/create``)."""
+    from pycr.core import ConfigError
+
+    if driver != "bridge":
+        raise ConfigError(f"network driver {driver!r}: only bridge networks can be created")
+    with st.locked():
+        return st.define(name, subnet)
+
+
+def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:
+    """Remove networks ``names`` (``None``: prune every user network without containers, and an
+    idle ``pycr0``); returns (removed names, one-line errors)."""
+    from pycr.core import ConfigError
     from pycr.plugins.network.layer import reap_and_sync
 
+    removed, errors = [], []
     with st.locked():
         reap_and_sync(st)
-        names = ns.names if ns.action == "rm" else [n["name"] for n in st.networks()
-                                                    if not n["builtin"] and not st.leases(n["name"])]
-        if ns.action == "prune":
+        if names is None:
+            names = [n["name"] for n in st.networks() if not n["builtin"] and not st.leases(n["name"])]
             _drop_idle_default_bridge(st)
         for name in names:
             try:
                 _remove(st, name)
-                print(name)
+                removed.append(name)
             except ConfigError as e:
-                sys.stderr.write(f"{e}\n")
-                code = 1
-    return code
+                errors.append(str(e))
+    return removed, errors

@@ -37,9 +37,9 @@ class Api:
 
     def start(self) -> "Api":
         out = open(self.log, "w")
-        self.proc = subprocess.Popen([PYCR, "--root", self.manage.root, "serve", "--host", f"unix://{self.sock}",
-                                      *self.extra_args], env=self.manage.env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen([*self.manage.prefix, PYCR, "--root", self.manage.root, "serve", "--host",
+                                      f"unix://{self.sock}", *self.extra_args], env=self.manage.env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

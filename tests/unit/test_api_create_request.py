@@ -80,10 +80,10 @@ def test_auto_remove_is_the_servers_job():
         parse(body(AutoRemove=True, RestartPolicy={"Name": "always"}), None, [])
 
 
-@pytest.mark.parametrize("field,value", [("PortBindings", {"80/tcp": [{"HostPort": "8080"}]}),
-                                         ("Devices", [{"x": 1}]),
+@pytest.mark.parametrize("field,value", [("PortBindings", {"80/tcp": [{"HostPort": "1:2"}]}),
+                                         ("PortBindings", ["80"]), ("PortBindings", {"80/tcp": [{"HostPort": 8080}]}),
+                                         ("Devices", [{"x": 1}]), ("NetworkMode", 7),
                                          ("SecurityOpt", ["seccomp=unconfined"]), ("PidMode", "host"),
-                                         ("NetworkMode", "host"), ("NetworkMode", "bridge"),
                                          ("LogConfig", {"Type": "syslog"})])
 def test_unsupported_fields_are_named(field, value):
     with pytest.raises(ApiError) as e:
@@ -117,3 +117,18 @@ def test_binds_only_from_allowed_roots(tmp_path):
         parse(body(Binds=["vol:/x"]), None, [str(allowed)])
     with pytest.raises(ApiError, match="--bind-root"):
         parse(body(Binds=["/etc:/x"]), None, [])
+
+
+@pytest.mark.parametrize("host,network,publish,publish_all", [
+    ({}, None, [], False),
+    ({"NetworkMode": "bridge", "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
+     "bridge", ["8080:80/tcp"], False),
+    ({"NetworkMode": "app", "PortBindings": {"53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+                                              "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "81"}, {}]}},
+     "app", ["127.0.0.1::53/udp", "127.0.0.1:81:80/tcp", "80/tcp"], False),
+    ({"NetworkMode": "container:web", "PublishAllPorts": True}, "container:web", [], True),
+    ({"NetworkMode": "host"}, "host", [], False), ({"NetworkMode": "none"}, "none", [], False)])
+def test_network_fields_map_to_create_options(host, network, publish, publish_all):
+    got = parse(body(**host), None, [])
+    assert (got["ns"]["network"], got["ns"]["publish"], got["ns"]["publish_all"]) == (network, publish, publish_all)
+    assert got["docker"]["NetworkMode"] == (network or "default")

@@ -1,0 +1,157 @@
+"""``/networks``: list, inspect, create, remove, prune -- through the network layer's functions
+(``pycr network``'s own), in docker's shapes.  Connect/disconnect are refused: a pycr container
+is on one network (the network layer has no second attachment)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from pycr.plugins.api.errors import ApiError, unsupported
+from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
+
+FILTERS = ("name", "id", "driver", "type")
+
+
+def shape(st, net: dict) -> dict:
+    """docker's network object from ``pycr network inspect``'s description."""
+    from pycr.plugins.network.verb_network import describe
+
+    d = describe(st, net)
+    members = {cid: {"Name": m["Name"], "EndpointID": "", "MacAddress": m["MacAddress"],
+                     "IPv4Address": m["IPv4Address"], "IPv6Address": ""} for cid, m in d["Containers"].items()}
+    return {"Name": d["Name"], "Id": d["Id"], "Created": "0001-01-01T00:00:00Z", "Scope": "local",
+            "Driver": "bridge", "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": d["IPAM"]["Config"]},
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": members,
+            "Options": {"com.docker.network.bridge.name": d["Bridge"]}, "Labels": {}}
+
+
+def find(st, ref: str) -> dict:
+    """A network by name, full id or unique id prefix; 404 otherwise."""
+    net = st.network(ref)
+    if net is None:
+        hits = [n for n in st.networks() if ref and n["id"].startswith(ref)]
+        if len(hits) > 1:
+            raise ApiError(409, f"network {ref!r} is ambiguous: {len(hits)} networks have ids starting with it")
+        net = hits[0] if hits else None
+    if net is None:
+        raise ApiError(404, f"network {ref!r} does not exist")
+    return net
+
+
+def _matches(net: dict, filters: dict) -> bool:
+    for key, wanted in filters.items():
+        if isinstance(wanted, dict):
+            wanted = [k for k, v in wanted.items() if v]
+        value = {"name": net["name"], "id": net["id"], "driver": "bridge",
+                 "type": "builtin" if net["builtin"] else "custom"}[key]
+        if key in ("name", "id"):
+            ok = any(w in value if key == "name" else value.startswith(w) for w in wanted)
+        else:
+            ok = value in wanted
+        if not ok:
+            return False
+    return True
+
+
+def _list(filters: dict) -> list[dict]:
+    from pycr.plugins.api import layers
+
+    st = layers.networks()
+    return [shape(st, n) for n in st.networks() if _matches(n, filters)]
+
+
+def _inspect(ref: str) -> dict:
+    from pycr.plugins.api import layers
+
+    st = layers.networks()
+    return shape(st, find(st, ref))
+
+
+def _create(name: str, subnet: str | None, driver: str) -> dict:
+    from pycr.plugins.api import layers
+    from pycr.plugins.network.verb_network import create
+
+    return {"Id": create(layers.networks(), name, subnet, driver)["id"], "Warning": ""}
+
+
+def _remove(ref: str) -> None:
+    from pycr.plugins.api import layers
+    from pycr.plugins.network.verb_network import remove
+
+    st = layers.networks()
+    net = find(st, ref)
+    _, errors = remove(st, [net["name"]])
+    if errors:
+        raise ApiError(403 if "built in" in errors[0] else 409, errors[0])
+
+
+def _prune() -> dict:
+    from pycr.plugins.api import layers
+    from pycr.plugins.network.verb_network import remove
+
+    removed, errors = remove(layers.networks(), None)
+    if errors:
+        raise ApiError(500, errors[0])
+    return {"NetworksDeleted": removed}
+
+
+async def list_(request):
+    filters = query_filters(request)
+    for key in filters:
+        if key not in FILTERS:
+            raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports {', '.join(FILTERS)})")
+    return jsonr(await srv_of(request).read(_list, filters))
+
+
+async def inspect(request):
+    return jsonr(await srv_of(request).read(_inspect, request.match_info["id"]))
+
+
+async def create(request):
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("Name"), str) or not body["Name"]:
+        raise ApiError(400, "Name: the network's name is missing")
+    for key in ("Internal", "EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Labels", "Options"):
+        if body.get(key) not in (None, False, {}, ""):
+            raise unsupported(key)
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict) or (ipam.get("Driver") or "default") != "default" or ipam.get("Options"):
+        raise unsupported("IPAM", "only the default IPAM driver without options")
+    configs = ipam.get("Config") or []
+    if not isinstance(configs, list) or len(configs) > 1 or any(
+            not isinstance(c, dict) or set(c) - {"Subnet"} or not isinstance(c.get("Subnet") or "", str)
+            for c in configs):
+        raise unsupported("IPAM.Config", "one {Subnet} at most (the gateway is the subnet's first address)")
+    subnet = configs[0].get("Subnet") if configs else None
+    driver = body.get("Driver") or "bridge"
+    if not isinstance(driver, str):
+        raise ApiError(400, "Driver: expected a string")
+    out = await srv_of(request).change(_create, body["Name"], subnet, driver)
+    return jsonr(out, status=201)
+
+
+async def delete(request):
+    await srv_of(request).change(_remove, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def prune(request):
+    if query_filters(request):
+        raise ApiError(400, "filters: pycr's network prune takes none")
+    return jsonr(await srv_of(request).change(_prune))
+
+
+async def connect(request):
+    raise unsupported(f"network {request.match_info['id']}: connect",
+                      "a pycr container is on one network, chosen when it is created (HostConfig.NetworkMode)")
+
+
+def routes(r) -> None:
+    r.add("GET", "/networks", list_)
+    r.add("GET", "/networks/{id}", inspect)
+    r.add("POST", "/networks/create", create)
+    r.add("DELETE", "/networks/{id}", delete)
+    r.add("POST", "/networks/prune", prune)
+    r.add("POST", "/networks/{id}/connect", connect)
+    r.add("POST", "/networks/{id}/disconnect", connect)

@@ -1,0 +1,125 @@
+"""Networking through ``pycr serve``: the docker CLI publishing ports, choosing networks, managing them.
+
+The server and its containers run inside a network namespace made for this
+module (``nethost``, standing in for the host; ``PYCR_NETWORK=bridge`` there),
+so nothing touches the machine's own interfaces or firewall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.helpers.api import serving
+from tests.helpers.netns import network_leftovers
+from tests.integration.test_network_bridge import SERVE, fetch
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def napi(nethost):
+    p, h = nethost
+    with serving(p) as a:
+        yield a, h
+
+
+@pytest.fixture
+def clean(napi):
+    a, h = napi
+    yield a, h
+    for cid in a.docker("ps", "-aq", check=0).stdout.split():
+        a.docker("rm", "-f", cid, check=0)
+    a.docker("network", "prune", "-f", check=0)
+    assert not network_leftovers(a.manage, h)
+
+
+def test_run_p_publishes_and_inspect_shows_docker_shapes(clean):
+    a, h = clean
+    img = a.manage.image
+    cid = a.docker("run", "-d", "--name", "web", "-p", "8080:80", "-p", "127.0.0.1::80", img, "sh", "-c", SERVE,
+                   check=0).stdout.strip()
+    assert fetch(h, "http://192.0.2.1:8080/") == f"hello-from-{cid[:12]}\n"
+    info = json.loads(a.docker("inspect", "web", check=0).stdout)[0]
+    ns = info["NetworkSettings"]
+    picked = ns["Ports"]["80/tcp"][1]["HostPort"]
+    assert ns["Ports"]["80/tcp"][0] == {"HostIp": "0.0.0.0", "HostPort": "8080"}
+    assert ns["Ports"]["80/tcp"][1]["HostIp"] == "127.0.0.1" and int(picked) > 0
+    assert fetch(h, f"http://127.0.0.1:{picked}/").startswith("hello-from-")
+    assert ns["IPAddress"].startswith("10.88.") and ns["Networks"]["bridge"]["IPAddress"] == ns["IPAddress"]
+    assert ns["Networks"]["bridge"]["NetworkID"] == "0" * 64 and ns["Gateway"] == "10.88.0.1"
+    assert fetch(h, f"http://{ns['IPAddress']}:80/").startswith("hello-from-")
+    assert info["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"] == "8080"
+    # docker ps and docker port read the same bindings; pycr sees what docker made
+    assert "0.0.0.0:8080->80/tcp" in a.docker("ps", "--format", "{{.Ports}}", check=0).stdout
+    assert a.docker("port", "web", "80/tcp", check=0).stdout.split() == ["0.0.0.0:8080", f"127.0.0.1:{picked}"]
+    assert a.manage("port", "web", check=0).stdout.startswith("80/tcp -> 0.0.0.0:8080\n")
+    # a port already published fails the start in one line; as with docker, the container stays created
+    r = a.docker("run", "-d", "--name", "clash", "-p", "8080:80", img, "sleep", "100")
+    assert r.returncode != 0 and "already published by container web" in r.stderr
+    assert a.docker("ps", "-q", check=0).stdout.split() == [cid[:12]]
+    assert a.docker("inspect", "-f", "{{.State.Status}}", "clash", check=0).stdout.strip() in ("created", "exited")
+    a.docker("rm", "clash", check=0)
+    a.docker("stop", "-t", "1", "web", check=0)
+    assert "table ip pycr" not in h.nft()
+    assert json.loads(a.docker("inspect", "web", check=0).stdout)[0]["NetworkSettings"]["Ports"] == {}
+
+
+def test_publish_all_exposed_ports(clean):
+    a, h = clean
+    ctx = a.workdir + "/ctx"
+    os.makedirs(ctx, exist_ok=True)
+    with open(ctx + "/Dockerfile", "w") as f:
+        f.write(f"FROM {a.manage.image}\nEXPOSE 80\n")
+    a.docker("build", "-q", "-t", "pycr-test/exposed", ctx, check=0)
+    try:
+        a.docker("run", "-d", "--name", "all", "-P", "pycr-test/exposed", "sh", "-c", SERVE, check=0)
+        port = a.docker("port", "all", "80", check=0).stdout.split()[0].rsplit(":", 1)[1]
+        assert fetch(h, f"http://192.0.2.1:{port}/").startswith("hello-from-")
+    finally:
+        a.docker("rm", "-f", "all")
+        a.docker("rmi", "pycr-test/exposed")
+
+
+def test_network_modes_and_user_networks(clean):
+    a, h = clean
+    img = a.manage.image
+    nid = a.docker("network", "create", "--subnet", "10.78.0.0/24", "app", check=0).stdout.strip()
+    assert len(nid) == 64
+    r = a.docker("network", "create", "app")
+    assert r.returncode != 0 and "network name 'app' is already in use" in r.stderr
+    names = a.docker("network", "ls", "--format", "{{.Name}} {{.Driver}}", check=0).stdout.split("\n")
+    assert "app bridge" in names and "bridge bridge" in names
+    assert a.docker("network", "ls", "-q", "--filter", "name=app", check=0).stdout.split() == [nid[:12]]
+    a.docker("run", "-d", "--name", "db", "--network", "app", img, "sleep", "1000", check=0)
+    a.docker("run", "-d", "--name", "api", "--network", "app", img, "sleep", "1000", check=0)
+    assert "1 packets received" in a.docker("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout
+    net = json.loads(a.docker("network", "inspect", nid[:10], check=0).stdout)[0]
+    assert net["Name"] == "app" and net["IPAM"]["Config"] == [{"Subnet": "10.78.0.0/24", "Gateway": "10.78.0.1"}]
+    assert sorted(c["Name"] for c in net["Containers"].values()) == ["api", "db"]
+    db = json.loads(a.docker("inspect", "db", check=0).stdout)[0]
+    assert db["HostConfig"]["NetworkMode"] == "app" and db["NetworkSettings"]["Networks"]["app"]["NetworkID"] == nid
+    r = a.docker("network", "rm", "app")
+    assert r.returncode != 0 and "has containers attached: api, db" in r.stderr
+    r = a.docker("network", "connect", "bridge", "db")
+    assert r.returncode != 0 and "pycr container is on one network" in r.stderr
+    # none, host, container:NAME
+    out = a.docker("run", "--rm", "--network", "none", img, "ls", "/sys/class/net", check=0).stdout
+    assert out.split() == ["lo"]
+    out = a.docker("run", "--rm", "--network", "host", img, "ls", "/sys/class/net", check=0).stdout
+    assert sorted(out.split()) == h.links()  # the host's namespace: its wan0, the bridge, the veths
+    assert "1 packets received" in a.docker("run", "--rm", "--network", "container:db", img, "busybox", "ping", "-c", "1",
+                                            "-W", "2", "api", check=0).stdout
+    r = a.docker("run", "--rm", "--network", "nosuch", img, "true")
+    assert r.returncode != 0 and "--network nosuch: no such network" in r.stderr
+    r = a.docker("network", "rm", "bridge")
+    assert r.returncode != 0 and "built in and cannot be removed" in r.stderr
+    a.docker("rm", "-f", "db", "api", check=0)
+    assert a.docker("network", "rm", "app", check=0).stdout.strip() == "app"
+    r = a.docker("network", "inspect", "app")
+    assert r.returncode != 0 and "No such network: app" in r.stderr
+    a.docker("network", "create", "idle", check=0)
+    assert a.docker("network", "prune", "-f", check=0).stdout.split()[-1] == "idle"
+    assert [n for n in h.links() if n not in ("lo", "wan0")] == []  # pruned: not even pycr0
