@@ -1,5 +1,5 @@
 """The dashboard: containers (state, image, ports, resource use) with start/stop/restart/remove, live
-logs, images with pull and remove -- served by ``pycr serve --ui`` on loopback.
+logs, a shell, images with pull and remove, ``pycr bench`` results with their plots -- served by ``pycr serve --ui`` on loopback.
 
 One static page and ~200 lines of plain JavaScript calling the small JSON
 endpoints below (no framework, no build step: the lightest thing that does
@@ -223,9 +223,31 @@ async def _closed(ws) -> None:
             break
 
 
-def make_ui_app(srv, token: str) -> web.Application:
+def _bench_root(request) -> str:
+    root = request.app["bench_dir"]
+    if root is None:
+        raise ApiError(404, "no bench results: start pycr serve with --bench-dir DIR")
+    return root
+
+
+async def bench(request):
+    from pycr.plugins.api import bench_results
+
+    root = request.app["bench_dir"]
+    return jsonr({"dir": root, "results": await srv_of(request).read(bench_results.results, root) if root else []})
+
+
+async def bench_plot(request):
+    from pycr.plugins.api import bench_results
+
+    data = await srv_of(request).read(bench_results.plot, _bench_root(request), request.match_info["result"],
+                                      request.match_info["plot"])
+    return web.Response(body=data, content_type="image/png")
+
+
+def make_ui_app(srv, token: str, bench_dir: str | None = None) -> web.Application:
     app = web.Application(middlewares=[docker_errors, guard], client_max_size=1 << 20)
-    app["srv"], app["token"] = srv, token
+    app["srv"], app["token"], app["bench_dir"] = srv, token, bench_dir
     app.router.add_get("/", index)
     app.router.add_get("/{name:app\\.(?:js|css)}", asset)
     app.router.add_get("/ui/containers", containers)
@@ -235,4 +257,6 @@ def make_ui_app(srv, token: str) -> web.Application:
     app.router.add_get("/ui/containers/{id}/terminal", terminal)
     app.router.add_post("/ui/images/pull", pull)
     app.router.add_post("/ui/images/{name:.+}/remove", remove_image)
+    app.router.add_get("/ui/bench", bench)
+    app.router.add_get("/ui/bench/{result}/{plot}", bench_plot)
     return app

@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("--ui", metavar="ADDR:PORT", help="also serve the web dashboard on this loopback address")
     p.add_argument("--ui-public", action="store_true",
                    help="allow --ui on a non-loopback address (needs --tls-cert and --tls-key)")
+    p.add_argument("--bench-dir", metavar="DIR", help="show the pycr bench result directories under DIR "
+                                                      "on the dashboard")
     p.add_argument("--tls-cert", metavar="FILE", help="serve the dashboard over HTTPS with this certificate")
     p.add_argument("--tls-key", metavar="FILE")
     p.add_argument("--ui-token", metavar="TOKEN", help=argparse_suppress())
@@ -130,6 +132,13 @@ def run(opts, ns) -> int:
 
         raise ConfigError("pycr serve needs aiohttp: pip install 'pycr[api]'") from None
     ui = _ui_address(ns)
+    if ns.bench_dir is not None:
+        from pycr.core import ConfigError
+
+        if ui is None:
+            raise ConfigError("--bench-dir: the bench results are shown on the dashboard: give --ui too")
+        if not os.path.isdir(ns.bench_dir):
+            raise ConfigError(f"--bench-dir {ns.bench_dir}: not a directory")
     sock = _activated_socket()
     path = None
     if sock is None:
@@ -174,7 +183,7 @@ async def _serve(opts, ns, sock, path, ui) -> None:
         from pycr.plugins.api.ui import make_ui_app
 
         token = ns.ui_token or secrets.token_urlsafe(24)
-        ui_runner = web.AppRunner(make_ui_app(srv, token), access_log=None, handle_signals=False)
+        ui_runner = web.AppRunner(make_ui_app(srv, token, ns.bench_dir and os.path.realpath(ns.bench_dir)), access_log=None, handle_signals=False)
         await ui_runner.setup()
         ssl_ctx = None
         if ns.tls_cert:

@@ -193,3 +193,81 @@ def test_no_token_and_cross_site_posts_are_refused(dash, clean, browser):
         evil.server_close()
     assert dash.manage.state("victim") == "running"
     dash.docker("rm", "-f", "victim", check=0)
+
+
+@pytest.fixture(scope="module")
+def bench_dash(manage, tmp_path_factory):
+    """A dashboard over a bench directory holding one real ``pycr bench`` result, a directory that is
+    not a result, and planted links out of it (a result that is a link to /etc, a plot that is a link
+    to /etc/shadow)."""
+    import subprocess
+
+    from tests.conftest import PYCR
+
+    root = tmp_path_factory.mktemp("bench")
+    r = subprocess.run([PYCR, "bench", "--repeat", "2", "--warmup", "0", "-s", "pycr-v1-pivot", "-s", "runc", "-w",
+                        "true", "-o", str(root / "run-true")], capture_output=True, text=True, timeout=300,
+                       env=manage.env)
+    assert r.returncode == 0, r.stderr
+    os.makedirs(root / "notes")
+    os.symlink("/etc", root / "linked")
+    os.makedirs(root / "hostile")
+    with open(root / "hostile" / "results.json", "w") as f:
+        f.write("{}")
+    os.symlink("/etc/shadow", root / "hostile" / "plot_shadow.png")
+    os.symlink("/etc/passwd", root / "hostile" / "summary.txt")
+    port = free_port()
+    with serving(manage, ["--ui", f"127.0.0.1:{port}", "--bench-dir", str(root)]) as a:
+        deadline = time.monotonic() + 20
+        while not (m := re.search(r"dashboard on (http://\S+)", a.read_log())):
+            assert time.monotonic() < deadline, a.read_log()
+            time.sleep(0.1)
+        a.url, a.bench_root = m.group(1), root
+        a.base = a.url.split("/?")[0]
+        a.token = a.url.split("token=")[1]
+        yield a
+
+
+def _get(a, path):
+    req = urllib.request.Request(a.base + path, headers={"Authorization": f"Bearer {a.token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.headers.get("Content-Type"), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, None, e.read()
+
+
+def test_bench_results_and_plots_in_the_browser(bench_dash, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(bench_dash.url)
+    section = _until(lambda: browser.find_element(By.CSS_SELECTOR, '.bench-result[data-name="run-true"]'),
+                     what="the bench result")
+    assert "times slower than" in section.find_element(By.TAG_NAME, "pre").text  # summary.txt, as written
+    img = section.find_element(By.TAG_NAME, "img")
+    assert img.get_attribute("src").endswith("/ui/bench/run-true/plot_true.png")
+    _until(lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100,
+           what="the plot to load and decode")
+    names = [e.get_attribute("data-name") for e in browser.find_elements(By.CSS_SELECTOR, ".bench-result")]
+    assert names == ["hostile", "run-true"] or names == ["run-true", "hostile"]  # not notes/, not the link
+    hostile = browser.find_element(By.CSS_SELECTOR, '.bench-result[data-name="hostile"]')
+    assert "root:" not in hostile.text and hostile.find_elements(By.TAG_NAME, "img") == []
+    browser.execute_script("arguments[0].scrollIntoView()", section)
+    _shot(browser, "5-bench.png")
+
+
+def test_bench_paths_cannot_leave_the_bench_dir(bench_dash):
+    status, ctype, body = _get(bench_dash, "/ui/bench/run-true/plot_true.png")
+    assert status == 200 and ctype == "image/png" and body.startswith(b"\x89PNG")
+    listing = json.loads(_get(bench_dash, "/ui/bench")[2])
+    assert listing["dir"] == os.path.realpath(bench_dash.bench_root)
+    for path in ("/ui/bench/hostile/plot_shadow.png", "/ui/bench/linked/plot_true.png",
+                 "/ui/bench/..%2F..%2Fetc/plot_x.png", "/ui/bench/run-true/..%2Fresults.json",
+                 "/ui/bench/run-true/results.json", "/ui/bench/run-true/%2E%2E", "/ui/bench/../../etc/passwd",
+                 "/ui/bench/%2E%2E/plot_true.png"):
+        status, _, body = _get(bench_dash, path)
+        assert status == 404 and b"root:" not in body, (path, status, body)
+    req = urllib.request.Request(bench_dash.base + "/ui/bench/run-true/plot_true.png")  # no token
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=30)
+    assert e.value.code == 401

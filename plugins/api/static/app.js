@@ -152,5 +152,32 @@ $("#pull").addEventListener("submit", async (ev) => {
   refresh();
 });
 
+// pycr bench results under --bench-dir: each result's summary and plots (loaded once; reload to update).
+async function loadBench() {
+  const box = $("#bench");
+  let data;
+  try { data = await call("GET", "/ui/bench"); } catch (e) { box.textContent = e.message; return; }
+  $("#bench-dir").textContent = data.dir ? `(${data.dir})` : "";
+  box.textContent = data.dir ? (data.results.length ? "" : "no results yet") : "start pycr serve with --bench-dir DIR";
+  for (const r of data.results) {
+    const sec = document.createElement("section");
+    sec.className = "bench-result";
+    sec.dataset.name = r.name;
+    const h = document.createElement("h3");
+    h.textContent = r.name;
+    const pre = document.createElement("pre");
+    pre.textContent = r.summary || "(no summary.txt)";
+    sec.append(h, pre);
+    for (const p of r.plots) {
+      const img = document.createElement("img");
+      img.alt = `${r.name} ${p}`;
+      img.src = `/ui/bench/${encodeURIComponent(r.name)}/${encodeURIComponent(p)}`;
+      sec.appendChild(img);
+    }
+    box.appendChild(sec);
+  }
+}
+
 refresh();
+loadBench();
 setInterval(refresh, 2000);
