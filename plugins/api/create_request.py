@@ -29,6 +29,26 @@ _HOST_UNSUPPORTED = ("Links", "Dns", "DnsOptions", "DnsSearch",
 _CONFIG_UNSUPPORTED = ("Healthcheck", "Volumes", "OnBuild", "MacAddress", "Shell", "ArgsEscaped")
 
 
+def _aliases(body: dict, mode: str) -> list[str]:
+    """NetworkingConfig.EndpointsConfig -> --network-alias: one endpoint, on the NetworkMode network,
+    with aliases only (a pycr container is on one network and gets its address from the pool)."""
+    config = body.get("NetworkingConfig") or {}
+    endpoints = (config.get("EndpointsConfig") if isinstance(config, dict) else None) or {}
+    if not isinstance(config, dict) or not isinstance(endpoints, dict):
+        raise ApiError(400, "NetworkingConfig.EndpointsConfig: expected an object of network -> endpoint")
+    aliases = []
+    for net, ep in endpoints.items():
+        where = f"NetworkingConfig.EndpointsConfig[{net!r}]"
+        if net != mode:
+            raise unsupported(where, f"a pycr container is on one network, its HostConfig.NetworkMode ({mode!r})")
+        ep = ep or {}
+        for key, value in ep.items():
+            if key != "Aliases" and _set(value):
+                raise unsupported(f"{where}.{key}")
+        aliases += _list(ep, "Aliases", where + ".")
+    return aliases
+
+
 def _network(host: dict) -> tuple[str | None, list[str], bool]:
     """HostConfig.NetworkMode/PortBindings/PublishAllPorts -> pycr create's --network, -p, -P.
 
@@ -99,6 +119,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     if (log.get("Type") or "json-file") != "json-file":
         raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
     network, publish, publish_all = _network(host)
+    aliases = _aliases(body, network or "default")
     if name is not None and not _NAME.match(name):
         raise ApiError(400, f"name {name!r}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
     image = body.get("Image")
@@ -167,10 +188,10 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
-          "network": network, "publish": publish, "publish_all": publish_all}
+          "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
-              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": network or "default",
+              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": network or "default", "Aliases": aliases,
               "PortBindings": host.get("PortBindings") or {}, "PublishAllPorts": publish_all,
               "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,

@@ -9,7 +9,7 @@ from aiohttp import web
 from pycr.plugins.api.errors import ApiError, unsupported
 from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
 
-FILTERS = ("name", "id", "driver", "type")
+FILTERS = ("name", "id", "driver", "type", "label")
 
 
 def shape(st, net: dict) -> dict:
@@ -23,7 +23,7 @@ def shape(st, net: dict) -> dict:
             "Driver": "bridge", "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": d["IPAM"]["Config"]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": members,
-            "Options": {"com.docker.network.bridge.name": d["Bridge"]}, "Labels": {}}
+            "Options": {"com.docker.network.bridge.name": d["Bridge"]}, "Labels": d["Labels"]}
 
 
 def find(st, ref: str) -> dict:
@@ -43,6 +43,12 @@ def _matches(net: dict, filters: dict) -> bool:
     for key, wanted in filters.items():
         if isinstance(wanted, dict):
             wanted = [k for k, v in wanted.items() if v]
+        if key == "label":
+            labels = net.get("labels") or {}
+            if not all(labels.get(w.split("=", 1)[0]) == w.split("=", 1)[1] if "=" in w else w in labels
+                       for w in wanted):
+                return False
+            continue
         value = {"name": net["name"], "id": net["id"], "driver": "bridge",
                  "type": "builtin" if net["builtin"] else "custom"}[key]
         if key in ("name", "id"):
@@ -68,11 +74,11 @@ def _inspect(ref: str) -> dict:
     return shape(st, find(st, ref))
 
 
-def _create(name: str, subnet: str | None, driver: str) -> dict:
+def _create(name: str, subnet: str | None, driver: str, labels: dict) -> dict:
     from pycr.plugins.api import layers
     from pycr.plugins.network.verb_network import create
 
-    return {"Id": create(layers.networks(), name, subnet, driver)["id"], "Warning": ""}
+    return {"Id": create(layers.networks(), name, subnet, driver, labels)["id"], "Warning": ""}
 
 
 def _remove(ref: str) -> None:
@@ -112,7 +118,10 @@ async def create(request):
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("Name"), str) or not body["Name"]:
         raise ApiError(400, "Name: the network's name is missing")
-    for key in ("Internal", "EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "Labels", "Options"):
+    labels = body.get("Labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise ApiError(400, "Labels: expected an object of strings")
+    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Options"):
         if body.get(key) not in (None, False, {}, ""):
             raise unsupported(key)
     ipam = body.get("IPAM") or {}
@@ -127,7 +136,7 @@ async def create(request):
     driver = body.get("Driver") or "bridge"
     if not isinstance(driver, str):
         raise ApiError(400, "Driver: expected a string")
-    out = await srv_of(request).change(_create, body["Name"], subnet, driver)
+    out = await srv_of(request).change(_create, body["Name"], subnet, driver, labels)
     return jsonr(out, status=201)
 
 

@@ -55,17 +55,23 @@ def network_settings(rec, got: dict | None = None) -> dict:
     from pycr.plugins.api import layers
 
     got = got if got is not None else layers.network_settings(rec)
+    found = got.get("Networks") or {}
+    asked = rec.data.get("network") or {}
+    if not found and asked.get("driver") == "bridge":  # not running: the network it is on, without addresses
+        found = {asked["network"]: {"Aliases": asked.get("aliases") or []}}
     ids = {}
-    if got.get("Networks"):
+    if found:
         with contextlib.suppress(Exception):  # the network layer may be disabled: no ids then
             ids = {n["name"]: n["id"] for n in layers.networks().networks()}
-    nets = {name: {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": ids.get(name, ""),
+    nets = {name: {"IPAMConfig": None, "Links": None, "NetworkID": ids.get(name, ""),
+                   # docker adds the short id on user networks; compose checks it is there
+                   "Aliases": (n.get("Aliases") or []) + [rec.id[:12]] if name != "bridge" else None,
                    "EndpointID": "", "Gateway": n.get("Gateway", ""), "IPAddress": n.get("IPAddress", ""),
                    "IPPrefixLen": n.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "",
                    "GlobalIPv6PrefixLen": 0, "MacAddress": n.get("MacAddress", ""), "DriverOpts": None}
-            for name, n in (got.get("Networks") or {}).items()}
+            for name, n in found.items()}
     first = next(iter(nets.values()), {})
-    bridge = next(iter((got.get("Networks") or {}).values()), {}).get("Bridge", "")
+    bridge = next(iter(found.values()), {}).get("Bridge", "")
     return {"Bridge": bridge, "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "Ports": got.get("Ports") or {}, "SandboxKey": "",
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",

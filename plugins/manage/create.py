@@ -35,6 +35,8 @@ def add_create_arguments(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no pull progress")
     p.add_argument("--network", "--net", metavar="NET", help="bridge (default), host, none, container:NAME|ID "
                                                              "or a network from pycr network create")
+    p.add_argument("--network-alias", action="append", default=[], metavar="NAME",
+                   help="another name peers on a user network find this container by")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
     from pycr.plugins.seccomp.run_options import add_arguments as add_security_arguments
@@ -158,6 +160,7 @@ def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: 
     network, publish, publish_all = (getattr(ns, k, d) for k, d in (("network", None), ("publish", []),
                                                                      ("publish_all", False)))
     request = {"network": network, "publish": publish, "publish_all": publish_all,
+               "aliases": getattr(ns, "network_alias", []),
                "image_config": image_config, "name": name, "dir": cdir, "store": store_root}
     got = get_manager(opts).hook.pycr_network_config(config=config, request=request)
     if got is None and (network not in (None, "none") or publish or publish_all):

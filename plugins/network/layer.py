@@ -52,6 +52,7 @@ def configure(config: dict, request: dict) -> dict:
     if published and not drv.publishes:
         raise ConfigError(f"-p/-P: --network {value} has no address of its own to publish ports on")
     req["ports"] = [p if p["host_port"] else ports.claim(p) for p in published]  # picked once: kept on restart
+    req["aliases"] = _aliases(request.get("aliases") or [], name, value)
     drv.configure(config, req)
     files = {"hosts": os.path.join(request["dir"], "hosts"), "resolv": os.path.join(request["dir"], "resolv.conf")}
     etcfiles.rewrite(files["resolv"], req.pop("resolv", None) or etcfiles.resolv_conf())
@@ -67,6 +68,20 @@ def configure(config: dict, request: dict) -> dict:
 
 
 REQUEST_FILE = "network.json"
+_ALIAS = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}"
+
+
+def _aliases(aliases: list[str], driver: str, value: str) -> list[str]:
+    """``--network-alias``: more names the container's peers find it by (in their hosts files),
+    on a network made with ``pycr network create`` only, as docker allows them."""
+    import re
+
+    for a in aliases:
+        if not isinstance(a, str) or not re.fullmatch(_ALIAS, a):
+            raise ConfigError(f"--network-alias {a!r}: use letters, digits, '_', '.', '-' (at most 63)")
+    if aliases and (driver != "bridge" or value == "bridge"):
+        raise ConfigError(f"--network-alias: only on a network made with pycr network create, not {value!r}")
+    return list(dict.fromkeys(aliases))
 
 
 def _save_request(cdir: str, req: dict) -> None:
@@ -110,7 +125,8 @@ def setup(cid: str, pid: int, req: dict) -> dict:
     drv = _driver(req["driver"])
     lease = {"id": cid, "name": req["name"], "hostname": req["hostname"], "driver": req["driver"],
              "network_mode": req["network_mode"], "network": None, "ip": "", "ports": [], "pid": pid,
-             "pid_start": proc_start(pid), "files": req["files"], "join": req.get("join")}
+             "pid_start": proc_start(pid), "files": req["files"], "join": req.get("join"),
+             "aliases": req.get("aliases") or []}
     with st.locked():
         gone = reap(st)
         try:
@@ -177,7 +193,7 @@ def _sync(st, changed: list[dict]) -> None:
         peers = [x for x in leases if x.get("network") == n]
         for x in peers:
             own = [(x["ip"], f"{x['hostname']} {x['name']}" if x["hostname"] != x["name"] else x["name"])]
-            others = [(y["ip"], y["name"]) for y in peers if y["id"] != x["id"]]
+            others = [(y["ip"], " ".join([y["name"], *y.get("aliases", [])])) for y in peers if y["id"] != x["id"]]
             try:
                 etcfiles.rewrite(x["files"]["hosts"], etcfiles.hosts(own, others))
             except OSError:
@@ -199,7 +215,7 @@ def report(store_root: str, cid: str) -> dict | None:
     if lease.get("network"):
         nets[lease["network"]] = {"IPAddress": lease["ip"], "IPPrefixLen": lease["prefix"],
                                   "Gateway": lease["gateway"], "MacAddress": lease.get("mac", ""),
-                                  "Bridge": lease.get("bridge", "")}
+                                  "Bridge": lease.get("bridge", ""), "Aliases": lease.get("aliases") or []}
     bound = {}
     for p in lease.get("ports", []):
         bound.setdefault(f"{p['container_port']}/{p['proto']}", []).append(

@@ -92,7 +92,7 @@ class NetState:
             return None
         return _read(os.path.join(self.root, "networks", name + ".json"))
 
-    def define(self, name: str, subnet: str | None) -> dict:
+    def define(self, name: str, subnet: str | None, labels: dict | None = None) -> dict:
         """Write a new network; the caller holds the lock.  One-line errors for a taken
         name or subnet, a malformed or too small subnet."""
         import hashlib
@@ -120,7 +120,7 @@ class NetState:
                 raise ConfigError(f"--subnet {subnet}: overlaps network {clash['name']!r} ({clash['subnet']})")
         nid = hashlib.sha256(f"{name}\0{os.urandom(16).hex()}".encode()).hexdigest()
         doc = {"name": name, "id": nid, "subnet": str(net), "gateway": _host(str(net), 1),
-               "bridge": "br-" + nid[:12], "builtin": False}
+               "bridge": "br-" + nid[:12], "builtin": False, "labels": labels or {}}
         _write(os.path.join(self.root, "networks", name + ".json"), doc)
         return doc
 

@@ -32,7 +32,7 @@ def describe(st, net: dict) -> dict:
                for x in st.leases(net["name"])}
     return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
             "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
-            "Containers": members, "Builtin": net["builtin"]}
+            "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {}}
 
 
 def _remove(st, name: str) -> None:
@@ -98,14 +98,14 @@ def run(opts, ns) -> int:
     return 1 if errors else 0
 
 
-def create(st, name: str, subnet: str | None, driver: str = "bridge") -> dict:
+def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: dict | None = None) -> dict:
     """Define network ``name`` (``pycr network create``, the API's ``POST /networks/create``)."""
     from pycr.core import ConfigError
 
     if driver != "bridge":
         raise ConfigError(f"network driver {driver!r}: only bridge networks can be created")
     with st.locked():
-        return st.define(name, subnet)
+        return st.define(name, subnet, labels)
 
 
 def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:

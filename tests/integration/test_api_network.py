@@ -94,8 +94,16 @@ def test_network_modes_and_user_networks(clean):
     assert "app bridge" in names and "bridge bridge" in names
     assert a.docker("network", "ls", "-q", "--filter", "name=app", check=0).stdout.split() == [nid[:12]]
     a.docker("run", "-d", "--name", "db", "--network", "app", img, "sleep", "1000", check=0)
-    a.docker("run", "-d", "--name", "api", "--network", "app", img, "sleep", "1000", check=0)
+    a.docker("run", "-d", "--name", "api", "--network", "app", "--network-alias", "front", img, "sleep", "1000",
+             check=0)
     assert "1 packets received" in a.docker("exec", "api", "busybox", "ping", "-c", "1", "-W", "2", "db", check=0).stdout
+    assert "1 packets received" in a.docker("exec", "db", "busybox", "ping", "-c", "1", "-W", "2", "front",
+                                            check=0).stdout
+    r = a.manage("run", "-d", "--network-alias", "x", "--network", "bridge", img, "true")  # the same rule in pycr
+    assert r.returncode != 0 and r.stderr == ("--network-alias: only on a network made with pycr network create, "
+                                              "not 'bridge'\n")
+    r = a.manage("run", "-d", "--network-alias", "a b", "--network", "app", img, "true")
+    assert r.returncode != 0 and r.stderr.startswith("--network-alias 'a b': use letters")
     net = json.loads(a.docker("network", "inspect", nid[:10], check=0).stdout)[0]
     assert net["Name"] == "app" and net["IPAM"]["Config"] == [{"Subnet": "10.78.0.0/24", "Gateway": "10.78.0.1"}]
     assert sorted(c["Name"] for c in net["Containers"].values()) == ["api", "db"]

@@ -132,3 +132,20 @@ def test_network_fields_map_to_create_options(host, network, publish, publish_al
     got = parse(body(**host), None, [])
     assert (got["ns"]["network"], got["ns"]["publish"], got["ns"]["publish_all"]) == (network, publish, publish_all)
     assert got["docker"]["NetworkMode"] == (network or "default")
+
+
+def test_endpoint_aliases_and_refused_endpoint_fields():
+    b = body(NetworkMode="app")
+    b["NetworkingConfig"] = {"EndpointsConfig": {"app": {"Aliases": ["web", "www"], "IPAMConfig": None}}}
+    assert parse(b, None, [])["ns"]["network_alias"] == ["web", "www"]
+    for endpoints, field in (({"other": {}}, "NetworkingConfig.EndpointsConfig['other']"),
+                             ({"app": {"IPAMConfig": {"IPv4Address": "10.0.0.9"}}},
+                              "NetworkingConfig.EndpointsConfig['app'].IPAMConfig"),
+                             ({"app": {"Aliases": "web"}}, None)):
+        b["NetworkingConfig"] = {"EndpointsConfig": endpoints}
+        if field is None:
+            assert parse(b, None, [])["ns"]["network_alias"] == ["web"]
+            continue
+        with pytest.raises(ApiError) as e:
+            parse(b, None, [])
+        assert e.value.status == 400 and e.value.message.startswith(field)
