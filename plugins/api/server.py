@@ -178,7 +178,7 @@ def container_ref(request: web.Request) -> str:
 
 
 def make_app(srv: Server) -> web.Application:
-    from pycr.plugins.api import build, containers, execs, images, networks, system
+    from pycr.plugins.api import archive, build, containers, execs, images, networks, system
 
     app = web.Application(middlewares=[docker_errors], client_max_size=1 << 40)
     app["srv"] = srv
@@ -189,6 +189,7 @@ def make_app(srv: Server) -> web.Application:
     images.routes(r)
     build.routes(r)
     networks.routes(r)
+    archive.routes(r)
 
     async def start_watch(app):
         app["watch"] = asyncio.ensure_future(srv.events.watch())
