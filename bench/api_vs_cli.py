@@ -45,7 +45,8 @@ def main() -> int:
     runs = sys.argv[1] if len(sys.argv) > 1 else "20"
     work = tempfile.mkdtemp(prefix="pycr-bench-api-")
     root = os.path.join(work, "run")
-    env = {**os.environ, "PYCR_STORAGE": os.path.join(work, "store"), "PYCR_ROOT": root}
+    # --network none everywhere, as podman's: a like-for-like start-up, and the host's network untouched
+    env = {**os.environ, "PYCR_STORAGE": os.path.join(work, "store"), "PYCR_ROOT": root, "PYCR_NETWORK": "none"}
     sock = os.path.join(work, "pycr.sock")
     server = None
     try:
@@ -61,7 +62,7 @@ def main() -> int:
                             "-n", "podman", " ".join(pm.argv("run", "--rm", *pm.run_args(), ref, "true"))]
                 out = os.path.join(work, "result.json")
                 subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", runs, "--export-json", out,
-                                *commands], env={**pm.env, **{k: env[k] for k in ("PYCR_STORAGE", "PYCR_ROOT")}},
+                                *commands], env={**pm.env, **{k: env[k] for k in ("PYCR_STORAGE", "PYCR_ROOT", "PYCR_NETWORK")}},
                                check=True)
                 results = {r["command"]: r["median"] for r in json.load(open(out))["results"]}
     finally:

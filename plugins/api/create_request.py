@@ -65,7 +65,8 @@ def _network(host: dict) -> tuple[str | None, list[str], bool]:
         port, _, proto = str(key).partition("/")
         for b in binds or [{}]:
             if not isinstance(b, dict) or not all(isinstance(b.get(k) or "", str) for k in ("HostIp", "HostPort")):
-                raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: expected a list of {{HostIp, HostPort}} strings")
+                raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: expected a list of {{HostIp, HostPort}} "
+                                    "strings")
             ip, hport = b.get("HostIp") or "", b.get("HostPort") or ""
             if ":" in ip or ":" in hport:
                 raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: {ip or hport!r}: IPv4 addresses and single "
@@ -191,7 +192,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
-              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove, "NetworkMode": network or "default", "Aliases": aliases,
+              "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove,
+              "NetworkMode": network or "default", "Aliases": aliases,
               "PortBindings": host.get("PortBindings") or {}, "PublishAllPorts": publish_all,
               "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,

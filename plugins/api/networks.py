@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from pycr.plugins.api import shapes
 from pycr.plugins.api.errors import ApiError, unsupported
 from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
 
@@ -44,9 +45,7 @@ def _matches(net: dict, filters: dict) -> bool:
         if isinstance(wanted, dict):
             wanted = [k for k, v in wanted.items() if v]
         if key == "label":
-            labels = net.get("labels") or {}
-            if not all(labels.get(w.split("=", 1)[0]) == w.split("=", 1)[1] if "=" in w else w in labels
-                       for w in wanted):
+            if not shapes.labels_match(net.get("labels") or {}, wanted):
                 return False
             continue
         value = {"name": net["name"], "id": net["id"], "driver": "bridge",

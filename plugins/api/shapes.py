@@ -121,6 +121,11 @@ def check_filters(filters: dict) -> None:
             raise ApiError(400, f"filters: {key}: expected a list of values")
 
 
+def labels_match(labels: dict, wanted: list[str]) -> bool:
+    """docker's ``label`` filter: every ``KEY`` present, every ``KEY=VALUE`` equal."""
+    return all(labels.get(w.split("=", 1)[0]) == w.split("=", 1)[1] if "=" in w else w in labels for w in wanted)
+
+
 def matches(rec, st: dict, filters: dict) -> bool:
     """docker's ``filters`` for ``containers/json``: id, name, status, label, ancestor, exited."""
     for key, wanted in filters.items():
@@ -133,9 +138,7 @@ def matches(rec, st: dict, filters: dict) -> bool:
         elif key == "status":
             ok = _state_name(st) in wanted
         elif key == "label":
-            labels = _docker(rec).get("Labels") or {}
-            ok = all((labels.get(w.split("=", 1)[0]) == w.split("=", 1)[1]) if "=" in w else w in labels
-                     for w in wanted)
+            ok = labels_match(_docker(rec).get("Labels") or {}, wanted)
         elif key == "ancestor":
             ok = any(w in (rec.data.get("image"), rec.data.get("image_digest")) or
                      rec.data.get("image", "").startswith(w + ":") for w in wanted)

@@ -1,5 +1,6 @@
 """The dashboard: containers (state, image, ports, resource use) with start/stop/restart/remove, live
-logs, a shell, images with pull and remove, ``pycr bench`` results with their plots -- served by ``pycr serve --ui`` on loopback.
+logs, a shell, images with pull and remove, ``pycr bench`` results with their plots -- served by
+``pycr serve --ui`` on loopback.
 
 One static page and ~200 lines of plain JavaScript calling the small JSON
 endpoints below (no framework, no build step: the lightest thing that does

@@ -183,7 +183,8 @@ async def _serve(opts, ns, sock, path, ui) -> None:
         from pycr.plugins.api.ui import make_ui_app
 
         token = ns.ui_token or secrets.token_urlsafe(24)
-        ui_runner = web.AppRunner(make_ui_app(srv, token, ns.bench_dir and os.path.realpath(ns.bench_dir)), access_log=None, handle_signals=False)
+        bench_dir = ns.bench_dir and os.path.realpath(ns.bench_dir)
+        ui_runner = web.AppRunner(make_ui_app(srv, token, bench_dir), access_log=None, handle_signals=False)
         await ui_runner.setup()
         ssl_ctx = None
         if ns.tls_cert:
