@@ -123,7 +123,10 @@ def _add(tar: tarfile.TarFile, parent: int, name: str, arcname: str) -> None:
     if stat.S_ISREG(st.st_mode):
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
         with os.fdopen(fd, "rb") as f:
-            ti.size = os.fstat(fd).st_size
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode):  # swapped for a device node since the stat: never read it
+                return
+            ti.size = now.st_size
             tar.addfile(ti, _Exact(f, ti.size))
         return
     tar.addfile(ti)
@@ -227,6 +230,8 @@ def _path(request) -> str:
         raise ApiError(400, "path: which path in the container?")
     if "\0" in path:
         raise ApiError(400, "path: contains a NUL byte")
+    if os.path.basename(path.rstrip("/")) in (".", ".."):  # the last name is looked up on its parent's fd
+        raise ApiError(400, f"path {path!r}: name the directory itself, not '.' or '..' in it")
     return path
 
 

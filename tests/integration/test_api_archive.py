@@ -64,6 +64,11 @@ def test_planted_links_cannot_reach_the_host(api, clean, tmp_path):
     api.docker("cp", str(tmp_path / "payload"), "evil:/hostdir/", check=0)
     assert not (marker / "payload").exists()
     assert api.docker("exec", "evil", "cat", f"{marker}/payload", check=0).stdout == "pwned\n"
+    # a final '..' or '.' would be looked up on the parent's fd, outside openat2: refused
+    for path in ("/..", "/data/..", "/escape/..", "/.", "/../.."):
+        r = _request(api, "GET", "evil", path)
+        assert r.status == 400 and b"root:" not in r.body, (path, r.status)
+    assert own_passwd.encode() in _request(api, "GET", "evil", "/../../../etc/../etc/passwd").body
     # a hostile archive: climbing names and an entry written through a link it carries itself
     for members in (["../../../../tmp/pycr-archive-escape"], ["/abs-escape"]):
         assert _put(api, "evil", "/data", members).status == 400
@@ -80,12 +85,27 @@ class _Resp:
         self.status, self.body = status, body
 
 
-def _put(api, cid, path, members):
-    """PUT a hand-made tar; ``name->target`` is a symlink entry."""
+def _request(api, method, cid, path, body=None):
     import http.client
     import socket
     import urllib.parse
 
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(api.sock)
+
+    c = Conn("localhost", timeout=60)
+    c.request(method, f"/containers/{cid}/archive?path={urllib.parse.quote(path)}", body=body,
+              headers={"Content-Type": "application/x-tar"})
+    r = c.getresponse()
+    out = _Resp(r.status, r.read())
+    c.close()
+    return out
+
+
+def _put(api, cid, path, members):
+    """PUT a hand-made tar; ``name->target`` is a symlink entry."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for m in members:
@@ -99,16 +119,4 @@ def _put(api, cid, path, members):
                 ti = tarfile.TarInfo(m)
                 ti.size = len(data)
                 tar.addfile(ti, io.BytesIO(data))
-
-    class Conn(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(api.sock)
-
-    c = Conn("localhost", timeout=60)
-    c.request("PUT", f"/containers/{cid}/archive?path={urllib.parse.quote(path)}", body=buf.getvalue(),
-              headers={"Content-Type": "application/x-tar"})
-    r = c.getresponse()
-    out = _Resp(r.status, r.read())
-    c.close()
-    return out
+    return _request(api, "PUT", cid, path, buf.getvalue())
