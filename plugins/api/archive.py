@@ -115,17 +115,30 @@ class _Exact:
 
 
 def _add(tar: tarfile.TarFile, parent: int, name: str, arcname: str) -> None:
+    try:
+        _add_entry(tar, parent, name, arcname)
+    except (FileNotFoundError, NotADirectoryError):
+        pass  # removed or replaced while it was being archived, as tar says "file vanished"
+
+
+def _add_entry(tar: tarfile.TarFile, parent: int, name: str, arcname: str) -> None:
     st = os.stat(name, dir_fd=parent, follow_symlinks=False)
     link = os.readlink(name, dir_fd=parent) if stat.S_ISLNK(st.st_mode) else ""
     ti = _info(arcname, st, link)
     if ti is None:
         return
     if stat.S_ISREG(st.st_mode):
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=parent)
-        with os.fdopen(fd, "rb") as f:
-            now = os.fstat(fd)
-            if not stat.S_ISREG(now.st_mode):  # swapped for a device node since the stat: never read it
+        # an O_PATH fd first: opening a device node the container swapped in since the stat would
+        # already act on it (and reading it would read the host's disk); reopened only once it is a file
+        pfd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            now = os.fstat(pfd)
+            if not stat.S_ISREG(now.st_mode):
                 return
+            fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(pfd)
+        with os.fdopen(fd, "rb") as f:
             ti.size = now.st_size
             tar.addfile(ti, _Exact(f, ti.size))
         return

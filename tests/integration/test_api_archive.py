@@ -120,3 +120,25 @@ def _put(api, cid, path, members):
                 ti.size = len(data)
                 tar.addfile(ti, io.BytesIO(data))
     return _request(api, "PUT", cid, path, buf.getvalue())
+
+
+def test_swapping_a_file_for_a_device_is_never_read(api, clean):
+    """The container swaps /race/f between a 100-byte file of 'A's and a device node (its own
+    mknod, /dev/urandom's numbers) while archives of /race are read: an entry archived as a file
+    is always the 100 'A's, never the device opened by the host (where the container's device
+    cgroup does not apply) and read as a file."""
+    img = api.manage.image
+    api.docker("run", "-d", "--name", "racer", img, "sh", "-c",
+               "mkdir /race; while true; do printf 'A%.0s' $(seq 100) > /race/f.t; mv /race/f.t /race/f; "
+               "mknod /race/d.t c 1 9; mv /race/d.t /race/f; done", check=0)
+    seen_file = 0
+    for _ in range(200):
+        r = _request(api, "GET", "racer", "/race")
+        assert r.status == 200, r.body
+        with tarfile.open(fileobj=io.BytesIO(r.body)) as tar:
+            for m in tar:
+                if m.name == "race/f" and m.isfile():
+                    # written whole before being renamed into place: never empty, never other bytes
+                    assert tar.extractfile(m).read() == b"A" * 100, m.size
+                    seen_file += 1
+    assert seen_file > 0  # the race was really run against regular files too
