@@ -10,8 +10,8 @@ interactive or endless commands finish (a terminal, ``logs -f``, bench repeats);
 
 import contextlib
 import os
-import signal
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -40,7 +40,7 @@ REWRITES = [
 ]
 
 
-def _script(example, image: str, cid: str, bundle: str, tmp: str = "/nonexistent") -> str:
+def _script(example, image: str, cid: str, bundle: str, tmp: str) -> str:
     text = example.code.replace("/run/pycr/", f"{tmp}/")  # sockets of the example's own server
     for pattern, repl in REWRITES:
         text = re.sub(pattern, repl, text)
