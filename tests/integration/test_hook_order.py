@@ -101,7 +101,7 @@ def test_hook_order_in_one_run(env, tmp_path):
     assert done.returncode == 3, done.stderr
     calls = _calls(env)
     order = [c["hook"] for c in calls if c["hook"] != "pycr_select_driver"]
-    assert order == ["pycr_resource_limits", "pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch",
+    assert order == ["pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch", "pycr_resource_limits",
                      "pycr_container_created", "pycr_container_started", "pycr_container_stopped",
                      "pycr_cleanup", "pycr_container_deleted"]
     assert calls[0] == {**calls[0], "hook": "pycr_select_driver", "slot": "cgroup", "name": "cgroup_v1"}
@@ -132,7 +132,7 @@ def test_each_verb_runs_its_hooks_in_its_own_process(env, tmp_path):
     for c in calls:
         pids.setdefault(c["pid"], []).append(c["hook"])
     assert list(pids.values()) == [
-        ["pycr_resource_limits", "pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch",
+        ["pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch", "pycr_resource_limits",
          "pycr_container_created"],
         ["pycr_container_started"],
         ["pycr_cleanup", "pycr_container_deleted"],
