@@ -31,6 +31,8 @@ _LAZY = {
     "safe_join": ("pycr.core.linux.paths", "safe_join"),
     "resolve_links": ("pycr.core.linux.paths", "resolve_links"),
     "read_container_file": ("pycr.core.linux.paths", "read_container_file"),
+    "open_in_root": ("pycr.core.linux.paths", "open_in_root"),
+    "open_creating": ("pycr.core.linux.paths", "open_creating"),
     "private_dir": ("pycr.core.linux.paths", "private_dir"),
     "protect_for": ("pycr.core.linux.exe", "protect_for"),
     "protect_interpreter": ("pycr.core.linux.exe", "protect_interpreter"),

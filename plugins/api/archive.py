@@ -1,7 +1,7 @@
 """``docker cp``: ``HEAD/GET/PUT /containers/{id}/archive?path=`` on the container's root filesystem.
 
 Every path is resolved by the kernel inside the container's rootfs
-(``openat2`` with ``RESOLVE_IN_ROOT``, :func:`pycr.core.linux.paths.open_in_root`):
+(``openat2`` with ``RESOLVE_IN_ROOT``, :func:`pycr.core.open_in_root`):
 a symlink the container planted (``/x -> /etc``), ``..`` or a directory
 swapped for a link meanwhile resolve as if the rootfs were ``/``, never to
 the host.  Reading walks directory fds (``O_NOFOLLOW``, links archived as
@@ -38,7 +38,7 @@ def _root(ref: str) -> str:
 
 
 def _open(root: str, path: str, flags: int) -> int:
-    from pycr.core.linux.paths import open_in_root
+    from pycr.core import open_in_root
 
     if not path.startswith("/"):
         raise ApiError(400, f"path {path!r}: must be absolute")
@@ -168,7 +168,7 @@ def read_tar(ref: str, path: str, out: str) -> str:
 
 def write_tar(ref: str, path: str, archive: str) -> None:
     """Extract the tar file ``archive`` into directory ``path`` of the container."""
-    from pycr.core.linux.paths import open_creating
+    from pycr.core import open_creating
 
     root = _root(ref)
     dest = _open(root, path, os.O_PATH | os.O_DIRECTORY)

@@ -3,7 +3,7 @@ requires.  Kept apart from the package so listing verbs imports neither pluggy's
 
 from pycr.core import hookimpl
 
-requires = ("manage", "images")
+requires = ("manage", "images", "network")  # network: /networks and containers' NetworkSettings
 
 
 @hookimpl

@@ -25,11 +25,7 @@ def find_image(store, text: str):
 
 
 def networks():
-    """The network layer's state (``pycr network``'s), or the one-line error when it is not loaded."""
-    from pycr.core import ConfigError
+    """The network layer's state, as ``pycr network`` opens it."""
+    from pycr.plugins.network import verb_network
 
-    try:
-        from pycr.plugins.network import verb_network
-    except ImportError:
-        raise ConfigError("networks: the network layer (plugin 'network') is not installed") from None
     return verb_network.net_state()

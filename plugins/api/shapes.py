@@ -6,7 +6,6 @@ present with docker's empty values so clients that read them do not fail.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 
@@ -61,8 +60,7 @@ def network_settings(rec, got: dict | None = None) -> dict:
         found = {asked["network"]: {"Aliases": asked.get("aliases") or []}}
     ids = {}
     if found:
-        with contextlib.suppress(Exception):  # the network layer may be disabled: no ids then
-            ids = {n["name"]: n["id"] for n in layers.networks().networks()}
+        ids = {n["name"]: n["id"] for n in layers.networks().networks()}
     nets = {name: {"IPAMConfig": None, "Links": None, "NetworkID": ids.get(name, ""),
                    # docker adds the short id on user networks; compose checks it is there
                    "Aliases": (n.get("Aliases") or []) + [rec.id[:12]] if name != "bridge" else None,
