@@ -165,6 +165,10 @@ def test_serve_refuses_bad_setups(tmp_path):
                                                     "0.0.0.0:8080")
     assert "--ui-public and --tls-cert" in _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--ui",
                                                         "0.0.0.0:8080", "--ui-public")
+    assert _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--ui", "127.0.0.1:1", "--bench-dir",
+                        str(f)) == f"--bench-dir {f}: not a directory"
+    assert "give --ui too" in _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--bench-dir", str(tmp_path))
+    assert not (tmp_path / "s").exists()  # refused before the socket is made
 
 
 def test_a_stale_socket_is_replaced_and_a_live_one_kept(api, tmp_path):
