@@ -226,7 +226,9 @@ def attach(pid: int, cid: str, network: dict, address: str) -> str:
 
 def delete(names: list[str]) -> None:
     """Delete the links called ``names`` that exist (veths whose netns outlived the lease, idle bridges)."""
-    with Rtnl() as nl:
+    from pycr.core import trace_phase
+
+    with trace_phase("network links"), Rtnl() as nl:
         nl.batch(*[nl.delete(n) for n in names], ignore=(errno.ENODEV,))  # gone meanwhile (its netns ended)
 
 
