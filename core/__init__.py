@@ -35,6 +35,7 @@ _LAZY = {
     "protect_for": ("pycr.core.linux.exe", "protect_for"),
     "protect_interpreter": ("pycr.core.linux.exe", "protect_interpreter"),
     "parse_json_object": ("pycr.core.jsondoc", "parse_json_object"),
+    "read_json_object": ("pycr.core.jsondoc", "read_json_object"),
     "RootfsStrategy": ("pycr.core.rootfs", "RootfsStrategy"),
     "ContentStore": ("pycr.core.store", "ContentStore"),
     "NetworkDriver": ("pycr.core.network", "NetworkDriver"),

@@ -18,3 +18,14 @@ def parse_json_object(data: bytes | str, what: str, error: type[Exception] = Con
     if not isinstance(doc, dict):
         raise error(f"{what}: expected a JSON object")
     return doc
+
+
+def read_json_object(path: str, what: str, error: type[Exception] = ConfigError, hint: str = "") -> dict:
+    """The JSON object in the file ``path``; a one-line ``error`` naming ``what`` (and ``hint`` when the
+    file cannot be read) otherwise."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise error(f"{what}: {e.strerror}{hint}") from None
+    return parse_json_object(data, what, error)

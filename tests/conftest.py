@@ -32,6 +32,9 @@ os.environ["PYCR_TEST_SESSION"] = SESSION
 STATE_ROOT = f"/run/pycr-tests-{os.getpid()}"
 MANAGE_BASE = f"/tmp/pycr-tests-manage-{SESSION}"
 SESSION_PATHS = (STATE_ROOT, MANAGE_BASE)
+# The machine's own network interfaces when the run began: a test never adds one (networking is
+# tested inside network namespaces the tests create; tests/zz_leaks checks it).
+HOST_LINKS = frozenset(os.listdir("/sys/class/net"))
 # Containers of the suite get a namespace with only lo unless a test asks for a network: the default
 # bridge would touch this machine's real interfaces and firewall.  Network tests run pycr inside a
 # network namespace of their own (tests/integration/test_network_*.py).

@@ -69,16 +69,10 @@ def parse_user(text: str) -> dict:
 
 def load_process(path: str) -> dict:
     """A runtime-spec process object from ``--process FILE``."""
-    import json
+    from pycr.core.jsondoc import read_json_object
 
-    try:
-        with open(path) as f:
-            proc = json.load(f)
-    except OSError as e:
-        raise ConfigError(f"--process {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise ConfigError(f"--process {path}: invalid JSON: {e}") from None
-    if not isinstance(proc, dict) or not proc.get("args"):
+    proc = read_json_object(path, f"--process {path}")
+    if not proc.get("args"):
         raise ConfigError(f"--process {path}: args must be a non-empty list")
     return proc
 

@@ -9,7 +9,7 @@ import csv
 import json
 import os
 
-from pycr.core import PycrError
+from pycr.core import PycrError, read_json_object
 from pycr.plugins.bench import stats
 
 CSV_FIELDS = ["index", "strategy", "workload", "runtime", "backend", "root_switch", "namespaces", "rootfs",
@@ -93,14 +93,8 @@ def write(outdir: str, result: dict) -> None:
 def load(outdir: str) -> dict:
     """``results.json`` of a results directory (or that file itself)."""
     path = outdir if os.path.isfile(outdir) else os.path.join(outdir, "results.json")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise PycrError(f"{path}: {e.strerror} (run `pycr bench --output {outdir}` first)") from None
-    except ValueError as e:
-        raise PycrError(f"{path}: not valid JSON: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+    data = read_json_object(path, path, PycrError, hint=f" (run `pycr bench --output {outdir}` first)")
+    if not isinstance(data.get("samples"), list):
         raise PycrError(f"{path}: not a pycr bench results file (no 'samples' list)")
     return data
 

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 
-from pycr.core import PycrError
+from pycr.core import PycrError, read_json_object
 from pycr.plugins.images import media
 from pycr.plugins.images.store import atomic_write, split_digest
 
@@ -34,13 +34,7 @@ def local_name(path: str, tag: str | None) -> str:
 
 
 def _read_json(path: str, what: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise PycrError(f"{what}: {path} does not exist") from None
-    except ValueError as e:
-        raise PycrError(f"{what}: {path} is not valid JSON: {e}") from None
+    return read_json_object(path, f"{what}: {path}", PycrError)
 
 
 def _blob(layout: str, digest: str) -> str:

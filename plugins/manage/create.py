@@ -119,7 +119,6 @@ def create(opts, ns, *, detach: bool = True):
             for r in records.all_records(store.root):
                 if r.name == ns.name:
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
-    run_opts = runconfig.options_from_args(ns)
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,

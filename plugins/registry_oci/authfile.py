@@ -18,15 +18,11 @@ def config_path() -> str:
 
 
 def _load(path: str) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return {}
-    except ValueError as e:
-        from pycr.core import ConfigError
+    from pycr.core import read_json_object
 
-        raise ConfigError(f"{path}: not valid JSON: {e}") from None
+    return read_json_object(path, path)
 
 
 def _keys(host: str) -> list[str]:

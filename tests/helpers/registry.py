@@ -236,7 +236,7 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/fals
 GROUP = "root:x:0:\ndaemon:x:1:\napp:x:1000:\nextra:x:2000:app\nnogroup:x:65534:\n"
 APPLETS = ("sh", "ls", "cat", "echo", "id", "pwd", "env", "hostname", "sleep", "test", "touch", "mount",
            "stat", "wc", "grep", "head", "true", "false", "rm", "mkdir", "ps", "find", "sha256sum", "uname",
-           "httpd")
+           "httpd", "wget", "ip", "date")  # what the docs' examples call
 
 
 def umoci(*args) -> None:

@@ -55,10 +55,10 @@ def test_hooks_get_the_container_id_and_the_image_config(tmp_path, busybox_ref, 
                           env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [r["hook"] for r in rows] == ["limits", "isolation", "rootfs", "switch"]
+    assert [r["hook"] for r in rows] == ["isolation", "rootfs", "switch", "limits"]
     (cid,) = {r["id"] for r in rows}  # one container, named the same in every hook
     assert cid == "pycrtest-ctx" or re.fullmatch("[0-9a-f]{64}", cid)  # its name, or a record's id
-    isolation = rows[1]
+    isolation = rows[0]
     assert isolation["image"] is not None and isolation["image"].get("Cmd")  # the image's own config
     assert "User" not in isolation["image"] or isolation["image"]["User"] == ""  # busybox sets none
     assert isolation["user"]["uid"] == 0  # ... while the process runs as root by default

@@ -49,6 +49,24 @@ def test_oci_layout_roundtrip_read_by_umoci(pycr, layout, tmp_path):
     assert r.returncode != 0 and "no image tagged nope; tags: v1" in r.stderr
 
 
+@pytest.mark.parametrize("name, content", [("oci-layout", "[]"), ("index.json", "[1]"), ("index.json", "{no"),
+                                           ("index.json", None)])
+def test_a_malformed_oci_layout_is_one_line_naming_the_file(pycr, tmp_path, name, content):
+    """A hostile or broken layout (a list where an object belongs, bad JSON, a missing index) is refused in
+    one line naming the file -- it was an AttributeError."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (bad / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
+    if content is None:
+        (bad / name).unlink()
+    else:
+        (bad / name).write_text(content)
+    r = pycr("pull", f"oci:{bad}", check=1)
+    assert r.stderr.count("\n") == 1 and str(bad / name) in r.stderr and "Error" not in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "store" / "refs.json") or "bad" not in (tmp_path / "store" / "refs.json").read_text()
+
+
 def test_oci_archive_load_and_save(pycr, layout, tmp_path):
     archive = tmp_path / "in.tar"
     skopeo_copy(f"oci:{layout}:v1", f"oci-archive:{archive}:v1")

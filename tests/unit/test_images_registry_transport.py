@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from pycr.core import ConfigError
 from pycr.plugins.registry_oci import authfile
 from pycr.plugins.registry_oci.transport import Transport, is_loopback, parse_challenge
 
@@ -40,3 +41,11 @@ def test_credentials_file_roundtrip(tmp_path, monkeypatch):
     assert doc["credsStore"] == "keep-me" and (tmp_path / "config.json").stat().st_mode & 0o777 == 0o600
     assert authfile.remove("127.0.0.1:5000") and authfile.get("127.0.0.1:5000") is None
     assert not authfile.remove("127.0.0.1:5000")
+
+
+@pytest.mark.parametrize("content, message", [("[]", "expected a JSON object"), ("{no", "malformed JSON")])
+def test_a_broken_docker_config_is_one_line(tmp_path, monkeypatch, content, message):
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(content)
+    with pytest.raises(ConfigError, match=f"config.json: {message}"):
+        authfile.get("docker.io")

@@ -15,7 +15,7 @@ the same time, never fail it:
 import os
 import subprocess
 
-from tests.conftest import SESSION_ENV, SESSION_PATHS, SESSION_START
+from tests.conftest import HOST_LINKS, SESSION_ENV, SESSION_PATHS, SESSION_START
 
 
 def _environ(pid: str) -> bytes | None:
@@ -70,6 +70,13 @@ def test_no_cgroups_left():
     assert not left, f"cgroups left: {left}"
 
 
+def test_the_machines_own_network_is_untouched():
+    """Networking is tested only inside namespaces the tests make: no bridge, veth or other link
+    may have appeared in the machine's own network namespace during the run."""
+    new = sorted(set(os.listdir("/sys/class/net")) - HOST_LINKS)
+    assert not new, f"links added to the machine's own network namespace: {new}"
+
+
 def test_no_state_left(state_root):
     from pycr.core.runtime.state import Container
 
@@ -87,12 +94,18 @@ def test_a_leak_of_ours_is_caught(tmp_path):
         assert _cgroup_is_ours(own)
     finally:
         os.rmdir(own)
-    child = subprocess.Popen(["sh", "-c", "echo ready; exec sleep 30"], stdout=subprocess.PIPE)
+    child = subprocess.Popen(["sh", "-c", "exec sleep 30"])
     try:
-        assert child.stdout.readline() == b"ready\n"  # exec'd: its environ is its own now
+        import time
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until sleep runs: its environ is its own then
+            with open(f"/proc/{child.pid}/comm") as f:
+                if f.read().strip() == "sleep":
+                    break
+            time.sleep(0.01)
         assert _ours(str(child.pid))
         assert not _ours("1")
     finally:
         child.kill()
         child.wait()
-        child.stdout.close()
