@@ -25,6 +25,10 @@ with link.Rtnl() as nl:
         print("refused", e.errno == errno.EEXIST, "netlink:" in str(e))
     print("missing", nl.link("nosuch0"))
     nl.batch(nl.delete("nosuch0"), ignore=(errno.ENODEV,))
+try:  # a container init that is gone: the veth request names its pid
+    link.attach(2 ** 22 + 1, "0" * 12, net, "10.98.0.9")
+except OSError as e:
+    print("gone", e.errno == errno.ESRCH, link.exists(link.veth_name("0" * 12)))
 link.delete(["pycrlt0", "nosuch1"])
 print("deleted", link.exists("pycrlt0"))
 from pyroute2 import IPRoute  # the package __init__ still runs for whoever imports it whole
@@ -44,7 +48,7 @@ def test_rtnl_batches_errors_and_leaves_pyroute2_whole(netns):
     out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SNIPPET],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:5] == ["bridge True 1", "refused True True", "missing None",
-                                          "deleted False", "whole True"]
+    assert out.stdout.split("\n")[:6] == ["bridge True 1", "refused True True", "missing None",
+                                          "gone True False", "deleted False", "whole True"]
     links = subprocess.run(["ip", "netns", "exec", netns, "ip", "-o", "link"], capture_output=True, text=True)
     assert "pycrlt0" not in links.stdout
