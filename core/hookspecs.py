@@ -177,6 +177,17 @@ def pycr_network_report(store_root: str, container_id: str):
 
 
 @hookspec
+def pycr_init_spawned(state: dict):
+    """The container's init exists, its namespaces are made, and it is now
+    setting up its rootfs (``state["status"]`` is "creating", ``state["pid"]``
+    the init).  Work on those namespaces may start here and run while the
+    rootfs is prepared (e.g. in a thread), to be finished by
+    ``pycr_container_created``.  Every implementation is called.  Runs in the
+    runtime process that runs ``create``; a failure fails the create, which
+    then runs ``pycr_cleanup``."""
+
+
+@hookspec
 def pycr_container_created(state: dict):
     """The container was created and waits for ``start``.  ``state`` is the
     runtime-spec state (id, pid, bundle, status...). Every implementation is

@@ -118,7 +118,7 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             cgroup = driver_cls(cid, linux.get("cgroupsPath"))
             # the intent journal: what create is about to make, written before making it, so
             # `delete --force` can undo a create killed at any moment (see delete_aborted)
-            journal = {"cgroup": cgroup.to_state()}
+            journal = {"cgroup": cgroup.to_state(), "annotations": c.data["annotations"]}
             write_json_file(os.path.join(c.dir, INTENT), journal, f"container {cid}: cannot record what create makes")
             cgroup.create()
             undo.callback(cgroup.destroy)
@@ -183,10 +183,12 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
                 write_json_file(os.path.join(c.dir, INTENT), journal,
                                 f"container {cid}: cannot record what create makes")
                 _reap(pid)
+                c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
+                # its namespaces exist: work on them (a network attach) can overlap the rootfs setup
+                pm.hook.pycr_init_spawned(state=c.oci_state("creating"))
             with tracing.phase("rootfs"):
                 parent.expect(sync.HOOKS)
             with tracing.phase("hooks"):
-                c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
                 hook_state.update(c.oci_state("creating"))
                 oci_hooks.run_hooks(hooks, "prestart", hook_state)
                 oci_hooks.run_hooks(hooks, "createRuntime", hook_state)
@@ -440,6 +442,9 @@ def delete_aborted(opts, path: str) -> None:
             cgroup.destroy()
         except Exception as e:
             failures.append(f"cgroup: {e}")
+    if "annotations" in journal:  # plugins undo their part too (a network attach under way)
+        c = Container(opts.root, os.path.basename(path), {"annotations": journal["annotations"]})
+        failures += _manager(opts).cleanup(c.oci_state("stopped"))
     _rmtree(path)
     if failures:
         raise PycrError(f"container {os.path.basename(path)}: " + "; ".join(failures))

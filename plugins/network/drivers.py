@@ -7,7 +7,7 @@ re-renders what derives from the leases (nftables table, hosts files).
 
 from __future__ import annotations
 
-from pycr.core import ConfigError, NetworkDriver, set_network_namespace
+from pycr.core import ConfigError, NetworkDriver, PycrError, set_network_namespace
 
 
 class NoneDriver(NetworkDriver):
@@ -77,7 +77,11 @@ class BridgeDriver(NetworkDriver):
                      prefix=int(network["subnet"].split("/")[1]), veth=link.veth_name(lease["id"]),
                      bridge=network["bridge"], ports=claimed)
         st.save_lease(lease)  # the address is ours before any device exists: a crash leaves a reapable lease
-        lease["mac"] = link.attach(pid, lease["id"], network, lease["ip"])
+        try:
+            lease["mac"] = link.attach(pid, lease["id"], network, lease["ip"])
+        except OSError as e:  # the kernel refused a request: one line naming the network and step
+            raise PycrError(f"network {network['name']}: cannot attach the container on {network['bridge']}: "
+                            f"{e.strerror or e}") from None
 
     def detach(self, st, lease: dict) -> None:
         from pycr.plugins.network import link

@@ -27,13 +27,21 @@ def pycr_network_config(config, request):
 
 
 @hookimpl
-def pycr_container_created(state):
+def pycr_init_spawned(state):
     if ANNOTATION in (state.get("annotations") or {}):
         from pycr.plugins.network import layer
 
         req = layer.request_of(state)
-        if req is not None:
-            layer.setup(state["id"], state["pid"], req)
+        if req is not None:  # attach in a thread while the init prepares its rootfs
+            layer.start_setup(state["id"], state["pid"], req)
+
+
+@hookimpl
+def pycr_container_created(state):
+    if ANNOTATION in (state.get("annotations") or {}):
+        from pycr.plugins.network import layer
+
+        layer.finish_setup(state["id"])
 
 
 @hookimpl
@@ -41,6 +49,7 @@ def pycr_cleanup(state):
     if ANNOTATION in (state.get("annotations") or {}):
         from pycr.plugins.network import layer
 
+        layer.settle(state["id"])  # a create failing while its attach runs: let it end first
         req = layer.request_of(state)
         if req is not None:
             layer.teardown(state["id"], req)

@@ -119,6 +119,7 @@ def request_of(state: dict) -> dict | None:
 
 def setup(cid: str, pid: int, req: dict) -> dict:
     """Attach the created container (init ``pid``) as ``req`` says; returns its lease."""
+    from pycr.core import trace_phase
     from pycr.plugins.network.state import NetState, proc_start
 
     st = NetState(req["state"])
@@ -127,7 +128,7 @@ def setup(cid: str, pid: int, req: dict) -> dict:
              "network_mode": req["network_mode"], "network": None, "ip": "", "ports": [], "pid": pid,
              "pid_start": proc_start(pid), "files": req["files"], "join": req.get("join"),
              "aliases": req.get("aliases") or []}
-    with st.locked():
+    with trace_phase("network attach"), st.locked():
         gone = reap(st)
         try:
             drv.attach(st, req, pid, lease)
@@ -141,12 +142,55 @@ def setup(cid: str, pid: int, req: dict) -> dict:
     return lease
 
 
+_PENDING: dict = {}  # container id -> [thread, exception or None] of an attach in progress
+
+
+def start_setup(cid: str, pid: int, req: dict) -> None:
+    """Start :func:`setup` in a thread: the namespace exists as soon as the init does, and the
+    attach (mostly importing pyroute2 and nft's run) then overlaps the init's rootfs setup,
+    during which this process only waits.  :func:`finish_setup` collects it."""
+    import threading
+
+    slot = [None, None]
+
+    def attach():
+        try:
+            setup(cid, pid, req)
+        except BaseException as e:  # re-raised in the create's own thread
+            slot[1] = e
+
+    slot[0] = threading.Thread(target=attach, name=f"network-attach-{cid[:12]}", daemon=True)
+    _PENDING[cid] = slot
+    slot[0].start()
+
+
+def finish_setup(cid: str) -> None:
+    """Wait for the attach :func:`start_setup` began for ``cid``; raise its error."""
+    from pycr.core import trace_phase
+
+    slot = _PENDING.pop(cid, None)
+    if slot is None:
+        return
+    with trace_phase("network wait"):
+        slot[0].join()
+    if slot[1] is not None:
+        raise slot[1]
+
+
+def settle(cid: str) -> None:
+    """Let an attach still running for ``cid`` end (its error is the create's to report)."""
+    slot = _PENDING.pop(cid, None)
+    if slot is not None:
+        slot[0].join()
+
+
 def teardown(cid: str, req: dict) -> None:
     """Detach container ``cid``: drop its lease, undo its devices and rules.  Idempotent."""
+    from pycr.core import trace_phase
     from pycr.plugins.network.state import NetState
 
     st = NetState(req["state"])
-    with st.locked():
+    with trace_phase("network detach"), st.locked():
         lease = st.drop_lease(cid)
         if lease:
             _driver(lease["driver"]).detach(st, lease)
@@ -169,6 +213,7 @@ def reap_and_sync(st) -> None:
 
 def _sync(st, changed: list[dict]) -> None:
     """Re-derive from the leases what ``changed`` (added or removed leases) affects."""
+    from pycr.core import trace_phase
     from pycr.plugins.network import etcfiles, nft
 
     nets = {x["network"] for x in changed if x.get("network")}
@@ -187,7 +232,8 @@ def _sync(st, changed: list[dict]) -> None:
     if not same:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(applied)  # unknown until nft succeeds
-        nft.apply(ruleset)
+        with trace_phase("network nft"):
+            nft.apply(ruleset)
         etcfiles.rewrite(applied, ruleset or "")
     for n in nets & live:
         peers = [x for x in leases if x.get("network") == n]

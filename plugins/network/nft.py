@@ -1,4 +1,4 @@
-"""nftables: the whole ``ip pycr`` table rendered from the leases, applied in one ``nft -f -``.
+"""nftables: the whole ``ip pycr`` table rendered from the leases, applied in one libnftables batch.
 
 Every change (attach, detach, reap) re-renders the table from the state and
 replaces it in one transaction (``add table; delete table; table {...}``), so
@@ -57,13 +57,41 @@ def render(networks: dict[str, dict], leases: list[dict]) -> str | None:
 def apply(ruleset: str | None) -> None:
     """Replace our table with ``ruleset`` (None: remove it) in one transaction."""
     batch = f"add table ip {TABLE}\ndelete table ip {TABLE}\n" + (ruleset or "")
-    try:
-        r = subprocess.run(["nft", "-f", "-"], input=batch, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise PycrError("nft is not installed (Debian package nftables): the bridge network needs it") from None
-    if r.returncode != 0:
-        first = (r.stderr.strip().splitlines() or ["(no message)"])[0]
-        raise PycrError(f"nftables rejected the pycr table: {first}")
+    lib, ctx = _libnftables()
+    if lib.nft_run_cmd_from_buffer(ctx, batch.encode()) != 0:
+        text = (lib.nft_ctx_get_error_buffer(ctx) or b"").decode(errors="replace").strip()
+        raise PycrError(f"nftables rejected the pycr table: {(text.splitlines() or ['(no message)'])[0]}")
+
+
+_CTX: tuple | None = None
+
+
+def _libnftables() -> tuple:
+    """libnftables (what ``nft`` itself is built on, its documented C API, libnftables(3)),
+    loaded once per process with output and errors buffered.  In-process, a batch costs
+    ~1 ms where exec'ing ``nft -f -`` costs ~15 ms; it is the same parser and the same
+    single transaction."""
+    global _CTX
+    if _CTX is None:
+        import ctypes
+
+        try:
+            lib = ctypes.CDLL("libnftables.so.1")
+        except OSError:
+            raise PycrError("libnftables is not installed (Debian package nftables): the bridge network "
+                            "needs it") from None
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        for name in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p]
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        ctx = lib.nft_ctx_new(0)  # NFT_CTX_DEFAULT
+        lib.nft_ctx_buffer_output(ctx)
+        lib.nft_ctx_buffer_error(ctx)
+        _CTX = (lib, ctx)
+    return _CTX
 
 
 def current() -> str:

@@ -48,6 +48,10 @@ def pycr_rootfs_switch(config, no_pivot):
     _log("pycr_rootfs_switch", no_pivot=no_pivot)
 
 @hookimpl
+def pycr_init_spawned(state):
+    _log("pycr_init_spawned", status=state["status"], init=state["pid"])
+
+@hookimpl
 def pycr_container_created(state):
     _log("pycr_container_created", status=state["status"], init=state["pid"])
 
@@ -102,7 +106,7 @@ def test_hook_order_in_one_run(env, tmp_path):
     calls = _calls(env)
     order = [c["hook"] for c in calls if c["hook"] != "pycr_select_driver"]
     assert order == ["pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch", "pycr_resource_limits",
-                     "pycr_container_created", "pycr_container_started", "pycr_container_stopped",
+                     "pycr_init_spawned", "pycr_container_created", "pycr_container_started", "pycr_container_stopped",
                      "pycr_cleanup", "pycr_container_deleted"]
     assert calls[0] == {**calls[0], "hook": "pycr_select_driver", "slot": "cgroup", "name": "cgroup_v1"}
     # every hook runs in the runtime process, never in the container's init
@@ -113,6 +117,7 @@ def test_hook_order_in_one_run(env, tmp_path):
     assert by["pycr_resource_limits"]["driver"] == "cgroup_v1"
     assert by["pycr_rootfs_plan"]["bundle"] == bundle
     assert by["pycr_container_created"]["status"] == "created"
+    assert by["pycr_init_spawned"] == {**by["pycr_init_spawned"], "status": "creating", "init": init_pid}
     assert by["pycr_container_started"]["status"] == "running"
     assert by["pycr_container_deleted"]["status"] == "stopped"
     assert by["pycr_cleanup"]["id"] == cid
@@ -133,7 +138,7 @@ def test_each_verb_runs_its_hooks_in_its_own_process(env, tmp_path):
         pids.setdefault(c["pid"], []).append(c["hook"])
     assert list(pids.values()) == [
         ["pycr_isolation_plan", "pycr_rootfs_plan", "pycr_rootfs_switch", "pycr_resource_limits",
-         "pycr_container_created"],
+         "pycr_init_spawned", "pycr_container_created"],
         ["pycr_container_started"],
         ["pycr_cleanup", "pycr_container_deleted"],
     ]

@@ -163,3 +163,41 @@ def test_request_is_trusted_only_from_a_root_owned_container_dir(tmp_path, monke
     os.unlink(cdir / "network.json")
     os.symlink("/etc/passwd", cdir / "network.json")
     assert layer.request_of(state) is None
+
+
+def test_attach_thread_joined_by_created_and_by_cleanup(monkeypatch):
+    """start_setup runs the attach in a thread; finish_setup waits and re-raises its error in the
+    create's thread; settle (cleanup of a failed create) waits without raising."""
+    import threading
+    import time
+
+    from pycr.plugins.network import layer
+
+    calls, release = [], threading.Event()
+
+    def fake_setup(cid, pid, req):
+        release.wait(5)
+        calls.append((cid, pid, threading.current_thread() is not threading.main_thread()))
+        if req.get("fail"):
+            raise ConfigError("attach refused")
+
+    monkeypatch.setattr(layer, "setup", fake_setup)
+    layer.start_setup("c1", 11, {})
+    time.sleep(0.05)
+    assert calls == []  # still running: create goes on meanwhile
+    release.set()
+    layer.finish_setup("c1")
+    assert calls == [("c1", 11, True)]
+    layer.finish_setup("c1")  # nothing pending: a no-op
+
+    release.clear()
+    layer.start_setup("c2", 12, {"fail": True})
+    release.set()
+    with pytest.raises(ConfigError, match="attach refused"):
+        layer.finish_setup("c2")
+
+    release.clear()
+    layer.start_setup("c3", 13, {"fail": True})
+    threading.Timer(0.05, release.set).start()
+    layer.settle("c3")  # waits for the thread, swallows its error (the create reports its own)
+    assert calls[-1] == ("c3", 13, True) and "c3" not in layer._PENDING

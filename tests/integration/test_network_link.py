@@ -1,0 +1,54 @@
+"""link.Rtnl (pyroute2's messages over one netlink socket) against the real kernel, inside a
+network namespace made for the test: batches, errors, and pyroute2 left importable whole."""
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.helpers.netns import sh
+
+SNIPPET = r'''
+import errno, socket, sys
+from pycr.plugins.network import link
+
+net = {"bridge": "pycrlt0", "subnet": "10.98.0.0/24", "gateway": "10.98.0.1"}
+with link.Rtnl() as nl:
+    link.ensure_bridge(nl, net)
+    link.ensure_bridge(nl, net)  # there already: nothing to do
+    br = nl.link("pycrlt0")
+    print("bridge", br["index"] == socket.if_nametoindex("pycrlt0"), br["flags"] & 1)
+    try:  # a refused request in a batch: the kernel's errno, after every ack was read
+        nl.batch(nl.set_up("lo"), nl.add_addr(br["index"], "10.98.0.1", 24))
+    except OSError as e:
+        print("refused", e.errno == errno.EEXIST, "netlink:" in str(e))
+    print("missing", nl.link("nosuch0"))
+    nl.batch(nl.delete("nosuch0"), ignore=(errno.ENODEV,))
+try:  # a container init that is gone: the veth request names its pid
+    link.attach(2 ** 22 + 1, "0" * 12, net, "10.98.0.9")
+except OSError as e:
+    print("gone", e.errno == errno.ESRCH, link.exists(link.veth_name("0" * 12)))
+link.delete(["pycrlt0", "nosuch1"])
+print("deleted", link.exists("pycrlt0"))
+from pyroute2 import IPRoute  # the package __init__ still runs for whoever imports it whole
+print("whole", "pyroute2.ndb.main" in sys.modules)
+'''
+
+
+@pytest.fixture
+def netns():
+    name = "pycrt-" + uuid.uuid4().hex[:6]
+    sh("ip", "netns", "add", name)
+    yield name
+    sh("ip", "netns", "del", name, check=False)
+
+
+def test_rtnl_batches_errors_and_leaves_pyroute2_whole(netns):
+    out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SNIPPET],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:6] == ["bridge True 1", "refused True True", "missing None",
+                                          "gone True False", "deleted False", "whole True"]
+    links = subprocess.run(["ip", "netns", "exec", netns, "ip", "-o", "link"], capture_output=True, text=True)
+    assert "pycrlt0" not in links.stdout
