@@ -4,6 +4,7 @@ attach, top, stats, delete, prune -- each one call into the management layer."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from aiohttp import web
@@ -31,7 +32,17 @@ async def create(request):
         spec["ns"]["platform"] = request.query["platform"]
     await srv.read(_image_exists, spec["ns"]["image"])  # docker does not pull on create: its client does
     out = await srv.change(ops.create, srv.opts, spec)
+    await _observe(srv, out["Id"])
     return jsonr(out, status=201)
+
+
+async def _observe(srv, ref: str) -> None:
+    """Events for the API's own steps at once (see Events.observe)."""
+    from pycr.plugins.api.events import _entry
+
+    with contextlib.suppress(ApiError):
+        rec = await srv.read(_resolve, ref)
+        srv.events.observe(rec.id, await srv.read(_entry, rec))
 
 
 def _image_exists(text: str) -> None:
@@ -46,6 +57,7 @@ async def start(request):
     srv = srv_of(request)
     if await srv.change(ops.start, container_ref(request)) == "not modified":
         return web.Response(status=304)
+    await _observe(srv, container_ref(request))
     return web.Response(status=204)
 
 
@@ -152,6 +164,8 @@ async def wait(request):
             break
         st = await srv.read(layers.manage.status, rec)
         if st["status"] in ("exited", "dead") or (st["status"] == "created" and cond == "not-running"):
+            if st["status"] in ("exited", "dead"):
+                await _observe(srv, cid)  # its die, before an AutoRemove takes it away
             code = st["exit_code"]
             error = st["error"] or None
             new_exit = rec.state.get("finished_at") != first or st["status"] == "dead"

@@ -18,18 +18,24 @@ import time
 log = logging.getLogger("pycr.api")
 
 
+def _entry(rec) -> dict:
+    from pycr.plugins.api import layers
+
+    st = layers.manage.status(rec)
+    return {"status": st["status"], "exit_code": st["exit_code"], "name": rec.name,
+            "image": rec.data.get("image", ""), "finished": rec.state.get("finished_at"),
+            "started": rec.state.get("started_at"),
+            "auto_remove": bool((rec.data.get("docker") or {}).get("AutoRemove")),
+            "labels": (rec.data.get("docker") or {}).get("Labels") or {}}
+
+
 def _sample() -> dict:
     from pycr.plugins.api import layers
 
     out = {}
     for rec in layers.records.all_records(layers.manage.store_root()):
         with contextlib.suppress(Exception):
-            st = layers.manage.status(rec)
-            out[rec.id] = {"status": st["status"], "exit_code": st["exit_code"], "name": rec.name,
-                           "image": rec.data.get("image", ""), "finished": rec.state.get("finished_at"),
-                           "started": rec.state.get("started_at"),
-                           "auto_remove": bool((rec.data.get("docker") or {}).get("AutoRemove")),
-                           "labels": (rec.data.get("docker") or {}).get("Labels") or {}}
+            out[rec.id] = _entry(rec)
     return out
 
 
@@ -44,6 +50,7 @@ class Events:
         self._remove = remove  # coroutine fn(container id) for AutoRemove
         self._removing: set[str] = set()
         self.changed = asyncio.Condition()
+        self._observed: dict[str, float] = {}  # cid -> when observe() last saw it (monotonic)
 
     def publish(self, kind: str, action: str, actor_id: str, attrs: dict) -> None:
         now = time.time_ns()
@@ -61,19 +68,23 @@ class Events:
         loop = asyncio.get_running_loop()
         first = True
         while True:
+            started = time.monotonic()
             try:
                 now = await loop.run_in_executor(None, _sample)
             except Exception:  # the store is being changed under us: try again
                 log.exception("event watcher")
                 await asyncio.sleep(interval)
                 continue
+            # what observe() saw after this sample began is newer than the sample: keep it
+            fresh = {cid: e for cid, e in self.seen.items() if self._observed.get(cid, 0) > started}
             if not first:
                 try:
-                    self._diff(now)
+                    self._diff({**fresh, **now})
                 except Exception:  # never let one odd record end the stream for everyone
                     log.exception("event watcher")
             first = False
-            self.seen = now
+            self.seen = {**fresh, **now}
+            self._observed = {cid: t for cid, t in self._observed.items() if t > started}
             for cid, s in now.items():
                 if s["auto_remove"] and s["status"] in ("exited", "dead"):
                     self.auto_remove(cid, s["exit_code"])
@@ -95,27 +106,46 @@ class Events:
         finally:
             self._removing.discard(cid)
 
+    def observe(self, cid: str, entry: dict) -> None:
+        """Publish what changed in one container now (``entry`` from :func:`_entry`, read in a worker
+        thread), without waiting for the next sample: the API's own create, start and exit of a
+        short-lived container (``docker run --rm true``) can all fall between two samples."""
+        self._diff_one(cid, entry)
+        self.seen = {**self.seen, cid: entry}
+        self._observed[cid] = time.monotonic()
+
     def _diff(self, now: dict) -> None:
         """Events for what changed since the last sample; a short-lived container still gets each of its steps."""
         for cid, s in now.items():
-            old = self.seen.get(cid)
-            attrs = {"image": s["image"], "name": s["name"], **s["labels"]}
-            if old is None:
-                self.publish("container", "create", cid, attrs)
-                old = {"status": "created", "finished": None, "started": None}
-            if s["started"] and s["started"] != old["started"]:
-                self.publish("container", "start", cid, attrs)
-            if s["finished"] and s["finished"] != old["finished"] and s["status"] in ("exited", "dead"):
-                self.publish("container", "die", cid, {**attrs, "exitCode": str(s["exit_code"])})
-            if old["status"] != "paused" and s["status"] == "paused":
-                self.publish("container", "pause", cid, attrs)
-            if old["status"] == "paused" and s["status"] == "running":
-                self.publish("container", "unpause", cid, attrs)
+            self._diff_one(cid, s)
+        self._gone(now)
+
+    def _diff_one(self, cid: str, s: dict) -> None:
+        old = self.seen.get(cid)
+        attrs = {"image": s["image"], "name": s["name"], **s["labels"]}
+        if old is None:
+            self.publish("container", "create", cid, attrs)
+            old = {"status": "created", "finished": None, "started": None}
+        if s["started"] and s["started"] != old["started"]:
+            self.publish("container", "start", cid, attrs)
+        if s["finished"] and s["finished"] != old["finished"] and s["status"] in ("exited", "dead"):
+            self.publish("container", "die", cid, {**attrs, "exitCode": str(s["exit_code"])})
+        if old["status"] != "paused" and s["status"] == "paused":
+            self.publish("container", "pause", cid, attrs)
+        if old["status"] == "paused" and s["status"] == "running":
+            self.publish("container", "unpause", cid, attrs)
+
+    def _gone(self, now: dict) -> None:
         for cid, old in self.seen.items():
             if cid not in now:
                 attrs = {"image": old["image"], "name": old["name"], **old["labels"]}
-                if old["status"] in ("running", "paused", "exiting", "restarting"):  # removed before its exit showed
-                    self.publish("container", "die", cid, attrs)
+                ran = cid in self.exit_codes  # an AutoRemove container whose exit we took: it did run
+                if ran and not old["started"]:  # started, ran and exited between two samples
+                    self.publish("container", "start", cid, attrs)
+                if old["status"] in ("running", "paused", "exiting", "restarting") or (
+                        ran and old["status"] not in ("exited", "dead")):  # removed before its exit showed
+                    code = self.exit_codes.get(cid)
+                    self.publish("container", "die", cid, attrs if code is None else {**attrs, "exitCode": str(code)})
                 self.publish("container", "destroy", cid, attrs)
 
     async def wait_change(self, timeout: float) -> None:

@@ -13,6 +13,8 @@ import os
 DEFAULT_SOCKET = "/run/pycr/pycr.sock"
 
 
+SHUTDOWN_GRACE = 3.0  # seconds open requests get when pycr serve stops
+
 def add_arguments(p) -> None:
     p.add_argument("-H", "--host", default=f"unix://{DEFAULT_SOCKET}", metavar="unix://PATH",
                    help=f"the API socket (default unix://{DEFAULT_SOCKET})")
@@ -174,7 +176,9 @@ async def _serve(opts, ns, sock, path, ui) -> None:
                         format="pycr serve: %(message)s")
     roots = [os.path.realpath(r) for r in ns.bind_root]
     srv = Server(opts, bind_roots=roots, workers=max(ns.workers, 1))
-    runner = web.AppRunner(make_app(srv), access_log=None, handle_signals=False)
+    # streams (events, logs -f, attach) end only when their client goes: on stop, give them
+    # SHUTDOWN_GRACE seconds, not aiohttp's default minute
+    runner = web.AppRunner(make_app(srv), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     runners = [runner]
@@ -184,7 +188,8 @@ async def _serve(opts, ns, sock, path, ui) -> None:
 
         token = ns.ui_token or secrets.token_urlsafe(24)
         bench_dir = ns.bench_dir and os.path.realpath(ns.bench_dir)
-        ui_runner = web.AppRunner(make_ui_app(srv, token, bench_dir), access_log=None, handle_signals=False)
+        ui_runner = web.AppRunner(make_ui_app(srv, token, bench_dir), access_log=None, handle_signals=False,
+                                  shutdown_timeout=SHUTDOWN_GRACE)
         await ui_runner.setup()
         ssl_ctx = None
         if ns.tls_cert:
