@@ -81,9 +81,8 @@ def __getattr__(name):
         module, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'pycr.core' has no attribute {name!r}") from None
-    import importlib
-
-    mod = importlib.import_module(module)
-    value = getattr(mod, attr) if hasattr(mod, attr) else importlib.import_module(f"{module}.{attr}")
+    # __import__ rather than importlib, which the hot path does not otherwise need; with a fromlist
+    # it also imports ``attr`` when that is a submodule (e.g. "steps")
+    value = getattr(__import__(module, fromlist=[attr]), attr)
     globals()[name] = value
     return value

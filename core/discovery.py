@@ -94,10 +94,9 @@ def entry_points(refresh: bool = False) -> dict[str, list[dict]]:
 
 def load_entry_point(value: str):
     """The object an entry point names: ``pkg.mod`` or ``pkg.mod:attr.attr``."""
-    import importlib
-
     module, _, attr = value.partition("[")[0].strip().partition(":")  # extras: "mod:attr [required]"
-    obj = importlib.import_module(module)
+    __import__(module)  # not importlib: the hot path does not otherwise import it (0.5 ms)
+    obj = sys.modules[module]
     for part in filter(None, attr.split(".")):
         obj = getattr(obj, part)
     return obj

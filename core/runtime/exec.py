@@ -146,10 +146,8 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
     if proc is None:
         raise PycrError("exec: no plugin turned the process into a plan (is the 'process' plugin disabled?)")
     proc.preserve_fds = preserve_fds
-    import importlib
-
     for module in plan.preload + ["pycr.core.runtime.console"]:
-        importlib.import_module(module)  # the child loses the host's files when it joins the mnt ns
+        __import__(module)  # the child loses the host's files when it joins the mnt ns
 
     with contextlib.ExitStack() as stack:
         console = None

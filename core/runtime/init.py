@@ -37,11 +37,9 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
                 os.write(fd, b"0")
             except OSError as e:
                 _fail(chan, f"cgroup: cannot move into {os.path.dirname(path)}: {e.strerror}")
-        import importlib
-
         # Import now, as the host's root: a mapped user, or the pivoted root, may not reach them.
         for module in plan.preload:
-            importlib.import_module(module)
+            __import__(module)
         chan.expect(sync.GO)
         joins = sorted(plan.join, key=lambda j: j[0] != S.CLONE_NEWUSER)  # user ns first
         for flag, path in joins:

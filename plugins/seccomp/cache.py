@@ -10,27 +10,35 @@ the same policy race harmlessly: both write the same bytes).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import stat
 
 from pycr.core import ConfigError
 
-FORMAT = b"pycr-seccomp-2\n"  # bump when the compiler's output changes for the same policy
+try:  # the builtin module: hashlib would load OpenSSL (~2 ms) on every run that has a filter
+    from _sha256 import sha256
+except ImportError:  # Python >= 3.12 names it _sha2
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
+
+FORMAT = b"pycr-seccomp-3\n"  # bump when the compiler's output changes for the same policy
 MAX_PROG = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes
 DIRNAME = ".seccomp"
 
 
 def key(seccomp: dict, ignore_unknown: bool = False) -> str:
-    """The cache key: the policy's JSON (listener fields excluded: they do
-    not change the program) and the machine.  Keys are not sorted (a third
-    of the cost): the same policy written in another key order is compiled
-    once more, never confused with another."""
+    """The cache key: the policy (listener fields excluded: they do not
+    change the program) and the machine.  The policy is taken by its
+    ``repr``: exact and unambiguous for what JSON parses into, and without
+    an encoder.  Keys are not sorted (a third of the cost): the same policy
+    written in another key order is compiled once more, never confused
+    with another."""
     rules = {k: v for k, v in seccomp.items() if k not in ("listenerPath", "listenerMetadata")}
-    doc = json.dumps(rules, separators=(",", ":")).encode()
+    doc = repr(rules).encode()
     mode = b"ignore-unknown\n" if ignore_unknown else b"\n"
-    return hashlib.sha256(FORMAT + os.uname().machine.encode() + b"\n" + mode + doc).hexdigest()
+    return sha256(FORMAT + os.uname().machine.encode() + b"\n" + mode + doc).hexdigest()
 
 
 def _open_dir(root: str) -> int:
