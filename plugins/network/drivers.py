@@ -84,10 +84,20 @@ class BridgeDriver(NetworkDriver):
                             f"{e.strerror or e}") from None
 
     def detach(self, st, lease: dict) -> None:
+        """The veth goes with the container's namespace, which the kernel dismantles by itself
+        once the init is gone, a moment later: deleting it here would wait ~20 ms for RCU grace
+        periods.  It is *parked* (:meth:`NetState.park`, its address stays taken) and later
+        changes make sure it went; at once only when a container that joined the namespace
+        (``--network container:``) keeps the namespace alive."""
         from pycr.plugins.network import link
 
-        if lease.get("veth") and link.exists(lease["veth"]):  # its namespace outlived the init
+        ifindex = link.index(lease["veth"]) if lease.get("veth") else None
+        if ifindex is None:
+            return
+        if any(x.get("join") == lease["id"] for x in st.leases()):
             link.delete([lease["veth"]])
+        else:
+            st.park(lease, ifindex)
 
 
 def _read(path: str) -> str:

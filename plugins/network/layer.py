@@ -147,7 +147,7 @@ _PENDING: dict = {}  # container id -> [thread, exception or None] of an attach 
 
 def start_setup(cid: str, pid: int, req: dict) -> None:
     """Start :func:`setup` in a thread: the namespace exists as soon as the init does, and the
-    attach (mostly importing pyroute2 and nft's run) then overlaps the init's rootfs setup,
+    attach (two netlink batches, one nftables batch) then overlaps the init's rootfs setup,
     during which this process only waits.  :func:`finish_setup` collects it."""
     import threading
 
@@ -198,11 +198,24 @@ def teardown(cid: str, req: dict) -> None:
         _sync(st, changed)
 
 
+PARK_GRACE = 3.0  # seconds a parked veth gets to go with its namespace before we delete it
+
+
 def reap(st) -> list[dict]:
-    """Drop the leases of containers that died unnoticed and undo their devices (the caller syncs)."""
+    """Drop the leases of containers that died unnoticed and undo their devices (the caller
+    syncs); forget parked veths that went, delete those whose namespace something still holds."""
+    import time
+
+    from pycr.plugins.network import link
+
     gone = st.reap()
     for x in gone:
         _driver(x["driver"]).detach(st, x)
+    for p in st.parked():
+        if link.index(p["veth"]) == p["index"] and time.time() - p["since"] > PARK_GRACE:
+            link.delete(indexes=[p["index"]])
+        if link.index(p["veth"]) != p["index"]:
+            st.unpark(p["veth"])
     return gone
 
 

@@ -6,6 +6,8 @@ Layout (``<store>/network/``)::
     networks/<name>.json  a user-defined network: name, id, subnet, gateway, bridge
     leases/<cid>.json     one container's attachment: network, address, veth,
                           published ports, its init (pid + start time), hosts file
+    parked/<veth>.json    a detached container's veth left to the kernel's namespace
+                          cleanup: its index, address (still taken) and when
 
 A lease *is* the IPAM record: an address is taken while a lease names it,
 so allocation and release are one file written or removed under the lock.
@@ -62,7 +64,7 @@ class NetState:
 
     def __init__(self, root: str):
         self.root = root
-        for sub in ("networks", "leases"):
+        for sub in ("networks", "leases", "parked"):
             os.makedirs(os.path.join(root, sub), 0o700, exist_ok=True)
 
     @contextlib.contextmanager
@@ -159,7 +161,8 @@ class NetState:
         The caller holds the lock and saves a lease naming it before releasing the lock."""
         net = ipaddress.ip_network(network["subnet"])
         used = {int(ipaddress.ip_address(a)) for a in
-                [network["gateway"]] + [x["ip"] for x in self.leases(network["name"])]}
+                [network["gateway"]] + [x["ip"] for x in self.leases(network["name"]) + self.parked()
+                                        if x["network"] == network["name"]]}
         mark = os.path.join(self.root, "networks", f".last-{network['name']}")
         try:
             with open(mark) as f:
@@ -178,6 +181,23 @@ class NetState:
                 return text
         raise ConfigError(f"network {network['name']!r}: address pool {network['subnet']} is exhausted "
                           f"({len(used) - 1} containers attached)")
+
+    # -- parked veths -------------------------------------------------------
+    def park(self, lease: dict, ifindex: int) -> None:
+        """Record that ``lease``'s veth (index ``ifindex``) is left to die with its namespace."""
+        import time
+
+        _write(os.path.join(self.root, "parked", lease["veth"] + ".json"),
+               {"veth": lease["veth"], "index": ifindex, "ip": lease["ip"], "network": lease["network"],
+                "since": time.time()})
+
+    def parked(self) -> list[dict]:
+        d = os.path.join(self.root, "parked")
+        return [x for x in (_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")) if x]
+
+    def unpark(self, veth: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.root, "parked", veth + ".json"))
 
     def reap(self) -> list[dict]:
         """Drop the leases whose container init is gone; returns them (their veths may need deleting)."""

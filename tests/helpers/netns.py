@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -35,6 +36,16 @@ class NetHost:
 
     def links(self) -> list[str]:
         return sorted(x["ifname"] for x in json.loads(self.run("ip", "-j", "link").stdout))
+
+    def settled_links(self, timeout: float = 10.0) -> list[str]:
+        """The links once the containers' veths have gone: a stopped container's veth goes
+        with its namespace, which the kernel dismantles a moment after the init is gone."""
+        deadline = time.monotonic() + timeout
+        while True:
+            names = self.links()
+            if not any(n.startswith("pv") for n in names) or time.monotonic() > deadline:
+                return names
+            time.sleep(0.05)
 
     def nft(self) -> str:
         return self.run("nft", "list", "ruleset").stdout
@@ -63,7 +74,7 @@ def network_leftovers(p: Pycr, h: NetHost) -> list[str]:
     """Devices, rules and leases of containers still in the test host namespace (bridges of
     defined networks may stay, as docker0 does)."""
     bridges = {"pycr0"} | {n["Bridge"] for n in json.loads(p("network", "ls", "--format", "json", check=0).stdout)}
-    left = [f"link {n}" for n in h.links() if n not in ("lo", "wan0", *bridges)]
+    left = [f"link {n}" for n in h.settled_links() if n not in ("lo", "wan0", *bridges)]
     if "table ip pycr" in h.nft():
         left.append("nft table ip pycr")
     leases = os.path.join(p.store, "network", "leases")
@@ -85,7 +96,7 @@ def nethost(manage):
         remove_all(manage)
         manage("network", "prune")
         left = network_leftovers(manage, h) + leftovers(manage)
-        left += [f"link {n}" for n in h.links() if n not in ("lo", "wan0")]  # pruned: not even pycr0
+        left += [f"link {n}" for n in h.settled_links() if n not in ("lo", "wan0")]  # pruned: not even pycr0
         manage.prefix = saved
         drop_nethost(h)
         assert not left, f"left behind: {left}"

@@ -39,7 +39,7 @@ def test_published_port_answers_from_host_and_its_loopback(net):
     assert p("port", cid[:6], "80/tcp", check=0).stdout == "0.0.0.0:8080\n127.0.0.1:8081\n"
     assert "dport 8080" in h.nft()
     p("stop", "-t", "1", "web", check=0)  # rules go exactly when it stops, not when it is removed
-    assert "table ip pycr" not in h.nft() and [n for n in h.links() if n.startswith("pv")] == []
+    assert "table ip pycr" not in h.nft() and [n for n in h.settled_links() if n.startswith("pv")] == []
     r = p("port", "web")
     assert r.returncode == 1 and r.stderr == "container 'web': no running container of that name or id\n"
 
@@ -84,7 +84,7 @@ def test_user_network_names_nat_and_isolation(net):
     assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: api, db2\n"
     p("rm", "-f", "api", "db2", "other", check=0)
     assert p("network", "rm", "app", check=0).stdout == "app\n"
-    assert [n for n in h.links() if n not in ("lo", "wan0", "pycr0")] == []
+    assert [n for n in h.settled_links() if n not in ("lo", "wan0", "pycr0")] == []
 
 
 def test_none_host_and_container_modes(net):

@@ -41,7 +41,7 @@ def test_kill_9_of_pycr_and_of_the_monitor_mid_setup(net):
         assert ids, "the record stays for pycr rm"
         p("rm", "-f", *ids, check=0)
         assert not os.listdir(leases) and "table ip pycr" not in h.nft()
-        assert [n for n in h.links() if n not in ("lo", "wan0", "pycr0")] == []
+        assert [n for n in h.settled_links() if n not in ("lo", "wan0", "pycr0")] == []
 
 
 def test_a_container_that_died_unnoticed_is_reaped_by_the_next_change(net):
@@ -65,3 +65,31 @@ def test_containers_started_at_once_get_distinct_addresses(net):
     ips = [p.inspect(r["Id"])["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] for r in p.ps()]
     assert len(ips) == n and len(set(ips)) == n
     assert len([x for x in h.links() if x.startswith("pv")]) == n
+
+
+def test_a_veth_whose_namespace_is_held_goes_with_a_later_change(net):
+    """A stopped container's veth is left to die with its namespace; when something outside
+    still holds that namespace, its address stays taken and a later change deletes it."""
+    import subprocess
+
+    from pycr.plugins.network.layer import PARK_GRACE
+
+    p, h = net
+    p.run_d("--name", "held", p.image, "sleep", "1000")
+    info = p.inspect("held")
+    veth = "pv" + info["Id"][:12]
+    holder = subprocess.Popen(["nsenter", f"--net=/proc/{info['State']['Pid']}/ns/net", "sleep", "1000"])
+    try:
+        ns = os.readlink(f"/proc/{info['State']['Pid']}/ns/net")
+        _wait(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") == ns)  # nsenter has entered it
+        p("rm", "-f", "held", check=0)
+        time.sleep(0.5)
+        assert veth in h.links()  # the namespace lives on in the holder: the veth with it
+        parked = os.listdir(os.path.join(p.store, "network", "parked"))
+        assert parked == [veth + ".json"]
+        time.sleep(PARK_GRACE + 0.5)
+        p("run", "--rm", p.image, "true", check=0)  # a change: the parked veth is deleted
+        assert veth not in h.links() and os.listdir(os.path.join(p.store, "network", "parked")) == []
+    finally:
+        holder.kill()
+        holder.wait()
