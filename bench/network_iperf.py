@@ -1,14 +1,13 @@
 """Bridge networking cost, in one run, inside a network namespace standing in for the host:
 
-* iperf3 throughput container -> container (default bridge) and host -> container
-  through a published port (to the host's 127.0.0.1: DNAT + route_localnet),
-  each against host -> host over the host namespace's loopback (goal >= 0.9x);
-* the start-up time ``pycr run --rm --network bridge`` adds over ``--network none``
-  (interleaved runs, medians; goal <= 10 ms).
+iperf3 throughput container -> container (default bridge) and host -> container
+through a published port (to the host's 127.0.0.1: DNAT + route_localnet),
+each against host -> host over the host namespace's loopback (goal >= 0.9x),
+in interleaved rounds.  The start-up cost of the drivers is bench/network_startup.py.
 
 iperf3 runs *in the containers' network namespaces* (``nsenter --net``), so the
 test image needs no iperf3: the path measured (veth, bridge, nftables) is the same.
-Usage (root): .venv/bin/python bench/network_iperf.py [SECONDS] [STARTS]
+Usage (root): .venv/bin/python bench/network_iperf.py [SECONDS] [ROUNDS]
 """
 
 import json
@@ -47,10 +46,11 @@ def iperf(server_ns: list[str], client_ns: list[str], addr: str, port: int, seco
 
 def main() -> int:
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    starts = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 2
     work = tempfile.mkdtemp(prefix="pycr-bench-net-")
     ns = "pycrb-" + uuid.uuid4().hex[:6]
-    env = {**os.environ, "PYCR_STORAGE": os.path.join(work, "store"), "PYCR_ROOT": os.path.join(work, "run")}
+    env = {k: v for k, v in os.environ.items() if k != "PYCR_NETWORK"}  # every run names its --network
+    env.update(PYCR_STORAGE=os.path.join(work, "store"), PYCR_ROOT=os.path.join(work, "run"))
     host = ["nsenter", f"--net=/run/netns/{ns}"]
 
     def pycr(*args):
@@ -68,24 +68,19 @@ def main() -> int:
             subprocess.run([PYCR, "pull", "-q", "--insecure-registry", reg.host, ref], env=env, check=True)
         pids = {}
         for name, extra in (("a", []), ("b", []), ("c", ["-p", "5301:5201"])):
-            pycr("run", "-d", "-q", "--name", name, *extra, ref, "sleep", "1000")
+            pycr("run", "-d", "-q", "--network", "bridge", "--name", name, *extra, ref, "sleep", "1000")
             made.append(name)
             pids[name] = json.loads(pycr("inspect", name))[0]
         inside = {n: ["nsenter", f"--net=/proc/{i['State']['Pid']}/ns/net"] for n, i in pids.items()}
         b_ip = pids["b"]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
         rows = {"host -> host (lo)": [], "container -> container": [], "host -> container (-p, 127.0.0.1)": []}
-        for _ in range(2):  # interleaved rounds
+        for _ in range(rounds):  # interleaved
             rows["host -> host (lo)"].append(iperf(host, host, "127.0.0.1", 5201, seconds))
             rows["container -> container"].append(iperf(inside["b"], inside["a"], b_ip, 5201, seconds))
             rows["host -> container (-p, 127.0.0.1)"].append(iperf(inside["c"], host, "127.0.0.1", 5301, seconds))
         pycr("rm", "-f", *made)
         made.clear()
-        times = {"none": [], "bridge": []}
-        for _ in range(starts):
-            for mode in ("none", "bridge"):
-                t = time.perf_counter()
-                pycr("run", "--rm", "--network", mode, ref, "true")
-                times[mode].append(time.perf_counter() - t)
+        pycr("network", "prune")
     finally:
         if made:  # a failure half-way: remove the containers (mounts, cgroups) before their namespace
             subprocess.run([*host, PYCR, "rm", "-f", *made], env=env, capture_output=True)
@@ -96,9 +91,6 @@ def main() -> int:
     for name, vals in rows.items():
         med = statistics.median(vals)
         print(f"{name:<36}{med:>10.2f}{med / base:>8.2f}x")
-    none, bridge = statistics.median(times["none"]), statistics.median(times["bridge"])
-    print(f"pycr run --rm true: none {none * 1000:.0f} ms, bridge {bridge * 1000:.0f} ms, "
-          f"bridge adds {(bridge - none) * 1000:.0f} ms ({bridge / none:.2f}x)")
     return 0
 
 
