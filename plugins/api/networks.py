@@ -1,6 +1,5 @@
-"""``/networks``: list, inspect, create, remove, prune -- through the network layer's functions
-(``pycr network``'s own), in docker's shapes.  Connect/disconnect are refused: a pycr container
-is on one network (the network layer has no second attachment)."""
+"""``/networks``: list, inspect, create, remove, prune, connect, disconnect -- through the network
+layer's functions (``pycr network``'s own), in docker's shapes."""
 
 from __future__ import annotations
 
@@ -150,9 +149,31 @@ async def prune(request):
     return jsonr(await srv_of(request).change(_prune))
 
 
+def _membership(action: str, ref: str, container: str, aliases: list[str]) -> None:
+    from pycr.plugins.api import layers
+    from pycr.plugins.network.verb_network import change_membership
+
+    change_membership(action, find(layers.networks(), ref)["name"], container, aliases)
+
+
 async def connect(request):
-    raise unsupported(f"network {request.match_info['id']}: connect",
-                      "a pycr container is on one network, chosen when it is created (HostConfig.NetworkMode)")
+    """docker's ``POST /networks/{id}/connect`` and ``/disconnect``: ``{"Container", "EndpointConfig":
+    {"Aliases"}}`` / ``{"Container", "Force"}``; the same code as ``pycr network connect|disconnect``."""
+    action = request.path.rsplit("/", 1)[1]
+    body = await json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("Container"), str) or not body["Container"]:
+        raise ApiError(400, "Container: the container's name or id is missing")
+    endpoint = body.get("EndpointConfig") or {}
+    if not isinstance(endpoint, dict):
+        raise ApiError(400, "EndpointConfig: expected an object")
+    aliases = endpoint.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise ApiError(400, "EndpointConfig.Aliases: expected a list of strings")
+    for key in ("IPAMConfig", "Links", "MacAddress", "DriverOpts"):
+        if endpoint.get(key) not in (None, {}, [], ""):
+            raise unsupported(f"EndpointConfig.{key}")
+    await srv_of(request).change(_membership, action, request.match_info["id"], body["Container"], aliases)
+    return web.Response(status=200)
 
 
 def routes(r) -> None:

@@ -60,8 +60,8 @@ class BridgeDriver(NetworkDriver):
     def attach(self, st, req: dict, pid: int, lease: dict) -> None:
         from pycr.plugins.network import link, ports
 
-        network = st.network(req["network"])
-        if network is None:
+        network = st.network(req["network"]) if req.get("network") else None
+        if req.get("network") and network is None:
             raise ConfigError(f"network {req['network']!r} was removed before the container started")
         taken = [(p, x["name"]) for x in st.leases() if x["id"] != lease["id"] for p in x.get("ports", [])]
         claimed = []
@@ -73,31 +73,76 @@ class BridgeDriver(NetworkDriver):
                     raise ConfigError(f"-p {ports.text(p)}: host port {p['host_port']}/{p['proto']} is "
                                       f"already published by container {other}")
             claimed.append(ports.claim(p))
-        lease.update(network=network["name"], ip=st.allocate(network), gateway=network["gateway"],
-                     prefix=int(network["subnet"].split("/")[1]), veth=link.veth_name(lease["id"]),
-                     bridge=network["bridge"], ports=claimed)
-        st.save_lease(lease)  # the address is ours before any device exists: a crash leaves a reapable lease
-        try:
-            lease["mac"] = link.attach(pid, lease["id"], network, lease["ip"])
-        except OSError as e:  # the kernel refused a request: one line naming the network and step
-            raise PycrError(f"network {network['name']}: cannot attach the container on {network['bridge']}: "
-                            f"{e.strerror or e}") from None
+        if req.get("network"):  # None once disconnected from the network it was created on
+            lease.update(network=network["name"], ip=st.allocate(network), gateway=network["gateway"],
+                         prefix=int(network["subnet"].split("/")[1]), veth=link.veth_name(lease["id"]),
+                         ifname="eth0", bridge=network["bridge"], aliases=req.get("aliases") or [], ports=claimed)
+            st.save_lease(lease)  # the address is ours before any device exists: a crash leaves a reapable lease
+            lease["mac"] = _plug(pid, lease, lease, network, first=True)
+        for extra in req.get("connect") or []:  # networks added by pycr network connect
+            connect(st, pid, lease, extra["network"], extra.get("aliases") or [])
 
     def detach(self, st, lease: dict) -> None:
-        """The veth goes with the container's namespace, which the kernel dismantles by itself
-        once the init is gone, a moment later: deleting it here would wait ~20 ms for RCU grace
-        periods.  It is *parked* (:meth:`NetState.park`, its address stays taken) and later
-        changes make sure it went; at once only when a container that joined the namespace
-        (``--network container:``) keeps the namespace alive."""
+        """The veths go with the container's namespace, which the kernel dismantles by itself
+        once the init is gone, a moment later: deleting them here would wait ~20 ms each for
+        RCU grace periods.  They are *parked* (:meth:`NetState.park`, their addresses stay
+        taken) and later changes make sure they went; deleted at once only when a container
+        that joined the namespace (``--network container:``) keeps the namespace alive."""
         from pycr.plugins.network import link
+        from pycr.plugins.network.state import endpoints
 
-        ifindex = link.index(lease["veth"]) if lease.get("veth") else None
-        if ifindex is None:
-            return
-        if any(x.get("join") == lease["id"] for x in st.leases()):
-            link.delete([lease["veth"]])
-        else:
-            st.park(lease, ifindex)
+        held = any(x.get("join") == lease["id"] for x in st.leases())
+        for e in endpoints(lease):
+            ifindex = link.index(e["veth"]) if e.get("veth") else None
+            if ifindex is None:
+                continue
+            if held:
+                link.delete([e["veth"]])
+            else:
+                st.park(e, ifindex)
+
+
+def _plug(pid: int, lease: dict, ep: dict, network: dict, first: bool) -> str:
+    """Make endpoint ``ep`` of ``lease`` (its veth, interface, address); ``first``: also ``lo``
+    and the default route.  One line naming the network when the kernel refuses."""
+    from pycr.plugins.network import link
+
+    try:
+        return link.attach(pid, ep["veth"], ep["ifname"], network, ep["ip"], first=first)
+    except OSError as e:
+        raise PycrError(f"network {network['name']}: cannot attach container {lease['name']} on "
+                        f"{network['bridge']}: {e.strerror or e}") from None
+
+
+def connect(st, pid: int, lease: dict, name: str, aliases: list[str]) -> dict:
+    """Put the running container of ``lease`` (init ``pid``) on network ``name`` as well: an
+    address, ``eth<n>`` on the network's bridge.  The caller holds the lock; saves ``lease``."""
+    from pycr.plugins.network import link
+    from pycr.plugins.network.state import endpoints
+
+    network = st.network(name)
+    if network is None:
+        raise ConfigError(f"network {name!r} does not exist")
+    first = not endpoints(lease)  # disconnected from every network before: this one routes
+    used = {e["ifname"] for e in endpoints(lease)}
+    n = next((i for i in range(10) if f"eth{i}" not in used), None)
+    if n is None:
+        raise ConfigError(f"container {lease['name']}: on 10 networks already, the most pycr gives one container")
+    ep = {"network": network["name"], "ip": st.allocate(network), "prefix": int(network["subnet"].split("/")[1]),
+          "gateway": network["gateway"], "mac": "", "bridge": network["bridge"],
+          "veth": link.veth_name(lease["id"], n), "ifname": f"eth{n}", "aliases": list(aliases)}
+    lease.setdefault("extra", []).append(ep)
+    st.save_lease(lease)  # the address is taken before the device exists
+    try:
+        ep["mac"] = _plug(pid, lease, ep, network, first=first)
+    except BaseException:
+        lease["extra"].remove(ep)
+        st.save_lease(lease)
+        if link.exists(ep["veth"]):
+            link.delete([ep["veth"]])
+        raise
+    st.save_lease(lease)
+    return ep
 
 
 def _read(path: str) -> str:

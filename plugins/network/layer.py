@@ -224,18 +224,19 @@ def reap_and_sync(st) -> None:
     _sync(st, reap(st))
 
 
-def _sync(st, changed: list[dict]) -> None:
-    """Re-derive from the leases what ``changed`` (added or removed leases) affects."""
+def _sync(st, changed: list[dict], left: set[str] = frozenset()) -> None:
+    """Re-derive from the leases what ``changed`` (added or removed leases) and ``left`` (networks
+    a container was disconnected from) affect: the nftables table, the hosts files."""
     from pycr.core import trace_phase
     from pycr.plugins.network import etcfiles, nft
+    from pycr.plugins.network.state import endpoints
 
-    nets = {x["network"] for x in changed if x.get("network")}
+    nets = {e["network"] for x in changed for e in endpoints(x)} | set(left)
     if not nets:
         return
     networks = {n["name"]: n for n in st.networks()}
     leases = st.leases()
-    live = {x["network"] for x in leases if x.get("network")}
-    ruleset = nft.render(networks, [x for x in leases if x.get("network")])
+    ruleset = nft.render(networks, leases)
     applied = os.path.join(st.root, "nft.applied")  # what our table holds: skip nft when nothing changes
     try:
         with open(applied) as f:
@@ -248,21 +249,106 @@ def _sync(st, changed: list[dict]) -> None:
         with trace_phase("network nft"):
             nft.apply(ruleset)
         etcfiles.rewrite(applied, ruleset or "")
-    for n in nets & live:
-        peers = [x for x in leases if x.get("network") == n]
-        for x in peers:
-            own = [(x["ip"], f"{x['hostname']} {x['name']}" if x["hostname"] != x["name"] else x["name"])]
-            others = [(y["ip"], " ".join([y["name"], *y.get("aliases", [])])) for y in peers if y["id"] != x["id"]]
-            try:
-                etcfiles.rewrite(x["files"]["hosts"], etcfiles.hosts(own, others))
-            except OSError:
-                pass  # its directory is being removed: it is leaving too
+    ids = {x["id"] for x in changed}
+    for x in leases:  # every container on an affected network, and those that changed
+        mine = endpoints(x)
+        if x["id"] not in ids and not any(e["network"] in nets for e in mine):
+            continue
+        names = f"{x['hostname']} {x['name']}" if x["hostname"] != x["name"] else x["name"]
+        own = [(e["ip"], names) for e in mine]
+        on = {e["network"] for e in mine}
+        others = list(dict.fromkeys((e["ip"], " ".join([y["name"], *e.get("aliases", [])]))
+                                    for y in leases if y["id"] != x["id"] for e in endpoints(y) if e["network"] in on))
+        try:
+            etcfiles.rewrite(x["files"]["hosts"], etcfiles.hosts(own, others))
+        except OSError:
+            pass  # its directory is being removed: it is leaving too
+
+
+def _request_in(cid: str, cdir: str) -> dict:
+    req = request_of({"id": cid, "annotations": {ANNOTATION: cdir}})
+    if req is None:
+        raise ConfigError(f"container {cid[:12]} has no network settings of pycr's to change")
+    return req
+
+
+def _networks_of(req: dict) -> list[str]:
+    return ([req["network"]] if req.get("network") else []) + [c["network"] for c in req.get("connect") or []]
+
+
+def connect(cid: str, cdir: str, name: str, aliases: list[str] = ()) -> None:
+    """``pycr network connect``: put container ``cid`` (directory ``cdir``) on network ``name``
+    as well, now if it runs (``eth<n>``, an address, hosts files) and from every start on."""
+    from pycr.plugins.network import drivers
+    from pycr.plugins.network.state import NetState, proc_start
+
+    req = _request_in(cid, cdir)
+    if req["driver"] != "bridge":
+        raise ConfigError(f"container {req['name']}: network mode {req['network_mode']!r} cannot be connected "
+                          f"to a network")
+    aliases = _aliases(list(aliases), "bridge", name)
+    st = NetState(req["state"])
+    with st.locked():
+        _sync(st, reap(st))
+        network = st.network(name)
+        if network is None:
+            raise ConfigError(f"network {name!r} does not exist")
+        req = _request_in(cid, cdir)
+        if network["name"] in _networks_of(req):
+            raise ConfigError(f"container {req['name']} is already connected to network {network['name']}")
+        lease = st.lease(cid)
+        live = lease is not None and proc_start(lease["pid"]) == lease["pid_start"]
+        if live:
+            drivers.connect(st, lease["pid"], lease, network["name"], aliases)
+        req.setdefault("connect", []).append({"network": network["name"], "aliases": aliases})
+        _save_request(cdir, req)
+        if live:
+            _sync(st, [lease])
+
+
+def disconnect(cid: str, cdir: str, name: str) -> None:
+    """``pycr network disconnect``: take container ``cid`` off network ``name`` (its interface
+    there is deleted at once if it runs) and keep it off on later starts."""
+    from pycr.plugins.network import link
+    from pycr.plugins.network.state import NetState, endpoints, proc_start
+
+    req = _request_in(cid, cdir)
+    if req["driver"] != "bridge":
+        raise ConfigError(f"container {req['name']}: network mode {req['network_mode']!r} cannot be "
+                          f"disconnected from a network")
+    st = NetState(req["state"])
+    with st.locked():
+        _sync(st, reap(st))
+        req = _request_in(cid, cdir)
+        if name not in _networks_of(req):
+            if st.network(name) is None:
+                raise ConfigError(f"network {name!r} does not exist")
+            raise ConfigError(f"container {req['name']} is not connected to network {name}")
+        first = req.get("network") == name
+        if first and req.get("ports"):
+            raise ConfigError(f"container {req['name']} publishes ports on network {name}: it cannot be "
+                              f"disconnected from it")
+        lease = st.lease(cid)
+        if lease is not None and proc_start(lease["pid"]) == lease["pid_start"]:
+            ep = next(e for e in endpoints(lease) if e["network"] == name)
+            if ep.get("veth") and link.exists(ep["veth"]):
+                link.delete([ep["veth"]])  # its peer in the container goes with it
+            if first:
+                lease.update(network=None, ip="", mac="", veth=None, bridge="", aliases=[])
+            else:
+                lease["extra"] = [e for e in lease["extra"] if e["network"] != name]
+            st.save_lease(lease)
+            _sync(st, [lease], left={name})
+        if first:
+            req["network"] = None
+        req["connect"] = [c for c in req.get("connect") or [] if c["network"] != name]
+        _save_request(cdir, req)
 
 
 def report(store_root: str, cid: str) -> dict | None:
     """docker inspect's ``NetworkSettings`` for a container with a lease, else None."""
     from pycr.plugins.network import ports
-    from pycr.plugins.network.state import NetState
+    from pycr.plugins.network.state import NetState, endpoints
 
     root = net_root(store_root)
     if not os.path.isdir(root):
@@ -270,11 +356,9 @@ def report(store_root: str, cid: str) -> dict | None:
     lease = NetState(root).lease(cid)
     if lease is None:
         return None
-    nets = {}
-    if lease.get("network"):
-        nets[lease["network"]] = {"IPAddress": lease["ip"], "IPPrefixLen": lease["prefix"],
-                                  "Gateway": lease["gateway"], "MacAddress": lease.get("mac", ""),
-                                  "Bridge": lease.get("bridge", ""), "Aliases": lease.get("aliases") or []}
+    nets = {e["network"]: {"IPAddress": e["ip"], "IPPrefixLen": e["prefix"], "Gateway": e["gateway"],
+                           "MacAddress": e.get("mac") or "", "Bridge": e.get("bridge") or "",
+                           "Aliases": e.get("aliases") or []} for e in endpoints(lease)}
     bound = {}
     for p in lease.get("ports", []):
         bound.setdefault(f"{p['container_port']}/{p['proto']}", []).append(

@@ -52,8 +52,9 @@ _IFADDR = struct.Struct("=BBBBi")  # struct ifaddrmsg: family, prefixlen, flags,
 _RTMSG = struct.Struct("=BBBBBBBBI")  # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 
 
-def veth_name(cid: str) -> str:
-    return "pv" + cid[:12]  # IFNAMSIZ: 15 characters at most
+def veth_name(cid: str, n: int = 0) -> str:
+    """The host side of the container's ``eth<n>``: 15 characters at most (IFNAMSIZ)."""
+    return "pv" + cid[:12] + (str(n) if n else "")
 
 
 def attr(kind: int, value: bytes | str | int) -> bytes:
@@ -195,9 +196,9 @@ def ensure_bridge(nl: Rtnl, network: dict) -> None:
 
 
 @contextlib.contextmanager
-def _socket_in(pid: int):
-    """A netlink socket in the network namespace of ``pid``.  While inside, eth0 is told to
-    announce its address when it comes up (arp_notify): a reused address must not stay
+def _socket_in(pid: int, ifname: str):
+    """A netlink socket in the network namespace of ``pid``.  While inside, ``ifname`` is told
+    to announce its address when it comes up (arp_notify): a reused address must not stay
     cached with the MAC of the container that had it before."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -205,7 +206,7 @@ def _socket_in(pid: int):
         _setns(target)
         try:
             nl = Rtnl()
-            _sysctl("ipv4/conf/eth0/arp_notify", "1")
+            _sysctl(f"ipv4/conf/{ifname}/arp_notify", "1")
         finally:
             _setns(home)
     finally:
@@ -227,23 +228,25 @@ def _setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def attach(pid: int, cid: str, network: dict, address: str) -> str:
-    """Plug the container whose init is ``pid`` into ``network`` with ``address``;
-    returns the MAC address of its eth0."""
+def attach(pid: int, host: str, ifname: str, network: dict, address: str, first: bool = True) -> str:
+    """Plug the container whose init is ``pid`` into ``network``: veth ``host`` on the bridge,
+    its peer ``ifname`` in the container with ``address``; the ``first`` network also brings
+    ``lo`` up and gives the default route.  Returns the MAC address of ``ifname``."""
     from pycr.core import trace_phase
 
-    host = veth_name(cid)
     prefix = ipaddress.ip_network(network["subnet"]).prefixlen
     with trace_phase("network links"), Rtnl() as nl:
         ensure_bridge(nl, network)
         bridge = nl.link(network["bridge"])["index"]
         nl.batch(nl.delete(host), ignore=(errno.ENODEV,))  # a leftover of this id's earlier run
-        nl.batch(nl.new_veth(host, bridge, "eth0", pid))
-    with trace_phase("network container side"), _socket_in(pid) as nl:
-        eth = nl.link("eth0")["index"]
-        nl.batch(nl.set_up("lo"), nl.add_addr(eth, address, prefix), nl.set_up("eth0"),
-                 nl.default_route(network["gateway"]))
-        return nl.link("eth0")["mac"]
+        nl.batch(nl.new_veth(host, bridge, ifname, pid))
+    with trace_phase("network container side"), _socket_in(pid, ifname) as nl:
+        eth = nl.link(ifname)["index"]
+        steps = [nl.add_addr(eth, address, prefix), nl.set_up(ifname)]
+        if first:
+            steps = [nl.set_up("lo"), *steps, nl.default_route(network["gateway"])]
+        nl.batch(*steps)
+        return nl.link(ifname)["mac"]
 
 
 def delete(names: list[str] = (), indexes: list[int] = ()) -> None:

@@ -23,12 +23,15 @@ TABLE = "pycr"
 
 def render(networks: dict[str, dict], leases: list[dict]) -> str | None:
     """The ruleset for ``leases`` (``networks``: name -> definition); None when there is nothing."""
-    if not leases:
+    from pycr.plugins.network.state import endpoints
+
+    on = sorted({e["network"] for x in leases for e in endpoints(x)})
+    if not on:
         return None
-    used = [networks[n] for n in sorted({x["network"] for x in leases}) if n in networks]
+    used = [networks[n] for n in on if n in networks]
     publish, post, fwd = [], [], []
     for lease in leases:
-        for p in lease.get("ports", []):
+        for p in lease.get("ports", []) if lease.get("network") else []:
             match = f"ip daddr {p['host_ip']} " if p["host_ip"] not in ("", "0.0.0.0") else ""
             publish.append(f"{match}{p['proto']} dport {p['host_port']} dnat to {lease['ip']}:{p['container_port']}")
     bridges = [f'"{n["bridge"]}"' for n in used]

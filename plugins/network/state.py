@@ -4,7 +4,8 @@ Layout (``<store>/network/``)::
 
     lock                  flock: every change (define, attach, detach) holds it
     networks/<name>.json  a user-defined network: name, id, subnet, gateway, bridge
-    leases/<cid>.json     one container's attachment: network, address, veth,
+    leases/<cid>.json     one container's attachments: its first network, address, veth
+                          (top-level fields), those ``network connect`` added (``extra``),
                           published ports, its init (pid + start time), hosts file
     parked/<veth>.json    a detached container's veth left to the kernel's namespace
                           cleanup: its index, address (still taken) and when
@@ -42,6 +43,20 @@ def proc_start(pid: int | None) -> int | None:
     except OSError:
         return None
     return None if fields[0] == b"Z" else int(fields[19])
+
+
+ENDPOINT = ("network", "ip", "prefix", "gateway", "mac", "bridge", "veth", "ifname", "aliases")
+
+
+def endpoints(lease: dict) -> list[dict]:
+    """The networks ``lease`` is on, each ``{network, ip, prefix, gateway, mac, bridge, veth,
+    ifname, aliases}``: the one it was created on (the lease's own fields; none once
+    disconnected from it), then those ``pycr network connect`` added."""
+    first = [{k: lease.get(k) for k in ENDPOINT}] if lease.get("network") else []
+    if first:
+        first[0]["ifname"] = first[0]["ifname"] or "eth0"
+        first[0]["aliases"] = first[0]["aliases"] or []
+    return first + list(lease.get("extra") or [])
 
 
 def _write(path: str, doc: dict) -> None:
@@ -140,7 +155,7 @@ class NetState:
     def leases(self, network: str | None = None) -> list[dict]:
         d = os.path.join(self.root, "leases")
         out = [_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")]
-        return [x for x in out if x and (network is None or x["network"] == network)]
+        return [x for x in out if x and (network is None or any(e["network"] == network for e in endpoints(x)))]
 
     def lease(self, cid: str) -> dict | None:
         return _read(self._lease_path(cid))
@@ -160,9 +175,9 @@ class NetState:
         peers' ARP caches holding the previous owner's MAC have time to expire, as docker does.
         The caller holds the lock and saves a lease naming it before releasing the lock."""
         net = ipaddress.ip_network(network["subnet"])
+        taken = [e for x in self.leases(network["name"]) for e in endpoints(x)] + self.parked()
         used = {int(ipaddress.ip_address(a)) for a in
-                [network["gateway"]] + [x["ip"] for x in self.leases(network["name"]) + self.parked()
-                                        if x["network"] == network["name"]]}
+                [network["gateway"]] + [e["ip"] for e in taken if e["network"] == network["name"]]}
         mark = os.path.join(self.root, "networks", f".last-{network['name']}")
         try:
             with open(mark) as f:
@@ -183,12 +198,12 @@ class NetState:
                           f"({len(used) - 1} containers attached)")
 
     # -- parked veths -------------------------------------------------------
-    def park(self, lease: dict, ifindex: int) -> None:
-        """Record that ``lease``'s veth (index ``ifindex``) is left to die with its namespace."""
+    def park(self, endpoint: dict, ifindex: int) -> None:
+        """Record that ``endpoint``'s veth (index ``ifindex``) is left to die with its namespace."""
         import time
 
-        _write(os.path.join(self.root, "parked", lease["veth"] + ".json"),
-               {"veth": lease["veth"], "index": ifindex, "ip": lease["ip"], "network": lease["network"],
+        _write(os.path.join(self.root, "parked", endpoint["veth"] + ".json"),
+               {"veth": endpoint["veth"], "index": ifindex, "ip": endpoint["ip"], "network": endpoint["network"],
                 "since": time.time()})
 
     def parked(self) -> list[dict]:

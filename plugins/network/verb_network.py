@@ -17,6 +17,14 @@ def add_arguments(p) -> None:
     r = sub.add_parser("rm", help="remove networks without containers")
     r.add_argument("names", nargs="+")
     sub.add_parser("prune", help="remove every user network without containers")
+    c = sub.add_parser("connect", help="put a container on one more network")
+    c.add_argument("--alias", action="append", default=[], metavar="NAME", help="another name peers find it by")
+    c.add_argument("name", metavar="NETWORK")
+    c.add_argument("container")
+    d = sub.add_parser("disconnect", help="take a container off a network")
+    d.add_argument("-f", "--force", action="store_true", help="accepted for docker's sake")
+    d.add_argument("name", metavar="NETWORK")
+    d.add_argument("container")
 
 
 def net_state():
@@ -28,8 +36,10 @@ def net_state():
 
 
 def describe(st, net: dict) -> dict:
-    members = {x["id"]: {"Name": x["name"], "IPv4Address": f"{x['ip']}/{x['prefix']}", "MacAddress": x.get("mac", "")}
-               for x in st.leases(net["name"])}
+    from pycr.plugins.network.state import endpoints
+
+    members = {x["id"]: {"Name": x["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}", "MacAddress": e.get("mac") or ""}
+               for x in st.leases(net["name"]) for e in endpoints(x) if e["network"] == net["name"]}
     return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
             "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
             "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {}}
@@ -65,6 +75,9 @@ def run(opts, ns) -> int:
     import json
     import sys
 
+    if ns.action in ("connect", "disconnect"):
+        change_membership(ns.action, ns.name, ns.container, getattr(ns, "alias", []))
+        return 0
     st = net_state()
     if ns.action == "create":
         print(create(st, ns.name, ns.subnet, ns.driver)["id"])
@@ -96,6 +109,23 @@ def run(opts, ns) -> int:
     for e in errors:
         sys.stderr.write(f"{e}\n")
     return 1 if errors else 0
+
+
+def change_membership(action: str, network: str, container: str, aliases: list[str] = ()) -> None:
+    """``network connect|disconnect`` (the API's ``POST /networks/{id}/connect|disconnect`` too):
+    the container named by ``container`` (name, id, id prefix) in the management layer's records."""
+    from pycr.core import ConfigError, open_store
+    from pycr.plugins.network import layer
+
+    try:
+        from pycr.plugins.manage import records
+    except ImportError:  # pragma: no cover - the management layer is part of pycr
+        raise ConfigError("network connect/disconnect: the management layer (plugin manage) is missing") from None
+    rec = records.resolve(open_store().root, container)
+    if action == "connect":
+        layer.connect(rec.id, rec.dir, network, aliases)
+    else:
+        layer.disconnect(rec.id, rec.dir, network)
 
 
 def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: dict | None = None) -> dict:

@@ -187,3 +187,63 @@ def test_pycr_probe_rows_show_what_each_network_driver_exposes(net):
     assert {s: rows[s]["host_network"]["verdict"] for s in rows} == {
         "pycr-img-net-none": "contained", "pycr-img-net-bridge": "contained", "pycr-img-net-host": "escaped"}
     assert rows["pycr-img-net-bridge"]["host_pids"]["verdict"] == "contained"
+
+
+def _ifaces(p, name):
+    return p("exec", name, "ls", "/sys/class/net", check=0).stdout.split()
+
+
+def test_network_connect_and_disconnect(net):
+    p, h = net
+    p("network", "create", "--subnet", "10.76.0.0/24", "app", check=0)
+    p.run_d("--name", "c1", p.image, "sleep", "1000")
+    c1 = p.inspect("c1")["Id"]
+    p.run_d("--name", "c2", "--network", "app", p.image, "sleep", "1000")
+    p("network", "connect", "--alias", "one", "app", "c1", check=0)
+    assert _ifaces(p, "c1") == ["eth0", "eth1", "lo"]
+    nets = p.inspect("c1")["NetworkSettings"]["Networks"]
+    assert sorted(nets) == ["app", "bridge"] and nets["app"]["IPAddress"].startswith("10.76.0.")
+    assert nets["app"]["Aliases"] == ["one"]
+    for peer in ("c1", "one"):  # c2 finds c1 by name and alias, c1 finds c2: the hosts files follow
+        assert "1 packets received" in p("exec", "c2", "busybox", "ping", "-c", "1", "-W", "2", peer, check=0).stdout
+    assert "1 packets received" in p("exec", "c1", "busybox", "ping", "-c", "1", "-W", "2", "c2", check=0).stdout
+    members = json.loads(p("network", "inspect", "app", check=0).stdout)[0]["Containers"]
+    assert members[c1]["IPv4Address"] == nets["app"]["IPAddress"] + "/24"
+    # one line for each refusal; nothing changes
+    for args, err in ((("connect", "app", "c1"), "container c1 is already connected to network app\n"),
+                      (("connect", "nosuch", "c1"), "network 'nosuch' does not exist\n"),
+                      (("connect", "app", "nosuch"), "no such container: nosuch\n"),
+                      (("disconnect", "app", "c2x"), "no such container: c2x\n")):
+        r = p("network", *args)
+        assert r.returncode != 0 and r.stderr == err, (args, r.stderr)
+    for mode in ("host", "none"):
+        p.run_d("--name", f"m-{mode}", "--network", mode, p.image, "sleep", "1000")
+        r = p("network", "connect", "app", f"m-{mode}")
+        assert r.returncode != 0 and r.stderr == f"container m-{mode}: network mode '{mode}' cannot be connected " \
+                                                 f"to a network\n"
+    # a restart keeps the connection
+    p("restart", "-t", "1", "c1", check=0)
+    assert _ifaces(p, "c1") == ["eth0", "eth1", "lo"]
+    assert sorted(p.inspect("c1")["NetworkSettings"]["Networks"]) == ["app", "bridge"]
+    # disconnect: the interface and its veth go at once, the peers forget the name
+    p("network", "disconnect", "app", "c1", check=0)
+    assert _ifaces(p, "c1") == ["eth0", "lo"] and "pv" + c1[:12] + "1" not in h.links()
+    assert "c1" not in p("exec", "c2", "cat", "/etc/hosts", check=0).stdout
+    assert c1 not in json.loads(p("network", "inspect", "app", check=0).stdout)[0]["Containers"]
+    assert sorted(p.inspect("c1")["NetworkSettings"]["Networks"]) == ["bridge"]
+    r = p("network", "disconnect", "app", "c1")
+    assert r.returncode != 0 and r.stderr == "container c1 is not connected to network app\n"
+    # a created container: connected from its first start on
+    p("create", "--name", "c3", p.image, "sleep", "1000", check=0)
+    p("network", "connect", "app", "c3", check=0)
+    p("start", "c3", check=0)
+    assert _ifaces(p, "c3") == ["eth0", "eth1", "lo"]
+    # the network a container publishes ports on stays
+    p.run_d("--name", "c4", "-p", "8095:80", p.image, "sleep", "1000")
+    r = p("network", "disconnect", "bridge", "c4")
+    assert r.returncode != 0 and r.stderr == "container c4 publishes ports on network bridge: it cannot be " \
+                                             "disconnected from it\n"
+    r = p("network", "rm", "app")
+    assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: c2, c3\n"
+    p("rm", "-f", "c1", "c2", "c3", "c4", "m-host", "m-none", check=0)
+    assert p("network", "rm", "app", check=0).stdout == "app\n"

@@ -26,7 +26,7 @@ with link.Rtnl() as nl:
     print("missing", nl.link("nosuch0"))
     nl.batch(nl.delete("nosuch0"), ignore=(errno.ENODEV,))
 try:  # a container init that is gone: the veth request names its pid
-    link.attach(2 ** 22 + 1, "0" * 12, net, "10.98.0.9")
+    link.attach(2 ** 22 + 1, link.veth_name("0" * 12), "eth0", net, "10.98.0.9")
 except OSError as e:
     print("gone", e.errno == errno.ESRCH, link.exists(link.veth_name("0" * 12)))
 with link.Rtnl() as nl:  # a plain veth pair, deleted by its index: the peer goes too
