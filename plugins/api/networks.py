@@ -10,6 +10,7 @@ from pycr.plugins.api.errors import ApiError, unsupported
 from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
 
 FILTERS = ("name", "id", "driver", "type", "label")
+MTU_OPTION = "com.docker.network.driver.mtu"  # docker's bridge driver option, as `docker network create -o`
 
 
 def shape(st, net: dict) -> dict:
@@ -23,7 +24,8 @@ def shape(st, net: dict) -> dict:
             "Driver": "bridge", "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": d["IPAM"]["Config"]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": members,
-            "Options": {"com.docker.network.bridge.name": d["Bridge"]}, "Labels": d["Labels"]}
+            "Options": {"com.docker.network.bridge.name": d["Bridge"], MTU_OPTION: str(d["MTU"])},
+            "Labels": d["Labels"]}
 
 
 def find(st, ref: str) -> dict:
@@ -72,11 +74,11 @@ def _inspect(ref: str) -> dict:
     return shape(st, find(st, ref))
 
 
-def _create(name: str, subnet: str | None, driver: str, labels: dict) -> dict:
+def _create(name: str, subnet: str | None, driver: str, labels: dict, mtu: int | None = None) -> dict:
     from pycr.plugins.api import layers
     from pycr.plugins.network.verb_network import create
 
-    return {"Id": create(layers.networks(), name, subnet, driver, labels)["id"], "Warning": ""}
+    return {"Id": create(layers.networks(), name, subnet, driver, labels, mtu)["id"], "Warning": ""}
 
 
 def _remove(ref: str) -> None:
@@ -119,9 +121,15 @@ async def create(request):
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ApiError(400, "Labels: expected an object of strings")
-    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Options"):
+    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
         if body.get(key) not in (None, False, {}, ""):
             raise unsupported(key)
+    options = body.get("Options") or {}
+    if not isinstance(options, dict) or set(options) - {MTU_OPTION}:
+        raise unsupported("Options", f"only {MTU_OPTION}")
+    mtu = options.get(MTU_OPTION)
+    if mtu is not None and not (isinstance(mtu, str) and mtu.isdigit()):
+        raise ApiError(400, f"Options.{MTU_OPTION}: expected a number as a string")
     ipam = body.get("IPAM") or {}
     if not isinstance(ipam, dict) or (ipam.get("Driver") or "default") != "default" or ipam.get("Options"):
         raise unsupported("IPAM", "only the default IPAM driver without options")
@@ -134,7 +142,7 @@ async def create(request):
     driver = body.get("Driver") or "bridge"
     if not isinstance(driver, str):
         raise ApiError(400, "Driver: expected a string")
-    out = await srv_of(request).change(_create, body["Name"], subnet, driver, labels)
+    out = await srv_of(request).change(_create, body["Name"], subnet, driver, labels, int(mtu) if mtu else None)
     return jsonr(out, status=201)
 
 

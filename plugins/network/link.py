@@ -38,7 +38,7 @@ NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE = 16, 17, 18, 20, 21, 24
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_PID = 1, 3, 10, 18, 19
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_PID = 1, 3, 4, 10, 18, 19
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, RTA_GATEWAY = 1, 2, 5
 NLA_F_NESTED = 0x8000
@@ -77,6 +77,10 @@ def ifinfo(index: int = 0, up: bool = False) -> bytes:
 
 def ipv4(address: str) -> bytes:
     return ipaddress.IPv4Address(address).packed
+
+
+def _mtu(mtu: int | None) -> list[bytes]:
+    return [attr(IFLA_MTU, mtu)] if mtu else []
 
 
 def attrs_of(payload: bytes) -> dict[int, bytes]:
@@ -161,14 +165,15 @@ class Rtnl:
                                                   RTN_UNICAST, 0),
                         attr(RTA_GATEWAY, ipv4(gateway)), flags=NLM_F_CREATE | NLM_F_EXCL)
 
-    def new_bridge(self, name: str) -> bytes:
-        return self.msg(RTM_NEWLINK, ifinfo(up=True), attr(IFLA_IFNAME, name),
+    def new_bridge(self, name: str, mtu: int | None = None) -> bytes:
+        return self.msg(RTM_NEWLINK, ifinfo(up=True), attr(IFLA_IFNAME, name), *_mtu(mtu),
                         nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, "bridge")), flags=NLM_F_CREATE | NLM_F_EXCL)
 
-    def new_veth(self, name: str, master: int, peer: str, peer_pid: int) -> bytes:
-        """Veth ``name`` on bridge ``master``, up, its peer ``peer`` made in the namespace of ``peer_pid``."""
-        peer_msg = ifinfo() + attr(IFLA_IFNAME, peer) + attr(IFLA_NET_NS_PID, peer_pid)
-        return self.msg(RTM_NEWLINK, ifinfo(up=True), attr(IFLA_IFNAME, name), attr(IFLA_MASTER, master),
+    def new_veth(self, name: str, master: int, peer: str, peer_pid: int, mtu: int | None = None) -> bytes:
+        """Veth ``name`` on bridge ``master``, up, its peer ``peer`` made in the namespace of
+        ``peer_pid``; both ends with ``mtu`` (None: the kernel's 1500)."""
+        peer_msg = ifinfo() + attr(IFLA_IFNAME, peer) + attr(IFLA_NET_NS_PID, peer_pid) + b"".join(_mtu(mtu))
+        return self.msg(RTM_NEWLINK, ifinfo(up=True), attr(IFLA_IFNAME, name), attr(IFLA_MASTER, master), *_mtu(mtu),
                         nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, "veth"),
                              nest(IFLA_INFO_DATA, nest(VETH_INFO_PEER, peer_msg))),
                         flags=NLM_F_CREATE | NLM_F_EXCL)
@@ -188,7 +193,7 @@ def ensure_bridge(nl: Rtnl, network: dict) -> None:
     name = network["bridge"]
     if nl.link(name) is not None:
         return
-    nl.batch(nl.new_bridge(name))
+    nl.batch(nl.new_bridge(name, network.get("mtu")))
     nl.batch(nl.add_addr(nl.link(name)["index"], network["gateway"],
                          ipaddress.ip_network(network["subnet"]).prefixlen))
     _sysctl(f"ipv4/conf/{name}/route_localnet", "1")  # DNAT from the host's 127.0.0.1
@@ -239,7 +244,7 @@ def attach(pid: int, host: str, ifname: str, network: dict, address: str, first:
         ensure_bridge(nl, network)
         bridge = nl.link(network["bridge"])["index"]
         nl.batch(nl.delete(host), ignore=(errno.ENODEV,))  # a leftover of this id's earlier run
-        nl.batch(nl.new_veth(host, bridge, ifname, pid))
+        nl.batch(nl.new_veth(host, bridge, ifname, pid, network.get("mtu")))
     with trace_phase("network container side"), _socket_in(pid, ifname) as nl:
         eth = nl.link(ifname)["index"]
         steps = [nl.add_addr(eth, address, prefix), nl.set_up(ifname)]

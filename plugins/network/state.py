@@ -109,9 +109,9 @@ class NetState:
             return None
         return _read(os.path.join(self.root, "networks", name + ".json"))
 
-    def define(self, name: str, subnet: str | None, labels: dict | None = None) -> dict:
+    def define(self, name: str, subnet: str | None, labels: dict | None = None, mtu: int | None = None) -> dict:
         """Write a new network; the caller holds the lock.  One-line errors for a taken
-        name or subnet, a malformed or too small subnet."""
+        name or subnet, a malformed or too small subnet, an MTU out of range."""
         import hashlib
         import re
 
@@ -135,9 +135,13 @@ class NetState:
             clash = next((n for n in self.networks() if ipaddress.ip_network(n["subnet"]).overlaps(net)), None)
             if clash:
                 raise ConfigError(f"--subnet {subnet}: overlaps network {clash['name']!r} ({clash['subnet']})")
+        if mtu is not None and not (isinstance(mtu, int) and 68 <= mtu <= 65535):
+            raise ConfigError(f"--mtu {mtu!r}: need a number from 68 to 65535")
         nid = hashlib.sha256(f"{name}\0{os.urandom(16).hex()}".encode()).hexdigest()
         doc = {"name": name, "id": nid, "subnet": str(net), "gateway": _host(str(net), 1),
                "bridge": "br-" + nid[:12], "builtin": False, "labels": labels or {}}
+        if mtu is not None:
+            doc["mtu"] = mtu
         _write(os.path.join(self.root, "networks", name + ".json"), doc)
         return doc
 

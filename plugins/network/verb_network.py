@@ -8,6 +8,8 @@ def add_arguments(p) -> None:
     c = sub.add_parser("create", help="define a bridge network")
     c.add_argument("--subnet", metavar="CIDR", help="default: a free /24 of 10.89.0.0/16")
     c.add_argument("-d", "--driver", default="bridge", help="only bridge")
+    c.add_argument("--mtu", type=int, metavar="BYTES", help="of the bridge and the containers' interfaces "
+                                                           "(default 1500; e.g. 65520 between containers)")
     c.add_argument("name")
     ls = sub.add_parser("ls", help="list networks")
     ls.add_argument("-q", "--quiet", action="store_true")
@@ -42,7 +44,8 @@ def describe(st, net: dict) -> dict:
                for x in st.leases(net["name"]) for e in endpoints(x) if e["network"] == net["name"]}
     return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
             "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
-            "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {}}
+            "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {},
+            "MTU": net.get("mtu") or 1500}
 
 
 def _remove(st, name: str) -> None:
@@ -80,7 +83,7 @@ def run(opts, ns) -> int:
         return 0
     st = net_state()
     if ns.action == "create":
-        print(create(st, ns.name, ns.subnet, ns.driver)["id"])
+        print(create(st, ns.name, ns.subnet, ns.driver, mtu=ns.mtu)["id"])
         return 0
     if ns.action == "ls":
         nets = st.networks()
@@ -128,14 +131,15 @@ def change_membership(action: str, network: str, container: str, aliases: list[s
         layer.disconnect(rec.id, rec.dir, network)
 
 
-def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: dict | None = None) -> dict:
+def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: dict | None = None,
+           mtu: int | None = None) -> dict:
     """Define network ``name`` (``pycr network create``, the API's ``POST /networks/create``)."""
     from pycr.core import ConfigError
 
     if driver != "bridge":
         raise ConfigError(f"network driver {driver!r}: only bridge networks can be created")
     with st.locked():
-        return st.define(name, subnet, labels)
+        return st.define(name, subnet, labels, mtu)
 
 
 def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:

@@ -141,6 +141,10 @@ def test_network_modes_and_user_networks(clean):
     assert a.docker("network", "rm", "app", check=0).stdout.strip() == "app"
     r = a.docker("network", "inspect", "app")
     assert r.returncode != 0 and "No such network: app" in r.stderr
-    a.docker("network", "create", "idle", check=0)
+    a.docker("network", "create", "-o", "com.docker.network.driver.mtu=9000", "idle", check=0)
+    opts = json.loads(a.docker("network", "inspect", "idle", check=0).stdout)[0]["Options"]
+    assert opts["com.docker.network.driver.mtu"] == "9000"
+    r = a.docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", "icc")
+    assert r.returncode != 0 and "Options: only com.docker.network.driver.mtu" in r.stderr
     assert a.docker("network", "prune", "-f", check=0).stdout.split()[-1] == "idle"
     assert [n for n in h.settled_links() if n not in ("lo", "wan0")] == []  # pruned: not even pycr0

@@ -247,3 +247,18 @@ def test_network_connect_and_disconnect(net):
     assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: c2, c3\n"
     p("rm", "-f", "c1", "c2", "c3", "c4", "m-host", "m-none", check=0)
     assert p("network", "rm", "app", check=0).stdout == "app\n"
+
+
+def test_network_mtu(net):
+    p, h = net
+    r = p("network", "create", "--mtu", "20", "tiny")
+    assert r.returncode != 0 and r.stderr == "--mtu 20: need a number from 68 to 65535\n"
+    p("network", "create", "--mtu", "65520", "fast", check=0)
+    assert json.loads(p("network", "inspect", "fast", check=0).stdout)[0]["MTU"] == 65520
+    cid = p.run_d("--name", "f1", "--network", "fast", p.image, "sleep", "1000")
+    assert p("exec", "f1", "cat", "/sys/class/net/eth0/mtu", check=0).stdout == "65520\n"
+    bridge = json.loads(p("network", "inspect", "fast", check=0).stdout)[0]["Bridge"]
+    for dev in ("pv" + cid[:12], bridge):
+        assert h.run("cat", f"/sys/class/net/{dev}/mtu").stdout == "65520\n"
+    p("rm", "-f", "f1", check=0)
+    p("network", "rm", "fast", check=0)

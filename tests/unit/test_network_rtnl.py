@@ -76,3 +76,12 @@ def test_getlink_reply_parsed_as_pyroute2_encodes_it():
             return [bytes(reply.data)]
 
     assert Replies().link("eth0") == {"index": 12, "flags": link.IFF_UP, "mac": "02:42:0a:58:00:07"}
+
+
+def test_mtu_on_the_bridge_and_both_ends_of_the_veth():
+    nl = NoSocket()
+    assert decode(ifinfmsg, nl.new_bridge("br-x", 65520)).get_attr("IFLA_MTU") == 65520
+    assert decode(ifinfmsg, nl.new_bridge("br-x")).get_attr("IFLA_MTU") is None
+    m = decode(ifinfmsg, nl.new_veth("pvx", 3, "eth1", 99, 9000))
+    peer = m.get_attr("IFLA_LINKINFO").get_attr("IFLA_INFO_DATA").get_attr("VETH_INFO_PEER")
+    assert m.get_attr("IFLA_MTU") == peer.get_attr("IFLA_MTU") == 9000
