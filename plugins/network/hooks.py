@@ -10,7 +10,9 @@ from __future__ import annotations
 from pycr.core import hookimpl
 from pycr.plugins.network import ANNOTATION
 
-requires = ("images",)  # the store root (open_store) holds the networks and leases
+# images: the store root holds the networks and leases; manage: the containers that
+# `pycr network connect/disconnect` name are its records
+requires = ("images", "manage")
 
 
 @hookimpl

@@ -117,13 +117,10 @@ def run(opts, ns) -> int:
 def change_membership(action: str, network: str, container: str, aliases: list[str] = ()) -> None:
     """``network connect|disconnect`` (the API's ``POST /networks/{id}/connect|disconnect`` too):
     the container named by ``container`` (name, id, id prefix) in the management layer's records."""
-    from pycr.core import ConfigError, open_store
+    from pycr.core import open_store
+    from pycr.plugins.manage import records
     from pycr.plugins.network import layer
 
-    try:
-        from pycr.plugins.manage import records
-    except ImportError:  # pragma: no cover - the management layer is part of pycr
-        raise ConfigError("network connect/disconnect: the management layer (plugin manage) is missing") from None
     rec = records.resolve(open_store().root, container)
     if action == "connect":
         layer.connect(rec.id, rec.dir, network, aliases)
