@@ -115,6 +115,34 @@ def test_nft_rendering():
     assert "ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade" in text
 
 
+def test_endpoints_of_a_connected_container_drive_rules_and_addresses(tmp_path):
+    """A container on the default bridge connected to app: both networks' rules, app's address
+    taken (also while a veth of it is parked), none once it left every network."""
+    from pycr.plugins.network.state import endpoints
+
+    st = NetState(str(tmp_path))
+    app = st.define("app", "10.89.0.0/29")
+    extra = {"network": "app", "ip": "10.89.0.2", "prefix": 29, "gateway": "10.89.0.1", "mac": "", "bridge":
+             app["bridge"], "veth": "pvx1", "ifname": "eth1", "aliases": ["a1"]}
+    lease = {"id": "x" * 64, "name": "x", "network": "bridge", "ip": "10.88.0.2", "veth": "pvx", "ports": [],
+             "extra": [extra]}
+    st.save_lease(lease)
+    assert [(e["network"], e["ifname"]) for e in endpoints(lease)] == [("bridge", "eth0"), ("app", "eth1")]
+    assert [x["id"] for x in st.leases("app")] == [lease["id"]]
+    nets = {n["name"]: n for n in st.networks()}
+    text = nft.render(nets, [lease])
+    assert "ip saddr 10.89.0.0/29 ip daddr != 10.89.0.0/29 masquerade" in text and "pycr0" in text
+    assert st.allocate(app) == "10.89.0.3"  # .2 is the connected container's
+    st.park(extra, 7)
+    st.drop_lease(lease["id"])
+    got = [st.allocate(app) for _ in range(4)]  # wrapping around skips .2: parked, still taken
+    assert got == ["10.89.0.4", "10.89.0.5", "10.89.0.6", "10.89.0.3"]
+    st.unpark("pvx1")
+    assert st.allocate(app) == "10.89.0.4" and [st.allocate(app) for _ in range(3)][-1] == "10.89.0.2"
+    gone = {**lease, "network": None, "extra": []}
+    assert endpoints(gone) == [] and nft.render(nets, [gone]) is None
+
+
 def test_hooks_configure_and_report(tmp_path, monkeypatch):
     """pycr_network_config edits the config and validates; pycr_network_report reads the lease."""
     from pycr.core.plugins import PluginManager
