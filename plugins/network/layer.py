@@ -224,31 +224,48 @@ def reap_and_sync(st) -> None:
     _sync(st, reap(st))
 
 
+def apply_rules(st, leases: list[dict] | None = None) -> None:
+    """Make our nftables table what the networks and ``leases`` say: rules for every network
+    in use or whose bridge exists (they stay with the bridge, as docker0's do: a container
+    without ports joining or leaving a network changes nothing, and nft is not even loaded),
+    DNAT for every published port.  Skipped when it is the rendering applied last."""
+    from pycr.core import trace_phase
+    from pycr.plugins.network import etcfiles, link, nft
+    from pycr.plugins.network.state import endpoints
+
+    leases = st.leases() if leases is None else leases
+    on = {e["network"] for x in leases for e in endpoints(x)}
+    bridges = {n["name"]: (n, link.index(n["bridge"])) for n in st.networks()}
+    up = {name: n for name, (n, index) in bridges.items() if name in on or index is not None}
+    ruleset = nft.render(up, leases)
+    # what our table holds, with the bridges it was made for: a bridge made again (a reboot, a
+    # namespace made anew) has a new index, and its table may be gone with the old one
+    key = f"{ruleset or ''}# bridges {sorted((k, i) for k, (_, i) in bridges.items() if i is not None)}\n"
+    applied = os.path.join(st.root, "nft.applied")
+    try:  # no rules at all (a prune): delete the table anyway, another store's pycr may have made it
+        with open(applied) as f:
+            if f.read() == key and ruleset is not None:
+                return
+    except OSError:
+        pass
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(applied)  # unknown until nft succeeds
+    with trace_phase("network nft"):
+        nft.apply(ruleset)
+    etcfiles.rewrite(applied, key)
+
+
 def _sync(st, changed: list[dict], left: set[str] = frozenset()) -> None:
     """Re-derive from the leases what ``changed`` (added or removed leases) and ``left`` (networks
     a container was disconnected from) affect: the nftables table, the hosts files."""
-    from pycr.core import trace_phase
-    from pycr.plugins.network import etcfiles, nft
+    from pycr.plugins.network import etcfiles
     from pycr.plugins.network.state import endpoints
 
     nets = {e["network"] for x in changed for e in endpoints(x)} | set(left)
     if not nets:
         return
-    networks = {n["name"]: n for n in st.networks()}
     leases = st.leases()
-    ruleset = nft.render(networks, leases)
-    applied = os.path.join(st.root, "nft.applied")  # what our table holds: skip nft when nothing changes
-    try:
-        with open(applied) as f:
-            same = f.read() == (ruleset or "")
-    except OSError:
-        same = False
-    if not same:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(applied)  # unknown until nft succeeds
-        with trace_phase("network nft"):
-            nft.apply(ruleset)
-        etcfiles.rewrite(applied, ruleset or "")
+    apply_rules(st, leases)
     ids = {x["id"] for x in changed}
     for x in leases:  # every container on an affected network, and those that changed
         mine = endpoints(x)

@@ -1,10 +1,11 @@
 """nftables: the whole ``ip pycr`` table rendered from the leases, applied in one libnftables batch.
 
-Every change (attach, detach, reap) re-renders the table from the state and
-replaces it in one transaction (``add table; delete table; table {...}``), so
-the rules always match the leases exactly, a crash can never leave a rule
-whose lease is gone (the next change rewrites them), and teardown touches
-nothing but our own table.  With no lease left the table is deleted.
+Every change (attach, detach, reap, network rm/prune) re-renders the table
+from the state and replaces it in one transaction (``add table; delete table;
+table {...}``), so the rules always match the leases exactly, a crash can
+never leave a rule whose lease is gone (the next change rewrites them), and
+teardown touches nothing but our own table.  A network's rules stay while its
+bridge does; with no bridge left (``pycr network prune``) the table is deleted.
 
 Published ports are DNAT rules reached from ``prerouting`` (traffic from
 outside) and ``output`` (the host's own connections, including to
@@ -22,13 +23,11 @@ TABLE = "pycr"
 
 
 def render(networks: dict[str, dict], leases: list[dict]) -> str | None:
-    """The ruleset for ``leases`` (``networks``: name -> definition); None when there is nothing."""
-    from pycr.plugins.network.state import endpoints
-
-    on = sorted({e["network"] for x in leases for e in endpoints(x)})
-    if not on:
+    """The ruleset for ``networks`` (name -> definition: those to have rules) and the ports
+    ``leases`` publish; None when there is no network."""
+    if not networks:
         return None
-    used = [networks[n] for n in on if n in networks]
+    used = [networks[n] for n in sorted(networks)]
     publish, post, fwd = [], [], []
     for lease in leases:
         for p in lease.get("ports", []) if lease.get("network") else []:

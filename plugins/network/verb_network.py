@@ -143,7 +143,7 @@ def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:
     """Remove networks ``names`` (``None``: prune every user network without containers, and an
     idle ``pycr0``); returns (removed names, one-line errors)."""
     from pycr.core import ConfigError
-    from pycr.plugins.network.layer import reap_and_sync
+    from pycr.plugins.network.layer import apply_rules, reap_and_sync
 
     removed, errors = [], []
     with st.locked():
@@ -157,4 +157,5 @@ def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:
                 removed.append(name)
             except ConfigError as e:
                 errors.append(str(e))
+        apply_rules(st)  # the rules of the networks whose bridge went
     return removed, errors
