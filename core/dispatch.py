@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import namedtuple
 
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 from pycr.core.discovery import read_cache, write_cache
@@ -21,8 +20,14 @@ from pycr.core.discovery import read_cache, write_cache
 VERSION = 1
 
 
-#: One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it.
-FrozenImpl = namedtuple("FrozenImpl", "plugin_name function argnames kwargnames")
+class FrozenImpl:
+    """One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it (a plain
+    class: ``collections.namedtuple`` would import collections on every run)."""
+
+    __slots__ = ("plugin_name", "function", "argnames", "kwargnames")
+
+    def __init__(self, plugin_name: str, function, argnames: tuple, kwargnames: tuple):
+        self.plugin_name, self.function, self.argnames, self.kwargnames = plugin_name, function, argnames, kwargnames
 
 
 class FrozenCaller:

@@ -67,6 +67,17 @@ def interpreter_is_protected() -> bool:
     return bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
 
 
+def _site_only_set_the_path() -> bool:
+    """Whether setting ``sys.path`` redoes what ``site`` did that matters for finding modules:
+    no import hook came from a ``.pth`` file (an editable install's finder) -- setuptools'
+    distutils shim aside, which only serves ``import distutils``."""
+    for finder in sys.meta_path:
+        if getattr(finder, "__module__", "") not in ("_frozen_importlib", "_frozen_importlib_external",
+                                                     "_distutils_hack"):
+            return False
+    return len(sys.path_hooks) == 2 and not any(os.pathsep in p for p in sys.path)
+
+
 def protect_interpreter(without_site: bool = False) -> None:
     """Re-exec the running program from a detached read-only mount of its
     interpreter, unless it already runs from a read-only one.  Returns only
@@ -92,7 +103,7 @@ def protect_interpreter(without_site: bool = False) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             argv, env = sys.orig_argv, os.environ
-            if without_site and not any(os.pathsep in p for p in sys.path):
+            if without_site and _site_only_set_the_path():
                 argv = argv if sys.flags.no_site else [argv[0], "-S", *argv[1:]]
                 env = {**env, SYS_PATH_ENV: os.pathsep.join(sys.path)}
             try:  # an fd as the path: execveat(fd, "", AT_EMPTY_PATH), the file the mount holds
