@@ -232,6 +232,7 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
                 oci_hooks.run_hooks(hooks, "prestart", hook_state)
                 oci_hooks.run_hooks(hooks, "createRuntime", hook_state)
                 parent.send(sync.HOOKS_DONE, state=hook_state)
+            with tracing.phase("switch"):  # the init: createContainer hooks, pivot_root, later mounts, confinement
                 parent.expect(sync.READY, serve=lambda req: answer_init(pm, req, config, hook_state))
         except sync.InitFailed as e:
             raise PycrError(f"container {cid}: {e}") from None
