@@ -8,8 +8,9 @@ what happens outside ``main``: the CPU spent before it (interpreter start,
 ``site``), the import of the CLI module, and the interpreter's start plus
 teardown as wall time seen by the parent.  Installs are run interleaved.
 
-Usage (root): python3 bench/oci_phases.py BUNDLE VENV [VENV...] [--runs N]
-(each VENV a compiled ``pip install .``; BUNDLE e.g. from pycr.core.testing.bundle.make_bundle)
+Usage (root): python3 bench/oci_phases.py BUNDLE[,BUNDLE...] VENV [VENV...] [--runs N]
+(each VENV a compiled ``pip install .``; BUNDLE e.g. from pycr.core.testing.bundle.make_bundle;
+several bundles, e.g. one with a seccomp profile, are columns of their own, interleaved too)
 """
 
 from __future__ import annotations
@@ -54,16 +55,17 @@ def main() -> int:
         i = args.index("--runs")
         runs = int(args[i + 1])
         del args[i:i + 2]
-    bundle, installs = args[0], args[1:]
+    bundles, installs = args[0].split(","), args[1:]
+    columns = [(inst, b) for inst in installs for b in bundles]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     work = tempfile.mkdtemp(prefix="pycr-phases-")
     child = os.path.join(work, "child.py")
     with open(child, "w") as f:
         f.write(CHILD)
-    samples: dict[str, dict[str, list[float]]] = {i: {} for i in installs}
+    samples: dict[tuple, dict[str, list[float]]] = {c: {} for c in columns}
     print(f"load before: {os.getloadavg()}")
     for n in range(runs + 2):
-        for inst in installs:
+        for inst, bundle in columns:
             out = os.path.join(work, "out.json")
             t = time.perf_counter()
             subprocess.run([os.path.join(inst, "bin", "python"), child, out, "--root", os.path.join(work, "state"),
@@ -79,14 +81,18 @@ def main() -> int:
             rows["rest of main (parsing, imports, start/wait/delete when not phased)"] = d["main"] - sum(phases.values())
             rows["total (wall)"] = wall
             for k, v in rows.items():
-                samples[inst].setdefault(k, []).append(v)
+                samples[inst, bundle].setdefault(k, []).append(v)
     names: list[str] = []
-    for inst in installs:
-        names += [k for k in samples[inst] if k not in names]
-    print("| median ms | " + " | ".join(os.path.basename(i.rstrip("/")) for i in installs) + " |")
-    print("|---|" + "---:|" * len(installs))
+    for c in columns:
+        names += [k for k in samples[c] if k not in names]
+
+    def label(c):
+        name = os.path.basename(c[0].rstrip("/"))
+        return name if len(bundles) == 1 else f"{name} {os.path.basename(c[1].rstrip('/'))}"
+    print("| median ms | " + " | ".join(label(c) for c in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
     for k in names:
-        cells = [f"{statistics.median(samples[i][k]):.1f}" if k in samples[i] else "-" for i in installs]
+        cells = [f"{statistics.median(samples[c][k]):.1f}" if k in samples[c] else "-" for c in columns]
         print(f"| {k} | " + " | ".join(cells) + " |")
     print(f"load after: {os.getloadavg()}")
     subprocess.run(["rm", "-rf", work])

@@ -126,7 +126,7 @@ def validate(data, custom_formats={}, name_prefix=None):
             if data__mounts_is_list:
                 data__mounts_len = len(data__mounts)
                 for data__mounts_x, data__mounts_item in enumerate(data__mounts):
-                    validate_defs_json__definitions_mount(data__mounts_item, custom_formats, (name_prefix or "data") + ".mounts[{data__mounts_x}]".format(**locals()))
+                    validate_defs_json__definitions_mount(data__mounts_item, custom_formats, (name_prefix or "data") + f".mounts[{data__mounts_x}]")
         if "root" in data_keys:
             data_keys.remove("root")
             data__root = data["root"]
@@ -287,29 +287,29 @@ def validate(data, custom_formats={}, name_prefix=None):
                         data__process__rlimits_len = len(data__process__rlimits)
                         for data__process__rlimits_x, data__process__rlimits_item in enumerate(data__process__rlimits):
                             if not isinstance(data__process__rlimits_item, (dict)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}]".format(**locals()) + " must be object")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}]" + " must be object")
                             data__process__rlimits_item_is_dict = isinstance(data__process__rlimits_item, dict)
                             if data__process__rlimits_item_is_dict:
                                 data__process__rlimits_item__missing_keys = set(['type', 'soft', 'hard']) - data__process__rlimits_item.keys()
                                 if data__process__rlimits_item__missing_keys:
-                                    raise SchemaInvalid("" + (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}]".format(**locals()) + " must contain ")
+                                    raise SchemaInvalid("" + (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}]" + " must contain ")
                                 data__process__rlimits_item_keys = set(data__process__rlimits_item.keys())
                                 if "hard" in data__process__rlimits_item_keys:
                                     data__process__rlimits_item_keys.remove("hard")
                                     data__process__rlimits_item__hard = data__process__rlimits_item["hard"]
-                                    validate_defs_json__definitions_uint64(data__process__rlimits_item__hard, custom_formats, (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}].hard".format(**locals()))
+                                    validate_defs_json__definitions_uint64(data__process__rlimits_item__hard, custom_formats, (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}].hard")
                                 if "soft" in data__process__rlimits_item_keys:
                                     data__process__rlimits_item_keys.remove("soft")
                                     data__process__rlimits_item__soft = data__process__rlimits_item["soft"]
-                                    validate_defs_json__definitions_uint64(data__process__rlimits_item__soft, custom_formats, (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}].soft".format(**locals()))
+                                    validate_defs_json__definitions_uint64(data__process__rlimits_item__soft, custom_formats, (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}].soft")
                                 if "type" in data__process__rlimits_item_keys:
                                     data__process__rlimits_item_keys.remove("type")
                                     data__process__rlimits_item__type = data__process__rlimits_item["type"]
                                     if not isinstance(data__process__rlimits_item__type, (str)):
-                                        raise SchemaInvalid("" + (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}].type".format(**locals()) + " must be string")
+                                        raise SchemaInvalid("" + (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}].type" + " must be string")
                                     if isinstance(data__process__rlimits_item__type, str):
                                         if not REGEX_PATTERNS['^RLIMIT_[A-Z]+$'].search(data__process__rlimits_item__type):
-                                            raise SchemaInvalid("" + (name_prefix or "data") + ".process.rlimits[{data__process__rlimits_x}].type".format(**locals()) + " must match pattern ^RLIMIT_[A-Z]+$")
+                                            raise SchemaInvalid("" + (name_prefix or "data") + f".process.rlimits[{data__process__rlimits_x}].type" + " must match pattern ^RLIMIT_[A-Z]+$")
         if "linux" in data_keys:
             data_keys.remove("linux")
             data__linux = data["linux"]
@@ -347,7 +347,7 @@ def validate_config_zos_json__zos(data, custom_formats={}, name_prefix=None):
             if data__devices_is_list:
                 data__devices_len = len(data__devices)
                 for data__devices_x, data__devices_item in enumerate(data__devices):
-                    validate_defs_zos_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + ".devices[{data__devices_x}]".format(**locals()))
+                    validate_defs_zos_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + f".devices[{data__devices_x}]")
     return data
 
 def validate_defs_zos_json__definitions_device(data, custom_formats={}, name_prefix=None):
@@ -524,7 +524,7 @@ def validate_config_windows_json__windows(data, custom_formats={}, name_prefix=N
                 if data__layerFolders_len < 1:
                     raise SchemaInvalid("" + (name_prefix or "data") + ".layerFolders must contain at least 1 items")
                 for data__layerFolders_x, data__layerFolders_item in enumerate(data__layerFolders):
-                    validate_defs_json__definitions_filepath(data__layerFolders_item, custom_formats, (name_prefix or "data") + ".layerFolders[{data__layerFolders_x}]".format(**locals()))
+                    validate_defs_json__definitions_filepath(data__layerFolders_item, custom_formats, (name_prefix or "data") + f".layerFolders[{data__layerFolders_x}]")
         if "devices" in data_keys:
             data_keys.remove("devices")
             data__devices = data["devices"]
@@ -534,7 +534,7 @@ def validate_config_windows_json__windows(data, custom_formats={}, name_prefix=N
             if data__devices_is_list:
                 data__devices_len = len(data__devices)
                 for data__devices_x, data__devices_item in enumerate(data__devices):
-                    validate_defs_windows_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + ".devices[{data__devices_x}]".format(**locals()))
+                    validate_defs_windows_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + f".devices[{data__devices_x}]")
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
@@ -751,7 +751,7 @@ def validate_config_solaris_json__solaris(data, custom_formats={}, name_prefix=N
                 data__anet_len = len(data__anet)
                 for data__anet_x, data__anet_item in enumerate(data__anet):
                     if not isinstance(data__anet_item, (dict)):
-                        raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}]".format(**locals()) + " must be object")
+                        raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}]" + " must be object")
                     data__anet_item_is_dict = isinstance(data__anet_item, dict)
                     if data__anet_item_is_dict:
                         data__anet_item_keys = set(data__anet_item.keys())
@@ -759,37 +759,37 @@ def validate_config_solaris_json__solaris(data, custom_formats={}, name_prefix=N
                             data__anet_item_keys.remove("linkname")
                             data__anet_item__linkname = data__anet_item["linkname"]
                             if not isinstance(data__anet_item__linkname, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].linkname".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].linkname" + " must be string")
                         if "lowerLink" in data__anet_item_keys:
                             data__anet_item_keys.remove("lowerLink")
                             data__anet_item__lowerLink = data__anet_item["lowerLink"]
                             if not isinstance(data__anet_item__lowerLink, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].lowerLink".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].lowerLink" + " must be string")
                         if "allowedAddress" in data__anet_item_keys:
                             data__anet_item_keys.remove("allowedAddress")
                             data__anet_item__allowedAddress = data__anet_item["allowedAddress"]
                             if not isinstance(data__anet_item__allowedAddress, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].allowedAddress".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].allowedAddress" + " must be string")
                         if "configureAllowedAddress" in data__anet_item_keys:
                             data__anet_item_keys.remove("configureAllowedAddress")
                             data__anet_item__configureAllowedAddress = data__anet_item["configureAllowedAddress"]
                             if not isinstance(data__anet_item__configureAllowedAddress, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].configureAllowedAddress".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].configureAllowedAddress" + " must be string")
                         if "defrouter" in data__anet_item_keys:
                             data__anet_item_keys.remove("defrouter")
                             data__anet_item__defrouter = data__anet_item["defrouter"]
                             if not isinstance(data__anet_item__defrouter, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].defrouter".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].defrouter" + " must be string")
                         if "macAddress" in data__anet_item_keys:
                             data__anet_item_keys.remove("macAddress")
                             data__anet_item__macAddress = data__anet_item["macAddress"]
                             if not isinstance(data__anet_item__macAddress, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].macAddress".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].macAddress" + " must be string")
                         if "linkProtection" in data__anet_item_keys:
                             data__anet_item_keys.remove("linkProtection")
                             data__anet_item__linkProtection = data__anet_item["linkProtection"]
                             if not isinstance(data__anet_item__linkProtection, (str)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".anet[{data__anet_x}].linkProtection".format(**locals()) + " must be string")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".anet[{data__anet_x}].linkProtection" + " must be string")
     return data
 
 def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None):
@@ -807,7 +807,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
             if data__devices_is_list:
                 data__devices_len = len(data__devices)
                 for data__devices_x, data__devices_item in enumerate(data__devices):
-                    validate_defs_linux_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + ".devices[{data__devices_x}]".format(**locals()))
+                    validate_defs_linux_json__definitions_device(data__devices_item, custom_formats, (name_prefix or "data") + f".devices[{data__devices_x}]")
         if "uidMappings" in data_keys:
             data_keys.remove("uidMappings")
             data__uidMappings = data["uidMappings"]
@@ -817,7 +817,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
             if data__uidMappings_is_list:
                 data__uidMappings_len = len(data__uidMappings)
                 for data__uidMappings_x, data__uidMappings_item in enumerate(data__uidMappings):
-                    validate_defs_json__definitions_idmapping(data__uidMappings_item, custom_formats, (name_prefix or "data") + ".uidMappings[{data__uidMappings_x}]".format(**locals()))
+                    validate_defs_json__definitions_idmapping(data__uidMappings_item, custom_formats, (name_prefix or "data") + f".uidMappings[{data__uidMappings_x}]")
         if "gidMappings" in data_keys:
             data_keys.remove("gidMappings")
             data__gidMappings = data["gidMappings"]
@@ -827,7 +827,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
             if data__gidMappings_is_list:
                 data__gidMappings_len = len(data__gidMappings)
                 for data__gidMappings_x, data__gidMappings_item in enumerate(data__gidMappings):
-                    validate_defs_json__definitions_idmapping(data__gidMappings_item, custom_formats, (name_prefix or "data") + ".gidMappings[{data__gidMappings_x}]".format(**locals()))
+                    validate_defs_json__definitions_idmapping(data__gidMappings_item, custom_formats, (name_prefix or "data") + f".gidMappings[{data__gidMappings_x}]")
         if "namespaces" in data_keys:
             data_keys.remove("namespaces")
             data__namespaces = data["namespaces"]
@@ -840,11 +840,11 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                     data__namespaces_item_any_of_count1 = 0
                     if not data__namespaces_item_any_of_count1:
                         try:
-                            validate_defs_linux_json__definitions_namespacereference(data__namespaces_item, custom_formats, (name_prefix or "data") + ".namespaces[{data__namespaces_x}]".format(**locals()))
+                            validate_defs_linux_json__definitions_namespacereference(data__namespaces_item, custom_formats, (name_prefix or "data") + f".namespaces[{data__namespaces_x}]")
                             data__namespaces_item_any_of_count1 += 1
                         except (SchemaInvalid, SchemaInvalid): pass
                     if not data__namespaces_item_any_of_count1:
-                        raise SchemaInvalid("" + (name_prefix or "data") + ".namespaces[{data__namespaces_x}]".format(**locals()) + " cannot be validated by any definition")
+                        raise SchemaInvalid("" + (name_prefix or "data") + f".namespaces[{data__namespaces_x}]" + " cannot be validated by any definition")
         if "resources" in data_keys:
             data_keys.remove("resources")
             data__resources = data["resources"]
@@ -866,7 +866,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                     if data__resources__devices_is_list:
                         data__resources__devices_len = len(data__resources__devices)
                         for data__resources__devices_x, data__resources__devices_item in enumerate(data__resources__devices):
-                            validate_defs_linux_json__definitions_devicecgroup(data__resources__devices_item, custom_formats, (name_prefix or "data") + ".resources.devices[{data__resources__devices_x}]".format(**locals()))
+                            validate_defs_linux_json__definitions_devicecgroup(data__resources__devices_item, custom_formats, (name_prefix or "data") + f".resources.devices[{data__resources__devices_x}]")
                 if "pids" in data__resources_keys:
                     data__resources_keys.remove("pids")
                     data__resources__pids = data__resources["pids"]
@@ -907,7 +907,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__blockIO__throttleReadBpsDevice_is_list:
                                 data__resources__blockIO__throttleReadBpsDevice_len = len(data__resources__blockIO__throttleReadBpsDevice)
                                 for data__resources__blockIO__throttleReadBpsDevice_x, data__resources__blockIO__throttleReadBpsDevice_item in enumerate(data__resources__blockIO__throttleReadBpsDevice):
-                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleReadBpsDevice_item, custom_formats, (name_prefix or "data") + ".resources.blockIO.throttleReadBpsDevice[{data__resources__blockIO__throttleReadBpsDevice_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleReadBpsDevice_item, custom_formats, (name_prefix or "data") + f".resources.blockIO.throttleReadBpsDevice[{data__resources__blockIO__throttleReadBpsDevice_x}]")
                         if "throttleWriteBpsDevice" in data__resources__blockIO_keys:
                             data__resources__blockIO_keys.remove("throttleWriteBpsDevice")
                             data__resources__blockIO__throttleWriteBpsDevice = data__resources__blockIO["throttleWriteBpsDevice"]
@@ -917,7 +917,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__blockIO__throttleWriteBpsDevice_is_list:
                                 data__resources__blockIO__throttleWriteBpsDevice_len = len(data__resources__blockIO__throttleWriteBpsDevice)
                                 for data__resources__blockIO__throttleWriteBpsDevice_x, data__resources__blockIO__throttleWriteBpsDevice_item in enumerate(data__resources__blockIO__throttleWriteBpsDevice):
-                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleWriteBpsDevice_item, custom_formats, (name_prefix or "data") + ".resources.blockIO.throttleWriteBpsDevice[{data__resources__blockIO__throttleWriteBpsDevice_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleWriteBpsDevice_item, custom_formats, (name_prefix or "data") + f".resources.blockIO.throttleWriteBpsDevice[{data__resources__blockIO__throttleWriteBpsDevice_x}]")
                         if "throttleReadIOPSDevice" in data__resources__blockIO_keys:
                             data__resources__blockIO_keys.remove("throttleReadIOPSDevice")
                             data__resources__blockIO__throttleReadIOPSDevice = data__resources__blockIO["throttleReadIOPSDevice"]
@@ -927,7 +927,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__blockIO__throttleReadIOPSDevice_is_list:
                                 data__resources__blockIO__throttleReadIOPSDevice_len = len(data__resources__blockIO__throttleReadIOPSDevice)
                                 for data__resources__blockIO__throttleReadIOPSDevice_x, data__resources__blockIO__throttleReadIOPSDevice_item in enumerate(data__resources__blockIO__throttleReadIOPSDevice):
-                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleReadIOPSDevice_item, custom_formats, (name_prefix or "data") + ".resources.blockIO.throttleReadIOPSDevice[{data__resources__blockIO__throttleReadIOPSDevice_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleReadIOPSDevice_item, custom_formats, (name_prefix or "data") + f".resources.blockIO.throttleReadIOPSDevice[{data__resources__blockIO__throttleReadIOPSDevice_x}]")
                         if "throttleWriteIOPSDevice" in data__resources__blockIO_keys:
                             data__resources__blockIO_keys.remove("throttleWriteIOPSDevice")
                             data__resources__blockIO__throttleWriteIOPSDevice = data__resources__blockIO["throttleWriteIOPSDevice"]
@@ -937,7 +937,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__blockIO__throttleWriteIOPSDevice_is_list:
                                 data__resources__blockIO__throttleWriteIOPSDevice_len = len(data__resources__blockIO__throttleWriteIOPSDevice)
                                 for data__resources__blockIO__throttleWriteIOPSDevice_x, data__resources__blockIO__throttleWriteIOPSDevice_item in enumerate(data__resources__blockIO__throttleWriteIOPSDevice):
-                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleWriteIOPSDevice_item, custom_formats, (name_prefix or "data") + ".resources.blockIO.throttleWriteIOPSDevice[{data__resources__blockIO__throttleWriteIOPSDevice_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_blockiodevicethrottle(data__resources__blockIO__throttleWriteIOPSDevice_item, custom_formats, (name_prefix or "data") + f".resources.blockIO.throttleWriteIOPSDevice[{data__resources__blockIO__throttleWriteIOPSDevice_x}]")
                         if "weightDevice" in data__resources__blockIO_keys:
                             data__resources__blockIO_keys.remove("weightDevice")
                             data__resources__blockIO__weightDevice = data__resources__blockIO["weightDevice"]
@@ -947,7 +947,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__blockIO__weightDevice_is_list:
                                 data__resources__blockIO__weightDevice_len = len(data__resources__blockIO__weightDevice)
                                 for data__resources__blockIO__weightDevice_x, data__resources__blockIO__weightDevice_item in enumerate(data__resources__blockIO__weightDevice):
-                                    validate_defs_linux_json__definitions_blockiodeviceweight(data__resources__blockIO__weightDevice_item, custom_formats, (name_prefix or "data") + ".resources.blockIO.weightDevice[{data__resources__blockIO__weightDevice_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_blockiodeviceweight(data__resources__blockIO__weightDevice_item, custom_formats, (name_prefix or "data") + f".resources.blockIO.weightDevice[{data__resources__blockIO__weightDevice_x}]")
                 if "cpu" in data__resources_keys:
                     data__resources_keys.remove("cpu")
                     data__resources__cpu = data__resources["cpu"]
@@ -1004,25 +1004,25 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                         data__resources__hugepageLimits_len = len(data__resources__hugepageLimits)
                         for data__resources__hugepageLimits_x, data__resources__hugepageLimits_item in enumerate(data__resources__hugepageLimits):
                             if not isinstance(data__resources__hugepageLimits_item, (dict)):
-                                raise SchemaInvalid("" + (name_prefix or "data") + ".resources.hugepageLimits[{data__resources__hugepageLimits_x}]".format(**locals()) + " must be object")
+                                raise SchemaInvalid("" + (name_prefix or "data") + f".resources.hugepageLimits[{data__resources__hugepageLimits_x}]" + " must be object")
                             data__resources__hugepageLimits_item_is_dict = isinstance(data__resources__hugepageLimits_item, dict)
                             if data__resources__hugepageLimits_item_is_dict:
                                 data__resources__hugepageLimits_item__missing_keys = set(['pageSize', 'limit']) - data__resources__hugepageLimits_item.keys()
                                 if data__resources__hugepageLimits_item__missing_keys:
-                                    raise SchemaInvalid("" + (name_prefix or "data") + ".resources.hugepageLimits[{data__resources__hugepageLimits_x}]".format(**locals()) + " must contain ")
+                                    raise SchemaInvalid("" + (name_prefix or "data") + f".resources.hugepageLimits[{data__resources__hugepageLimits_x}]" + " must contain ")
                                 data__resources__hugepageLimits_item_keys = set(data__resources__hugepageLimits_item.keys())
                                 if "pageSize" in data__resources__hugepageLimits_item_keys:
                                     data__resources__hugepageLimits_item_keys.remove("pageSize")
                                     data__resources__hugepageLimits_item__pageSize = data__resources__hugepageLimits_item["pageSize"]
                                     if not isinstance(data__resources__hugepageLimits_item__pageSize, (str)):
-                                        raise SchemaInvalid("" + (name_prefix or "data") + ".resources.hugepageLimits[{data__resources__hugepageLimits_x}].pageSize".format(**locals()) + " must be string")
+                                        raise SchemaInvalid("" + (name_prefix or "data") + f".resources.hugepageLimits[{data__resources__hugepageLimits_x}].pageSize" + " must be string")
                                     if isinstance(data__resources__hugepageLimits_item__pageSize, str):
                                         if not REGEX_PATTERNS['^[1-9][0-9]*[KMG]B$'].search(data__resources__hugepageLimits_item__pageSize):
-                                            raise SchemaInvalid("" + (name_prefix or "data") + ".resources.hugepageLimits[{data__resources__hugepageLimits_x}].pageSize".format(**locals()) + " must match pattern ^[1-9][0-9]*[KMG]B$")
+                                            raise SchemaInvalid("" + (name_prefix or "data") + f".resources.hugepageLimits[{data__resources__hugepageLimits_x}].pageSize" + " must match pattern ^[1-9][0-9]*[KMG]B$")
                                 if "limit" in data__resources__hugepageLimits_item_keys:
                                     data__resources__hugepageLimits_item_keys.remove("limit")
                                     data__resources__hugepageLimits_item__limit = data__resources__hugepageLimits_item["limit"]
-                                    validate_defs_json__definitions_uint64(data__resources__hugepageLimits_item__limit, custom_formats, (name_prefix or "data") + ".resources.hugepageLimits[{data__resources__hugepageLimits_x}].limit".format(**locals()))
+                                    validate_defs_json__definitions_uint64(data__resources__hugepageLimits_item__limit, custom_formats, (name_prefix or "data") + f".resources.hugepageLimits[{data__resources__hugepageLimits_x}].limit")
                 if "memory" in data__resources_keys:
                     data__resources_keys.remove("memory")
                     data__resources__memory = data__resources["memory"]
@@ -1091,7 +1091,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                             if data__resources__network__priorities_is_list:
                                 data__resources__network__priorities_len = len(data__resources__network__priorities)
                                 for data__resources__network__priorities_x, data__resources__network__priorities_item in enumerate(data__resources__network__priorities):
-                                    validate_defs_linux_json__definitions_networkinterfacepriority(data__resources__network__priorities_item, custom_formats, (name_prefix or "data") + ".resources.network.priorities[{data__resources__network__priorities_x}]".format(**locals()))
+                                    validate_defs_linux_json__definitions_networkinterfacepriority(data__resources__network__priorities_item, custom_formats, (name_prefix or "data") + f".resources.network.priorities[{data__resources__network__priorities_x}]")
                 if "rdma" in data__resources_keys:
                     data__resources_keys.remove("rdma")
                     data__resources__rdma = data__resources["rdma"]
@@ -1103,7 +1103,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                         for data__resources__rdma_key in data__resources__rdma_keys:
                             if data__resources__rdma_key not in []:
                                 data__resources__rdma_value = data__resources__rdma.get(data__resources__rdma_key)
-                                validate_defs_linux_json__definitions_rdma(data__resources__rdma_value, custom_formats, (name_prefix or "data") + ".resources.rdma.{data__resources__rdma_key}".format(**locals()))
+                                validate_defs_linux_json__definitions_rdma(data__resources__rdma_value, custom_formats, (name_prefix or "data") + f".resources.rdma.{data__resources__rdma_key}")
         if "cgroupsPath" in data_keys:
             data_keys.remove("cgroupsPath")
             data__cgroupsPath = data["cgroupsPath"]
@@ -1141,7 +1141,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                     if data__seccomp__flags_is_list:
                         data__seccomp__flags_len = len(data__seccomp__flags)
                         for data__seccomp__flags_x, data__seccomp__flags_item in enumerate(data__seccomp__flags):
-                            validate_defs_linux_json__definitions_seccompflag(data__seccomp__flags_item, custom_formats, (name_prefix or "data") + ".seccomp.flags[{data__seccomp__flags_x}]".format(**locals()))
+                            validate_defs_linux_json__definitions_seccompflag(data__seccomp__flags_item, custom_formats, (name_prefix or "data") + f".seccomp.flags[{data__seccomp__flags_x}]")
                 if "listenerPath" in data__seccomp_keys:
                     data__seccomp_keys.remove("listenerPath")
                     data__seccomp__listenerPath = data__seccomp["listenerPath"]
@@ -1161,7 +1161,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                     if data__seccomp__architectures_is_list:
                         data__seccomp__architectures_len = len(data__seccomp__architectures)
                         for data__seccomp__architectures_x, data__seccomp__architectures_item in enumerate(data__seccomp__architectures):
-                            validate_defs_linux_json__definitions_seccomparch(data__seccomp__architectures_item, custom_formats, (name_prefix or "data") + ".seccomp.architectures[{data__seccomp__architectures_x}]".format(**locals()))
+                            validate_defs_linux_json__definitions_seccomparch(data__seccomp__architectures_item, custom_formats, (name_prefix or "data") + f".seccomp.architectures[{data__seccomp__architectures_x}]")
                 if "syscalls" in data__seccomp_keys:
                     data__seccomp_keys.remove("syscalls")
                     data__seccomp__syscalls = data__seccomp["syscalls"]
@@ -1171,7 +1171,7 @@ def validate_config_linux_json__linux(data, custom_formats={}, name_prefix=None)
                     if data__seccomp__syscalls_is_list:
                         data__seccomp__syscalls_len = len(data__seccomp__syscalls)
                         for data__seccomp__syscalls_x, data__seccomp__syscalls_item in enumerate(data__seccomp__syscalls):
-                            validate_defs_linux_json__definitions_syscall(data__seccomp__syscalls_item, custom_formats, (name_prefix or "data") + ".seccomp.syscalls[{data__seccomp__syscalls_x}]".format(**locals()))
+                            validate_defs_linux_json__definitions_syscall(data__seccomp__syscalls_item, custom_formats, (name_prefix or "data") + f".seccomp.syscalls[{data__seccomp__syscalls_x}]")
         if "sysctl" in data_keys:
             data_keys.remove("sysctl")
             data__sysctl = data["sysctl"]
@@ -1275,7 +1275,7 @@ def validate_defs_linux_json__definitions_syscall(data, custom_formats={}, name_
                     raise SchemaInvalid("" + (name_prefix or "data") + ".names must contain at least 1 items")
                 for data__names_x, data__names_item in enumerate(data__names):
                     if not isinstance(data__names_item, (str)):
-                        raise SchemaInvalid("" + (name_prefix or "data") + ".names[{data__names_x}]".format(**locals()) + " must be string")
+                        raise SchemaInvalid("" + (name_prefix or "data") + f".names[{data__names_x}]" + " must be string")
         if "action" in data_keys:
             data_keys.remove("action")
             data__action = data["action"]
@@ -1293,7 +1293,7 @@ def validate_defs_linux_json__definitions_syscall(data, custom_formats={}, name_
             if data__args_is_list:
                 data__args_len = len(data__args)
                 for data__args_x, data__args_item in enumerate(data__args):
-                    validate_defs_linux_json__definitions_syscallarg(data__args_item, custom_formats, (name_prefix or "data") + ".args[{data__args_x}]".format(**locals()))
+                    validate_defs_linux_json__definitions_syscallarg(data__args_item, custom_formats, (name_prefix or "data") + f".args[{data__args_x}]")
     return data
 
 def validate_defs_linux_json__definitions_syscallarg(data, custom_formats={}, name_prefix=None):
@@ -1512,7 +1512,7 @@ def validate_defs_json__definitions_mapstringstring(data, custom_formats={}, nam
                 if data_key in data_keys:
                     data_keys.remove(data_key)
                 if not isinstance(data_val, (str)):
-                    raise SchemaInvalid("" + (name_prefix or "data") + ".{data_key}".format(**locals()) + " must be string")
+                    raise SchemaInvalid("" + (name_prefix or "data") + f".{data_key}" + " must be string")
     return data
 
 def validate_defs_linux_json__definitions_namespacereference(data, custom_formats={}, name_prefix=None):
@@ -1628,7 +1628,7 @@ def validate_defs_json__definitions_arrayofgids(data, custom_formats={}, name_pr
     if data_is_list:
         data_len = len(data)
         for data_x, data_item in enumerate(data):
-            validate_defs_json__definitions_gid(data_item, custom_formats, (name_prefix or "data") + "[{data_x}]".format(**locals()))
+            validate_defs_json__definitions_gid(data_item, custom_formats, (name_prefix or "data") + f"[{data_x}]")
     return data
 
 def validate_defs_json__definitions_umask(data, custom_formats={}, name_prefix=None):
@@ -1665,7 +1665,7 @@ def validate_defs_json__definitions_arrayofstrings(data, custom_formats={}, name
         data_len = len(data)
         for data_x, data_item in enumerate(data):
             if not isinstance(data_item, (str)):
-                raise SchemaInvalid("" + (name_prefix or "data") + "[{data_x}]".format(**locals()) + " must be string")
+                raise SchemaInvalid("" + (name_prefix or "data") + f"[{data_x}]" + " must be string")
     return data
 
 def validate_defs_json__definitions_filepath(data, custom_formats={}, name_prefix=None):
@@ -1708,7 +1708,7 @@ def validate_defs_json__definitions_mount(data, custom_formats={}, name_prefix=N
             if data__uidMappings_is_list:
                 data__uidMappings_len = len(data__uidMappings)
                 for data__uidMappings_x, data__uidMappings_item in enumerate(data__uidMappings):
-                    validate_defs_json__definitions_idmapping(data__uidMappings_item, custom_formats, (name_prefix or "data") + ".uidMappings[{data__uidMappings_x}]".format(**locals()))
+                    validate_defs_json__definitions_idmapping(data__uidMappings_item, custom_formats, (name_prefix or "data") + f".uidMappings[{data__uidMappings_x}]")
         if "gidMappings" in data_keys:
             data_keys.remove("gidMappings")
             data__gidMappings = data["gidMappings"]
@@ -1718,7 +1718,7 @@ def validate_defs_json__definitions_mount(data, custom_formats={}, name_prefix=N
             if data__gidMappings_is_list:
                 data__gidMappings_len = len(data__gidMappings)
                 for data__gidMappings_x, data__gidMappings_item in enumerate(data__gidMappings):
-                    validate_defs_json__definitions_idmapping(data__gidMappings_item, custom_formats, (name_prefix or "data") + ".gidMappings[{data__gidMappings_x}]".format(**locals()))
+                    validate_defs_json__definitions_idmapping(data__gidMappings_item, custom_formats, (name_prefix or "data") + f".gidMappings[{data__gidMappings_x}]")
     return data
 
 def validate_defs_json__definitions_annotations(data, custom_formats={}, name_prefix=None):
@@ -1732,7 +1732,7 @@ def validate_defs_json__definitions_arrayofhooks(data, custom_formats={}, name_p
     if data_is_list:
         data_len = len(data)
         for data_x, data_item in enumerate(data):
-            validate_defs_json__definitions_hook(data_item, custom_formats, (name_prefix or "data") + "[{data_x}]".format(**locals()))
+            validate_defs_json__definitions_hook(data_item, custom_formats, (name_prefix or "data") + f"[{data_x}]")
     return data
 
 def validate_defs_json__definitions_hook(data, custom_formats={}, name_prefix=None):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,6 +122,10 @@ def generate() -> str:
     text = text[:start] + LAZY_PATTERNS + text[end:]
     body = text.replace("JsonSchemaValuesException", "SchemaInvalid")
     body = body.replace("JsonSchemaValueException", "SchemaInvalid")
+    # the path of each array item ("...[{x}]") is built for every item, error or not: an f-string
+    # instead of str.format(**locals()), which copies every local into a dict (a third of the time
+    # for docker's seccomp profile); the text is the same
+    body = re.sub(r'"([^"\n]*)"\.format\(\*\*locals\(\)\)', r'f"\1"', body)
     return HEADER.format(version=fastjsonschema.VERSION, digest=schema_digest()) + body.rstrip() + "\n"
 
 

@@ -75,16 +75,11 @@ class Events:
                 log.exception("event watcher")
                 await asyncio.sleep(interval)
                 continue
-            # what observe() saw after this sample began is newer than the sample: keep it
-            fresh = {cid: e for cid, e in self.seen.items() if self._observed.get(cid, 0) > started}
-            if not first:
-                try:
-                    self._diff({**fresh, **now})
-                except Exception:  # never let one odd record end the stream for everyone
-                    log.exception("event watcher")
+            try:
+                self._take_sample(now, started, publish=not first)
+            except Exception:  # never let one odd record end the stream for everyone
+                log.exception("event watcher")
             first = False
-            self.seen = {**fresh, **now}
-            self._observed = {cid: t for cid, t in self._observed.items() if t > started}
             for cid, s in now.items():
                 if s["auto_remove"] and s["status"] in ("exited", "dead"):
                     self.auto_remove(cid, s["exit_code"])
@@ -113,6 +108,19 @@ class Events:
         self._diff_one(cid, entry)
         self.seen = {**self.seen, cid: entry}
         self._observed[cid] = time.monotonic()
+
+    def _take_sample(self, now: dict, started: float, publish: bool = True) -> None:
+        """Publish what changed since the last sample (``now``, begun at ``started``) and remember it.
+        What observe() saw after the sample began is newer than the sample: it is kept, not taken
+        for gone."""
+        fresh = {cid: e for cid, e in self.seen.items() if self._observed.get(cid, 0) > started}
+        merged = {**fresh, **now}
+        try:
+            if publish:
+                self._diff(merged)
+        finally:  # one odd record must not make every later sample report the same changes again
+            self.seen = merged
+            self._observed = {cid: t for cid, t in self._observed.items() if t > started}
 
     def _diff(self, now: dict) -> None:
         """Events for what changed since the last sample; a short-lived container still gets each of its steps."""

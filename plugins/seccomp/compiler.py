@@ -3,7 +3,7 @@
 libseccomp (the C library runc and crun use) is reached through a binding:
 the distribution's own (``import seccomp``, Debian's python3-seccomp) when
 it is importable, else ``pyseccomp`` (PyPI, ctypes, the same API).  Only this
-module imports it, and only on a cache miss (see :mod:`.cache`).
+module imports it, and only on a cache miss (see :mod:`.compiled`).
 
 The rules follow runc's reading of the spec: a rule whose action is the
 default one is skipped, several conditions on one argument become one rule

@@ -10,7 +10,7 @@ from . import policy
 def supported_flags() -> list[str]:
     """The flags this kernel accepts: seccomp(SET_MODE_FILTER, flag, NULL)
     fails with EFAULT for a known flag (the NULL program) and EINVAL else."""
-    from .load import set_filter_raw
+    from .compiled import set_filter_raw
 
     out = []
     for name, flag in policy.FLAGS.items():

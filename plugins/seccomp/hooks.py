@@ -18,15 +18,17 @@ def pycr_isolation_plan(config, plan):
     seccomp = linux.get("seccomp")
     if seccomp is None:
         return
-    from . import cache, policy
-    from .load import LoadSeccomp
+    from . import IGNORE_UNKNOWN
+    from .compiled import LoadSeccomp, program
 
-    policy.check_listener(seccomp)  # not part of the cached program: checked every time
-    ignore = (config.get("annotations") or {}).get(policy.IGNORE_UNKNOWN) == "ignore"
-    prog = cache.program(plan.root, seccomp, ignore)
+    ignore = (config.get("annotations") or {}).get(IGNORE_UNKNOWN) == "ignore"
+    prog, flags, notify = program(plan.root, seccomp, ignore)
+    if notify or seccomp.get("listenerPath"):  # the listener fields are not in the cache key
+        from . import policy
+
+        policy.check_listener(seccomp)
     proc = plan.process
-    plan.confine.append(LoadSeccomp(prog=prog, flags=policy.load_flags(seccomp),
-                                    notify=policy.uses_notify(seccomp),
+    plan.confine.append(LoadSeccomp(prog=prog, flags=flags, notify=notify,
                                     privileged=not (proc is not None and proc.no_new_privileges)))
 
 

@@ -36,8 +36,6 @@ ARCHES = {
 FLAGS = {"SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
          "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32}
 FLAG_NEW_LISTENER = 8
-#: config annotation: ``ignore`` skips syscall names libseccomp does not know (docker's profiles)
-IGNORE_UNKNOWN = "io.pycr.seccomp.unknown-syscalls"
 FLAG_TSYNC_ESRCH = 16
 
 

@@ -23,7 +23,7 @@ import os
 
 from pycr.core import ConfigError
 
-from . import policy
+from . import IGNORE_UNKNOWN
 
 DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "docker_default.json")
 #: uname machine -> (docker's GOARCH name, libseccomp's native arch name)
@@ -102,4 +102,4 @@ def apply(config: dict, profile: dict, caps: list[str], source: str = "seccomp p
     """Give ``config`` the policy for ``profile`` and docker's reading of
     unknown syscall names (ignored, as runc does)."""
     config.setdefault("linux", {})["seccomp"] = to_linux_seccomp(profile, caps, source)
-    config.setdefault("annotations", {})[policy.IGNORE_UNKNOWN] = "ignore"
+    config.setdefault("annotations", {})[IGNORE_UNKNOWN] = "ignore"

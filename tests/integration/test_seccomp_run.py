@@ -65,7 +65,7 @@ def test_a_cached_profile_costs_run_no_libseccomp(pycr, busybox_ref):
     r = pycr("run", "--rm", busybox_ref, "true", extra_env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert r.returncode == 0, r.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
-    assert "pycr.plugins.seccomp.profile" in imported and "pycr.plugins.seccomp.load" in imported
+    assert "pycr.plugins.seccomp.profile" in imported and "pycr.plugins.seccomp.compiled" in imported
     assert not {"pyseccomp", "seccomp", "pycr.plugins.seccomp.compiler"} & imported
 
 

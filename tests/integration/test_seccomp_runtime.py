@@ -157,13 +157,14 @@ def test_exec_is_confined_too(run_oci, sbundle, cid, container):
 
 
 def test_compiled_once_then_cached_without_libseccomp(run_oci, sbundle, state_root, cid, container):
-    """The second run of a policy reads the cached BPF and never imports the binding."""
+    """The second run of a policy reads the cached BPF and flags and never imports the binding, the
+    compiler or the policy checks."""
     policy = allow_but([{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 17}])
     b = sbundle(f"/bin/sys {NR['keyctl']} 0", policy)
     assert run(run_oci, cid, b).stdout == "-1 17\n"
     cache = os.path.join(state_root, ".seccomp")
     assert os.stat(cache).st_mode & 0o777 == 0o700
-    from pycr.plugins.seccomp.cache import key
+    from pycr.plugins.seccomp.compiled import key
 
     entry = os.path.join(cache, key(policy) + ".bpf")
     assert os.stat(entry).st_mode & 0o777 == 0o600
@@ -173,8 +174,8 @@ def test_compiled_once_then_cached_without_libseccomp(run_oci, sbundle, state_ro
                        env=env, timeout=60)
     assert r.stdout == "-1 17\n"
     imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if "|" in line}
-    assert "pycr.plugins.seccomp.load" in imported
-    assert not {"pyseccomp", "seccomp", "pycr.plugins.seccomp.compiler"} & imported
+    assert "pycr.plugins.seccomp.compiled" in imported
+    assert not {"pyseccomp", "seccomp", "pycr.plugins.seccomp.compiler", "pycr.plugins.seccomp.policy"} & imported
     assert os.stat(entry).st_mtime_ns == before
 
 

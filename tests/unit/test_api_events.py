@@ -45,6 +45,8 @@ def test_what_observe_saw_after_a_sample_began_is_not_taken_for_gone():
     ev, got = _events()
     started = time.monotonic()
     ev.observe("c1", _rec("created"))  # the API's own create, during the sample
-    fresh = {cid: e for cid, e in ev.seen.items() if ev._observed.get(cid, 0) > started}
-    ev._diff({**fresh})  # the sample, taken before c1 existed, is empty
+    ev._take_sample({}, started)  # the sample, taken before c1 existed, is empty
     assert got == [("create", None)]
+    assert "c1" in ev.seen  # still known: the next sample that lacks it will report it gone
+    ev._take_sample({}, time.monotonic())
+    assert got == [("create", None), ("destroy", None)] and ev.seen == {}

@@ -1,11 +1,23 @@
-"""Compiled filters, one file per distinct policy, under the runtime root.
+"""A policy's compiled filter: cached once per distinct policy under the
+runtime root, and the plan step that loads it in the container's init (one
+module: it is what every run with a cached policy imports).
 
-``<root>/.seccomp/<sha256 of the policy>.bpf``.  The directory is made 0700
+Cache: ``<root>/.seccomp/<sha256 of the policy>.bpf``: an 8-byte header (the
+seccomp(2) flags, and whether a NOTIFY action needs a listener, each a
+little-endian u32) and the program.  With the flags cached too, a cached
+policy needs neither libseccomp nor :mod:`.policy`.  The directory is made 0700
 and opened without following symlinks; one that is not a directory owned by
 us with no group/other access is refused, never used, so nobody but root
 can plant a filter or redirect a write.  Files are read with O_NOFOLLOW and
 written to a temporary name, then renamed into place (concurrent creates of
 the same policy race harmlessly: both write the same bytes).
+
+Loading (:class:`LoadSeccomp`) runs last before the init reports READY (see
+:func:`pycr.core.runtime.init.apply_confined`): after the user, capabilities
+and no_new_privs are set, or -- when ``noNewPrivileges`` is false -- before
+the capabilities are dropped, since only CAP_SYS_ADMIN may then load a
+filter.  It only calls seccomp(2) with bytes compiled in the runtime
+process: no policy is parsed and libseccomp is never loaded in the init.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pycr.core import ConfigError
+from pycr.core import ConfigError, steps
 
 try:  # the builtin module: hashlib would load OpenSSL (~2 ms) on every run that has a filter
     from _sha256 import sha256
@@ -23,9 +35,12 @@ except ImportError:  # Python >= 3.12 names it _sha2
     except ImportError:
         from hashlib import sha256
 
-FORMAT = b"pycr-seccomp-3\n"  # bump when the compiler's output changes for the same policy
+FORMAT = b"pycr-seccomp-4\n"  # bump when the compiler's output changes for the same policy
 MAX_PROG = 4096 * 8  # BPF_MAXINSNS instructions of 8 bytes
+HEADER = 8
 DIRNAME = ".seccomp"
+SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "riscv64": 277, "ppc64le": 358, "s390x": 348}
+SECCOMP_SET_MODE_FILTER = 1
 
 
 def key(seccomp: dict, ignore_unknown: bool = False) -> str:
@@ -65,7 +80,7 @@ def _open_dir(root: str) -> int:
 
 
 def lookup(root: str, name: str) -> bytes | None:
-    """The cached program, or None (missing or not a plain file of a sane size)."""
+    """The cached entry (header and program), or None (missing or not a plain file of a sane size)."""
     try:
         dfd = _open_dir(root)
     except OSError:
@@ -78,7 +93,7 @@ def lookup(root: str, name: str) -> bytes | None:
         os.close(dfd)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_PROG or st.st_size % 8:
+        if not stat.S_ISREG(st.st_mode) or not HEADER < st.st_size <= HEADER + MAX_PROG or st.st_size % 8:
             return None
         data = os.read(fd, st.st_size)
         return data if len(data) == st.st_size else None
@@ -106,18 +121,69 @@ def store(root: str, name: str, prog: bytes) -> None:
         os.close(dfd)
 
 
-def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> bytes:
-    """The compiled program for ``seccomp``: from the cache, else compiled
-    (importing libseccomp's binding) and cached."""
+def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> tuple[bytes, int, bool]:
+    """The compiled program for ``seccomp``, its seccomp(2) flags and whether
+    it needs a listener: from the cache, else compiled (importing
+    libseccomp's binding) and cached."""
     name = key(seccomp, ignore_unknown)
-    prog = lookup(root, name) if root else None
-    if prog is None:
+    entry = lookup(root, name) if root else None
+    if entry is None:
+        from . import policy
         from .compiler import compile_policy
 
         prog = compile_policy(seccomp, ignore_unknown)
         if len(prog) > MAX_PROG:
             raise ConfigError(f"linux.seccomp: the filter has {len(prog) // 8} instructions; the kernel's "
                               f"limit is {MAX_PROG // 8}")
+        header = policy.load_flags(seccomp).to_bytes(4, "little") + policy.uses_notify(seccomp).to_bytes(4, "little")
+        entry = header + prog
         if root:
-            store(root, name, prog)
-    return prog
+            store(root, name, entry)
+    return entry[HEADER:], int.from_bytes(entry[:4], "little"), entry[4:8] != b"\0\0\0\0"
+
+
+
+def set_filter(sc, prog: bytes, flags: int) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog); the listener fd
+    (or 0) on success."""
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    fprog = SockFprog(len(prog) // 8, prog)
+    nr = SYS_SECCOMP[os.uname().machine]
+    ret = sc.libc.syscall(nr, SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), ctypes.byref(fprog))
+    return sc._check(ret, "seccomp")
+
+
+class LoadSeccomp(steps.Step):
+    """Load ``prog``; with a NOTIFY action, hand the listener fd to the runtime."""
+
+    prog: bytes
+    flags: int = 0
+    notify: bool = False
+    privileged: bool = False  # True when noNewPrivileges is false (see the module doc)
+
+    def describe(self) -> str:
+        return "linux.seccomp"
+
+    def run(self, sc, ctx):
+        try:
+            fd = set_filter(sc, self.prog, self.flags)
+        except OSError as e:  # the init reports an OSError's text as the failure's one line
+            raise OSError(e.errno, f"linux.seccomp: loading the filter: {os.strerror(e.errno)}") from None
+        if self.notify:
+            ctx.channel.send_fds("seccomp", [fd], request=True)
+            os.close(fd)
+            ctx.channel.expect("seccomp-done")
+
+
+def set_filter_raw(flags: int) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL): the errno (a probe of
+    which flags the kernel knows; nothing is loaded)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    ret = libc.syscall(SYS_SECCOMP[os.uname().machine], SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), None)
+    return ctypes.get_errno() if ret < 0 else 0
