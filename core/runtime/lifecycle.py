@@ -170,9 +170,10 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
             plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
-            from pycr.core.runtime import console
+            if (config.get("process") or {}).get("terminal"):  # console.py (termios) only for a terminal
+                from pycr.core.runtime import console
 
-            console.prepare(plan, config, console_socket, undo)
+                console.prepare(plan, config, console_socket, undo)
             if hooks.get("createContainer") or hooks.get("startContainer"):
                 plan.preload.append("subprocess")
             # after the rootfs plan, which checked the linux.devices the device rules are made from
