@@ -78,6 +78,25 @@ def _site_only_set_the_path() -> bool:
     return len(sys.path_hooks) == 2 and not any(os.pathsep in p for p in sys.path)
 
 
+def _libc_syscall():
+    """libc's ``syscall(2)`` (returning a C long, errno kept) and ``get_errno``, from ``_ctypes``
+    -- the C half of ctypes: ``ctypes/__init__.py`` costs ~3 ms more of start-up (its classes,
+    struct, _endian), paid by the first process of every protected command for two calls."""
+    import _ctypes
+
+    class Long(_ctypes._SimpleCData):
+        _type_ = "l"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Long
+
+    class Libc:  # what CFuncPtr reads of a ctypes.CDLL
+        _handle = _ctypes.dlopen(None)
+
+    return Function(("syscall", Libc())), _ctypes.get_errno
+
+
 def protect_interpreter(without_site: bool = False) -> None:
     """Re-exec the running program from a detached read-only mount of its
     interpreter, unless it already runs from a read-only one.  Returns only
@@ -89,17 +108,14 @@ def protect_interpreter(without_site: bool = False) -> None:
     ``sys.path`` -- ``site`` and its ``.pth`` files ran once already (~3 ms)."""
     if interpreter_is_protected() or os.environ.get(OPT_OUT):
         return
-    import ctypes  # only here: open_tree and mount_setattr have no wrapper in os (3.11)
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
+    syscall, get_errno = _libc_syscall()
     exe = os.path.realpath("/proc/self/exe")
-    fd = libc.syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
-    err = ctypes.get_errno()
+    fd = syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    err = get_errno()
     if fd >= 0:
-        # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
-        if libc.syscall(_SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)) == 0:
+        # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }, little-endian (x86_64)
+        attr = (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV).to_bytes(8, "little") + bytes(24)
+        if syscall(_SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, attr, len(attr)) == 0:
             sys.stdout.flush()
             sys.stderr.flush()
             argv, env = sys.orig_argv, os.environ
@@ -111,7 +127,7 @@ def protect_interpreter(without_site: bool = False) -> None:
             except OSError as e:
                 err = e.errno
         else:
-            err = ctypes.get_errno()
+            err = get_errno()
         os.close(fd)
     sys.stderr.write(f"warning: cannot run from a read-only view of {exe} ({os.strerror(err)}): "
                      "a container could reach the interpreter's file (docs/security.md)\n")
