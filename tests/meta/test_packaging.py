@@ -76,7 +76,7 @@ def test_commands_are_plain_scripts_in_the_wheel(wheel, name, call):
     and protect the interpreter before importing the command (a re-exec repeats no import)."""
     (script,) = [n for n in wheel.namelist() if n.endswith(f".data/scripts/{name}")]
     text = wheel.read(script).decode()
-    code = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    code = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     assert text.startswith("#!python") and "import re" not in code and code[-1] == call
     first = [ln for ln in code if ln.startswith(("from pycr", "import pycr", "protect_for"))][:2]  # the protection, before the command is imported
     assert first[0].startswith("from pycr.core.linux.exe import protect_for") and first[1].startswith(f'protect_for("{name}"')
