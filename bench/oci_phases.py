@@ -83,8 +83,11 @@ def main() -> int:
             for k, v in rows.items():
                 samples[inst, bundle].setdefault(k, []).append(v)
     names: list[str] = []
-    for c in columns:
-        names += [k for k in samples[c] if k not in names]
+    for c in columns:  # a phase only one install has goes after the row it follows there
+        for i, k in enumerate(samples[c]):
+            if k not in names:
+                before = list(samples[c])[:i]
+                names.insert(max((names.index(b) + 1 for b in before if b in names), default=0), k)
 
     def label(c):
         name = os.path.basename(c[0].rstrip("/"))

@@ -7,7 +7,10 @@
 #   parallel     N `run` at once (default 50); also prints containers per second
 # pycr is measured from a normal (compiled) `pip install .` (bench/lib.sh), on Debian's python3.11
 # when present (the pyenv python3 is built without PGO) -- the interpreter is printed.
-# Usage: bash bench/oci_run_vs_runc.sh [RUNS] [PARALLEL]   (root, runc, hyperfine, busybox-static)
+# BASE_VENV=DIR (a compiled install of another version, e.g. main): its pycr-oci runs in the same
+# hyperfine runs as a third command, printed as "base" with the ratio this tree/base -- before and
+# after from one interleaved run.
+# Usage: [BASE_VENV=DIR] bash bench/oci_run_vs_runc.sh [RUNS] [PARALLEL]   (root, runc, hyperfine, busybox-static)
 runs="${1:-50}"
 par="${2:-50}"
 BENCH_PYTHON="${BENCH_PYTHON:-$(command -v /usr/bin/python3.11 || command -v python3)}"
@@ -21,6 +24,7 @@ make_bundle(sys.argv[1], ["/bin/true"])
 PY
 P="$work/venv/bin/pycr-oci --root $work/pycr-state"
 R="runc --root $work/runc-state"
+Q="${BASE_VENV:+$BASE_VENV/bin/pycr-oci --root $work/base-state}"
 B="$work/bundle"
 # a fresh config.json before every timed run (same content, a new hostname)
 cat > "$work/newconfig.py" <<'EOF'
@@ -54,16 +58,28 @@ line = f"{sys.argv[2]:<11} median pycr-oci {p*1000:7.1f} ms   runc {q*1000:7.1f}
 if sys.argv[2] == "parallel":
     n = int(sys.argv[3])
     line += f"   containers/s pycr-oci {n/p:5.1f}  runc {n/q:5.1f}"
+if "base" in r:
+    b = r["base"]["median"]
+    line += f"   | base {b*1000:7.1f} ms, base/runc {b/q:5.2f}, pycr/base {p/b:5.2f}"
+    if sys.argv[2] == "parallel":
+        line += f", base containers/s {int(sys.argv[3])/b:5.1f}"
 print(line)
 PY
 }
+with_base() {  # with_base COMMAND: hyperfine arguments adding the base install's command, if any
+  [ -n "$Q" ] && base_args=(-n base "$1") || base_args=()
+}
+with_base "$Q run --bundle $B bench-base"
 hf run "$work/run.json" --warmup 5 --runs "$runs" \
-  -n pycr-oci "$P run --bundle $B bench-pycr" -n runc "$R run --bundle $B bench-runc"
+  -n pycr-oci "$P run --bundle $B bench-pycr" -n runc "$R run --bundle $B bench-runc" "${base_args[@]}"
 hf new-config "$work/new.json" --warmup 3 --runs "$runs" --prepare "$newconfig" \
-  -n pycr-oci "$P run --bundle $B bench-pycr" -n runc "$R run --bundle $B bench-runc"
+  -n pycr-oci "$P run --bundle $B bench-pycr" -n runc "$R run --bundle $B bench-runc" "${base_args[@]}"
+with_base "sh -c '$Q create --bundle $B csd-base && $Q start csd-base && $Q delete --force csd-base'"
 hf c/s/d "$work/csd.json" --warmup 3 --runs "$runs" --prepare "$newconfig" \
   -n pycr-oci "sh -c '$P create --bundle $B csd-pycr && $P start csd-pycr && $P delete --force csd-pycr'" \
-  -n runc "sh -c '$R create --bundle $B csd-runc && $R start csd-runc && $R delete --force csd-runc'"
+  -n runc "sh -c '$R create --bundle $B csd-runc && $R start csd-runc && $R delete --force csd-runc'" \
+  "${base_args[@]}"
+with_base "$work/parallel.sh $par $B q $Q"
 hf parallel "$work/par.json" --warmup 1 --runs "$(( runs / 5 > 3 ? runs / 5 : 3 ))" \
-  -n pycr-oci "$work/parallel.sh $par $B p $P" -n runc "$work/parallel.sh $par $B r $R"
+  -n pycr-oci "$work/parallel.sh $par $B p $P" -n runc "$work/parallel.sh $par $B r $R" "${base_args[@]}"
 echo "load after: $(uptime)"

@@ -2,7 +2,8 @@
 
 :func:`freeze` records what pluggy decided -- the registered plugins in order and, per hook,
 the implementations in call order with the arguments pluggy passes and ``firstresult`` -- and
-:class:`FrozenCaller` replays pluggy's ``_multicall`` for plain implementations.  Used only with
+:class:`FrozenCaller` replays pluggy's ``_multicall`` for plain implementations, importing a
+plugin only when one of its hooks is first called.  Used only with
 the same inputs (:func:`plan_key`) and unchanged plugin files; never for hook wrappers, historic
 hooks, a failed or disabled plugin, ``--trace`` or ``-p`` (docs/plugins.md, "The frozen dispatch
 plan"; tests/unit/test_dispatch_plan.py compares it with pluggy).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections import namedtuple
 
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 from pycr.core.discovery import read_cache, write_cache
@@ -20,27 +20,66 @@ from pycr.core.discovery import read_cache, write_cache
 VERSION = 1
 
 
-#: One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it.
-FrozenImpl = namedtuple("FrozenImpl", "plugin_name function argnames kwargnames")
+class FrozenImpl:
+    """One hook implementation, shaped like pluggy's ``HookImpl`` where pycr reads it (a plain
+    class: ``collections.namedtuple`` would import collections on every run)."""
+
+    __slots__ = ("plugin_name", "function", "argnames", "kwargnames")
+
+    def __init__(self, plugin_name: str, function, argnames: tuple, kwargnames: tuple):
+        self.plugin_name, self.function, self.argnames, self.kwargnames = plugin_name, function, argnames, kwargnames
 
 
 class FrozenCaller:
-    """Calls a hook's implementations as pluggy's ``_multicall`` does (no wrappers)."""
+    """Calls a hook's implementations as pluggy's ``_multicall`` does (no wrappers).
 
-    __slots__ = ("name", "firstresult", "_impls")
+    A plugin is imported when one of its hooks is first called (``load``), so ``pycr-oci run``
+    does not import the management layers' hooks.  If an implementation no longer fits --
+    its plugin fails to import, the function is gone or unmarked -- the call goes to
+    ``fallback(name)``: pluggy's caller, which reports the problem as pluggy does.
+    """
 
-    def __init__(self, name: str, firstresult: bool, impls: list[FrozenImpl]):
+    __slots__ = ("name", "firstresult", "_entries", "_impls", "_load", "_fallback")
+
+    def __init__(self, name: str, firstresult: bool, entries: list, load, fallback):
         self.name = name
         self.firstresult = firstresult
-        self._impls = impls  # in call order
+        self._entries = entries  # [plugin_name, attr, argnames, kwargnames] in call order
+        self._impls: list[FrozenImpl] | None = None
+        self._load = load
+        self._fallback = fallback
 
-    def get_hookimpls(self) -> list[FrozenImpl]:
+    def _resolved(self) -> list[FrozenImpl] | None:
+        """The implementations in call order, importing their plugins now; None if one no longer fits."""
+        if self._impls is None and self._entries is not None:
+            impls = []
+            for plugin_name, attr, argnames, kwargnames in self._entries:
+                try:
+                    function = getattr(self._load(plugin_name), attr, None)
+                except Exception:
+                    function = None  # pluggy reports it, properly
+                if function is None or not hasattr(function, "pycr_impl"):
+                    self._entries = None  # from now on pluggy's
+                    return None
+                impls.append(FrozenImpl(plugin_name, function, tuple(argnames), tuple(kwargnames)))
+            self._impls = impls
+        return self._impls
+
+    def loaded_hookimpls(self) -> list[FrozenImpl]:
+        """What ``get_hookimpls`` returns, if this hook's plugins were imported already (else nothing)."""
+        return self._impls[::-1] if self._impls is not None else []
+
+    def get_hookimpls(self) -> list:
         """Registration order, as pluggy returns them (calls go in reverse)."""
-        return self._impls[::-1]
+        impls = self._resolved()
+        return self._fallback(self.name).get_hookimpls() if impls is None else impls[::-1]
 
     def __call__(self, **kwargs):
+        impls = self._impls if self._impls is not None else self._resolved()
+        if impls is None:
+            return self._fallback(self.name)(**kwargs)
         results = []
-        for impl in self._impls:
+        for impl in impls:
             try:
                 args = [kwargs[a] for a in impl.argnames]
             except KeyError as e:
@@ -140,15 +179,10 @@ def load(key: str) -> dict | None:
     return plan
 
 
-def build_hooks(plan: dict, objects: dict[str, object]) -> FrozenHooks | None:
-    """The callers for ``plan`` over the loaded plugin ``objects`` (None if one no longer fits)."""
+def build_hooks(plan: dict, load, fallback) -> FrozenHooks:
+    """The callers for ``plan``: ``load(plugin_name)`` imports a plugin when one of its hooks is
+    first called, ``fallback(hook_name)`` is pluggy's caller for when the plan no longer fits."""
     hooks = FrozenHooks()
     for hook_name, spec in plan["hooks"].items():
-        impls = []
-        for plugin_name, attr, argnames, kwargnames in spec["impls"]:
-            function = getattr(objects.get(plugin_name), attr, None)
-            if function is None or not hasattr(function, "pycr_impl"):
-                return None
-            impls.append(FrozenImpl(plugin_name, function, tuple(argnames), tuple(kwargnames)))
-        setattr(hooks, hook_name, FrozenCaller(hook_name, spec["firstresult"], impls))
+        setattr(hooks, hook_name, FrozenCaller(hook_name, spec["firstresult"], spec["impls"], load, fallback))
     return hooks

@@ -144,7 +144,8 @@ class PluginManager:
         return self._pm
 
     def _thaw(self, plan: dict | None) -> bool:
-        """Take the frozen plan's plugins and callers; False (nothing kept) if it cannot serve."""
+        """Take the frozen plan's plugins and callers; False (nothing kept) if it cannot serve.
+        Plugins are imported when one of their hooks is first called (see :class:`dispatch.FrozenCaller`)."""
         if plan is None:
             return False
         from pycr.core import dispatch
@@ -153,16 +154,15 @@ class PluginManager:
         self.required = self._required_names()
         self.conflicts = self._check_duplicates()
         objects = {CORE_PLUGIN: DefaultDrivers(self)}
-        try:
-            for info in plan["plugins"]:
-                objects[info["name"]] = load_entry_point(info["value"])
-        except Exception:
-            return False  # pluggy reports it, properly
-        hooks = dispatch.build_hooks(plan, objects)
-        if hooks is None:
-            return False
+        values = {info["name"]: info["value"] for info in plan["plugins"]}
+
+        def load(name: str):
+            if name not in objects:
+                objects[name] = load_entry_point(values[name])
+            return objects[name]
+
         self.plugin_info = plan["plugins"]
-        self.hook = hooks
+        self.hook = dispatch.build_hooks(plan, load, lambda hook_name: getattr(self.pm.hook, hook_name))
         return True
 
     def _build(self, disabled: tuple, autoload: bool, builtins_only: bool) -> None:
@@ -324,7 +324,8 @@ class PluginManager:
         """
         codes = {}
         for caller in vars(self.hook).values():
-            for impl in getattr(caller, "get_hookimpls", lambda: [])():
+            # on the frozen path only the plugins imported so far can have raised
+            for impl in getattr(caller, "loaded_hookimpls", getattr(caller, "get_hookimpls", list))():
                 fn = getattr(impl.function, "__func__", impl.function)
                 code = getattr(fn, "__code__", None)
                 if code is not None:

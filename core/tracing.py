@@ -17,13 +17,27 @@ which ``pycr bench`` stores with every sample.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 
 _RECORDS: list[dict] | None = None  # None: tracing is off
 _DEPTH = 0
-_NOOP = contextlib.nullcontext()
+
+
+class _Noop:
+    """What :func:`phase` and :func:`session` return when not tracing (contextlib, with the
+    collections and functools it imports, would cost ~3 ms of every command's start-up)."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NOOP = _Noop()
 _ATTACHED: set[int] = set()  # id() of plugin managers already monitored
 
 
@@ -38,19 +52,27 @@ def phase(name: str):
     return _timed("phase", name)
 
 
-@contextlib.contextmanager
-def _timed(kind: str, name: str, **extra):
-    global _DEPTH
-    start = time.perf_counter()
-    depth = _DEPTH
-    _DEPTH += 1
-    try:
-        yield
-    finally:
-        _DEPTH = depth
+class _timed:
+    """Records the span of its ``with`` block (a record of ``kind`` called ``name``)."""
+
+    __slots__ = ("kind", "name", "extra", "start", "depth")
+
+    def __init__(self, kind: str, name: str, **extra):
+        self.kind, self.name, self.extra = kind, name, extra
+
+    def __enter__(self):
+        global _DEPTH
+        self.start = time.perf_counter()
+        self.depth = _DEPTH
+        _DEPTH += 1
+
+    def __exit__(self, *exc):
+        global _DEPTH
+        _DEPTH = self.depth
         if _RECORDS is not None:
-            _RECORDS.append({"kind": kind, "name": name, "start": start, "end": time.perf_counter(),
-                             "depth": depth, **extra})
+            _RECORDS.append({"kind": self.kind, "name": self.name, "start": self.start, "end": time.perf_counter(),
+                             "depth": self.depth, **self.extra})
+        return False
 
 
 def _timed_impl(hook_name: str, impl):
@@ -130,13 +152,17 @@ def format_timeline(records: list[dict]) -> str:
     return "".join(lines)
 
 
-@contextlib.contextmanager
 def session(opts, name: str):
     """Collect records for one command; print a timeline (and write JSON) at the end."""
-    global _RECORDS, _DEPTH
     if not getattr(opts, "trace", False) and not getattr(opts, "trace_file", None):
-        yield
-        return
+        return _NOOP
+    import contextlib
+
+    return contextlib.contextmanager(_session)(opts, name)
+
+
+def _session(opts, name: str):
+    global _RECORDS, _DEPTH
     _RECORDS, _DEPTH = [], 0
     startup_cpu = time.process_time() * 1000  # interpreter start and imports: CPU before the command
     t0 = time.perf_counter()

@@ -342,9 +342,9 @@ def dispatch(opts, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pycr.core.linux.exe import protect_for
-
     if argv is None:  # run as the program (not called from Python code): we may re-exec
+        from pycr.core.linux.exe import protect_for
+
         protect_for("pycr-oci", sys.argv[1:])  # a container must not reach our interpreter's file
         argv = sys.argv[1:]
     from pycr.core.cli.common import Verbs, run_command
@@ -352,15 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_command("pycr-oci", Verbs({None: VERBS}), argv, dispatch=dispatch)
 
 
-def console() -> None:
+def console(argv: list[str] | None = None) -> None:
     """The ``pycr-oci`` executable: :func:`main` with the collector off (no heap walks, no
     write-faults in the forked children) and, once flushed, ``os._exit`` instead of the ~10 ms
-    teardown.  An exception still unwinds normally, with its traceback."""
+    teardown.  An exception still unwinds normally, with its traceback.  ``argv``: given by the
+    script, which has protected the interpreter already."""
     import gc
     import os
 
     gc.disable()
-    code = main()
+    code = main(argv)
     try:
         sys.stdout.flush()
     except (OSError, ValueError):  # a closed or broken stdout: what exit would have done

@@ -33,7 +33,6 @@ import sys
 
 _SYS_OPEN_TREE = 428  # x86_64
 _SYS_MOUNT_SETATTR = 442
-_SYS_EXECVEAT = 322
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 AT_EMPTY_PATH = 0x1000
@@ -44,6 +43,8 @@ MOUNT_ATTR_NODEV = 0x4
 
 #: set (to anything) to skip the re-exec, e.g. for a debugger; docs/security.md explains the risk
 OPT_OUT = "PYCR_UNPROTECTED_INTERPRETER"
+#: the first run's ``sys.path``, handed to a re-exec without ``site`` (the scripts' first lines take it)
+SYS_PATH_ENV = "PYCR_SYS_PATH"
 
 
 #: verbs that start processes in containers (``pycr-oci start`` only releases an init made by
@@ -51,14 +52,14 @@ OPT_OUT = "PYCR_UNPROTECTED_INTERPRETER"
 STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci", "serve"})
 
 
-def protect_for(prog: str, argv: list[str]) -> None:
-    """First thing in ``main``, before the command is parsed (a re-exec then
-    repeats as little as possible): protect when ``argv`` may name such a verb
-    -- a word of argv, so a false match (a container called "run") only
-    costs time."""
+def protect_for(prog: str, argv: list[str], without_site: bool = False) -> None:
+    """First thing in the ``pycr``/``pycr-oci`` scripts, before the command is
+    imported (a re-exec then repeats as little as possible): protect when ``argv``
+    may name such a verb -- a word of argv, so a false match (a container called
+    "run") only costs time.  ``without_site``: see :func:`protect_interpreter`."""
     starts = STARTS_PROCESSES - {"start"} if prog == "pycr-oci" else STARTS_PROCESSES
     if not starts.isdisjoint(argv):
-        protect_interpreter()
+        protect_interpreter(without_site)
 
 
 def interpreter_is_protected() -> bool:
@@ -66,33 +67,67 @@ def interpreter_is_protected() -> bool:
     return bool(os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY)
 
 
-def protect_interpreter() -> None:
+def _site_only_set_the_path() -> bool:
+    """Whether setting ``sys.path`` redoes what ``site`` did that matters for finding modules:
+    no import hook came from a ``.pth`` file (an editable install's finder) -- setuptools'
+    distutils shim aside, which only serves ``import distutils``."""
+    for finder in sys.meta_path:
+        if getattr(finder, "__module__", "") not in ("_frozen_importlib", "_frozen_importlib_external",
+                                                     "_distutils_hack"):
+            return False
+    return len(sys.path_hooks) == 2 and not any(os.pathsep in p for p in sys.path)
+
+
+def _libc_syscall():
+    """libc's ``syscall(2)`` (returning a C long, errno kept) and ``get_errno``, from ``_ctypes``
+    -- the C half of ctypes: ``ctypes/__init__.py`` costs ~3 ms more of start-up (its classes,
+    struct, _endian), paid by the first process of every protected command for two calls."""
+    import _ctypes
+
+    class Long(_ctypes._SimpleCData):
+        _type_ = "l"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = Long
+
+    class Libc:  # what CFuncPtr reads of a ctypes.CDLL
+        _handle = _ctypes.dlopen(None)
+
+    return Function(("syscall", Libc())), _ctypes.get_errno
+
+
+def protect_interpreter(without_site: bool = False) -> None:
     """Re-exec the running program from a detached read-only mount of its
     interpreter, unless it already runs from a read-only one.  Returns only
     when no re-exec is needed, or when the kernel cannot do it (a one-line
-    warning: the container can then reach the interpreter's file)."""
+    warning: the container can then reach the interpreter's file).
+
+    ``without_site`` (a script whose first lines restore ``sys.path`` from
+    :data:`SYS_PATH_ENV`): the re-exec runs with ``-S`` and this process's
+    ``sys.path`` -- ``site`` and its ``.pth`` files ran once already (~3 ms)."""
     if interpreter_is_protected() or os.environ.get(OPT_OUT):
         return
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
+    syscall, get_errno = _libc_syscall()
     exe = os.path.realpath("/proc/self/exe")
-    fd = libc.syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    fd = syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    err = get_errno()
     if fd >= 0:
-        # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
-        attr = (ctypes.c_uint64 * 4)(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0)
-        if libc.syscall(_SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, ctypes.byref(attr), ctypes.sizeof(attr)) == 0:
-            argv = [os.fsencode(a) for a in sys.orig_argv]
-            envp = [os.fsencode(f"{k}={v}") for k, v in os.environ.items()]
-            c_argv = (ctypes.c_char_p * (len(argv) + 1))(*argv, None)
-            c_envp = (ctypes.c_char_p * (len(envp) + 1))(*envp, None)
+        # struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }, little-endian (x86_64)
+        attr = (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV).to_bytes(8, "little") + bytes(24)
+        if syscall(_SYS_MOUNT_SETATTR, fd, b"", AT_EMPTY_PATH, attr, len(attr)) == 0:
             sys.stdout.flush()
             sys.stderr.flush()
-            libc.syscall(_SYS_EXECVEAT, fd, b"", c_argv, c_envp, AT_EMPTY_PATH)
-        err = ctypes.get_errno()
+            argv, env = sys.orig_argv, os.environ
+            if without_site and _site_only_set_the_path():
+                argv = argv if sys.flags.no_site else [argv[0], "-S", *argv[1:]]
+                env = {**env, SYS_PATH_ENV: os.pathsep.join(sys.path)}
+            try:  # an fd as the path: execveat(fd, "", AT_EMPTY_PATH), the file the mount holds
+                os.execve(fd, argv, env)
+            except OSError as e:
+                err = e.errno
+        else:
+            err = get_errno()
         os.close(fd)
-    else:
-        err = ctypes.get_errno()
     sys.stderr.write(f"warning: cannot run from a read-only view of {exe} ({os.strerror(err)}): "
                      "a container could reach the interpreter's file (docs/security.md)\n")

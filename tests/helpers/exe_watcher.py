@@ -56,7 +56,13 @@ def scan():
         try:
             for fd in os.listdir(f"{base}/fd"):
                 try:
-                    res["fds"].append(f"{comm} fd {fd}: {os.readlink(f'{base}/fd/{fd}')}")
+                    link = os.readlink(f"{base}/fd/{fd}")
+                    # named by the comm read *after* the link: a runtime process that has exec'd
+                    # since (the comm changes at execve, before the new program opens anything,
+                    # e.g. ld.so its libc) no longer passes for the runtime
+                    with open(f"{base}/comm") as f:
+                        now = f.read().strip()
+                    res["fds"].append(f"{now} fd {fd}: {link}")
                 except OSError as e:
                     err("fdlink", e)
         except OSError as e:

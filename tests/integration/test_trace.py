@@ -68,7 +68,7 @@ def test_trace_of_a_real_run(tmp_path):
     assert data["command"] == "pycr-oci run"
     assert data["startup_cpu_ms"] > 0
     assert list(data["phases"]) == ["validate", "plugins", "driver", "cgroup", "plan", "fork", "namespaces",
-                                    "rootfs", "hooks", "start", "wait", "delete"]
+                                    "rootfs", "hooks", "switch", "start", "wait", "delete"]
     assert all(v > 0 for v in data["phases"].values())
     plugins = {r["plugin"] for r in data["records"] if r["kind"] == "impl"}
     assert {"namespaces", "rootfs_mounts", "process", "cgroups"} <= plugins

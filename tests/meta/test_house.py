@@ -111,7 +111,9 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
     for verb, modules in seen.items():
         assert "pycr.core.runtime.lifecycle" in modules, f"{verb}: no module list written"
         if verb != "start":  # the plugins were loaded (and so registered)
-            assert {"pycr.plugins.namespaces", "pycr.plugins.manage.hooks"} <= modules
+            assert "pycr.plugins.namespaces" in modules
+        if verb == "run":  # the dispatch plan frozen by create: a plugin none of whose hooks run stays out
+            assert "pycr.plugins.manage.hooks" not in modules
         assert layer_modules(modules) == [], f"pycr-oci {verb} imports layer modules"
 
 

@@ -66,17 +66,20 @@ def test_every_module_is_in_the_wheel(wheel):
 def test_entry_points_in_the_wheel(wheel):
     (ep,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(ep).decode()
-    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[pycr.store]",
-                  "[console_scripts]"):
+    for group in ("[pycr.plugins]", "[pycr.cgroup]", "[pycr.rootfs]", "[pycr.image_source]", "[pycr.store]"):
         assert group in text
 
 
-def test_pycr_oci_script_in_the_wheel(wheel):
-    """pycr-oci ships as a plain script (script-files), not an entry-point wrapper that imports re."""
-    (script,) = [n for n in wheel.namelist() if n.endswith(".data/scripts/pycr-oci")]
+@pytest.mark.parametrize("name, call", [("pycr-oci", "console(sys.argv[1:])"), ("pycr", "sys.exit(main(sys.argv[1:]))")])
+def test_commands_are_plain_scripts_in_the_wheel(wheel, name, call):
+    """pycr and pycr-oci ship as plain scripts (script-files), not entry-point wrappers that import re,
+    and protect the interpreter before importing the command (a re-exec repeats no import)."""
+    (script,) = [n for n in wheel.namelist() if n.endswith(f".data/scripts/{name}")]
     text = wheel.read(script).decode()
-    code = [ln for ln in text.splitlines() if not ln.startswith("#")]
-    assert text.startswith("#!python") and "import re" not in code and "console()" in code
+    code = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    assert text.startswith("#!python") and "import re" not in code and code[-1] == call
+    first = [ln for ln in code if ln.startswith(("from pycr", "import pycr", "protect_for"))][:2]  # the protection, before the command is imported
+    assert first[0].startswith("from pycr.core.linux.exe import protect_for") and first[1].startswith(f'protect_for("{name}"')
 
 
 def test_every_schema_is_in_the_wheel(wheel):

@@ -206,3 +206,42 @@ def test_pm_on_the_frozen_path_is_pluggy_and_hooks_follow(site):
     assert isinstance(frozen.pm, pluggy.PluginManager)
     assert not isinstance(frozen.hook, FrozenHooks)
     assert frozen.hook.pycr_select_driver(slot="cgroup", name="cgroup_v1", config=None).__name__ == "CgroupV1"
+
+
+def test_a_plugin_is_imported_when_one_of_its_hooks_is_first_called(third_party):
+    ordered, second = third_party
+    _pair()
+    for mod in (ordered, second, "pycr_audit_log", "pycr.plugins.probe.hooks"):
+        sys.modules.pop(mod, None)
+    frozen = PluginManager()
+    assert isinstance(frozen.hook, FrozenHooks)
+    assert not {ordered, second, "pycr_audit_log", "pycr.plugins.probe.hooks"} & set(sys.modules)
+    frozen.hook.pycr_container_stopped(state={"id": "c1"}, exit_status=0)  # ordered and audit_log implement it
+    assert ordered in sys.modules and "pycr_audit_log" in sys.modules
+    assert second not in sys.modules and "pycr.plugins.probe.hooks" not in sys.modules
+    assert frozen.hook.pycr_select_driver(slot="cgroup", name="second-driver", config=None) == ("second", "cgroup")
+    assert second in sys.modules
+
+
+def test_a_plugin_that_no_longer_imports_falls_back_to_pluggy(site, capsys):
+    """The plan checks the plugin's own files; a module it imports may still break.  Then
+    the hook goes to pluggy, which drops the broken third-party plugin with its warning, as
+    a manager built by pluggy from the start would."""
+    with open(os.path.join(site, "pycrtest_dep.py"), "w") as f:
+        f.write("VALUE = 1\n")
+    mod = _install(site, "pycr-dep", "dep", ORDERED.replace("from pycr", "import pycrtest_dep\n    from pycr", 1))
+    _pair()
+    for name in (mod, "pycrtest_dep"):
+        sys.modules.pop(name)
+    frozen = PluginManager()
+    assert isinstance(frozen.hook, FrozenHooks)
+    with open(os.path.join(site, "pycrtest_dep.py"), "w") as f:
+        f.write("raise ImportError('broken on purpose')\n")
+    assert frozen.hook.pycr_container_stopped(state={"id": "c1"}, exit_status=3) == []
+    assert mod not in sys.modules
+    assert not isinstance(frozen.hook, FrozenHooks)  # pluggy's from now on
+    assert frozen.failures and "'dep'" in frozen.failures[0] and "broken on purpose" in frozen.failures[0]
+    assert "broken on purpose" in capsys.readouterr().err
+    expected = PluginManager()
+    expected.pm  # pluggy from the start says the same
+    assert [p["name"] for p in expected.plugin_info] == [p["name"] for p in frozen.plugin_info]
