@@ -222,11 +222,14 @@ def test_network_connect_and_disconnect(net):
                       (("disconnect", "app", "c2x"), "no such container: c2x\n")):
         r = p("network", *args)
         assert r.returncode != 0 and r.stderr == err, (args, r.stderr)
-    for mode in ("host", "none"):
-        p.run_d("--name", f"m-{mode}", "--network", mode, p.image, "sleep", "1000")
-        r = p("network", "connect", "app", f"m-{mode}")
-        assert r.returncode != 0 and r.stderr == f"container m-{mode}: network mode '{mode}' cannot be connected " \
+    for name, mode in (("m-host", "host"), ("m-none", "none"), ("m-joined", "container:c2")):
+        p.run_d("--name", name, "--network", mode, p.image, "sleep", "1000")
+        r = p("network", "connect", "app", name)
+        assert r.returncode != 0 and r.stderr == f"container {name}: network mode '{mode}' cannot be connected " \
                                                  f"to a network\n"
+        r = p("network", "disconnect", "app", name)
+        assert r.returncode != 0 and r.stderr == f"container {name}: network mode '{mode}' cannot be " \
+                                                 f"disconnected from a network\n"
     # a restart keeps the connection
     p("restart", "-t", "1", "c1", check=0)
     assert _ifaces(p, "c1") == ["eth0", "eth1", "lo"]
@@ -251,7 +254,7 @@ def test_network_connect_and_disconnect(net):
                                              "disconnected from it\n"
     r = p("network", "rm", "app")
     assert r.returncode == 1 and r.stderr == "network 'app' has containers attached: c2, c3\n"
-    p("rm", "-f", "c1", "c2", "c3", "c4", "m-host", "m-none", check=0)
+    p("rm", "-f", "m-joined", "c1", "c2", "c3", "c4", "m-host", "m-none", check=0)
     assert p("network", "rm", "app", check=0).stdout == "app\n"
 
 
