@@ -6,7 +6,10 @@ tracer's records switched on but no hook monitoring, in a child that runs
 ``pycr.core.cli.oci.main`` the way the ``pycr-oci`` executable does, and adds
 what happens outside ``main``: the CPU spent before it (interpreter start,
 ``site``), the import of the CLI module, and the interpreter's start plus
-teardown as wall time seen by the parent.  Installs are run interleaved.
+teardown as wall time seen by the parent.  Installs are run interleaved, in
+alternating order (a run pays for the kernel's teardown of the one before:
+with a fixed order the second column measured ~1.5 ms slower than the same
+install in the first).
 
 Usage (root): python3 bench/oci_phases.py BUNDLE[,BUNDLE...] VENV [VENV...] [--runs N]
 (each VENV a compiled ``pip install .``; BUNDLE e.g. from pycr.core.testing.bundle.make_bundle;
@@ -65,7 +68,9 @@ def main() -> int:
     samples: dict[tuple, dict[str, list[float]]] = {c: {} for c in columns}
     print(f"load before: {os.getloadavg()}")
     for n in range(runs + 2):
-        for inst, bundle in columns:
+        # every other round in reverse: a run pays for the kernel's teardown of the one before it
+        # (namespaces, mounts, cgroups), so a fixed order would favour the first column
+        for inst, bundle in (columns if n % 2 else columns[::-1]):
             out = os.path.join(work, "out.json")
             t = time.perf_counter()
             subprocess.run([os.path.join(inst, "bin", "python"), child, out, "--root", os.path.join(work, "state"),

@@ -3,7 +3,7 @@
 # without the same profile, /bin/true in one busybox bundle, all four interleaved (ROUNDS hyperfine runs).
 # pycr's filter is compiled on the first run (warmup) and read from its cache after that.
 # Goal: the profile adds <= 1 ms to pycr-oci run.
-# Usage: [ROUNDS=10] bash bench/seccomp_cost.sh [RUNS]   (needs root, runc, hyperfine, busybox-static, libseccomp2)
+# Usage: [ROUNDS=10] [PHASE_RUNS=60] bash bench/seccomp_cost.sh [RUNS]   (needs root, runc, hyperfine, busybox-static, libseccomp2)
 runs="${1:-100}"
 . "$(dirname "$0")/lib.sh"
 "$work/venv/bin/python" - "$work" <<'PY'
@@ -116,3 +116,7 @@ for label, pick in (("min", lambda xs: xs[0]), ("median", lambda xs: xs[len(xs) 
           f"added by the profile (cached compile): {added * 1000:.2f} ms   goal <= 1 ms: "
           f"{'met' if added <= 0.001 else 'NOT met'}")
 PY
+# End to end without hyperfine's process-level noise: both bundles' runs phase by phase, interleaved
+# in alternating order (bench/oci_phases.py), the same install
+echo "pycr-oci run, phases (plain bundle, then the one with the profile):"
+"$work/venv/bin/python" bench/oci_phases.py "$work/plain,$work/seccomp" "$work/venv" --runs "${PHASE_RUNS:-60}"
