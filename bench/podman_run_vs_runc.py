@@ -43,7 +43,8 @@ def main() -> int:
     runs = sys.argv[1] if len(sys.argv) > 1 else "20"
     runc = shutil.which("runc")
     work = tempfile.mkdtemp(prefix="pycr-bench-podman-")
-    env_pycr = {**os.environ, "PYCR_STORAGE": os.path.join(work, "pycr-store")}
+    # podman runs with --network none (tests.helpers.engines): pycr too, and never a bridge on this machine
+    env_pycr = {**os.environ, "PYCR_STORAGE": os.path.join(work, "pycr-store"), "PYCR_NETWORK": "none"}
     env_pycr.pop("PYTHONDONTWRITEBYTECODE", None)
     pycr = [PYCR, "--root", os.path.join(work, "pycr-state")]
     print(f"load before: {os.getloadavg()}")
@@ -60,7 +61,7 @@ def main() -> int:
                     argv = pm.argv("run", "--rm", *pm.run_args(), ref, "true")
                     commands += ["-n", name, " ".join(argv)]
                 # pycr gets podman's environment plus its own store (one hyperfine run, one env)
-                env = {**pm.env, "PYCR_STORAGE": env_pycr["PYCR_STORAGE"]}
+                env = {**pm.env, "PYCR_STORAGE": env_pycr["PYCR_STORAGE"], "PYCR_NETWORK": "none"}
                 commands += ["-n", "pycr", " ".join([*pycr, "run", "--rm", ref, "true"])]
                 out = os.path.join(work, "result.json")
                 subprocess.run(["hyperfine", "-N", "--style", "basic", "--warmup", "2", "--runs", runs,
