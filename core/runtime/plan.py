@@ -495,7 +495,7 @@ class Plan(Record):
     console: object = None  # the engine's console socket, for process.terminal (see console.py)
     console_size: object = None  # (rows, columns) from process.consoleSize
     #: modules the init imports before the root switch (the host's files are gone after it)
-    preload: list[str] = Factory(lambda: ["resource", "pycr.core.linux.caps"])
+    preload: list[str] = Factory(lambda: ["pycr.core.linux.libc", "pycr.core.linux.caps"])
 
     @property
     def new_userns(self) -> bool:
