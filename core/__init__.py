@@ -48,6 +48,7 @@ _LAZY = {
     "last_cap": ("pycr.core.linux.caps", "last_cap"),
     # for layers that drive the runtime (management, research): its operations and seams
     "syscalls": ("pycr.core.linux", "syscalls"),
+    "libc": ("pycr.core.linux", "libc"),
     "lifecycle": ("pycr.core.runtime", "lifecycle"),
     "run_container": ("pycr.core.runtime.lifecycle", "run_container"),
     "parse_signal": ("pycr.core.runtime.lifecycle", "parse_signal"),

@@ -78,25 +78,6 @@ def _site_only_set_the_path() -> bool:
     return len(sys.path_hooks) == 2 and not any(os.pathsep in p for p in sys.path)
 
 
-def _libc_syscall():
-    """libc's ``syscall(2)`` (returning a C long, errno kept) and ``get_errno``, from ``_ctypes``
-    -- the C half of ctypes: ``ctypes/__init__.py`` costs ~3 ms more of start-up (its classes,
-    struct, _endian), paid by the first process of every protected command for two calls."""
-    import _ctypes
-
-    class Long(_ctypes._SimpleCData):
-        _type_ = "l"
-
-    class Function(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = Long
-
-    class Libc:  # what CFuncPtr reads of a ctypes.CDLL
-        _handle = _ctypes.dlopen(None)
-
-    return Function(("syscall", Libc())), _ctypes.get_errno
-
-
 def protect_interpreter(without_site: bool = False) -> None:
     """Re-exec the running program from a detached read-only mount of its
     interpreter, unless it already runs from a read-only one.  Returns only
@@ -108,7 +89,8 @@ def protect_interpreter(without_site: bool = False) -> None:
     ``sys.path`` -- ``site`` and its ``.pth`` files ran once already (~3 ms)."""
     if interpreter_is_protected() or os.environ.get(OPT_OUT):
         return
-    syscall, get_errno = _libc_syscall()
+    from pycr.core.linux.libc import get_errno, syscall  # _ctypes only: ctypes would cost ~2 ms more
+
     exe = os.path.realpath("/proc/self/exe")
     fd = syscall(_SYS_OPEN_TREE, -100, os.fsencode(exe), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
     err = get_errno()

@@ -60,7 +60,6 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
-_libc = None
 
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
@@ -70,15 +69,13 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     symlink and ``..`` -- atomically, in the kernel, so a container that
     swaps a directory for a symlink cannot lead the lookup out of its root.
     """
-    import ctypes
+    from pycr.core.linux import libc
 
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    how = (ctypes.c_uint64 * 3)(flags | os.O_CLOEXEC, mode, resolve)
-    fd = _libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    # struct open_how {u64 flags, mode, resolve}
+    how = b"".join(v.to_bytes(8, "little") for v in (flags | os.O_CLOEXEC, mode, resolve))
+    fd = libc.syscall(_SYS_OPENAT2, dirfd, os.fsencode(path), how, len(how))
     if fd < 0:
-        err = ctypes.get_errno()
+        err = libc.get_errno()
         raise OSError(err, os.strerror(err), path)
     return fd
 

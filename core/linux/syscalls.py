@@ -3,7 +3,7 @@
 Everything the container's init does to the kernel goes through a
 :class:`Syscalls` object, so unit tests can hand the init a recording fake
 (:class:`pycr.core.testing.RecordingSyscalls`) and check the exact sequence.
-ctypes is loaded on first use only.
+libc is bound on first use only (:mod:`pycr.core.linux.libc`, ``_ctypes`` without ctypes).
 """
 
 from __future__ import annotations
@@ -62,24 +62,35 @@ _SYS_PIVOT_ROOT = 155  # x86_64
 _SYS_SETNS = 308
 
 
+class _Functions:
+    """libc's functions by attribute (``libc.mount``), bound once each -- the part of a
+    ``ctypes.CDLL`` the runtime used, on :mod:`pycr.core.linux.libc`."""
+
+    def __init__(self):
+        from pycr.core.linux import libc
+
+        self.c = libc  # the binding itself: syscall, ULong, buffer, get_errno...
+
+    def __getattr__(self, name: str):
+        fn = self.c.syscall if name == "syscall" else self.c.function(name)
+        setattr(self, name, fn)
+        return fn
+
+
 class Syscalls:
-    """Thin ctypes wrappers that raise OSError with errno on failure."""
+    """Thin libc wrappers that raise OSError with errno on failure."""
 
     _libc = None
 
     @property
     def libc(self):
         if Syscalls._libc is None:
-            import ctypes
-
-            Syscalls._libc = ctypes.CDLL(None, use_errno=True)
+            Syscalls._libc = _Functions()
         return Syscalls._libc
 
     def _check(self, ret: int, what: str, path: str | None = None) -> int:
         if ret < 0:
-            import ctypes
-
-            err = ctypes.get_errno()
+            err = self.libc.c.get_errno()
             raise OSError(err, f"{what}: {os.strerror(err)}", path)
         return ret
 
@@ -126,28 +137,21 @@ class Syscalls:
         os.symlink(target, path)
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-        import ctypes
-
-        ul = ctypes.c_ulong
+        ul = self.libc.c.ULong
         return self._check(self.libc.prctl(option, ul(arg2), ul(arg3), ul(arg4), ul(arg5)), f"prctl({option})")
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
-        import ctypes
+        # struct __user_cap_header_struct {u32 version; int pid} and two
+        # __user_cap_data_struct {u32 effective, permitted, inheritable}: low word, high word
+        data = b"".join((mask >> (32 * i) & 0xFFFFFFFF).to_bytes(4, "little")
+                        for i in range(2) for mask in (effective, permitted, inheritable))
+        hdr = self.libc.c.buffer(_LINUX_CAPABILITY_VERSION_3.to_bytes(4, "little") + bytes(4))
+        self._check(self.libc.capset(hdr, data), "capset")
 
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                        ("inheritable", ctypes.c_uint32)]
-
-        hdr = Header(_LINUX_CAPABILITY_VERSION_3, 0)
-        data = (Data * 2)()
-        for i in range(2):
-            data[i].effective = (effective >> (32 * i)) & 0xFFFFFFFF
-            data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
-            data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
-        self._check(self.libc.capset(ctypes.byref(hdr), data), "capset")
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        """prlimit(0, resource, {soft, hard}, NULL); the limits as rlim_t (-1 or 2^64-1: infinity)."""
+        limits = (soft % 2**64).to_bytes(8, "little") + (hard % 2**64).to_bytes(8, "little")
+        self._check(self.libc.prlimit(0, resource, limits, None), f"setrlimit({resource})")
 
     def write_file(self, path: str, data: str) -> None:
         """Write a kernel file (/proc, /sys) in one write(2)."""

@@ -210,15 +210,12 @@ def find_executable(proc: ProcessSpec) -> str:
 
 def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
     """rlimits, oom score, user and capabilities -- in the order the kernel needs."""
-    import resource
-
     for res, soft, hard in proc.rlimits:
         try:
-            resource.setrlimit(res, (soft, hard))
-        except (OSError, ValueError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft % 2**64}, {hard % 2**64}): {reason}") \
-                from None
+            sc.setrlimit(res, soft, hard)
+        except OSError as e:
+            raise sync.InitFailed(f"process.rlimits: setrlimit({res}, {soft % 2**64}, {hard % 2**64}): "
+                                  f"{os.strerror(e.errno)}") from None
     if proc.oom_score_adj is not None:
         try:
             sc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))

@@ -75,5 +75,8 @@ class RecordingSyscalls:
     def capset(self, effective, permitted, inheritable):
         self._record("capset", effective, permitted, inheritable)
 
+    def setrlimit(self, resource, soft, hard):
+        self._record("setrlimit", resource, soft, hard)
+
     def write_file(self, path, data):
         self._record("write_file", path, data)

@@ -13,7 +13,7 @@ it and sets the default; the program then checks the remaining rules from
 the last to the first and the first match decides.  The default is deny.
 
 The bytecode is assembled here and loaded with the ``bpf(2)`` syscall
-through ctypes; no libbpf or compiler is needed.
+through libc's syscall(2) (pycr.core.libc); no libbpf or compiler is needed.
 """
 
 from __future__ import annotations
@@ -129,31 +129,29 @@ def assemble(devices: list[dict[str, Any]]) -> bytes:
 
 
 def _bpf(cmd: int, attr: bytes) -> int:
-    import ctypes
-    import platform
+    from pycr.core import libc
 
-    nr = _SYS_BPF.get(platform.machine())
+    machine = os.uname().machine
+    nr = _SYS_BPF.get(machine)
     if nr is None:
-        raise PycrError(f"linux.resources.devices: bpf(2) syscall number unknown on {platform.machine()}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = ctypes.create_string_buffer(attr, len(attr))
-    ret = libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), buf, ctypes.c_uint(len(attr)))
+        raise PycrError(f"linux.resources.devices: bpf(2) syscall number unknown on {machine}")
+    ret = libc.syscall(nr, cmd, libc.buffer(attr), len(attr))
     if ret < 0:
-        err = ctypes.get_errno()
+        err = libc.get_errno()
         raise OSError(err, os.strerror(err))
     return ret
 
 
 def load(program: bytes) -> int:
     """Load the program; returns its fd.  The kernel's verifier log is in the error."""
-    import ctypes
+    from pycr.core import libc
 
-    insns = ctypes.create_string_buffer(program, len(program))
-    license_ = ctypes.create_string_buffer(b"Apache-2.0")
-    log = ctypes.create_string_buffer(65536)
+    insns = libc.buffer(program)
+    license_ = libc.buffer(b"Apache-2.0\0")
+    log = libc.buffer(bytes(65536))
     attr = struct.pack("<IIQQIIQII16sII", BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
-                       ctypes.addressof(insns), ctypes.addressof(license_), 1, len(log),
-                       ctypes.addressof(log), 0, 0, b"pycr_devices", 0, BPF_CGROUP_DEVICE)
+                       libc.addressof(insns), libc.addressof(license_), 1, len(log),
+                       libc.addressof(log), 0, 0, b"pycr_devices", 0, BPF_CGROUP_DEVICE)
     try:
         return _bpf(BPF_PROG_LOAD, attr + b"\0" * (128 - len(attr)))
     except OSError as e:

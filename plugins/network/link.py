@@ -225,12 +225,9 @@ def _socket_in(pid: int, ifname: str):
 
 def _setns(fd: int) -> None:
     """setns(2) for this thread (os.setns is Python 3.12+)."""
-    import ctypes
+    from pycr.core import syscalls
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
+    syscalls.SYSCALLS.setns(fd, CLONE_NEWNET)
 
 
 def attach(pid: int, host: str, ifname: str, network: dict, address: str, first: bool = True) -> str:

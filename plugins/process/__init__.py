@@ -51,8 +51,8 @@ def pycr_isolation_plan(config, plan):
 
 
 def _rlim(value: int) -> int:
-    """An rlim_t for resource.setrlimit, which takes a C long long: values
-    from 2^63 up are passed in two's complement (2^64-1 is RLIM_INFINITY, -1)."""
+    """An rlim_t as the plan keeps it, a C long long: values from 2^63 up in
+    two's complement (2^64-1, RLIM_INFINITY, is -1); Syscalls.setrlimit takes either."""
     return value - 2**64 if value >= 2**63 else value
 
 

@@ -167,14 +167,12 @@ def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> tuple[byt
 def set_filter(sc, prog: bytes, flags: int) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog); the listener fd
     (or 0) on success."""
-    import ctypes
+    from pycr.core import libc
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
-
-    fprog = SockFprog(len(prog) // 8, prog)
+    code = libc.buffer(prog)  # struct sock_fprog {u16 len; (pad); struct sock_filter *filter}
+    fprog = (len(prog) // 8).to_bytes(8, "little") + libc.addressof(code).to_bytes(8, "little")
     nr = SYS_SECCOMP[os.uname().machine]
-    ret = sc.libc.syscall(nr, SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), ctypes.byref(fprog))
+    ret = libc.syscall(nr, SECCOMP_SET_MODE_FILTER, libc.ULong(flags), fprog)
     return sc._check(ret, "seccomp")
 
 
@@ -203,8 +201,7 @@ class LoadSeccomp(steps.Step):
 def set_filter_raw(flags: int) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL): the errno (a probe of
     which flags the kernel knows; nothing is loaded)."""
-    import ctypes
+    from pycr.core import libc
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    ret = libc.syscall(SYS_SECCOMP[os.uname().machine], SECCOMP_SET_MODE_FILTER, ctypes.c_uint(flags), None)
-    return ctypes.get_errno() if ret < 0 else 0
+    ret = libc.syscall(SYS_SECCOMP[os.uname().machine], SECCOMP_SET_MODE_FILTER, libc.ULong(flags), None)
+    return libc.get_errno() if ret < 0 else 0

@@ -115,6 +115,8 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
         if verb == "run":  # the dispatch plan frozen by create: a plugin none of whose hooks run stays out
             assert "pycr.plugins.manage.hooks" not in modules
         assert layer_modules(modules) == [], f"pycr-oci {verb} imports layer modules"
+        # libc through _ctypes alone (core/linux/libc.py): ctypes' and resource's start-up stays off
+        assert not {"ctypes", "resource"} & modules, f"pycr-oci {verb} imports ctypes or resource"
 
 
 def _builtin_verbs():
