@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 base=(python3 python3-venv busybox-static iproute2 procps libseccomp2 tini nftables)
 test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine docker-compose
            qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc libc6-dev openssl util-linux
-           docker.io chromium chromium-driver iperf3)  # the docker CLI (pycr serve's client) and dockerd (an engine driving pycr-oci), a browser
+           docker.io chromium chromium-driver iperf3 strace)  # the docker CLI (pycr serve's client) and dockerd (an engine driving pycr-oci), a browser; strace (what a run does, syscall by syscall)
 
 want=("${base[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

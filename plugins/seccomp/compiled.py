@@ -5,8 +5,9 @@ module: it is what every run with a cached policy imports).
 Cache: ``<root>/.seccomp/<sha256 of the policy>.bpf``: an 8-byte header (the
 seccomp(2) flags, and whether a NOTIFY action needs a listener, each a
 little-endian u32) and the program.  With the flags cached too, a cached
-policy needs neither libseccomp nor :mod:`.policy`.  The directory is made 0700
-and opened without following symlinks; one that is not a directory owned by
+policy needs neither libseccomp nor :mod:`.policy`.  The directory is opened
+without following symlinks, and made 0700 only when that fails (a cached
+lookup makes nothing); one that is not a directory owned by
 us with no group/other access is refused, never used, so nobody but root
 can plant a filter or redirect a write.  Files are read with O_NOFOLLOW and
 written to a temporary name, then renamed into place (concurrent creates of
@@ -56,19 +57,25 @@ def key(seccomp: dict, ignore_unknown: bool = False) -> str:
     return sha256(FORMAT + os.uname().machine.encode() + b"\n" + mode + doc).hexdigest()
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _open_dir(root: str) -> int:
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    parent = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    """The cache directory, opened and checked.  Every run with a policy
+    looks it up, so it is opened first and only made (the root too) when
+    that fails: a cached lookup costs two opens and an fstat, no mkdir.
+    The fallback is the whole make-then-open, so a failed open ends
+    exactly as it would have without the fast path."""
+    try:
+        parent = os.open(root, _DIR_FLAGS)
+    except OSError:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        parent = os.open(root, _DIR_FLAGS)
     try:
         try:
-            os.mkdir(DIRNAME, 0o700, dir_fd=parent)
-        except FileExistsError:
-            pass
-        try:
-            fd = os.open(DIRNAME, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
-        except OSError as e:
-            raise ConfigError(f"seccomp cache {os.path.join(root, DIRNAME)}: not a directory ({e.strerror}); "
-                              "remove it") from None
+            fd = os.open(DIRNAME, _DIR_FLAGS, dir_fd=parent)
+        except OSError:
+            fd = _make_dir(parent, root)
     finally:
         os.close(parent)
     st = os.fstat(fd)
@@ -77,6 +84,20 @@ def _open_dir(root: str) -> int:
         raise ConfigError(f"seccomp cache {os.path.join(root, DIRNAME)}: owned by uid {st.st_uid} with mode "
                           f"{stat.S_IMODE(st.st_mode):o}; it must be ours and 0700 -- remove it")
     return fd
+
+
+def _make_dir(parent: int, root: str) -> int:
+    """Make ``.seccomp`` 0700 in ``parent`` unless something has that name (a
+    concurrent run's directory, or a file or symlink refused here), and open it."""
+    try:
+        os.mkdir(DIRNAME, 0o700, dir_fd=parent)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(DIRNAME, _DIR_FLAGS, dir_fd=parent)
+    except OSError as e:
+        raise ConfigError(f"seccomp cache {os.path.join(root, DIRNAME)}: not a directory ({e.strerror}); "
+                          "remove it") from None
 
 
 def lookup(root: str, name: str) -> bytes | None:

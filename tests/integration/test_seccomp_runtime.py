@@ -179,17 +179,63 @@ def test_compiled_once_then_cached_without_libseccomp(run_oci, sbundle, state_ro
     assert os.stat(entry).st_mtime_ns == before
 
 
-def test_a_symlinked_cache_dir_is_refused(tmp_path, sbundle, cid):
+def test_a_cached_run_makes_no_cache_directory(tmp_path, sbundle, state_root, cid):
+    """Traced by strace (the runtime process, where the plan is built): the first run in a fresh
+    root makes `.seccomp` 0700; the second opens it and makes nothing."""
+    root = f"{state_root}-seccache-{cid}"
+    b = sbundle(f"/bin/sys {NR['keyctl']} 0", allow_but([{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO",
+                                                           "errnoRet": 19}]))
+    traces = []
+    try:
+        for n in (1, 2):
+            out = str(tmp_path / f"trace-{n}")
+            r = subprocess.run(["strace", "-qq", "-e", "trace=mkdir,mkdirat,openat", "-o", out,
+                                PYCR_OCI, "--root", root, "run", "-b", b, cid], capture_output=True, text=True,
+                               timeout=60)
+            assert (r.returncode, r.stdout) == (0, "-1 19\n"), r.stderr
+            with open(out) as f:
+                traces.append([" ".join(line.split()) for line in f.read().splitlines() if '".seccomp"' in line])
+        assert os.lstat(os.path.join(root, ".seccomp")).st_mode == 0o40700
+    finally:
+        subprocess.run([PYCR_OCI, "--root", root, "delete", "--force", cid], capture_output=True, timeout=60)
+        subprocess.run(["rm", "-rf", root], check=True)
+    first, second = traces
+    made = [line for line in first if line.startswith("mkdir")]
+    assert len(made) == 1 and made[0].startswith("mkdirat(") and made[0].endswith('".seccomp", 0700) = 0'), first
+    assert [line for line in second if line.startswith("mkdir")] == [], second
+    assert second and all(line.startswith("openat(") and "O_NOFOLLOW" in line and " = -1 " not in line
+                          for line in second), second
+
+
+def _symlink_elsewhere(tmp_path, cache):
+    os.symlink(str(tmp_path / "elsewhere"), cache)
+
+
+def _chmod_777(tmp_path, cache):
+    os.rename(str(tmp_path / "elsewhere"), cache)
+    os.chmod(cache, 0o777)
+
+
+def _chown_nobody(tmp_path, cache):
+    os.rename(str(tmp_path / "elsewhere"), cache)
+    os.chown(cache, 65534, 65534)
+
+
+@pytest.mark.parametrize("plant", [_symlink_elsewhere, _chmod_777, _chown_nobody])
+def test_a_hostile_cache_dir_is_refused(tmp_path, sbundle, cid, plant):
+    """A `.seccomp` that is a symlink, world-writable or another user's: one error line, no container,
+    nothing read from or written into it."""
     root = str(tmp_path / "root")
     target = tmp_path / "elsewhere"
-    target.mkdir()
+    target.mkdir(mode=0o700)
     os.makedirs(root, mode=0o700)
-    os.symlink(str(target), os.path.join(root, ".seccomp"))
+    cache = os.path.join(root, ".seccomp")
+    plant(tmp_path, cache)
     b = sbundle("true", allow_but([{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}]))
     r = subprocess.run([PYCR_OCI, "--root", root, "run", "-b", b, cid], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "seccomp cache" in r.stderr
-    assert list(target.iterdir()) == []
+    assert f"seccomp cache {cache}:" in r.stderr and "Traceback" not in r.stderr
+    assert os.listdir(cache) == []
     assert sorted(os.listdir(root)) == [".seccomp"]  # no container state, nothing written via the link
 
 
