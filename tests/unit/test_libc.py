@@ -40,12 +40,12 @@ def test_buffer_is_a_writable_copy_the_kernel_fills():
 
 
 def test_ulong_passes_64_bits():
-    # prctl(PR_SET_NAME) ignores nothing of a 64-bit pointer: a name read back proves the address arrived whole
-    name = libc.buffer(b"pycr-libc\0")
-    assert libc.function("prctl")(15, libc.ULong(libc.addressof(name)), libc.ULong(0), libc.ULong(0),
+    # prctl(PR_GET_NAME) writes through a 64-bit pointer: the thread's name read back proves the address arrived whole
+    name = libc.buffer(bytes(16))
+    assert libc.function("prctl")(16, libc.ULong(libc.addressof(name)), libc.ULong(0), libc.ULong(0),
                                   libc.ULong(0)) == 0
-    with open(f"/proc/self/task/{libc.syscall(186)}/comm") as f:  # gettid
-        assert f.read().strip() == "pycr-libc"
+    with open(f"/proc/self/task/{libc.syscall(186)}/comm", "rb") as f:  # gettid
+        assert name.value == f.read().strip()[:15]
 
 
 def test_setrlimit_through_prlimit_in_a_child():
