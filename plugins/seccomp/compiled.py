@@ -167,12 +167,11 @@ def program(root: str, seccomp: dict, ignore_unknown: bool = False) -> tuple[byt
 def set_filter(sc, prog: bytes, flags: int) -> int:
     """seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog); the listener fd
     (or 0) on success."""
-    from pycr.core import libc
-
-    code = libc.buffer(prog)  # struct sock_fprog {u16 len; (pad); struct sock_filter *filter}
-    fprog = (len(prog) // 8).to_bytes(8, "little") + libc.addressof(code).to_bytes(8, "little")
+    c = sc.libc.c  # through the syscall seam, as every step of the init
+    code = c.buffer(prog)  # struct sock_fprog {u16 len; (pad); struct sock_filter *filter}
+    fprog = (len(prog) // 8).to_bytes(8, "little") + c.addressof(code).to_bytes(8, "little")
     nr = SYS_SECCOMP[os.uname().machine]
-    ret = libc.syscall(nr, SECCOMP_SET_MODE_FILTER, libc.ULong(flags), fprog)
+    ret = sc.libc.syscall(nr, SECCOMP_SET_MODE_FILTER, c.ULong(flags), fprog)
     return sc._check(ret, "seccomp")
 
 
