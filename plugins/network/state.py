@@ -219,7 +219,15 @@ class NetState:
             os.unlink(os.path.join(self.root, "parked", veth + ".json"))
 
     def reap(self) -> list[dict]:
-        """Drop the leases whose container init is gone; returns them (their veths may need deleting)."""
+        """Drop the leases whose container init is gone; returns them (their veths may need deleting).
+        Also removes the temporary file of a write whose process died before its rename (a kill -9)."""
+        for sub in ("networks", "leases", "parked"):
+            d = os.path.join(self.root, sub)
+            for name in os.listdir(d):
+                writer = name.rpartition(".tmp-")[2]
+                if ".tmp-" in name and writer.isdigit() and not os.path.exists(f"/proc/{writer}"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(d, name))
         gone = []
         for lease in self.leases():
             if proc_start(lease.get("pid")) != lease.get("pid_start"):

@@ -51,6 +51,27 @@ def test_pool_exhaustion_reuse_order_and_reaping(tmp_path):
     assert [x["id"] for x in st.reap()] == ["dead"] and st.lease("dead") is None
 
 
+def test_reaping_removes_the_temp_files_of_dead_writers(tmp_path):
+    """A writer killed between its write and its rename (kill -9 of pycr mid-setup) leaves
+    ``NAME.tmp-PID``: the next change removes it; a live writer's file stays."""
+    import subprocess
+    import sys
+
+    st = NetState(str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid is a dead writer's
+    dead = [tmp_path / sub / f"x.json.tmp-{child.pid}" for sub in ("leases", "networks", "parked")]
+    live = tmp_path / "leases" / f"y.json.tmp-{os.getpid()}"
+    other = tmp_path / "leases" / "notes.tmp-abc"  # not ours: no pid
+    for f in (*dead, live, other):
+        f.write_text("{")
+    with st.locked():
+        st.reap()
+    assert not any(f.exists() for f in dead)
+    assert live.exists() and other.exists()
+    assert st.leases() == []  # the partial files were never read as leases
+
+
 def test_network_definitions(tmp_path):
     st = NetState(str(tmp_path))
     a = st.define("a", None)
