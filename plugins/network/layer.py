@@ -212,9 +212,11 @@ def reap(st) -> list[dict]:
     for x in gone:
         _driver(x["driver"]).detach(st, x)
     for p in st.parked():
-        if link.index(p["veth"]) == p["index"] and time.time() - p["since"] > PARK_GRACE:
+        present = link.index(p["veth"]) == p["index"]
+        if present and time.time() - p["since"] > PARK_GRACE:
             link.delete(indexes=[p["index"]])
-        if link.index(p["veth"]) != p["index"]:
+            present = link.index(p["veth"]) == p["index"]
+        if not present:
             st.unpark(p["veth"])
     return gone
 

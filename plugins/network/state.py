@@ -31,6 +31,7 @@ DEFAULT_BRIDGE = "pycr0"
 DEFAULT_SUBNET = "10.88.0.0/16"
 USER_POOL = "10.89.0.0/16"  # user networks get a free /24 from here unless --subnet says otherwise
 RESERVED = ("bridge", "host", "none")
+SUBDIRS = ("networks", "leases", "parked")  # one JSON document per file in each
 
 
 def proc_start(pid: int | None) -> int | None:
@@ -79,8 +80,13 @@ class NetState:
 
     def __init__(self, root: str):
         self.root = root
-        for sub in ("networks", "leases", "parked"):
+        for sub in SUBDIRS:
             os.makedirs(os.path.join(root, sub), 0o700, exist_ok=True)
+
+    def _documents(self, sub: str) -> list[dict]:
+        """Every readable ``*.json`` of ``sub``, in name order (a torn one is skipped)."""
+        d = os.path.join(self.root, sub)
+        return [x for x in (_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")) if x]
 
     @contextlib.contextmanager
     def locked(self):
@@ -98,9 +104,7 @@ class NetState:
                 "gateway": _host(DEFAULT_SUBNET, 1), "bridge": DEFAULT_BRIDGE, "builtin": True}
 
     def networks(self) -> list[dict]:
-        d = os.path.join(self.root, "networks")
-        found = [_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")]
-        return [self.default()] + [n for n in found if n]
+        return [self.default()] + self._documents("networks")
 
     def network(self, name: str) -> dict | None:
         if name == DEFAULT_NETWORK:
@@ -157,9 +161,8 @@ class NetState:
         return os.path.join(self.root, "leases", cid + ".json")
 
     def leases(self, network: str | None = None) -> list[dict]:
-        d = os.path.join(self.root, "leases")
-        out = [_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")]
-        return [x for x in out if x and (network is None or any(e["network"] == network for e in endpoints(x)))]
+        return [x for x in self._documents("leases")
+                if network is None or any(e["network"] == network for e in endpoints(x))]
 
     def lease(self, cid: str) -> dict | None:
         return _read(self._lease_path(cid))
@@ -211,8 +214,7 @@ class NetState:
                 "since": time.time()})
 
     def parked(self) -> list[dict]:
-        d = os.path.join(self.root, "parked")
-        return [x for x in (_read(os.path.join(d, n)) for n in sorted(os.listdir(d)) if n.endswith(".json")) if x]
+        return self._documents("parked")
 
     def unpark(self, veth: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -221,7 +223,7 @@ class NetState:
     def reap(self) -> list[dict]:
         """Drop the leases whose container init is gone; returns them (their veths may need deleting).
         Also removes the temporary file of a write whose process died before its rename (a kill -9)."""
-        for sub in ("networks", "leases", "parked"):
+        for sub in SUBDIRS:
             d = os.path.join(self.root, sub)
             for name in os.listdir(d):
                 writer = name.rpartition(".tmp-")[2]
