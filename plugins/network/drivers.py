@@ -37,7 +37,7 @@ class ContainerDriver(NetworkDriver):
 
         ref = req["target"]
         st = NetState(req["state"])
-        found = [x for x in st.leases() if ref in (x["name"], x["id"]) or x["id"].startswith(ref)]
+        found = st.find_leases(ref)
         if len(found) != 1:
             raise ConfigError(f"--network container:{ref}: " + (
                 "no running container of that name or id" if not found else "the id prefix is ambiguous"))

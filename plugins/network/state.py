@@ -167,6 +167,14 @@ class NetState:
     def lease(self, cid: str) -> dict | None:
         return _read(self._lease_path(cid))
 
+    def find_leases(self, ref: str) -> list[dict]:
+        """The leases ``ref`` names, in docker's order: a full id or a name wins outright, else
+        every id it prefixes. A name like ``db`` is also a hex prefix; it must not meet another
+        container's id (one in 256 ids starts with it)."""
+        leases = self.leases()
+        exact = [x for x in leases if ref in (x["id"], x["name"])]
+        return exact[:1] if exact else [x for x in leases if ref and x["id"].startswith(ref)]
+
     def save_lease(self, lease: dict) -> None:
         _write(self._lease_path(lease["id"]), lease)
 

@@ -15,7 +15,7 @@ def run(opts, ns) -> int:
 
     st = net_state()
     ref = ns.container
-    found = [x for x in st.leases() if ref == x["name"]] or [x for x in st.leases() if x["id"].startswith(ref)]
+    found = st.find_leases(ref)
     if len(found) != 1:
         raise ConfigError(f"container {ref!r}: " + ("ambiguous id prefix" if found else
                                                       "no running container of that name or id"))

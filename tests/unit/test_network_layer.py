@@ -72,6 +72,19 @@ def test_reaping_removes_the_temp_files_of_dead_writers(tmp_path):
     assert st.leases() == []  # the partial files were never read as leases
 
 
+def test_a_name_wins_over_an_id_prefix_it_spells(tmp_path):
+    """``container:db`` with a container named db and another whose id starts with db (CI met
+    this): the name wins, as in docker; a prefix is used only when nothing is named exactly."""
+    st = NetState(str(tmp_path))
+    for cid, name in (("db" + "1" * 62, "api"), ("c" * 64, "db"), ("dbe" + "2" * 61, "web")):
+        st.save_lease({"id": cid, "name": name, "network": None})
+    assert [x["name"] for x in st.find_leases("db")] == ["db"]
+    assert [x["name"] for x in st.find_leases("c" * 64)] == ["db"]
+    assert [x["name"] for x in st.find_leases("db1")] == ["api"]
+    assert sorted(x["name"] for x in st.find_leases("d")) == ["api", "web"]  # ambiguous: the caller says so
+    assert st.find_leases("") == [] and st.find_leases("nosuch") == []
+
+
 def test_network_definitions(tmp_path):
     st = NetState(str(tmp_path))
     a = st.define("a", None)
