@@ -295,33 +295,42 @@ def _networks_of(req: dict) -> list[str]:
     return ([req["network"]] if req.get("network") else []) + [c["network"] for c in req.get("connect") or []]
 
 
-def connect(cid: str, cdir: str, name: str, aliases: list[str] = ()) -> None:
-    """``pycr network connect``: put container ``cid`` (directory ``cdir``) on network ``name``
-    as well, now if it runs (``eth<n>``, an address, hosts files) and from every start on."""
-    from pycr.plugins.network import drivers
+@contextlib.contextmanager
+def _changing_networks(cid: str, cdir: str, verb: str):
+    """The start connect and disconnect share: a bridge-mode container only; then, under the
+    state's lock with dead containers reaped, (state, its request read again, its lease if it
+    runs, else None)."""
     from pycr.plugins.network.state import NetState, proc_start
 
     req = _request_in(cid, cdir)
     if req["driver"] != "bridge":
-        raise ConfigError(f"container {req['name']}: network mode {req['network_mode']!r} cannot be connected "
-                          f"to a network")
-    aliases = _aliases(list(aliases), "bridge", name)
+        raise ConfigError(f"container {req['name']}: network mode {req['network_mode']!r} cannot be "
+                          f"{verb} a network")
     st = NetState(req["state"])
     with st.locked():
         _sync(st, reap(st))
+        lease = st.lease(cid)
+        live = lease is not None and proc_start(lease["pid"]) == lease["pid_start"]
+        yield st, _request_in(cid, cdir), lease if live else None
+
+
+def connect(cid: str, cdir: str, name: str, aliases: list[str] = ()) -> None:
+    """``pycr network connect``: put container ``cid`` (directory ``cdir``) on network ``name``
+    as well, now if it runs (``eth<n>``, an address, hosts files) and from every start on."""
+    from pycr.plugins.network import drivers
+
+    with _changing_networks(cid, cdir, "connected to") as (st, req, lease):
+        aliases = _aliases(list(aliases), "bridge", name)
         network = st.network(name)
         if network is None:
             raise ConfigError(f"network {name!r} does not exist")
-        req = _request_in(cid, cdir)
         if network["name"] in _networks_of(req):
             raise ConfigError(f"container {req['name']} is already connected to network {network['name']}")
-        lease = st.lease(cid)
-        live = lease is not None and proc_start(lease["pid"]) == lease["pid_start"]
-        if live:
+        if lease:
             drivers.connect(st, lease["pid"], lease, network["name"], aliases)
         req.setdefault("connect", []).append({"network": network["name"], "aliases": aliases})
         _save_request(cdir, req)
-        if live:
+        if lease:
             _sync(st, [lease])
 
 
@@ -329,16 +338,9 @@ def disconnect(cid: str, cdir: str, name: str) -> None:
     """``pycr network disconnect``: take container ``cid`` off network ``name`` (its interface
     there is deleted at once if it runs) and keep it off on later starts."""
     from pycr.plugins.network import link
-    from pycr.plugins.network.state import NetState, endpoints, proc_start
+    from pycr.plugins.network.state import endpoints
 
-    req = _request_in(cid, cdir)
-    if req["driver"] != "bridge":
-        raise ConfigError(f"container {req['name']}: network mode {req['network_mode']!r} cannot be "
-                          f"disconnected from a network")
-    st = NetState(req["state"])
-    with st.locked():
-        _sync(st, reap(st))
-        req = _request_in(cid, cdir)
+    with _changing_networks(cid, cdir, "disconnected from") as (st, req, lease):
         if name not in _networks_of(req):
             if st.network(name) is None:
                 raise ConfigError(f"network {name!r} does not exist")
@@ -347,8 +349,7 @@ def disconnect(cid: str, cdir: str, name: str) -> None:
         if first and req.get("ports"):
             raise ConfigError(f"container {req['name']} publishes ports on network {name}: it cannot be "
                               f"disconnected from it")
-        lease = st.lease(cid)
-        if lease is not None and proc_start(lease["pid"]) == lease["pid_start"]:
+        if lease:
             ep = next(e for e in endpoints(lease) if e["network"] == name)
             if ep.get("veth") and link.exists(ep["veth"]):
                 link.delete([ep["veth"]])  # its peer in the container goes with it
