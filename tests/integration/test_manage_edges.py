@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import subprocess
 import time
@@ -30,9 +31,20 @@ def _wait(cond, timeout=30):
 
 
 def _foreground(clean, name):
+    """A foreground ``pycr run`` whose container has installed its TERM trap (it says "ready" then).
+
+    The caller closes ``proc.stdout`` once ``proc`` has ended."""
     proc = clean.popen("run", "--name", name, clean.image, "sh", "-c",
-                       "trap 'exit 3' TERM; while true; do sleep 0.1; done",
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done",
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    said = b""
+    deadline = time.monotonic() + 30
+    while b"ready\n" not in said:
+        assert time.monotonic() < deadline, f"no ready from the container: {said!r}"
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            assert chunk, f"pycr run ended before its container was ready: {said!r}"
+            said += chunk
     _wait(lambda: any(r["Names"] == name and r["State"] == "running" for r in clean.ps()))
     return proc
 
@@ -44,6 +56,7 @@ def test_foreground_run_is_a_record_and_goes_away_with_it(clean):
     assert info["State"]["Running"] and info["State"]["Pid"] > 1
     proc.send_signal(signal.SIGTERM)  # forwarded to the container: it ends, pycr run cleans up
     assert proc.wait(60) == 3  # the container's TERM trap ran
+    proc.stdout.close()
     assert [r for r in clean.ps() if r["Names"] == name] == []
     assert leftovers(clean) == []
 
@@ -55,6 +68,7 @@ def test_killed_foreground_run_is_detected_and_cleaned(clean, cleaner):
     pid = clean.inspect(name)["State"]["Pid"]
     proc.kill()  # SIGKILL: pycr run cannot clean up; its container is orphaned
     proc.wait()
+    proc.stdout.close()
     row = [r for r in clean.ps() if r["Names"] == name]
     assert row and row[0]["State"] == "dead", row
     assert "pycr run was killed" in clean.inspect(name)["State"]["Error"]
