@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import pty
 import select
@@ -89,9 +90,13 @@ def test_run_it_shell(clean):
         t.expect("xterm")
         t.resize(40, 120)  # the terminal grows: pycr gets SIGWINCH and passes the size on
         os.kill(t.pid, signal.SIGWINCH)
-        time.sleep(0.3)
-        t.send(b"stty size\r")
-        t.expect("40 120")
+        deadline = time.monotonic() + 30
+        for n in itertools.count(1000):  # ask again until the new size has arrived; each answer ends at its mark
+            t.send(b"stty size; echo mark-$((%d+1))\r" % (n - 1))  # the echoed line does not spell the mark
+            if b"40 120" in t.expect(f"mark-{n}"):
+                break
+            assert time.monotonic() < deadline, "the container's terminal never became 40x120"
+            time.sleep(0.2)
         t.send(b"sleep 30; echo after-sleep\r")
         time.sleep(1)
         started = time.monotonic()
