@@ -115,8 +115,10 @@ def test_kill_9_pycr_while_it_creates(clean):
         assert new
         cid = new.pop()
         p.seen.add(cid)
-        time.sleep(0.5)
-        rows = {r["Id"]: r for r in p.ps()}
+        deadline = time.monotonic() + 30
+        while (rows := {r["Id"]: r for r in p.ps()}).get(cid, {}).get("State") in ("creating", "starting"):
+            assert time.monotonic() < deadline, rows[cid]  # a launcher that outlived pycr is still at it
+            time.sleep(0.1)
         if cid in rows:  # a record made it: it says what happened
             outcomes.append(rows[cid]["State"])
             assert rows[cid]["State"] in ("dead", "running"), rows[cid]
