@@ -17,17 +17,11 @@ import uuid
 import pytest
 
 from tests.helpers.manage import leftovers
+from tests.helpers.poll import until
 
 pytestmark = pytest.mark.root
 
 PYTHON_LEAK = re.compile(r"Traceback|\b[A-Z][a-zA-Z]+(Error|Exception)\b|\bErrno\b")
-
-
-def _wait(cond, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def _foreground(clean, name):
@@ -45,7 +39,7 @@ def _foreground(clean, name):
             chunk = os.read(proc.stdout.fileno(), 4096)
             assert chunk, f"pycr run ended before its container was ready: {said!r}"
             said += chunk
-    _wait(lambda: any(r["Names"] == name and r["State"] == "running" for r in clean.ps()))
+    until(lambda: any(r["Names"] == name and r["State"] == "running" for r in clean.ps()), f"{name} running in ps")
     return proc
 
 
@@ -77,7 +71,7 @@ def test_killed_foreground_run_is_detected_and_cleaned(clean, cleaner):
         assert name not in [r["Names"] for r in clean.ps()], out
     else:
         clean("rm", name, check=0)
-    _wait(lambda: not os.path.exists(f"/proc/{pid}"))
+    until(lambda: not os.path.exists(f"/proc/{pid}"), f"the container's process {pid} gone")
     assert leftovers(clean) == []
 
 

@@ -9,17 +9,11 @@ import time
 
 import pytest
 
+from tests.helpers.poll import until
+
 
 pytestmark = pytest.mark.root
 LOOP = "echo started; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
-
-
-def _until(cond, what, timeout=30):
-    """Poll ``cond()`` until it is true; after ``timeout`` s fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_run_d_ps_logs_inspect(clean):
@@ -36,7 +30,7 @@ def test_run_d_ps_logs_inspect(clean):
     assert os.path.exists(f"/proc/{info['State']['MonitorPid']}")
     with open(f"/proc/{info['State']['MonitorPid']}/comm") as f:
         assert f.read().strip() == "pycr:[monitor]"
-    _until(lambda: (out := p("logs", "web", check=0)).stdout.startswith("started\ntick 0\ntick 1\n")
+    until(lambda: (out := p("logs", "web", check=0)).stdout.startswith("started\ntick 0\ntick 1\n")
            and out.stderr == "oops\n", "started, two ticks and oops in the logs")
     assert p.logs("web", "--tail", "2").count("\n") == 2
     stamped = p.logs("web", "--tail", "1", "--timestamps")
@@ -82,7 +76,7 @@ def test_stop_start_restart_kill_wait(clean):
             "trap 'echo got TERM; exit 3' TERM; trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done")
 
     def traps_set(instances):  # each run of the command says "ready" once its traps are installed
-        _until(lambda: p.logs("svc").count("ready\n") == instances, f"instance {instances} ready")
+        until(lambda: p.logs("svc").count("ready\n") == instances, f"instance {instances} ready")
 
     traps_set(1)
     t0 = time.monotonic()
@@ -124,7 +118,7 @@ def test_pause_unpause_stats(clean):
     r = p("exec", "counter", "true")
     assert r.returncode != 0 and "paused" in r.stderr
     p("unpause", "counter", check=0)
-    _until(lambda: p.logs("counter") != before, "a tick after unpause")
+    until(lambda: p.logs("counter") != before, "a tick after unpause")
     stats = json.loads(p("stats", "--no-stream", "--format", "json", "counter", check=0).stdout)
     assert stats[0]["Name"] == "counter" and stats[0]["PIDs"] >= 1 and stats[0]["MemUsage"] > 0
     assert "counter" in p("stats", "--no-stream", check=0).stdout
