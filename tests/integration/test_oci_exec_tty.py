@@ -18,6 +18,7 @@ from pycr.core.testing.bundle import make_bundle
 
 pytestmark = pytest.mark.root
 from tests.helpers.engines import PYCR_OCI, run  # noqa: E402
+from tests.helpers.poll import until  # noqa: E402
 
 
 class Oci:
@@ -140,7 +141,7 @@ def test_pause_resume(oci, running):
     oci("exec", "--detach", running, "sh", "-c", counter)
     init_pid = oci.state(running)["pid"]
     n_path = f"/proc/{init_pid}/root/tmp/n"
-    time.sleep(0.3)
+    until(lambda: os.path.exists(n_path), "the detached counter's first write")
     oci("pause", running)
     assert oci.state(running)["status"] == "paused"
     a = os.path.getsize(n_path)
@@ -150,8 +151,7 @@ def test_pause_resume(oci, running):
     assert oci("pause", running, check=False).returncode != 0
     oci("resume", running)
     assert oci.state(running)["status"] == "running"
-    time.sleep(0.3)
-    assert os.path.getsize(n_path) > a
+    until(lambda: os.path.getsize(n_path) > a, "progress after resume")
     assert "not paused" in oci("resume", running, check=False).stderr
 
 
