@@ -216,7 +216,6 @@ def test_events_stream_shows_api_and_cli_containers(api, clean):
     ev = subprocess.Popen([DOCKER, "events", "--filter", "type=container", "--format",
                            "{{.Action}} {{.Actor.Attributes.name}}"], env=api.env, stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1)  # subscribed
         got = []
         reader = threading.Thread(target=lambda: got.extend(line.strip() for line in ev.stdout), daemon=True)
         reader.start()
@@ -226,6 +225,18 @@ def test_events_stream_shows_api_and_cli_containers(api, clean):
             while not all(w in got for w in want):
                 assert time.monotonic() < deadline, got
                 time.sleep(0.2)
+
+        # subscribed: events from before `docker events` subscribed are not sent, so a probe container is
+        # made (again, if its create did not show within a few seconds) until its create is in the stream
+        deadline = time.monotonic() + 60
+        while "create evprobe" not in got:
+            assert time.monotonic() < deadline, f"docker events never showed a probe's create: {got}"
+            api.docker("create", "--name", "evprobe", api.manage.image, "true", check=0)
+            shown = time.monotonic() + 3
+            while "create evprobe" not in got and time.monotonic() < shown:
+                time.sleep(0.1)
+            api.docker("rm", "evprobe", check=0)
+        until("destroy evprobe")
 
         # the API's own steps are published as it takes them, however short the container's life
         api.docker("run", "--rm", "--name", "ev1", api.manage.image, "true", check=0)
