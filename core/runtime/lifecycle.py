@@ -436,7 +436,7 @@ def delete(opts, cid: str, force: bool = False) -> None:
     status = c.status(cgroup)
     if status in ("running", "paused") and not force:
         raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
-    if status != "stopped" or cgroup is not None:
+    if status != "stopped" or (cgroup is not None and cgroup.pids()):  # an empty cgroup: nothing can fork into it
         _kill_everything(c, cgroup)
     failures = []
     if cgroup is not None:

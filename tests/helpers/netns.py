@@ -26,6 +26,19 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, check=check)
 
 
+def ping_answered(ping, tries: int = 5) -> bool:
+    """Whether ``ping()`` -- one ``busybox ping -c 1`` run, a CompletedProcess -- got its packet
+    back in one of ``tries`` attempts: a loaded machine may drop the first ARP exchange past
+    ping's timeout.  A name that does not resolve or a peer that is unreachable still fails."""
+    return any("1 packets received" in ping().stdout for _ in range(tries))
+
+
+def hosts_names(text: str) -> set[str]:
+    """Every name an /etc/hosts text gives an address (not the addresses: a 12-hex hostname
+    may contain "c1" by chance)."""
+    return {name for line in text.splitlines() if not line.startswith("#") for name in line.split()[1:]}
+
+
 class NetHost:
     def __init__(self, name: str):
         self.name, self.wan = name, name + "-w"

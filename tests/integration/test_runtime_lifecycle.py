@@ -84,6 +84,32 @@ def test_delete_of_created_container_kills_its_init(run_oci, bundle, cid):
     assert proc_start_time(pid) is None  # gone, or a zombie awaiting its reaper
 
 
+def test_delete_of_a_stopped_container_kills_what_its_init_left_in_its_cgroup(run_oci, bundle, cid):
+    """Without a pid namespace a child outlives the init: the container is stopped, its cgroup
+    is not empty.  delete kills what is left (as runc does) before it removes the cgroup; an
+    empty cgroup is removed without freezing and signalling it."""
+    from pycr.core.runtime.default_spec import default_config
+    from pycr.core.runtime.state import proc_start_time
+
+    spaces = [n for n in default_config(["true"])["linux"]["namespaces"] if n["type"] != "pid"]
+    b = bundle(["sh", "-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /stray"],
+               linux={"namespaces": spaces})
+    assert run_oci("run", "--detach", "--bundle", b, cid).returncode == 0
+    assert wait_status(run_oci, cid, "stopped")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(os.path.join(b, "rootfs", "stray")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stray = int(open(os.path.join(b, "rootfs", "stray")).read())
+    assert proc_start_time(stray) is not None  # alive, in the stopped container's cgroup
+    done = run_oci("delete", cid)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 10
+    while proc_start_time(stray) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc_start_time(stray) is None
+    assert run_oci("state", cid).returncode != 0
+
+
 def test_oci_hooks_get_state_on_stdin(run_oci, bundle, cid, tmp_path):
     out = tmp_path / "hooks"
     out.mkdir()
