@@ -65,14 +65,13 @@ class BridgeDriver(NetworkDriver):
             raise ConfigError(f"network {req['network']!r} was removed before the container started")
         taken = [(p, x["name"]) for x in st.leases() if x["id"] != lease["id"] for p in x.get("ports", [])]
         claimed = []
-        for p in req.get("ports", []):
-            if p["host_port"]:
-                other = next((name for q, name in taken + [(c, lease["name"]) for c in claimed]
-                              if ports.clash(p, q)), None)
-                if other:
-                    raise ConfigError(f"-p {ports.text(p)}: host port {p['host_port']}/{p['proto']} is "
-                                      f"already published by container {other}")
-            claimed.append(ports.claim(p))
+        for p in req.get("ports", []):  # under the lock: a random pick is checked against every lease
+            busy = taken + [(c, lease["name"]) for c in claimed]
+            other = next((name for q, name in busy if ports.clash(p, q)), None)
+            if other and not p.get("random"):
+                raise ConfigError(f"-p {ports.text(p)}: host port {p['host_port']}/{p['proto']} is "
+                                  f"already published by container {other}")
+            claimed.append(ports.claim(p, [q for q, _ in busy]))
         if req.get("network"):  # None once disconnected from the network it was created on
             lease.update(network=network["name"], ip=st.allocate(network), gateway=network["gateway"],
                          prefix=int(network["subnet"].split("/")[1]), veth=link.veth_name(lease["id"]),

@@ -51,7 +51,9 @@ def configure(config: dict, request: dict) -> dict:
     drv = _driver(name)
     if published and not drv.publishes:
         raise ConfigError(f"-p/-P: --network {value} has no address of its own to publish ports on")
-    req["ports"] = [p if p["host_port"] else ports.claim(p) for p in published]  # picked once: kept on restart
+    # picked once, kept on restart (the start picks again only if another container published it since)
+    taken = [q for x in NetState(root).leases() for q in x.get("ports", [])] if published else []
+    req["ports"] = [p if p["host_port"] else ports.claim(p, taken) for p in published]
     req["aliases"] = _aliases(request.get("aliases") or [], name, value)
     drv.configure(config, req)
     files = {"hosts": os.path.join(request["dir"], "hosts"), "resolv": os.path.join(request["dir"], "resolv.conf")}

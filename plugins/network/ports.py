@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 
@@ -54,8 +55,9 @@ def _kind(proto: str) -> int:
     return socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
 
 
-def claim(p: dict) -> dict:
-    """Check that the host port is free here (nothing listens on it); pick one for port 0."""
+def _bind(p: dict) -> int:
+    """Ask the kernel whether ``p``'s host port is free here (nothing listens on it); port 0:
+    which one it would give.  One line naming the port when it is not."""
     with socket.socket(socket.AF_INET, _kind(p["proto"])) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -64,7 +66,29 @@ def claim(p: dict) -> dict:
             where = f"{p['host_ip']}:" if p["host_ip"] else ""
             raise ConfigError(f"-p {where}{p['host_port']}:{p['container_port']}/{p['proto']}: "
                               f"the host port cannot be used: {e.strerror}") from None
-        return {**p, "host_port": s.getsockname()[1]}
+        return s.getsockname()[1]
+
+
+PICK_TRIES = 64  # random ports asked of the kernel before giving up on finding one no lease publishes
+
+
+def claim(p: dict, taken: list[dict] = ()) -> dict:
+    """``p`` with its host port checked free; port 0 (or a ``random`` one that is no longer
+    free): picked, marked ``random``.  Published ports are DNAT rules, not sockets, so the
+    kernel does not know them: a pick that clashes with one of ``taken`` (the ports other
+    containers publish) is asked for again, as docker's own port allocator would skip it."""
+    if p["host_port"] and not p.get("random"):
+        return {**p, "host_port": _bind(p)}
+    if p["host_port"] and not any(clash(p, q) for q in taken):
+        with contextlib.suppress(ConfigError):
+            return {**p, "host_port": _bind(p)}
+    for _ in range(PICK_TRIES):
+        got = {**p, "host_port": _bind({**p, "host_port": 0}), "random": True}
+        if not any(clash(got, q) for q in taken):
+            return got
+    where = f"{p['host_ip']}:" if p["host_ip"] else ""
+    raise ConfigError(f"-p {where}:{p['container_port']}/{p['proto']}: no free host port found in "
+                      f"{PICK_TRIES} tries (every one the kernel offered is published by another container)")
 
 
 def text(p: dict) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 
 from tests.conftest import PYCR
 from tests.helpers.engines import run
+from tests.helpers.registry import free_port
 
 DOCKER = "/usr/bin/docker"
 
@@ -35,7 +37,8 @@ class Api:
         self.proc = None
         self.stdout = ""
 
-    def start(self) -> "Api":
+    def start(self, ready: str = "Docker Engine API on") -> "Api":
+        """Run ``pycr serve`` until it prints ``ready`` (then it serves and handles SIGTERM)."""
         out = open(self.log, "w")
         self.proc = subprocess.Popen([*self.manage.prefix, PYCR, "--root", self.manage.root, "serve", "--host",
                                       f"unix://{self.sock}", *self.extra_args], env=self.manage.env, stdout=out,
@@ -43,8 +46,9 @@ class Api:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"pycr serve exited: {self.read_log()}")
-            if "Docker Engine API on" in self.read_log():  # printed once it serves (and handles SIGTERM)
+                log = self.read_log()
+                raise (PortTaken if "address already in use" in log else AssertionError)(f"pycr serve exited: {log}")
+            if ready in self.read_log():
                 break
             time.sleep(0.1)
         else:
@@ -74,13 +78,33 @@ class Api:
         return 0
 
 
+class PortTaken(AssertionError):
+    """``pycr serve`` exited: the port given to ``--ui`` was taken (after free_port() picked it)."""
+
+
+UI_TRIES = 5  # free ports tried for --ui
+
+
 @contextlib.contextmanager
-def serving(manage, extra_args=()):
-    """``pycr serve`` over ``manage``'s store for the block; afterwards: clean exit, no traceback, no socket."""
+def serving(manage, extra_args=(), ui: bool = False):
+    """``pycr serve`` over ``manage``'s store for the block; afterwards: clean exit, no traceback, no socket.
+    ``ui``: also the dashboard on a free loopback port (``a.url`` with its token, ``a.base``); a port
+    another process takes between free_port() and the server's bind is replaced by a new one."""
     if not os.path.exists(DOCKER):
         pytest.fail("missing the docker CLI (apt-get install docker.io)")
-    work = tempfile.mkdtemp(prefix="pycr-tests-api-")
-    a = Api(manage, work, extra_args).start()
+    for attempt in range(UI_TRIES if ui else 1):
+        work = tempfile.mkdtemp(prefix="pycr-tests-api-")
+        args = ["--ui", f"127.0.0.1:{free_port()}", *extra_args] if ui else list(extra_args)
+        try:
+            a = Api(manage, work, args).start("dashboard on" if ui else "Docker Engine API on")
+            break
+        except PortTaken:
+            shutil.rmtree(work, ignore_errors=True)
+            if not ui or attempt == UI_TRIES - 1:
+                raise
+    if ui:
+        a.url = re.search(r"dashboard on (http://\S+)", a.read_log()).group(1)
+        a.base = a.url.split("/?")[0]
     try:
         yield a
     finally:

@@ -43,9 +43,31 @@ def missing_tools() -> list[str]:
 
 
 def free_port() -> int:
+    """A port free on 127.0.0.1 now; another process may take it before the caller binds it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Does process ``pid`` hold the socket listening on 127.0.0.1:``port``?  Answering on the
+    port is not enough: a server that lost the race for it would find the winner there."""
+    want = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    inodes = {r[9] for r in rows if r[1] == want and r[3] == "0A"}  # 0A: LISTEN
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
 
 
 # ----------------------------------------------------------------- registry
@@ -59,6 +81,7 @@ class RegistryServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.auth = auth
         self.users = users or {"pycr": "s3cret"}
+        self.fixed_port = port is not None
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
         self.token_server: TokenServer | None = None
@@ -93,22 +116,45 @@ class RegistryServer:
         path.write_text("\n".join(lines) + "\n")
         return str(path)
 
+    START_TRIES = 5  # free ports tried: one picked by free_port() can be taken before the registry binds it
+
     def start(self) -> "RegistryServer":
+        """Run the registry and wait until it serves; on a port another process took since
+        free_port() picked it (the registry exits: address already in use), try a new one."""
+        for _ in range(self.START_TRIES):
+            if self._start_once():
+                return self
+            self.port = free_port()
+        raise RuntimeError(f"docker-registry: {self.START_TRIES} free ports were all taken before it bound them")
+
+    def _start_once(self) -> bool:
+        """False when the port was taken meanwhile (and a fixed ``port=`` was not asked for)."""
         config = self._config()
-        log = open(self.workdir / "registry.log", "ab")
+        logfile = self.workdir / "registry.log"
+        seen = logfile.stat().st_size if logfile.exists() else 0
+        log = open(logfile, "ab")
         self.proc = subprocess.Popen(["docker-registry", "serve", config], stdout=log, stderr=log,
                                      stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(self.workdir / 'registry.log').read_text()[-2000:]}")
+                self.proc = None
+                with open(logfile, "rb") as f:
+                    f.seek(seen)
+                    text = f.read().decode(errors="replace")
+                if "address already in use" in text and not self.fixed_port:
+                    return False
+                raise RuntimeError(f"docker-registry exited: {text[-2000:]}")
+            if not _listens(self.proc.pid, self.port):  # not yet, or the port is another process's
+                time.sleep(0.05)
+                continue
             try:
                 conn = http.client.HTTPConnection(self.host, timeout=2)
                 conn.request("GET", "/v2/")
                 conn.getresponse().read()
                 conn.close()
-                return self
+                return True
             except OSError:
                 time.sleep(0.05)
         self.stop()

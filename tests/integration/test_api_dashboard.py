@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import re
 import threading
 import time
 import urllib.error
@@ -18,7 +17,6 @@ import urllib.request
 import pytest
 
 from tests.helpers.api import serving
-from tests.helpers.registry import free_port
 
 pytestmark = pytest.mark.root
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -30,14 +28,7 @@ def dash(manage):
     for tool in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
         if not os.path.exists(tool):
             pytest.fail(f"missing {tool} (apt-get install chromium chromium-driver)")
-    port = free_port()
-    with serving(manage, ["--ui", f"127.0.0.1:{port}"]) as a:
-        deadline = time.monotonic() + 20
-        while not (m := re.search(r"dashboard on (http://\S+)", a.read_log())):
-            assert time.monotonic() < deadline, a.read_log()
-            time.sleep(0.1)
-        a.url = m.group(1)
-        a.base = a.url.split("/?")[0]
+    with serving(manage, ui=True) as a:
         yield a
 
 
@@ -216,15 +207,8 @@ def bench_dash(manage, tmp_path_factory):
         f.write("{}")
     os.symlink("/etc/shadow", root / "hostile" / "plot_shadow.png")
     os.symlink("/etc/passwd", root / "hostile" / "summary.txt")
-    port = free_port()
-    with serving(manage, ["--ui", f"127.0.0.1:{port}", "--bench-dir", str(root)]) as a:
-        deadline = time.monotonic() + 20
-        while not (m := re.search(r"dashboard on (http://\S+)", a.read_log())):
-            assert time.monotonic() < deadline, a.read_log()
-            time.sleep(0.1)
-        a.url, a.bench_root = m.group(1), root
-        a.base = a.url.split("/?")[0]
-        a.token = a.url.split("token=")[1]
+    with serving(manage, ["--bench-dir", str(root)], ui=True) as a:
+        a.bench_root, a.token = root, a.url.split("token=")[1]
         yield a
 
 

@@ -133,6 +133,23 @@ def test_bad_input_is_one_line_and_leaves_nothing(net):
     assert r.returncode != 0 and r.stderr.startswith("--subnet 'banana': ")
 
 
+def test_a_picked_port_another_container_published_since_is_picked_again(net):
+    """A created container's picked host port is a DNAT rule only once it starts, unknown to the
+    kernel: a container publishing that very port first must not make this one's start fail."""
+    p, h = net
+    cid = p("create", "-q", "--name", "late", "-p", ":80", p.image, "sh", "-c", SERVE, check=0).stdout.strip()
+    with open(os.path.join(p.store, "containers", cid, "network.json")) as f:
+        picked = json.load(f)["ports"][0]["host_port"]
+    early = p.run_d("--name", "early", "-p", f"{picked}:80", p.image, "sh", "-c", SERVE)
+    p("start", "late", check=0)
+    line = p("port", "late", check=0).stdout
+    port = int(line.strip().rsplit(":", 1)[1])
+    assert line.startswith("80/tcp -> 0.0.0.0:") and port != picked
+    assert fetch(h, f"http://127.0.0.1:{port}/") == f"hello-from-{cid[:12]}\n"
+    assert fetch(h, f"http://127.0.0.1:{picked}/") == f"hello-from-{early[:12]}\n"
+    assert h.nft().count(f"dport {port} ") == 1 and h.nft().count(f"dport {picked} ") == 1
+
+
 def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
     from tests.helpers.registry import push_busybox
 

@@ -120,6 +120,46 @@ def test_exposed_ports_and_clashes():
     assert not ports.clash(b, ports.parse("127.0.0.2:8080:80"))
 
 
+def test_a_random_pick_skips_ports_other_containers_publish(monkeypatch):
+    """Published ports are DNAT rules the kernel does not know: its bind(0) may offer one of them."""
+    offers = iter([8080, 8080, 8081])
+    monkeypatch.setattr(ports, "_bind", lambda p: p["host_port"] or next(offers))
+    taken = [ports.parse("8080:80"), ports.parse("127.0.0.1:8081:80/udp")]
+    got = ports.claim(ports.parse(":80"), taken)
+    assert got["host_port"] == 8081 and got["random"]
+    # the pick a created container kept is re-picked only when another container published it since
+    assert ports.claim(got, taken)["host_port"] == 8081
+    offers = iter([9000])
+    assert ports.claim({**got, "host_port": 8080}, taken)["host_port"] == 9000
+    # a port the user gave is never changed: it is checked, not re-picked
+    assert ports.claim(ports.parse("8080:80"), taken)["host_port"] == 8080
+
+
+def test_a_random_pick_that_always_clashes_ends_in_one_line(monkeypatch):
+    monkeypatch.setattr(ports, "_bind", lambda p: 8080)
+    with pytest.raises(ConfigError) as e:
+        ports.claim(ports.parse("127.0.0.1::80"), [ports.parse("8080:81")])
+    assert "\n" not in str(e.value) and str(e.value).startswith("-p 127.0.0.1::80/tcp: no free host port")
+
+
+def test_attach_repicks_a_random_port_published_since_and_refuses_a_fixed_one(tmp_path, monkeypatch):
+    """The bridge driver validates under the state's lock: a created container's random port that
+    another container published meanwhile is picked again; a port the user gave is an error."""
+    from pycr.plugins.network import drivers
+
+    monkeypatch.setattr(ports, "_bind", lambda p: p["host_port"] or 9000)
+    monkeypatch.setattr(drivers, "_plug", lambda *a, **k: "02:00:00:00:00:01")  # no devices in a unit test
+    st = NetState(str(tmp_path))
+    st.save_lease({"id": "a" * 64, "name": "web", "network": "bridge", "ip": "10.88.0.2",
+                   "ports": [ports.parse("8080:80")]})
+    lease = {"id": "b" * 64, "name": "db", "network": None}
+    kept = {**ports.parse(":80"), "host_port": 8080, "random": True}
+    drivers.BridgeDriver().attach(st, {"network": "bridge", "ports": [kept]}, 1, lease)
+    assert [p["host_port"] for p in st.lease("b" * 64)["ports"]] == [9000]
+    with pytest.raises(ConfigError, match="already published by container web"):
+        drivers.BridgeDriver().attach(st, {"network": "bridge", "ports": [ports.parse("8080:80")]}, 1, lease)
+
+
 def test_resolv_conf_drops_loopback_resolvers(tmp_path):
     f = tmp_path / "resolv.conf"
     f.write_text("search corp\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.0.0.2\n")
