@@ -103,7 +103,8 @@ def test_stop_start_restart_kill_wait(clean):
     p.run_d("--name", "stubborn", p.image, "sleep", "1000")
     t0 = time.monotonic()
     p("stop", "-t", "1", "stubborn", check=0)
-    assert time.monotonic() - t0 > 0.9  # the grace period was given before the SIGKILL
+    took = time.monotonic() - t0
+    assert 0.9 < took < 9.5, took  # the grace period was given before the SIGKILL; -t, not the default 10 s
     assert p.inspect("stubborn")["State"]["ExitCode"] == 137
 
 
