@@ -58,7 +58,7 @@ def _ui_address(ns) -> tuple[str, int] | None:
     if not ns.ui:
         return None
     host, sep, port = ns.ui.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: a free port, printed with the URL
         raise ConfigError(f"--ui {ns.ui!r}: expected ADDRESS:PORT, e.g. 127.0.0.1:8080")
     host = host.strip("[]") or "127.0.0.1"
     try:
@@ -71,6 +71,33 @@ def _ui_address(ns) -> tuple[str, int] | None:
         raise ConfigError(f"--ui {ns.ui}: not a loopback address; the dashboard leaves loopback only with "
                           "--ui-public and --tls-cert/--tls-key")
     return host, int(port)
+
+
+def _dashboard_listener(ns, addr: tuple[str, int]):
+    """The dashboard's listening TCP socket and its TLS context (None: plain HTTP), made before
+    anything else: a taken port or an unreadable certificate is one line and nothing made."""
+    import socket
+    import ssl
+
+    from pycr.core import ConfigError
+
+    ctx = None
+    if ns.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            ctx.load_cert_chain(ns.tls_cert, ns.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else getattr(e, "reason", None) or e
+            raise ConfigError(f"--tls-cert {ns.tls_cert}, --tls-key {ns.tls_key}: {why}") from None
+    sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(128)
+    except OSError as e:  # taken, or an address this machine does not have
+        sock.close()
+        raise ConfigError(f"--ui {ns.ui}: cannot listen there: {e.strerror}") from None
+    return sock, ctx
 
 
 def _listen(path: str, group: str | None):
@@ -141,13 +168,14 @@ def run(opts, ns) -> int:
             raise ConfigError("--bench-dir: the bench results are shown on the dashboard: give --ui too")
         if not os.path.isdir(ns.bench_dir):
             raise ConfigError(f"--bench-dir {ns.bench_dir}: not a directory")
+    dashboard = _dashboard_listener(ns, ui) if ui is not None else None
     sock = _activated_socket()
     path = None
     if sock is None:
         path = _socket_path(ns.host)
         sock = _listen(path, ns.group)
     try:
-        asyncio.run(_serve(opts, ns, sock, path, ui))
+        asyncio.run(_serve(opts, ns, sock, path, dashboard))
     finally:
         if path is not None:
             import contextlib
@@ -157,7 +185,7 @@ def run(opts, ns) -> int:
     return 0
 
 
-async def _serve(opts, ns, sock, path, ui) -> None:
+async def _serve(opts, ns, sock, path, dashboard) -> None:
     import asyncio
     import logging
     import secrets
@@ -183,25 +211,21 @@ async def _serve(opts, ns, sock, path, ui) -> None:
     await web.SockSite(runner, sock).start()
     runners = [runner]
     print(f"pycr serve: Docker Engine API {'on ' + path if path else 'on the socket systemd passed'}", flush=True)
-    if ui is not None:
+    if dashboard is not None:
         from pycr.plugins.api.ui import make_ui_app
 
+        ui_sock, ssl_ctx = dashboard
         token = ns.ui_token or secrets.token_urlsafe(24)
         bench_dir = ns.bench_dir and os.path.realpath(ns.bench_dir)
         ui_runner = web.AppRunner(make_ui_app(srv, token, bench_dir), access_log=None, handle_signals=False,
                                   shutdown_timeout=SHUTDOWN_GRACE)
         await ui_runner.setup()
-        ssl_ctx = None
-        if ns.tls_cert:
-            import ssl
-
-            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_ctx.load_cert_chain(ns.tls_cert, ns.tls_key)
-        await web.TCPSite(ui_runner, ui[0], ui[1], ssl_context=ssl_ctx).start()
+        await web.SockSite(ui_runner, ui_sock, ssl_context=ssl_ctx).start()
         runners.append(ui_runner)
         scheme = "https" if ssl_ctx else "http"
-        host = f"[{ui[0]}]" if ":" in ui[0] else ui[0]
-        print(f"pycr serve: dashboard on {scheme}://{host}:{ui[1]}/?token={token}", flush=True)
+        host, port = ui_sock.getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        print(f"pycr serve: dashboard on {scheme}://{host}:{port}/?token={token}", flush=True)
     await stop.wait()
     for r in reversed(runners):
         await r.cleanup()

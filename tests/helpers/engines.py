@@ -293,10 +293,10 @@ def _stop_daemon(proc: subprocess.Popen, grace: float) -> None:
 
 
 def _report(left: list[str], engine: str) -> None:
-    """A leftover an engine's ``with`` block could not remove is said, not dropped: a bench
-    (which has no leak check of its own) then names it, as the test suite's leak module does."""
+    """What an engine's ``with`` block had to force at its close (or could not remove: the entry
+    says so) is said, not dropped: a bench, which has no leak check of its own, then names it."""
     for x in left:
-        sys.stderr.write(f"warning: {engine} left behind: {x}\n")
+        sys.stderr.write(f"warning: {engine}: had to be removed by force: {x}\n")
 
 
 def force_clean(workdir, cgroup_parent: str) -> list[str]:

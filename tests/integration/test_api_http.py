@@ -168,6 +168,14 @@ def test_serve_refuses_bad_setups(tmp_path):
     assert _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--ui", "127.0.0.1:1", "--bench-dir",
                         str(f)) == f"--bench-dir {f}: not a directory"
     assert "give --ui too" in _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--bench-dir", str(tmp_path))
+    with socket.socket() as taken:  # the dashboard's port is someone else's
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--ui", f"127.0.0.1:{port}") == \
+            f"--ui 127.0.0.1:{port}: cannot listen there: Address already in use"
+    assert _serve_fails(tmp_path, "--host", f"unix://{tmp_path}/s", "--ui", "127.0.0.1:0", "--ui-public",
+                        "--tls-cert", str(f), "--tls-key", str(f)).startswith(f"--tls-cert {f}, --tls-key {f}: ")
     assert not (tmp_path / "s").exists()  # refused before the socket is made
 
 

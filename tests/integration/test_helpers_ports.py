@@ -1,4 +1,4 @@
-"""The test servers survive a port taken between free_port() and their own bind.
+"""The test registry survives a port taken between free_port() and its own bind.
 
 free_port() releases the port it found; another process may listen on it before the
 server binds it.  Here that process is an HTTP server that answers everything, the worst
@@ -10,12 +10,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import threading
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.helpers import api as api_helper
 from tests.helpers import registry
 from tests.helpers.registry import RegistryServer, missing_tools
 
@@ -74,15 +72,3 @@ def test_registry_moves_to_a_new_port_when_its_own_was_taken(tmp_path, monkeypat
     # a port the caller asked for is not replaced: its loss is the caller's error
     with _taken_port() as taken, pytest.raises(RuntimeError, match="address already in use"):
         RegistryServer(tmp_path / "fixed", port=taken).start()
-
-
-def test_dashboard_moves_to_a_new_port_when_its_own_was_taken(manage, monkeypatch):
-    with _taken_port() as taken:
-        given = _first_taken(monkeypatch, api_helper, taken)
-        with api_helper.serving(manage, ui=True) as a:
-            assert given[0] == taken and len(given) == 2
-            assert a.base == f"http://127.0.0.1:{given[1]}"
-            token = a.url.split("token=")[1]
-            req = urllib.request.Request(a.base + "/", headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                assert resp.status == 200 and b"impostor" not in resp.read()
