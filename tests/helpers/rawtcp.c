@@ -38,13 +38,31 @@ static void put16(unsigned char *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff
 static void put32(unsigned char *p, uint32_t v) { put16(p, v >> 16); put16(p + 2, v & 0xffff); }
 static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 
-static void send_tcp(uint32_t seq, uint32_t ack, unsigned char flags, const char *data) {
-    unsigned char f[14 + 20 + 20 + 256] = {0}, ph[12 + 20 + 200];
-    size_t dlen = data ? strlen(data) : 0, tlen = 20 + dlen;
-    unsigned char *ip = f + 14, *tcp = ip + 20;
+/* One IPv4 packet from SRC to DST carrying ``len`` bytes of protocol ``proto``, framed to the gateway. */
+static void send_ip(unsigned char proto, const unsigned char *payload, size_t len) {
+    unsigned char f[14 + 20 + 300] = {0};
+    unsigned char *ip = f + 14;
     memcpy(f, gwmac, 6);
     memcpy(f + 6, mymac, 6);
     put16(f + 12, 0x0800);
+    ip[0] = 0x45;
+    put16(ip + 2, 20 + len);
+    put16(ip + 4, rand() & 0xffff);
+    put16(ip + 6, 0x4000);
+    ip[8] = 64;
+    ip[9] = proto;
+    memcpy(ip + 12, &src, 4);
+    memcpy(ip + 16, &dst, 4);
+    put16(ip + 10, csum(ip, 20, 0));
+    memcpy(ip + 20, payload, len);
+    struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
+    memcpy(to.sll_addr, gwmac, 6);
+    sendto(fd, f, 14 + 20 + len, 0, (struct sockaddr *)&to, sizeof to);
+}
+
+static void send_tcp(uint32_t seq, uint32_t ack, unsigned char flags, const char *data) {
+    unsigned char ph[12 + 20 + 256] = {0}, *tcp = ph + 12;  /* pseudo-header, then the segment */
+    size_t dlen = data ? strlen(data) : 0, tlen = 20 + dlen;
     put16(tcp, sport);
     put16(tcp + 2, dport);
     put32(tcp + 4, seq);
@@ -55,46 +73,20 @@ static void send_tcp(uint32_t seq, uint32_t ack, unsigned char flags, const char
     memcpy(tcp + 20, data ? data : "", dlen);
     memcpy(ph, &src, 4);
     memcpy(ph + 4, &dst, 4);
-    ph[8] = 0;
     ph[9] = 6;
     put16(ph + 10, tlen);
-    memcpy(ph + 12, tcp, tlen);
     put16(tcp + 16, csum(ph, 12 + tlen, 0));
-    ip[0] = 0x45;
-    put16(ip + 2, 20 + tlen);
-    put16(ip + 4, rand() & 0xffff);
-    put16(ip + 6, 0x4000);
-    ip[8] = 64;
-    ip[9] = 6;
-    memcpy(ip + 12, &src, 4);
-    memcpy(ip + 16, &dst, 4);
-    put16(ip + 10, csum(ip, 20, 0));
-    struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
-    memcpy(to.sll_addr, gwmac, 6);
-    sendto(fd, f, 14 + 20 + tlen, 0, (struct sockaddr *)&to, sizeof to);
+    send_ip(6, tcp, tlen);
 }
 
 static void send_udp(const char *data) {
-    unsigned char f[14 + 20 + 8 + 64] = {0};
+    unsigned char udp[8 + 64] = {0};
     size_t ulen = 8 + strlen(data);
-    unsigned char *ip = f + 14, *udp = ip + 20;
-    memcpy(f, gwmac, 6);
-    memcpy(f + 6, mymac, 6);
-    put16(f + 12, 0x0800);
     put16(udp, sport);
     put16(udp + 2, dport);
     put16(udp + 4, ulen);  /* checksum 0: none, allowed for UDP over IPv4 */
     memcpy(udp + 8, data, strlen(data));
-    ip[0] = 0x45;
-    put16(ip + 2, 20 + ulen);
-    ip[8] = 64;
-    ip[9] = 17;
-    memcpy(ip + 12, &src, 4);
-    memcpy(ip + 16, &dst, 4);
-    put16(ip + 10, csum(ip, 20, 0));
-    struct sockaddr_ll to = {.sll_family = AF_PACKET, .sll_ifindex = ifindex, .sll_halen = 6};
-    memcpy(to.sll_addr, gwmac, 6);
-    sendto(fd, f, 14 + 20 + ulen, 0, (struct sockaddr *)&to, sizeof to);
+    send_ip(17, udp, ulen);
 }
 
 /* The next segment from DST:PORT to us (1: got one, *seq and *flags set; 0: timeout). */
