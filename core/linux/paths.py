@@ -170,7 +170,7 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
 _AT_FDCWD = -100
 
 
-def under(path: str, root: str) -> bool:
+def is_under(path: str, root: str) -> bool:
     """``path`` is ``root`` or lies beneath it (lexically: both already resolved)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
@@ -197,7 +197,7 @@ def open_bind_source(source: str, roots: list[str] | None = None) -> int:
         real = os.readlink(fd_path(fd))
     except OSError:
         real = ""
-    if not any(under(real, r) for r in roots):
+    if not any(is_under(real, r) for r in roots):
         os.close(fd)
         raise refused
     return fd

@@ -161,6 +161,11 @@ def parse_mount_options(options: list[str]) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
+#: the bind roots of ``pycr serve --bind-root`` in a config's annotations (a JSON list):
+#: binds written under one must resolve under one when mounted (``Mount.bind_roots``)
+BIND_ROOTS_ANNOTATION = "io.pycr.bind-roots"
+
+
 class Mount(Step):
     """One OCI mount entry."""
 

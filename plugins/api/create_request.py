@@ -17,8 +17,8 @@ import json
 import os
 import re
 
+from pycr.core import is_under, steps
 from pycr.plugins.api.errors import ApiError, unsupported
-from pycr.plugins.rootfs_mounts import BIND_ROOTS_ANNOTATION
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Fields refused when set (empty/zero/false values are docker clients' defaults and pass).
@@ -196,7 +196,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
           "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases,
           # the runtime checks each bind again when it mounts it, on what it mounts (not only here, at create)
-          "annotations": {BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
+          "annotations": {steps.BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
               "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove,
@@ -218,7 +218,7 @@ def _bind(spec: str, roots: list[str]) -> str:
         raise ApiError(400, f"HostConfig.Binds: {spec!r}: expected /HOST/PATH:/CONTAINER/PATH[:ro|rw] "
                             "(named volumes need pycr volumes, which this pycr does not have)")
     src = os.path.realpath(parts[0])
-    if not any(src == r or src.startswith(r.rstrip("/") + "/") for r in roots):
+    if not any(is_under(src, r) for r in roots):
         allowed = ", ".join(roots) or "none (start pycr serve with --bind-root DIR)"
         raise ApiError(403, f"HostConfig.Binds: {parts[0]} is outside the directories this server may bind "
                             f"from: {allowed}")

@@ -95,15 +95,14 @@ def device_step(d, field):
 DEVICE_TYPES = ("c", "b", "u", "p")
 
 
-#: set by ``pycr serve --bind-root``: a JSON list of the directories API callers may bind from
-BIND_ROOTS_ANNOTATION = "io.pycr.bind-roots"
-
-
 def bind_roots(config) -> tuple[str, ...]:
-    """The container's bind roots (annotation :data:`BIND_ROOTS_ANNOTATION`), or ().
+    """The container's bind roots (annotation ``steps.BIND_ROOTS_ANNOTATION``), or ().
 
     Only a restriction can come of it, so it is trusted from any config."""
-    text = (config.get("annotations") or {}).get(BIND_ROOTS_ANNOTATION)
+    from pycr.core import steps
+
+    key = steps.BIND_ROOTS_ANNOTATION
+    text = (config.get("annotations") or {}).get(key)
     if text is None:
         return ()
     import json
@@ -113,15 +112,14 @@ def bind_roots(config) -> tuple[str, ...]:
     except ValueError:
         roots = None
     if not isinstance(roots, list) or not all(isinstance(r, str) and r.startswith("/") for r in roots):
-        raise ConfigError(f"annotations[{BIND_ROOTS_ANNOTATION!r}]: {text!r} is not a JSON list of absolute paths")
+        raise ConfigError(f"annotations[{key!r}]: {text!r} is not a JSON list of absolute paths")
     return tuple(roots)
 
 
 def _mount_step(m, bundle, field, roots=()):
     """``roots``: a bind whose source is written under one of them (every bind the API made)
     must still resolve under one when it is mounted (checked in the init, on the opened fd)."""
-    from pycr.core import steps
-    from pycr.core.linux.paths import under
+    from pycr.core import is_under, steps
 
     flags, propagation, data = steps.parse_mount_options(m.get("options", []))
     source = m.get("source")
@@ -132,7 +130,7 @@ def _mount_step(m, bundle, field, roots=()):
             raise ConfigError(f"{field}.source: a bind mount needs a source")
         if not source.startswith("/"):
             source = os.path.join(bundle, source)
-        if any(under(p, r) for p in (source, os.path.normpath(source)) for r in roots):
+        if any(is_under(p, r) for p in (source, os.path.normpath(source)) for r in roots):
             checked = roots  # no look-up here: whether a path outside the roots exists is none of the caller's
         elif not os.path.exists(source):
             raise ConfigError(f"{field}.source: {source!r} does not exist")

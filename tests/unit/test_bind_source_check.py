@@ -8,9 +8,9 @@ import pytest
 
 from pycr.core.errors import ConfigError
 from pycr.core.linux.paths import fd_path, open_bind_source
-from pycr.core.runtime.plan import InitContext, Mount
+from pycr.core.runtime.plan import BIND_ROOTS_ANNOTATION, InitContext, Mount
 from pycr.core.testing.syscalls import RecordingSyscalls
-from pycr.plugins.rootfs_mounts import BIND_ROOTS_ANNOTATION, _mount_step, bind_roots
+from pycr.plugins.rootfs_mounts import _mount_step, bind_roots
 
 
 @pytest.fixture
