@@ -116,6 +116,7 @@ def test_racing_swap_never_reaches_the_host(manage, clean, tree):
         finally:
             stop.set()
             t.join(30)
+        print(f"race: {outcomes}, {swaps[0]} swaps")
         assert swaps[0] > RACE_STARTS and sum(outcomes.values()) == RACE_STARTS
         a.docker("rm", "-f", "victim", check=0)
     _assert_host_untouched(outside, secret, "")
