@@ -17,7 +17,7 @@ import json
 import posixpath
 import tarfile
 
-from pycr.core import PycrError
+from pycr.core import ConfigError
 
 #: the most bytes of an archive's index.json / manifest.json / oci-layout / config parsed as JSON
 MAX_JSON = 4 << 20
@@ -40,13 +40,13 @@ class ArchiveMembers:
             self._tf = tarfile.open(path)
             members = self._tf.getmembers()
         except (OSError, tarfile.TarError, EOFError) as e:
-            raise PycrError(f"{what}: cannot read: {e}") from None
+            raise ConfigError(f"{what}: cannot read: {e}") from None
         self._by_name: dict[str, tarfile.TarInfo] = {}
         for m in members:
             name = normal_name(m.name)
             if name is None:
                 self._tf.close()
-                raise PycrError(f"{what}: member {m.name!r} is absolute or climbs out ('..'): refused")
+                raise ConfigError(f"{what}: member {m.name!r} is absolute or climbs out ('..'): refused")
             self._by_name[name] = m  # a later duplicate wins, as in tar
 
     def __enter__(self) -> "ArchiveMembers":
@@ -68,20 +68,20 @@ class ArchiveMembers:
         for _hop in range(8 if links else 1):
             m = self._by_name.get(key) if key is not None else None
             if m is None:
-                raise PycrError(f"{self.what}: {name} is missing")
+                raise ConfigError(f"{self.what}: {name} is missing")
             if m.isreg():
                 return self._tf.extractfile(m)
             if not (links and (m.issym() or m.islnk())):
                 break
             target = m.linkname if m.islnk() else posixpath.join(posixpath.dirname(key), m.linkname)
             key = normal_name(posixpath.normpath(target)) if not m.linkname.startswith("/") else None
-        raise PycrError(f"{self.what}: {name} is not a regular file")
+        raise ConfigError(f"{self.what}: {name} is not a regular file")
 
     def read(self, name: str, limit: int = MAX_JSON) -> bytes:
         """The bytes of ``name``, refused when it holds more than ``limit``."""
         data = self.open(name).read(limit + 1)
         if len(data) > limit:
-            raise PycrError(f"{self.what}: {name} is larger than {limit} bytes")
+            raise ConfigError(f"{self.what}: {name} is larger than {limit} bytes")
         return data
 
     def json(self, name: str):
@@ -89,4 +89,4 @@ class ArchiveMembers:
         try:
             return json.loads(self.read(name))
         except (ValueError, RecursionError) as e:
-            raise PycrError(f"{self.what}: {name} is not valid JSON: {e}") from None
+            raise ConfigError(f"{self.what}: {name} is not valid JSON: {e}") from None
