@@ -65,12 +65,12 @@ def _argv(request, context: str) -> list[str]:
 
 
 def _unpack(src: str, dest: str) -> None:
-    from pycr.plugins.images.unpack import UnpackError, unpack_layer
+    from pycr.plugins.api import layers
 
     try:
         with open(src, "rb") as f:
-            unpack_layer(f, dest, mode="context", devices="refuse", layer_name="context")
-    except UnpackError as e:
+            layers.unpack_layer(f, dest, mode="context", devices="refuse", layer_name="context")
+    except layers.UnpackError as e:
         raise ApiError(400, f"the build context is not a usable tar archive: {e}") from None
 
 

@@ -90,3 +90,9 @@ class ArchiveMembers:
             return json.loads(self.read(name))
         except (ValueError, RecursionError) as e:
             raise ConfigError(f"{self.what}: {name} is not valid JSON: {e}") from None
+
+
+def load_transport(path: str, what: str) -> str:
+    """What ``load`` reads ``path`` as: ``oci-archive`` when it holds ``oci-layout``, else ``docker-archive``."""
+    with ArchiveMembers(path, what) as members:
+        return "oci-archive" if "oci-layout" in members.names() else "docker-archive"
