@@ -223,3 +223,38 @@ def test_api_build_context_legit_links_and_compression(api, clean, tmp_path):
         out = api.docker("run", "--rm", "ctx-ok:1", "sh", "-c", "cat /ctx/sub/link /kept", check=0).stdout
         assert out == "data\nkept\n"
         api.docker("rmi", "ctx-ok:1", check=0)
+
+
+def _docker_archive(path, layer_link: str) -> str:
+    """Two images sharing one layer, as ``docker save`` writes them: the second image's
+    ``layer.tar`` is a link ``layer_link`` (to the first one's, or elsewhere)."""
+    import hashlib
+
+    from pycr.core.testing.images import layer_tar
+
+    layer = layer_tar([("file", "etc/motd", b"hello\n")])
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    manifest = [{"Config": "c.json", "RepoTags": ["one:1"], "Layers": ["a/layer.tar"]},
+                {"Config": "c.json", "RepoTags": ["two:2"], "Layers": ["b/layer.tar"]}]
+    with tarfile.open(path, "w") as tf:
+        _add(tf, "a/layer.tar", data=layer)
+        _add(tf, "b/layer.tar", kind=tarfile.SYMTYPE, link=layer_link)
+        _add(tf, "c.json", data=config)
+        _add(tf, "manifest.json", data=json.dumps(manifest).encode())
+    return str(path)
+
+
+def test_docker_archive_links_are_looked_up_among_its_own_members(tmp_path, target):
+    """A shared layer linked to the first copy loads; a link leaving the archive's names (to the
+    victim) is missing, never read from the host."""
+    r = _cli(tmp_path, "load", "-i", _docker_archive(tmp_path / "ok.tar", "../a/layer.tar"))
+    assert r.returncode == 0 and "Loaded image: docker.io/library/one:1" in r.stdout, r.stderr
+    names = {row["name"] for row in json.loads(_cli(tmp_path, "images", "--format", "json").stdout)}
+    assert {"docker.io/library/one:1", "docker.io/library/two:2"} <= names, names
+    _outside, victim = target
+    for link in (victim, CLIMB + victim.lstrip("/"), "../../" + os.path.basename(victim)):
+        r = _cli(tmp_path, "load", "-i", _docker_archive(tmp_path / "bad.tar", link))
+        assert r.returncode == 1 and "b/layer.tar is missing" in r.stderr, r.stderr
+        _one_line(r.stderr)
