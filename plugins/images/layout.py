@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 
-from pycr.core import PycrError, read_json_object
+from pycr.core import ConfigError, PycrError, read_json_object
 from pycr.plugins.images import media
 from pycr.plugins.images.store import atomic_write, split_digest
 
@@ -57,7 +57,7 @@ class _LayoutDir:
 
 def _object(doc, name: str, what: str) -> dict:
     if not isinstance(doc, dict):
-        raise PycrError(f"{what}: {name}: expected a JSON object")
+        raise ConfigError(f"{what}: {name}: expected a JSON object")
     return doc
 
 
@@ -68,15 +68,16 @@ def read_layout(store, files, what: str, tag: str | None, platform: str | None =
     from pycr.plugins.images import schema
 
     if _object(files.json("oci-layout"), "oci-layout", what).get("imageLayoutVersion") != "1.0.0":
-        raise PycrError(f"{what}: unsupported imageLayoutVersion")
+        raise ConfigError(f"{what}: unsupported imageLayoutVersion")
     index = _object(files.json("index.json"), "index.json", what)
+    schema.validate("index", index, what)  # every descriptor used below has its digest and size
     descs = index.get("manifests", [])
     if tag:
         descs = [d for d in descs if (d.get("annotations") or {}).get(REF_NAME) == tag]
     if len(descs) != 1:
         tags = sorted({(d.get("annotations") or {}).get(REF_NAME, "?") for d in index.get("manifests", [])})
-        raise PycrError(f"{what}: {'no' if not descs else 'more than one'} image "
-                        f"{'tagged ' + tag if tag else 'in the layout (name a tag)'}; tags: {', '.join(tags)}")
+        raise ConfigError(f"{what}: {'no' if not descs else 'more than one'} image "
+                          f"{'tagged ' + tag if tag else 'in the layout (name a tag)'}; tags: {', '.join(tags)}")
     desc = descs[0]
 
     def copy(d) -> None:
