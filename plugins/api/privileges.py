@@ -26,9 +26,13 @@ def check(ns: dict) -> None:
     if ns["privileged"]:
         raise ApiError(400, f"HostConfig.Privileged: true: gives the container the host's devices and every "
                             f"capability; {_HOW}")
+    from pycr.core import CAPABILITIES
+
     default = {c.removeprefix("CAP_") for c in layers.DOCKER_CAPS}
     for cap in ns["cap_add"]:
         name = str(cap).strip().upper().removeprefix("CAP_")
+        if name != "ALL" and "CAP_" + name not in CAPABILITIES:
+            raise ApiError(400, f"HostConfig.CapAdd: {cap}: unknown capability")
         if name not in default:
             raise ApiError(400, f"HostConfig.CapAdd: {cap}: only capabilities of docker's default set may be "
                                 f"added; {_HOW}")

@@ -56,6 +56,7 @@ def _own_bounding() -> int:
                                               f"default set may be added; {HOW}"),
     ({"CapDrop": ["ALL"], "CapAdd": ["dac_read_search"]}, f"HostConfig.CapAdd: dac_read_search: only capabilities "
                                                           f"of docker's default set may be added; {HOW}"),
+    ({"CapAdd": ["NOT_A_CAP"]}, "HostConfig.CapAdd: NOT_A_CAP: unknown capability"),
     ({"NetworkMode": "host"}, f"HostConfig.NetworkMode: host: gives the container the host's network; {HOW}"),
     ({"PidMode": "host"}, "HostConfig.PidMode: pycr does not support it"),
     ({"IpcMode": "host"}, "HostConfig.IpcMode: pycr does not support it"),
