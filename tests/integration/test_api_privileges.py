@@ -162,3 +162,22 @@ def test_other_image_references_are_registry_references_only(api, clean, host_ar
         400, f"t: 'oci:{there}': oci: is a transport; {ONLY}")
     assert _images(api) == before
     assert not [n for n in os.listdir(os.path.join(api.manage.store, "tmp")) if n.startswith("pycr-api-build-")]
+
+
+def test_dashboard_pull_takes_registry_references_only(manage, clean, tmp_path):
+    import urllib.error
+    import urllib.request
+
+    path = tmp_path / "hostonly.tar"
+    path.write_bytes(b"")
+    with serving(manage, ui=True) as a:
+        token = a.url.split("token=")[1]
+        before = _images(a)
+        req = urllib.request.Request(f"{a.base}/ui/images/pull", data=json.dumps({"image": f"oci-archive:{path}"})
+                                     .encode(), headers={"Authorization": f"Bearer {token}", "X-Pycr-UI": "1",
+                                                         "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=60)
+        assert e.value.code == 400 and json.loads(e.value.read())["message"] == (
+            f"image: 'oci-archive:{path}': oci-archive: is a transport; {ONLY}")
+        assert _images(a) == before
