@@ -167,6 +167,42 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
     return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
 
 
+_AT_FDCWD = -100
+
+
+def is_under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or lies beneath it (lexically: both already resolved)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def open_bind_source(source: str, roots: list[str] | None = None) -> int:
+    """An O_PATH fd of a bind mount's source, symlinks followed as mount(2)
+    would; the mount is then made from the fd (``/proc/self/fd/N``), so what
+    was opened -- and checked -- is what gets mounted.
+
+    ``roots`` (from ``pycr serve --bind-root``): the opened object's own
+    path (readlink of its fd) must lie under one of them, and no magic link
+    (``/proc/PID/root``...) is followed.  A source that is missing and one
+    that leads out of the roots give the same OSError (no oracle of which
+    host paths exist), naming the source and the roots.
+    """
+    if not roots:
+        return os.open(source, os.O_PATH | os.O_CLOEXEC)
+    refused = OSError(1, f"bind source {source} is missing or lies outside the bind roots ({', '.join(roots)})")
+    try:
+        fd = openat2(_AT_FDCWD, source, os.O_PATH, RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        raise refused from None
+    try:
+        real = os.readlink(fd_path(fd))
+    except OSError:
+        real = ""
+    if not any(is_under(real, r) for r in roots):
+        os.close(fd)
+        raise refused
+    return fd
+
+
 def fd_path(fd: int) -> str:
     """The path to hand mount(2) so that it acts on exactly what ``fd`` is."""
     return f"/proc/self/fd/{fd}"
