@@ -99,14 +99,16 @@ def open_in_root(root: str | int, path: str, flags: int = os.O_RDONLY, mode: int
 MAX_CONTAINER_FILE = 4 << 20
 
 
-def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE) -> bytes | None:
+def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE,
+                        where: str = "in the container") -> bytes | None:
     """The bytes of a small regular file of a container (or image) rootfs,
     read from the host side; None if it does not exist.
 
     The container may have made it a FIFO (a plain open would hang), a
     device, a 20 GB sparse file or a symlink to the host's /etc/shadow: the
     open stays inside ``root`` and does not block, anything but a regular
-    file or a size over ``limit`` is a ValueError naming the file.
+    file or a size over ``limit`` is a ValueError naming the file (``where``
+    it is: in the container, in the build context...).
     """
     import stat
 
@@ -117,16 +119,16 @@ def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE) -
     except OSError as e:
         if e.errno in (2, 20):  # ENOENT, ENOTDIR
             return None
-        raise ValueError(f"{path} in the container: {e.strerror}") from None
+        raise ValueError(f"{path} {where}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path} in the container is not a regular file")
+            raise ValueError(f"{path} {where} is not a regular file")
         if st.st_size > limit:
-            raise ValueError(f"{path} in the container is too large ({st.st_size} bytes, at most {limit})")
+            raise ValueError(f"{path} {where} is too large ({st.st_size} bytes, at most {limit})")
         data = os.read(fd, limit + 1)
         if len(data) > limit:  # it grew since fstat
-            raise ValueError(f"{path} in the container is too large (more than {limit} bytes)")
+            raise ValueError(f"{path} {where} is too large (more than {limit} bytes)")
         return data
     finally:
         os.close(fd)

@@ -39,29 +39,16 @@ class DockerArchiveSource:
     def pull(self, store, spec: str) -> str:
         """Load every image of the archive; tag its RepoTags; return the first manifest digest."""
         from pycr.plugins.images import reference
+        from pycr.plugins.images.archive_members import ArchiveMembers
 
         path = spec
-        try:
-            tf = tarfile.open(path)
-        except (OSError, tarfile.TarError) as e:
-            raise PycrError(f"docker-archive:{path}: cannot read: {e}") from None
-        with tf:
-            def member(name: str):
-                try:
-                    f = tf.extractfile(name)
-                except KeyError:
-                    f = None
-                if f is None:
-                    raise PycrError(f"docker-archive:{path}: {name} is missing or not a file")
-                return f
-
-            try:
-                entries = json.load(member("manifest.json"))
-            except ValueError as e:
-                raise PycrError(f"docker-archive:{path}: manifest.json is not valid JSON: {e}") from None
+        with ArchiveMembers(path, f"docker-archive:{path}") as members:  # read in place, never extracted
+            entries = members.json("manifest.json")
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise PycrError(f"docker-archive:{path}: manifest.json is not a list of images")
             first = None
             for entry in entries:
-                config_digest = store.put_blob(member(entry["Config"]).read())
+                config_digest = store.put_blob(members.read(entry["Config"]))
                 config = store.read_json(config_digest)
                 diff_ids = config.get("rootfs", {}).get("diff_ids", [])
                 if len(diff_ids) != len(entry["Layers"]):
@@ -70,7 +57,7 @@ class DockerArchiveSource:
                 layers = []
                 for name, diff_id in zip(entry["Layers"], diff_ids):
                     # the layer's digest must be its diff_id: verified while it is stored
-                    d = store.put_stream(member(name), diff_id)
+                    d = store.put_stream(members.open(name, links=True), diff_id)
                     layers.append((d, store.blob_size(d)))
                 digest = _manifest(store, config_digest, layers, media.OCI_LAYER, media.OCI_MANIFEST)
                 for tag in entry.get("RepoTags") or []:
