@@ -21,6 +21,7 @@ import tempfile
 from aiohttp import web
 
 from pycr.plugins.api.errors import ApiError
+from pycr.plugins.api.images import registry_only
 from pycr.plugins.api.server import prepared, query_bool, srv_of
 
 _REFUSED = ("remote", "cpusetcpus", "cpusetmems", "cpushares", "cpuquota", "cpuperiod", "memory", "memswap",
@@ -36,8 +37,9 @@ def _argv(request, context: str) -> list[str]:
         if q.get(key) not in (None, "", "0", "false", "[]", "{}", "null", "default"):
             raise ApiError(400, f"{key}: pycr build does not support it")
     srv = srv_of(request)
-    argv = [_pycr(), "--root", srv.opts.root, "build"]
+    argv = [_pycr(), "--root", srv.opts.root, "build", "--registry-only"]
     for tag in q.getall("t", []):
+        registry_only("t", tag)
         argv += ["-t", tag]
     name = q.get("dockerfile") or "Dockerfile"
     if os.path.isabs(name) or ".." in name.split("/"):
