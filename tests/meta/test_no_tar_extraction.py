@@ -1,4 +1,4 @@
-"""pycr never uses tarfile's extraction (docs/security.md, class 9): ``extractall``/``extract`` trust
+"""pycr never uses tarfile's extraction (docs/security.md, class 10): ``extractall``/``extract`` trust
 ``tarfile``'s path filters, which CVE-2025-4517 defeats with paths past PATH_MAX, and
 ``shutil.unpack_archive`` calls them.  Archives are read in place (``images/archive_members``) or
 unpacked from directory fds (``images/unpack``)."""
