@@ -86,7 +86,11 @@ def serving(manage, extra_args=(), ui: bool = False):
         pytest.fail("missing the docker CLI (apt-get install docker.io)")
     work = tempfile.mkdtemp(prefix="pycr-tests-api-")
     args = ["--ui", "127.0.0.1:0", *extra_args] if ui else list(extra_args)
-    a = Api(manage, work, args).start("dashboard on" if ui else "Docker Engine API on")
+    try:
+        a = Api(manage, work, args).start("dashboard on" if ui else "Docker Engine API on")
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # a server that did not start leaves nothing either
+        raise
     if ui:
         a.url = re.search(r"dashboard on (http://\S+)", a.read_log()).group(1)
         a.base = a.url.split("/?")[0]
