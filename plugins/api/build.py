@@ -63,11 +63,13 @@ def _argv(request, context: str) -> list[str]:
 
 
 def _unpack(src: str, dest: str) -> None:
+    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+
     try:
         with tarfile.open(src, "r:*") as tf:
             tf.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as e:
-        raise ApiError(400, f"the build context is not a usable tar archive: {e}") from None
+    except TAR_ERRORS as e:
+        raise ApiError(400, f"the build context: {tar_error_line(e)}") from None
 
 
 async def build(request):

@@ -162,11 +162,13 @@ def load(opts, path: str) -> str:
     from pycr.plugins.api import layers
     from pycr.plugins.api.errors import ApiError
 
+    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+
     try:
         with tarfile.open(path) as tf:
             names = set(tf.getnames())
-    except (OSError, tarfile.TarError) as e:
-        raise ApiError(400, f"load: the request body is not a tar archive: {e}") from None
+    except TAR_ERRORS as e:
+        raise ApiError(400, f"load: the request body: {tar_error_line(e)}") from None
     transport = "oci-archive" if "oci-layout" in names or "./oci-layout" in names else "docker-archive"
     name, image = layers.transports.pull(opts, layers.Store(), f"{transport}:{path}")
     return name or image.digest

@@ -93,6 +93,7 @@ class DockerfileBuilder:
     def build(self, req: BuildRequest) -> tuple[str, str]:
         """Build; return (manifest digest, image id).  Raises PycrError with one line on failure."""
         self.req = req
+        images.media.check_platform(req.platform)
         path = req.dockerfile_name
         n = self.progress.step(f"[internal] load build definition from {path}")
         dfile = df.parse(req.dockerfile, path)

@@ -17,9 +17,27 @@ import json
 import os
 import tarfile
 import time
+import zlib
 
 from pycr.core import PycrError
 from pycr.plugins.images import media
+
+#: what reading a (possibly compressed) tarball raises for a file that is not one, or is cut short
+TAR_ERRORS = (OSError, tarfile.TarError, EOFError, zlib.error)
+
+
+def tar_error_line(e: BaseException) -> str:
+    """Why a tarball could not be read, in one line: tarfile's own text for "not a tar"
+    lists every compression it tried, each with an exception name."""
+    if isinstance(e, tarfile.ReadError) and "could not be opened successfully" in str(e):
+        return "not a tar archive (plain, gzip, bzip2 or xz)"
+    if isinstance(e, EOFError):
+        return "unexpected end of data (the file is truncated)"
+    if isinstance(e, zlib.error):
+        return "corrupt compressed data"
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    return str(e) or "not a readable tar archive"
 
 
 def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_type: str, kind: str) -> str:
@@ -28,6 +46,23 @@ def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_ty
                       "digest": config_digest, "size": store.blob_size(config_digest)},
            "layers": [{"mediaType": layer_type, "digest": d, "size": s} for d, s in layers]}
     return store.put_blob(json.dumps(doc, separators=(",", ":")).encode())
+
+
+def _check_entries(entries, where: str) -> None:
+    """manifest.json's shape, checked before anything is stored: a list of
+    {"Config": str, "Layers": [str], "RepoTags": [str] or null}."""
+    if not isinstance(entries, list):
+        raise PycrError(f"{where}: expected a list of images, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise PycrError(f"{where}[{i}]: expected an object with Config and Layers")
+        if not isinstance(entry.get("Config"), str):
+            raise PycrError(f"{where}[{i}].Config: expected a file name, got {entry.get('Config')!r}")
+        for key, required in (("Layers", True), ("RepoTags", False)):
+            value = entry.get(key)
+            if (value is not None or required) and not (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise PycrError(f"{where}[{i}].{key}: expected a list of strings, got {value!r}")
 
 
 class DockerArchiveSource:
@@ -43,8 +78,8 @@ class DockerArchiveSource:
         path = spec
         try:
             tf = tarfile.open(path)
-        except (OSError, tarfile.TarError) as e:
-            raise PycrError(f"docker-archive:{path}: cannot read: {e}") from None
+        except TAR_ERRORS as e:
+            raise PycrError(f"docker-archive:{path}: cannot read: {tar_error_line(e)}") from None
         with tf:
             def member(name: str):
                 try:
@@ -59,11 +94,15 @@ class DockerArchiveSource:
                 entries = json.load(member("manifest.json"))
             except ValueError as e:
                 raise PycrError(f"docker-archive:{path}: manifest.json is not valid JSON: {e}") from None
+            _check_entries(entries, f"docker-archive:{path}: manifest.json")
             first = None
             for entry in entries:
                 config_digest = store.put_blob(member(entry["Config"]).read())
                 config = store.read_json(config_digest)
-                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                rootfs = config.get("rootfs") if isinstance(config, dict) else None
+                diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+                if not isinstance(diff_ids, list):
+                    raise PycrError(f"docker-archive:{path}: {entry['Config']}: rootfs.diff_ids is not a list")
                 if len(diff_ids) != len(entry["Layers"]):
                     raise PycrError(f"docker-archive:{path}: {len(entry['Layers'])} layers but "
                                     f"{len(diff_ids)} diff_ids in {entry['Config']}")

@@ -137,13 +137,15 @@ class OciArchiveSource:
         import tarfile
         import tempfile
 
+        from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+
         path, tag = split_path_tag(spec)
         with tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as tmp:
             try:
                 with tarfile.open(path) as tf:
                     tf.extractall(tmp, filter="data")  # refuses links and paths leaving tmp
-            except (OSError, tarfile.TarError) as e:
-                raise PycrError(f"oci-archive:{path}: cannot read: {e}") from None
+            except TAR_ERRORS as e:
+                raise PycrError(f"oci-archive:{path}: cannot read: {tar_error_line(e)}") from None
             digest = read_layout(store, tmp, tag, self.platform)
         self.last_name = local_name(os.path.splitext(path)[0], tag)
         store.set_ref(self.last_name, digest, source=f"oci-archive:{os.path.abspath(path)}")
@@ -152,6 +154,8 @@ class OciArchiveSource:
     def push(self, store, image, spec: str) -> str:
         import tarfile
         import tempfile
+
+        from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
 
         path, tag = split_path_tag(spec)
         with tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as tmp:

@@ -23,13 +23,14 @@ def _run(opts, ns) -> int:
 
     from pycr.core import PycrError
     from pycr.plugins.images import transports
+    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
     from pycr.plugins.images.store import Store
 
     try:
         with tarfile.open(ns.input) as tf:
             names = set(tf.getnames())
-    except (OSError, tarfile.TarError) as e:
-        raise PycrError(f"load {ns.input}: cannot read: {e}") from None
+    except TAR_ERRORS as e:
+        raise PycrError(f"load {ns.input}: cannot read: {tar_error_line(e)}") from None
     transport = "oci-archive" if "oci-layout" in names or "./oci-layout" in names else "docker-archive"
     name, image = transports.pull(opts, Store(), f"{transport}:{ns.input}")
     sys.stdout.write(f"Loaded image: {name or image.digest}\n")

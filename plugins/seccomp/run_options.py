@@ -49,6 +49,7 @@ class Security:
 
     def __init__(self):
         self.seccomp: dict | None = None  # a docker profile; None: unconfined
+        self.seccomp_source: str | None = None  # "--security-opt seccomp=FILE" for the user's own profile
         self.no_new_privileges = False
         self.cap_add: list[str] = []
         self.cap_drop: list[str] = []
@@ -107,7 +108,14 @@ class Security:
                                      "options": ["bind", "ro", "nosuid", "nodev"]})
             proc["args"] = [INIT_PATH, "--", *proc["args"]]
         if self.seccomp is not None and not self.privileged:
-            profile.apply(config, self.seccomp, caps)
+            profile.apply(config, self.seccomp, caps, self.seccomp_source or "seccomp profile")
+            if self.seccomp_source:  # compiled now, so a bad profile fails `create`, not a later start
+                from .compiler import compile_policy
+
+                try:
+                    compile_policy(config["linux"]["seccomp"], ignore_unknown=True)
+                except ConfigError as e:
+                    raise ConfigError(f"{self.seccomp_source}: {e}") from None
 
 
 def available_caps() -> list[str]:
@@ -163,7 +171,8 @@ def parse(ns, parse_size) -> Security:
             raise ConfigError(f"--security-opt {opt}: unknown option (seccomp=PROFILE.json|unconfined, "
                               "no-new-privileges[=true|false])")
     if seccomp_path != "unconfined":
-        sec.seccomp = profile.load_profile(seccomp_path, f"--security-opt seccomp={seccomp_path}") if seccomp_path \
+        sec.seccomp_source = f"--security-opt seccomp={seccomp_path}" if seccomp_path else None
+        sec.seccomp = profile.load_profile(seccomp_path, sec.seccomp_source) if seccomp_path \
             else profile.load_profile()
     sec.cap_add = [_cap_name(c, "--cap-add") for c in getattr(ns, "cap_add", []) or []]
     sec.cap_drop = [_cap_name(c, "--cap-drop") for c in getattr(ns, "cap_drop", []) or []]
