@@ -194,6 +194,13 @@ async def create(request):
     image = request.query.get("fromImage")
     if not image:
         raise ApiError(400, "fromImage: the image to pull is missing")
+    from pycr.core import ConfigError
+    from pycr.plugins.images.media import check_platform
+
+    try:  # before the 200 of the progress stream: a bad value is the request's error
+        check_platform(request.query.get("platform"), "platform")
+    except ConfigError as e:
+        raise ApiError(400, str(e)) from None
     tag_ = request.query.get("tag") or ""
     spec = f"{image}@{tag_}" if tag_.startswith("sha256:") else f"{image}:{tag_}" if tag_ else image
     try:

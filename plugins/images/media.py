@@ -47,14 +47,14 @@ def kind_of(media_type: str | None, doc: dict) -> str:
     raise PycrError(f"unsupported manifest media type {media_type!r} (schema1 and artifacts are not images)")
 
 
-def check_platform(text: str | None) -> str | None:
-    """``text`` if it is ``os/arch[/variant]`` (or empty: the host's); else one line naming it."""
+def check_platform(text: str | None, what: str = "--platform") -> str | None:
+    """``text`` if it is ``os/arch[/variant]`` (or empty: the host's); else one line naming ``what``."""
     import re
 
     from pycr.core import ConfigError
 
     if text and not re.fullmatch(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?", text):
-        raise ConfigError(f"--platform {text!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm/v7)")
+        raise ConfigError(f"{what} {text!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm/v7)")
     return text or None
 
 

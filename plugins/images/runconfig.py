@@ -24,6 +24,7 @@ MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/pro
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
                 "/sys/devices/virtual/powercap"]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+PID_MAX_LIMIT = 4 << 20  # the kernel's PID_MAX_LIMIT on 64-bit: pids.max takes no more
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -55,6 +56,9 @@ def options_from_args(ns) -> RunOptions:
         parse_size(ns.memory)  # refused before any pull or mount, not half-way through
     if ns.cpus is not None:
         parse_cpus(ns.cpus)
+    if ns.pids_limit is not None and ns.pids_limit > PID_MAX_LIMIT:
+        raise ConfigError(f"--pids-limit {ns.pids_limit}: at most {PID_MAX_LIMIT} (the kernel's most pids); "
+                          "0 or -1 for no limit")
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
