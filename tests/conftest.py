@@ -19,13 +19,14 @@ pytest_plugins = ["tests.helpers.fixtures", "tests.helpers.manage", "tests.helpe
 VENV_BIN = os.path.dirname(sys.executable)
 PYCR_OCI = os.path.join(VENV_BIN, "pycr-oci")
 PYCR = os.path.join(VENV_BIN, "pycr")
-# Every container the tests make gets an id with this prefix; the leak check looks for it.
-ID_PREFIX = "pycrtest-"
 # What marks this run's own things, so the leak check (tests/zz_leaks) counts only what this run made
 # and not the containers of a user, or of another checkout's suite, on the same machine: every process
 # the suite starts inherits SESSION_ENV in its environment, and every path it makes starts with one of
 # SESSION_PATHS.
 SESSION = uuid.uuid4().hex[:12]
+# Every container the tests make gets an id with this prefix, which names this run: the leak check
+# counts a cgroup ``pycr-<id>`` as ours by it (and another run's, whose prefix differs, as not ours).
+ID_PREFIX = f"pycrtest-{SESSION[:8]}-"
 SESSION_ENV = f"PYCR_TEST_SESSION={SESSION}"
 SESSION_START = time.time()
 os.environ["PYCR_TEST_SESSION"] = SESSION

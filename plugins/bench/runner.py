@@ -78,7 +78,8 @@ class Runner:
         self.pycr_globals = list(pycr_globals)
         self.on_sample = on_sample
         self.own_workdir = workdir is None
-        self.workdir = workdir or tempfile.mkdtemp(prefix="pycr-bench-", dir="/var/tmp")
+        # the pid in the name tells whose work dir it is (a test counts only its own child's)
+        self.workdir = workdir or tempfile.mkdtemp(prefix=f"pycr-bench-{os.getpid()}-", dir="/var/tmp")
         self.state_root = os.path.join(self.workdir, "state")
         self.rootfs = os.path.join(self.workdir, "base", "rootfs")
         self.progress = progress

@@ -1,7 +1,8 @@
 """What the host plants for the probes, and its guaranteed removal.
 
-Everything is named by a random token so that concurrent runs and leftovers
-can never be confused, and everything is undone through one ``ExitStack``.
+Everything is named by a token, the probing process's pid and a random part, so
+that concurrent runs and leftovers can never be confused and a caller can tell
+its own from another's; everything is undone through one ``ExitStack``.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _serve(sock: socket.socket, token: str) -> None:
 @contextlib.contextmanager
 def planted():
     """Yield :class:`Plants`; remove the marker, mount, process and listener after."""
-    token = secrets.token_hex(6)
+    token = f"{os.getpid()}-{secrets.token_hex(6)}"
     with contextlib.ExitStack() as undo:
         marker = f"/var/tmp/pycr-probe-{token}"
         with open(marker, "w") as f:

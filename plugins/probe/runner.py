@@ -89,7 +89,7 @@ def run(strategies, timeout: float = 60.0, meta: dict | None = None) -> dict[str
     from pycr.plugins.probe.host import planted
     from pycr.plugins.probe.script import describe
 
-    work = tempfile.mkdtemp(prefix="pycr-probe-", dir="/var/tmp")
+    work = tempfile.mkdtemp(prefix=f"pycr-probe-{os.getpid()}-", dir="/var/tmp")
     results: dict[str, dict] = {}
     try:
         base_dir = make_bundle(os.path.join(work, "base"))

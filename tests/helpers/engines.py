@@ -53,8 +53,9 @@ def hierarchy_dirs(rel: str) -> list[str]:
 
 def parent_cgroup(tag: str) -> str:
     """A cgroup path under our own memory cgroup (the only one the supervisor
-    confines us to; the other hierarchies have us at /, so it nests there too)."""
-    return os.path.join(own_cgroups().get("memory", "/"), f"pycr-test-{tag}-{os.getpid()}")
+    confines us to; the other hierarchies have us at /, so it nests there too).
+    Named by our pid (``-pidN``): the suite's leak check tells its own from another run's by it."""
+    return os.path.join(own_cgroups().get("memory", "/"), f"pycr-test-{tag}-pid{os.getpid()}")
 
 
 def remove_cgroup_tree(rel: str) -> list[str]:

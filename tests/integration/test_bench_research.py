@@ -138,7 +138,6 @@ def test_failing_prerun_names_its_error_and_all_skipped_exits_nonzero(tmp_path):
 
 def test_interrupt_keeps_partial_results(tmp_path):
     out = tmp_path / "out"
-    before = set(glob.glob("/var/tmp/pycr-bench-*"))
     proc = subprocess.Popen([PYCR, "bench", "--repeat", "40", "--warmup", "0", "-s", "pycr-v1-pivot", "-w", "true",
                              "--no-plots", "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -148,15 +147,18 @@ def test_interrupt_keeps_partial_results(tmp_path):
         if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2:
             break
         time.sleep(0.2)
+    work = f"/var/tmp/pycr-bench-{proc.pid}-*"  # named by the bench's pid: another bench's is not ours
+    running = glob.glob(work)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    assert len(running) == 1, running  # the work dir was there, under that name, while it ran
     data = json.loads((out / "results.json").read_text())
     assert data["interrupted"] is True and 2 <= len(data["samples"]) < 40
     assert len(jsonl.read_text().splitlines()) == len(data["samples"])
     assert "interrupted" in err and f"{len(data['samples'])} measured samples kept" in err
     assert "INTERRUPTED" in (out / "summary.txt").read_text()
-    assert set(glob.glob("/var/tmp/pycr-bench-*")) <= before  # the work dir and the running container are gone
+    assert glob.glob(work) == []  # its work dir and running container are gone
 
 
 def test_launcher_reports_a_plugin_error_in_one_line(tmp_path):

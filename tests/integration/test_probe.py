@@ -21,18 +21,33 @@ NAMES = ["pycr-v1-pivot", "pycr-v1-hardened", "pycr-v1-nopivot", "pycr-v1-chroot
          "pycr-v1-nonet", "pycr-v1-nopid", "pycr-img-chroot"]
 
 
-def _leftovers():
-    found = glob.glob("/var/tmp/pycr-probe-*") + glob.glob("/run/pycr-probe-*")
+def _leftovers(pid: int) -> list[str]:
+    """What the probe run of process ``pid`` left: its work dir, marker file, marker mount and
+    target process are all named with its pid (another probe on the machine is not ours)."""
+    mark = f"pycr-probe-{pid}-"
+    found = glob.glob(f"/var/tmp/{mark}*") + glob.glob(f"/run/{mark}*")
     with open("/proc/self/mountinfo") as f:
-        found += [ln for ln in f if "pycr-probe" in ln]
+        found += [ln for ln in f if mark in ln]
     for path in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             with open(path, "rb") as f:
-                if b"pycr-probe-target-" in f.read():
+                if f"pycr-probe-target-{pid}-".encode() in f.read():
                     found.append(path)
         except OSError:
             pass
     return found
+
+
+def test_the_leftover_check_sees_our_plants():
+    """_leftovers finds what a probe of this process plants, by name, and nothing once removed."""
+    from pycr.plugins.probe.host import planted
+
+    with planted() as plants:
+        seen = _leftovers(os.getpid())
+        assert plants.marker in seen and plants.mountmark in seen
+        assert any(ln.endswith("\n") and plants.mountmark in ln for ln in seen)  # its mountinfo line
+        assert f"/proc/{plants.target_pid}/cmdline" in seen
+    assert _leftovers(os.getpid()) == []
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +55,7 @@ def results():
     known = registry()
     names = NAMES + (["runc", "runc-hardened"] if shutil.which("runc") else [])
     res = runner.run([known[n] for n in names])
-    assert _leftovers() == []
+    assert _leftovers(os.getpid()) == []
     return res
 
 
@@ -105,18 +120,24 @@ def test_each_missing_layer_shows(results):
     assert "denied" in results["pycr-v1-nopid"]["ptrace_host"]["detail"]
 
 
-def test_cli_matrix_and_json():
+def _probe(*args: str, timeout: float) -> tuple[subprocess.CompletedProcess, int]:
+    """``pycr probe ARGS`` and the pid it ran as (its plants and work dir are named by it)."""
     pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
-    out = subprocess.run([pycr, "probe", "-s", "pycr-v1-chroot", "-s", "pycr-v1-pivot"],
-                         capture_output=True, text=True, timeout=120)
+    with subprocess.Popen([pycr, "probe", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        out, err = p.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err), p.pid
+
+
+def test_cli_matrix_and_json():
+    out, pid = _probe("-s", "pycr-v1-chroot", "-s", "pycr-v1-pivot", timeout=120)
     assert out.returncode == 0, out.stderr
+    assert _leftovers(pid) == []
     rows = {ln.split()[0]: ln.split()[1:] for ln in out.stdout.split("\n\n")[0].splitlines()[1:]}
     col = PROBES.index("chroot_escape")
     assert rows["pycr-v1-chroot"][col] == "ESCAPED" and rows["pycr-v1-pivot"][col] == "contained"
-    bad = subprocess.run([pycr, "probe", "-s", "nope"], capture_output=True, text=True, timeout=60)
+    bad, _ = _probe("-s", "nope", timeout=60)
     assert bad.returncode != 0 and "'nope' is not a known strategy" in bad.stderr
-    js = subprocess.run([pycr, "probe", "-s", "pycr-v1-pivot", "--json"], capture_output=True, text=True,
-                        timeout=120)
+    js, pid = _probe("-s", "pycr-v1-pivot", "--json", timeout=120)
     data = json.loads(js.stdout)
     assert set(data["probes"]) == set(PROBES) and "pycr-v1-pivot" in data["results"]
-    assert _leftovers() == []
+    assert _leftovers(pid) == []
