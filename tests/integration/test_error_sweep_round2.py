@@ -158,6 +158,9 @@ def test_build_refuses_a_dockerfile_that_is_not_a_file(clean, tmp_path, kind):
     ("FROM IMAGE\n", ("--platform", "bogus"), "--platform 'bogus' is not os/arch[/variant]"),
     ("FROM --platform=bogus IMAGE\n", (), "Dockerfile:1: FROM "),
     ("FROM IMAGE\nUSER nosuch\nRUN true\n", (), "Dockerfile:3: RUN: USER nosuch: no user 'nosuch'"),
+    ("FROM IMAGE\nENV \"a=b\n", (), "Dockerfile:2: ENV: unterminated quote in '\"a=b'"),
+    ("FROM IMAGE\nCOPY \"a /b\n", (), "Dockerfile:2: COPY: unterminated quote in '\"a /b'"),
+    ("FROM \"IMAGE\n", (), "Dockerfile:1: FROM: unterminated quote in"),
 ])
 def test_build_errors_are_one_line(clean, tmp_path, dockerfile, extra, line):
     """-q prints no progress, so the failing step's "#N ERROR" is not said twice."""
