@@ -26,11 +26,48 @@ from pycr.plugins.images import media
 TAR_ERRORS = (OSError, tarfile.TarError, EOFError, zlib.error)
 
 
+@contextlib.contextmanager
+def replacing(path: str, what: str):
+    """An open file to write an archive into; it becomes ``path`` only when complete (a rename:
+    readers never see half an archive) and is removed on any failure.  ``path`` must be absent
+    or a regular file: a device, FIFO, directory or link there is refused, never replaced by a
+    file (``save -o /dev/full`` replaced the device node).  The temporary file is made with
+    O_EXCL next to ``path``, so a link planted under its name is never written through."""
+    import stat
+    import tempfile
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PycrError(f"{what}: {e.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise PycrError(f"{what}: exists and is not a regular file (pycr writes a new file in its place)")
+    try:
+        fd, partial = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".partial",
+                                       dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as e:
+        raise PycrError(f"{what}: {e.strerror}") from None
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.rename(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
 def tar_error_line(e: BaseException) -> str:
     """Why a tarball could not be read, in one line: tarfile's own text for "not a tar"
     lists every compression it tried, each with an exception name."""
     if isinstance(e, tarfile.ReadError) and "could not be opened successfully" in str(e):
         return "not a tar archive (plain, gzip, bzip2 or xz)"
+    if isinstance(e, tarfile.ReadError) and str(e) in ("empty file", "truncated header", "invalid header",
+                                                        "bad checksum"):
+        return f"not a tar archive ({e})"
     if isinstance(e, EOFError):
         return "unexpected end of data (the file is truncated)"
     if isinstance(e, zlib.error):
@@ -130,8 +167,7 @@ class DockerArchiveSource:
         names = tags if tags is not None else [
             _short(n) for n, rec in store.refs().items() if rec["digest"] == image.digest and "@" not in n]
         layer_names = []
-        partial = path + ".partial"
-        with tarfile.open(partial, "w") as out:
+        with replacing(path, f"docker-archive:{path}") as f, tarfile.open(fileobj=f, mode="w") as out:
             def add(name: str, data: bytes | None = None, fileobj=None, size: int = 0):
                 ti = tarfile.TarInfo(name)
                 ti.mtime = int(time.time())
@@ -144,6 +180,7 @@ class DockerArchiveSource:
                 h = hashlib.sha256()
                 with open(store.blob_path(layer["digest"]), "rb") as src, contextlib.ExitStack() as stack, \
                         open(tmp, "w+b") as t:
+                    stack.callback(os.unlink, tmp)  # also when a write fails (a full disk)
                     data = open_decompressed(src, stack)
                     while chunk := data.read(1 << 20):
                         h.update(chunk)
@@ -152,11 +189,9 @@ class DockerArchiveSource:
                     t.seek(0)
                     name = f"{h.hexdigest()}/layer.tar"
                     add(name, fileobj=t, size=size)
-                os.unlink(tmp)
                 layer_names.append(name)
             manifest = [{"Config": f"{config_hex}.json", "RepoTags": names, "Layers": layer_names}]
             add("manifest.json", json.dumps(manifest).encode())
-        os.rename(partial, path)
         return image.digest
 
 
@@ -184,6 +219,14 @@ def import_rootfs(store, tar_path: str, name: str, *, cmd: list[str] | None = No
             while chunk := data.read(1 << 20):
                 h.update(chunk)
                 gz.write(chunk)
+        try:  # every header read through once: what is not a tar must not become a layer
+            with tarfile.open(tmp, "r|gz") as tf:
+                for _ in tf:
+                    pass
+        except TAR_ERRORS as e:
+            if isinstance(e, OSError) and not isinstance(e, tarfile.TarError) and e.errno is not None:
+                raise
+            raise PycrError(f"import {tar_path}: {tar_error_line(e)}") from None
         with open(tmp, "rb") as f:
             layer = store.put_stream(f)
     except OSError as e:

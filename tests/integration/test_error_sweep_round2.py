@@ -14,10 +14,13 @@ import gzip
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 
 import pytest
 
+from tests.conftest import PYCR
 from tests.integration.test_api_http import call, error_of
 from tests.integration.test_cli_error_sweep import PYTHON_LEAK, assert_one_clean_line
 
@@ -125,6 +128,61 @@ def test_load_of_what_is_not_an_image_archive(clean, files, name, line):
         r = clean(*args)
         assert_one_clean_line(r, line)
         assert _files(clean) == before
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_save_never_replaces_what_is_not_a_file(clean, tmp_path, kind, fmt):
+    """``save -o /dev/full`` renamed its archive over the device node; now nothing there is touched."""
+    target = tmp_path / "out"
+    if kind == "device":
+        os.mknod(target, 0o666 | 0o020000, os.makedev(1, 7))  # a /dev/full of our own
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target.mkdir()
+    before = os.lstat(target)
+    r = clean("save", "--format", fmt, "-o", str(target), clean.image)
+    assert_one_clean_line(r, f"{fmt}:{target}: exists and is not a regular file")
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    assert sorted(os.listdir(tmp_path)) == ["out"]  # no .partial
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_save_that_runs_out_of_room_leaves_nothing(clean, tmp_path, fmt):
+    """A write that fails half-way (here RLIMIT_FSIZE, as a full disk would) leaves no archive,
+    no .partial and nothing in the store's tmp."""
+    before = _files(clean)
+    limit = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+             "resource.setrlimit(resource.RLIMIT_FSIZE, (600000, 600000)); os.execv(sys.argv[1], sys.argv[1:])")
+    r = subprocess.run([sys.executable, "-c", limit, PYCR, "--root", clean.root, "save", "--format", fmt, "-o",
+                        str(tmp_path / "big.tar"), clean.image],
+                       capture_output=True, text=True, env=clean.env, timeout=120)
+    assert_one_clean_line(r, "File too large")
+    assert os.listdir(tmp_path) == []
+    assert _files(clean) == before
+
+
+@pytest.mark.parametrize("content, line", [
+    (b"not a tar at all\n", "not a tar archive (truncated header)"),
+    (gzip.compress(b"not a tar at all\n"), "not a tar archive (truncated header)"),
+    (b"", "not a tar archive (empty file)"),
+])
+def test_import_of_what_is_not_a_tar(clean, tmp_path, content, line):
+    (tmp_path / "rootfs.tar").write_bytes(content)
+    before = _files(clean)
+    r = clean("import", str(tmp_path / "rootfs.tar"), "sweep2:imported")
+    assert_one_clean_line(r, f"import {tmp_path / 'rootfs.tar'}: {line}")
+    assert _files(clean) == before
+
+
+@pytest.mark.parametrize("env", ["", "=x"])
+def test_exec_env_without_a_name(clean, env):
+    cid = clean.run_d(clean.image, "sleep", "1000")
+    r = clean("exec", "-e", env, cid, "true")
+    assert_one_clean_line(r, f"{env!r} has no variable name (KEY=VALUE)")
+    assert clean.state(cid) == "running"
 
 
 def _context(tmp_path, dockerfile: str | None = None) -> str:
