@@ -33,6 +33,7 @@ _LAZY = {
     "read_container_file": ("pycr.core.linux.paths", "read_container_file"),
     "open_in_root": ("pycr.core.linux.paths", "open_in_root"),
     "open_creating": ("pycr.core.linux.paths", "open_creating"),
+    "is_under": ("pycr.core.linux.paths", "is_under"),
     "private_dir": ("pycr.core.linux.paths", "private_dir"),
     "protect_for": ("pycr.core.linux.exe", "protect_for"),
     "protect_interpreter": ("pycr.core.linux.exe", "protect_interpreter"),

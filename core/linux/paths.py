@@ -99,14 +99,16 @@ def open_in_root(root: str | int, path: str, flags: int = os.O_RDONLY, mode: int
 MAX_CONTAINER_FILE = 4 << 20
 
 
-def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE) -> bytes | None:
+def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE,
+                        where: str = "in the container") -> bytes | None:
     """The bytes of a small regular file of a container (or image) rootfs,
     read from the host side; None if it does not exist.
 
     The container may have made it a FIFO (a plain open would hang), a
     device, a 20 GB sparse file or a symlink to the host's /etc/shadow: the
     open stays inside ``root`` and does not block, anything but a regular
-    file or a size over ``limit`` is a ValueError naming the file.
+    file or a size over ``limit`` is a ValueError naming the file (``where``
+    it is: in the container, in the build context...).
     """
     import stat
 
@@ -117,16 +119,16 @@ def read_container_file(root: str, path: str, limit: int = MAX_CONTAINER_FILE) -
     except OSError as e:
         if e.errno in (2, 20):  # ENOENT, ENOTDIR
             return None
-        raise ValueError(f"{path} in the container: {e.strerror}") from None
+        raise ValueError(f"{path} {where}: {e.strerror}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path} in the container is not a regular file")
+            raise ValueError(f"{path} {where} is not a regular file")
         if st.st_size > limit:
-            raise ValueError(f"{path} in the container is too large ({st.st_size} bytes, at most {limit})")
+            raise ValueError(f"{path} {where} is too large ({st.st_size} bytes, at most {limit})")
         data = os.read(fd, limit + 1)
         if len(data) > limit:  # it grew since fstat
-            raise ValueError(f"{path} in the container is too large (more than {limit} bytes)")
+            raise ValueError(f"{path} {where} is too large (more than {limit} bytes)")
         return data
     finally:
         os.close(fd)
@@ -165,6 +167,42 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
         finally:
             os.close(parent)
     return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+
+
+_AT_FDCWD = -100
+
+
+def is_under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or lies beneath it (lexically: both already resolved)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def open_bind_source(source: str, roots: list[str] | None = None) -> int:
+    """An O_PATH fd of a bind mount's source, symlinks followed as mount(2)
+    would; the mount is then made from the fd (``/proc/self/fd/N``), so what
+    was opened -- and checked -- is what gets mounted.
+
+    ``roots`` (from ``pycr serve --bind-root``): the opened object's own
+    path (readlink of its fd) must lie under one of them, and no magic link
+    (``/proc/PID/root``...) is followed.  A source that is missing and one
+    that leads out of the roots give the same OSError (no oracle of which
+    host paths exist), naming the source and the roots.
+    """
+    if not roots:
+        return os.open(source, os.O_PATH | os.O_CLOEXEC)
+    refused = OSError(1, f"bind source {source} is missing or lies outside the bind roots ({', '.join(roots)})")
+    try:
+        fd = openat2(_AT_FDCWD, source, os.O_PATH, RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        raise refused from None
+    try:
+        real = os.readlink(fd_path(fd))
+    except OSError:
+        real = ""
+    if not any(is_under(real, r) for r in roots):
+        os.close(fd)
+        raise refused
+    return fd
 
 
 def fd_path(fd: int) -> str:

@@ -26,7 +26,7 @@ import stat
 import struct  # noqa: F401
 from pycr.core.linux import syscalls as S
 from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
-from pycr.core.linux.paths import fd_path, open_creating, safe_join
+from pycr.core.linux.paths import fd_path, open_bind_source, open_creating, safe_join
 
 
 class Factory:
@@ -161,6 +161,11 @@ def parse_mount_options(options: list[str]) -> tuple[int, int, str]:
     return flags, prop, ",".join(data)
 
 
+#: the bind roots of ``pycr serve --bind-root`` in a config's annotations (a JSON list):
+#: binds written under one must resolve under one when mounted (``Mount.bind_roots``)
+BIND_ROOTS_ANNOTATION = "io.pycr.bind-roots"
+
+
 class Mount(Step):
     """One OCI mount entry."""
 
@@ -170,7 +175,8 @@ class Mount(Step):
     flags: int = 0
     propagation: int = 0
     data: str = ""
-    source_is_file: bool = False
+    #: ``pycr serve --bind-root`` dirs a bind's source must resolve under, at the mount (or empty)
+    bind_roots: tuple = ()
 
     def describe(self) -> str:
         return f"mount {self.type or 'bind'} on {self.destination}"
@@ -180,11 +186,22 @@ class Mount(Step):
         return bool(self.flags & S.MS_BIND)
 
     def run(self, sc, ctx):
-        fd = ctx.open(self.destination, "file" if self.source_is_file else "dir")
+        # A bind's source is opened once, here, and mounted from that fd: a directory swapped
+        # for a symlink after any earlier check (create, the plan) changes nothing.
+        src = open_bind_source(self.source, self.bind_roots) if self.is_bind else None
+        try:
+            self._mount(sc, ctx, src)
+        finally:
+            if src is not None:
+                os.close(src)
+
+    def _mount(self, sc, ctx, src):
+        is_file = src is not None and not stat.S_ISDIR(os.fstat(src).st_mode)
+        fd = ctx.open(self.destination, "file" if is_file else "dir")
         try:
             target = fd_path(fd)
             if self.is_bind:
-                sc.mount(self.source, target, "bind", self.flags & (S.MS_BIND | S.MS_REC))
+                sc.mount(fd_path(src), target, "bind", self.flags & (S.MS_BIND | S.MS_REC))
             elif self.type == "sysfs" and ctx.in_userns:
                 try:
                     sc.mount(self.source, target, self.type, self.flags, self.data or None)
@@ -239,9 +256,11 @@ class Device(Step):
             if ctx.in_userns:
                 os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=parent))
                 node = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+                host = open_bind_source(self.path)
                 try:
-                    sc.mount(self.path, fd_path(node), "bind", S.MS_BIND)
+                    sc.mount(fd_path(host), fd_path(node), "bind", S.MS_BIND)
                 finally:
+                    os.close(host)
                     os.close(node)
                 return
             kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[self.kind]

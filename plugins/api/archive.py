@@ -169,7 +169,7 @@ def read_tar(ref: str, path: str, out: str) -> str:
 def write_tar(ref: str, path: str, archive: str) -> None:
     """Extract the tar file ``archive`` into directory ``path`` of the container."""
     from pycr.core import open_creating
-    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+    from pycr.plugins.images.archive_members import TAR_ERRORS, tar_error_line
 
     root = _root(ref)
     dest = _open(root, path, os.O_PATH | os.O_DIRECTORY)

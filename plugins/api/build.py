@@ -1,8 +1,10 @@
 """``POST /build`` (docker's classic builder protocol): the tar context in, ``pycr build``'s output streamed.
 
 The build layer does the work: the server unpacks the uploaded context into
-a private directory in the store (tarfile's ``data`` filter: no absolute
-paths, no ``..``, no links leaving it, no devices) and runs ``pycr build``
+a private directory in the store with pycr's own unpacker (the one for image
+layers, ``context`` mode: every name resolved from the directory's fd, never
+through a symlink; no absolute names, no ``..``, no absolute symlinks, no
+devices; never tarfile's extraction, see docs/security.md) and runs ``pycr build``
 on it as a child, turning its output into docker's ``{"stream": ...}``
 messages and its result into ``{"aux": {"ID": ...}}``.
 """
@@ -14,16 +16,17 @@ import contextlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 
 from aiohttp import web
 
 from pycr.plugins.api.errors import ApiError
+from pycr.plugins.api.images import registry_only
 from pycr.plugins.api.server import prepared, query_bool, srv_of
 
 _REFUSED = ("remote", "cpusetcpus", "cpusetmems", "cpushares", "cpuquota", "cpuperiod", "memory", "memswap",
             "shmsize", "squash", "extrahosts", "networkmode", "outputs", "isolation", "cachefrom")
+_MAX_DOCKERFILE = 4 << 20
 
 
 def _argv(request, context: str) -> list[str]:
@@ -34,13 +37,14 @@ def _argv(request, context: str) -> list[str]:
         if q.get(key) not in (None, "", "0", "false", "[]", "{}", "null", "default"):
             raise ApiError(400, f"{key}: pycr build does not support it")
     srv = srv_of(request)
-    argv = [_pycr(), "--root", srv.opts.root, "build"]
+    argv = [_pycr(), "--root", srv.opts.root, "build", "--registry-only"]
     for tag in q.getall("t", []):
+        registry_only("t", tag)
         argv += ["-t", tag]
     name = q.get("dockerfile") or "Dockerfile"
     if os.path.isabs(name) or ".." in name.split("/"):
         raise ApiError(400, f"dockerfile: {name!r} must be a path inside the build context")
-    argv += ["-f", os.path.join(context, name)]
+    argv += ["-f", "-"]  # the server reads it inside the context (:func:`_dockerfile`) and pipes it in
     for key, flag in (("buildargs", "--build-arg"), ("labels", "--label")):
         try:
             pairs = json.loads(q.get(key) or "{}") or {}
@@ -63,13 +67,30 @@ def _argv(request, context: str) -> list[str]:
 
 
 def _unpack(src: str, dest: str) -> None:
-    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+    from pycr.plugins.api import layers
 
     try:
-        with tarfile.open(src, "r:*") as tf:
-            tf.extractall(dest, filter="data")
-    except TAR_ERRORS as e:
-        raise ApiError(400, f"the build context: {tar_error_line(e)}") from None
+        with open(src, "rb") as f:
+            layers.unpack_layer(f, dest, mode="context", devices="refuse", layer_name="context")
+    except layers.UnpackError as e:
+        raise ApiError(400, f"the build context is not a usable tar archive: {e}") from None
+
+
+def _dockerfile(context: str, name: str) -> bytes:
+    """The Dockerfile ``name`` of an uploaded context, its symlinks resolved inside the context
+    (``openat2`` RESOLVE_IN_ROOT): a link planted as ``Dockerfile -> ../../etc/shadow`` reads nothing
+    of the host."""
+    from pycr.core import open_in_root
+
+    try:
+        fd = open_in_root(context, name, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise ApiError(400, f"dockerfile: cannot read {name} in the build context: {e.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(_MAX_DOCKERFILE + 1)
+    if len(data) > _MAX_DOCKERFILE:
+        raise ApiError(400, f"dockerfile: {name} is larger than {_MAX_DOCKERFILE} bytes")
+    return data
 
 
 async def build(request):
@@ -88,10 +109,13 @@ async def build(request):
         os.mkdir(context, 0o700)
         await srv.read(_unpack, upload, context)
         os.unlink(upload)
+        dockerfile = await srv.read(_dockerfile, context, request.query.get("dockerfile") or "Dockerfile")
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         await prepared(request, resp)
-        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+        proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        proc.stdin.write(dockerfile)
+        proc.stdin.close()
         last_out, last_err = [], []
 
         async def relay(stream, keep):

@@ -23,11 +23,15 @@ def _resolve(ref: str):
 
 
 async def create(request):
-    from pycr.plugins.api import create_request, layers
+    from pycr.plugins.api import create_request, privileges
+    from pycr.plugins.api.images import registry_only
 
     srv = srv_of(request)
     body = await json_body(request)
     spec = create_request.parse(body, request.query.get("name") or None, srv.bind_roots)
+    if not srv.allow_privileged:
+        privileges.check(spec["ns"])
+    registry_only("Image", spec["ns"]["image"])
     if request.query.get("platform"):
         spec["ns"]["platform"] = request.query["platform"]
     await srv.read(_image_exists, spec["ns"]["image"])  # docker does not pull on create: its client does

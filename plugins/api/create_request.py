@@ -5,14 +5,19 @@ does not support, when set to anything but docker's empty default, is
 refused with a message naming it (docker's clients send most fields with
 empty values, which are accepted).  Bind sources must lie under a
 directory the server was started with (``--bind-root``): the socket lets
-callers start containers, not read the host's files.
+callers start containers, not read the host's files.  The check here gives
+the caller a clear 403 at once; the roots also go into the container's
+config (``io.pycr.bind-roots``), where the runtime checks again, on the
+object it mounts, at every start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
+from pycr.core import is_under, steps
 from pycr.plugins.api.errors import ApiError, bool_field, object_field, unsupported
 
 INT64_MAX = 2**63 - 1  # docker's fields are Go int64s: a bigger number is refused by its decoder
@@ -195,7 +200,9 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
-          "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases}
+          "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases,
+          # the runtime checks each bind again when it mounts it, on what it mounts (not only here, at create)
+          "annotations": {steps.BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
               "WorkingDir": body.get("WorkingDir") or "", "User": body.get("User") or "",
               "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove,
@@ -217,7 +224,7 @@ def _bind(spec: str, roots: list[str]) -> str:
         raise ApiError(400, f"HostConfig.Binds: {spec!r}: expected /HOST/PATH:/CONTAINER/PATH[:ro|rw] "
                             "(named volumes need pycr volumes, which this pycr does not have)")
     src = os.path.realpath(parts[0])
-    if not any(src == r or src.startswith(r.rstrip("/") + "/") for r in roots):
+    if not any(is_under(src, r) for r in roots):
         allowed = ", ".join(roots) or "none (start pycr serve with --bind-root DIR)"
         raise ApiError(403, f"HostConfig.Binds: {parts[0]} is outside the directories this server may bind "
                             f"from: {allowed}")

@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import tempfile
 
 from aiohttp import web
@@ -16,11 +17,25 @@ from pycr.plugins.api import ops, shapes
 from pycr.plugins.api.errors import ApiError
 from pycr.plugins.api.server import jsonr, prepared, query_bool, query_filters, srv_of
 
+_TAG_OR_DIGEST = re.compile(r"^([\w][\w.-]{0,127}|sha256:[0-9a-f]{64})$")
+
 
 def _store():
     from pycr.plugins.api import layers
 
     return layers.Store()
+
+
+def registry_only(field: str, text: str):
+    """``text`` if it is a registry reference, else a 400 naming ``field``: a caller of the socket gets
+    registries, never a transport (``oci:``, ``docker-archive:``...) that would read the host's files."""
+    from pycr.core import ConfigError
+    from pycr.plugins.api import layers
+
+    try:
+        return layers.transports.registry_reference(text)
+    except ConfigError as e:
+        raise ApiError(400, f"{field}: {e}") from None
 
 
 def _name(request) -> str:
@@ -65,6 +80,7 @@ async def tag(request):
     repo, tag_ = request.query.get("repo"), request.query.get("tag") or "latest"
     if not repo:
         raise ApiError(400, "repo: the new name is missing")
+    registry_only("repo", f"{repo}:{tag_}")
     await srv.change(ops.tag, _name(request), f"{repo}:{tag_}")
     srv.events.publish("image", "tag", _name(request), {"name": f"{repo}:{tag_}"})
     return web.Response(status=201)
@@ -136,10 +152,11 @@ class _Progress:
 def _pull(opts, spec: str, platform: str | None, credentials, progress):
     from pycr.plugins.api import layers
 
+    registry_only("image", spec)
     kw = {"platform": platform, "quiet": True, "progress": progress}
     if credentials:
         kw["credentials"] = credentials
-    name, image = layers.transports.pull(opts, layers.Store(), spec, **kw)
+    name, image = layers.transports.pull(opts, layers.Store(), "docker://" + spec, **kw)
     return name, image.digest
 
 
@@ -202,11 +219,10 @@ async def create(request):
     except ConfigError as e:
         raise ApiError(400, str(e)) from None
     tag_ = request.query.get("tag") or ""
+    if tag_ and not _TAG_OR_DIGEST.match(tag_):
+        raise ApiError(400, f"tag: {tag_!r} is not a tag or a digest (sha256:...)")
     spec = f"{image}@{tag_}" if tag_.startswith("sha256:") else f"{image}:{tag_}" if tag_ else image
-    try:
-        ref = layers.reference.parse(spec)
-    except Exception as e:
-        raise ApiError(400, f"fromImage: {e}") from None
+    ref = registry_only("fromImage", spec)
     if ref.digest is None and not tag_ and ":" not in image.rsplit("/", 1)[-1]:
         spec = f"{image}:latest"
     first = [{"status": f"Pulling from {layers.reference.short_name(ref.repository)}",
@@ -229,6 +245,7 @@ async def push(request):
     name = _name(request)
     tag_ = request.query.get("tag")
     text = f"{name}:{tag_}" if tag_ else name
+    registry_only("name", text)
     await srv.read(layers.find_image, _store(), text)
     repo = text.rsplit(":", 1)[0] if ":" in text.rsplit("/", 1)[-1] else text
     first = [{"status": f"The push refers to repository [{repo}]"}]

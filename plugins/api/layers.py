@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pycr.core import live  # noqa: F401
 from pycr.plugins.images import reference, transports  # noqa: F401
+from pycr.plugins.images.archive_members import load_transport  # noqa: F401
+from pycr.plugins.images.runconfig import DOCKER_CAPS  # noqa: F401
 from pycr.plugins.images.store import Store, default_root  # noqa: F401
+from pycr.plugins.images.unpack import UnpackError, unpack_layer  # noqa: F401
 from pycr.plugins.images.verb_images import rows as image_rows  # noqa: F401
 from pycr.plugins.manage import cleanup, launch, manage, prune, records  # noqa: F401
 from pycr.plugins.manage.create import create as create_container  # noqa: F401

@@ -157,19 +157,9 @@ def prune_images() -> dict:
 
 
 def load(opts, path: str) -> str:
-    import tarfile
-
     from pycr.plugins.api import layers
-    from pycr.plugins.api.errors import ApiError
 
-    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
-
-    try:
-        with tarfile.open(path) as tf:
-            names = set(tf.getnames())
-    except TAR_ERRORS as e:
-        raise ApiError(400, f"load: the request body: {tar_error_line(e)}") from None
-    transport = "oci-archive" if "oci-layout" in names or "./oci-layout" in names else "docker-archive"
+    transport = layers.load_transport(path, "load: the request body")
     name, image = layers.transports.pull(opts, layers.Store(), f"{transport}:{path}")
     return name or image.digest
 

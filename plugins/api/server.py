@@ -27,14 +27,16 @@ MIN_API_VERSION = "1.24"
 
 
 class Server:
-    """What every handler needs: global options, the worker pool, events, exec sessions, bind roots."""
+    """What every handler needs: global options, the worker pool, events, exec sessions, bind roots,
+    whether callers may have privileges."""
 
-    def __init__(self, opts, *, bind_roots: list[str], workers: int = 6):
+    def __init__(self, opts, *, bind_roots: list[str], workers: int = 6, allow_privileged: bool = False):
         import concurrent.futures
         import multiprocessing
 
         self.opts = opts
         self.bind_roots = bind_roots
+        self.allow_privileged = allow_privileged  # callers may ask for more than docker's defaults
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["pycr.plugins.api.ops", "pycr.plugins.api.layers"])
         self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)

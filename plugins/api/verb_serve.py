@@ -29,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--ui-token", metavar="TOKEN", help=argparse_suppress())
     p.add_argument("--bind-root", action="append", default=[], metavar="DIR",
                    help="directories API callers may bind-mount from (HostConfig.Binds); default none")
+    p.add_argument("--allow-privileged", action="store_true",
+                   help="let API callers have more than docker's defaults (Privileged, any CapAdd, "
+                        "NetworkMode host): root on the host to whoever can connect")
     p.add_argument("--workers", type=int, default=6, metavar="N", help="worker processes for container changes")
 
 
@@ -203,7 +206,7 @@ async def _serve(opts, ns, sock, path, dashboard) -> None:
     logging.basicConfig(level=logging.INFO if opts.debug else logging.WARNING, stream=sys.stderr,
                         format="pycr serve: %(message)s")
     roots = [os.path.realpath(r) for r in ns.bind_root]
-    srv = Server(opts, bind_roots=roots, workers=max(ns.workers, 1))
+    srv = Server(opts, bind_roots=roots, workers=max(ns.workers, 1), allow_privileged=ns.allow_privileged)
     # streams (events, logs -f, attach) end only when their client goes: on stop, give them
     # SHUTDOWN_GRACE seconds, not aiohttp's default minute
     runner = web.AppRunner(make_app(srv), access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)

@@ -52,6 +52,7 @@ class BuildRequest:
     platform: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
+    registry_only: bool = False          # base images from registries only (the API's builds: no host files)
 
 
 @dataclass
@@ -280,6 +281,8 @@ class DockerfileBuilder:
         if key not in self._bases:
             transports = images.transports
             try:
+                if self.req.registry_only:
+                    transports.registry_reference(ref)
                 if self.req.pull:
                     found = transports.pull(self.opts, self.store, ref, platform=platform, quiet=True)
                 else:

@@ -11,7 +11,6 @@ exceptions).
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 
@@ -37,11 +36,13 @@ class Ignore:
     def load(cls, context: str | None) -> "Ignore":
         if context is None:
             return cls([])
-        try:
-            with open(os.path.join(context, ".dockerignore"), errors="replace") as f:
-                return cls(f.read().splitlines())
-        except FileNotFoundError:
-            return cls([])
+        from pycr.core import ConfigError, read_container_file
+
+        try:  # inside the context: a .dockerignore linked out of it (an API caller's context) reads nothing
+            data = read_container_file(context, ".dockerignore", where="in the build context")
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        return cls([] if data is None else data.decode(errors="replace").splitlines())
 
     def _verdict(self, rel: str) -> bool | None:
         """True/False from the last pattern matching ``rel`` itself; None when none does."""

@@ -17,14 +17,10 @@ import json
 import os
 import tarfile
 import time
-import zlib
 
 from pycr.core import PycrError
 from pycr.plugins.images import media
-
-#: what reading a (possibly compressed) tarball raises for a file that is not one, or is cut short
-TAR_ERRORS = (OSError, tarfile.TarError, EOFError, zlib.error)
-
+from pycr.plugins.images.archive_members import TAR_ERRORS, tar_error_line
 
 @contextlib.contextmanager
 def replacing(path: str, what: str):
@@ -58,23 +54,6 @@ def replacing(path: str, what: str):
         with contextlib.suppress(OSError):
             os.unlink(partial)
         raise
-
-
-def tar_error_line(e: BaseException) -> str:
-    """Why a tarball could not be read, in one line: tarfile's own text for "not a tar"
-    lists every compression it tried, each with an exception name."""
-    if isinstance(e, tarfile.ReadError) and "could not be opened successfully" in str(e):
-        return "not a tar archive (plain, gzip, bzip2 or xz)"
-    if isinstance(e, tarfile.ReadError) and str(e) in ("empty file", "truncated header", "invalid header",
-                                                        "bad checksum"):
-        return f"not a tar archive ({e})"
-    if isinstance(e, EOFError):
-        return "unexpected end of data (the file is truncated)"
-    if isinstance(e, zlib.error):
-        return "corrupt compressed data"
-    if isinstance(e, OSError):
-        return e.strerror or str(e)
-    return str(e) or "not a readable tar archive"
 
 
 def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_type: str, kind: str) -> str:
@@ -111,30 +90,15 @@ class DockerArchiveSource:
     def pull(self, store, spec: str) -> str:
         """Load every image of the archive; tag its RepoTags; return the first manifest digest."""
         from pycr.plugins.images import reference
+        from pycr.plugins.images.archive_members import ArchiveMembers
 
         path = spec
-        try:
-            tf = tarfile.open(path)
-        except TAR_ERRORS as e:
-            raise PycrError(f"docker-archive:{path}: cannot read: {tar_error_line(e)}") from None
-        with tf:
-            def member(name: str):
-                try:
-                    f = tf.extractfile(name)
-                except KeyError:
-                    f = None
-                if f is None:
-                    raise PycrError(f"docker-archive:{path}: {name} is missing or not a file")
-                return f
-
-            try:
-                entries = json.load(member("manifest.json"))
-            except ValueError as e:
-                raise PycrError(f"docker-archive:{path}: manifest.json is not valid JSON: {e}") from None
+        with ArchiveMembers(path, f"docker-archive:{path}") as members:  # read in place, never extracted
+            entries = members.json("manifest.json")
             _check_entries(entries, f"docker-archive:{path}: manifest.json")
             first = None
             for entry in entries:
-                config_digest = store.put_blob(member(entry["Config"]).read())
+                config_digest = store.put_blob(members.read(entry["Config"]))
                 config = store.read_json(config_digest)
                 rootfs = config.get("rootfs") if isinstance(config, dict) else None
                 diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
@@ -146,7 +110,7 @@ class DockerArchiveSource:
                 layers = []
                 for name, diff_id in zip(entry["Layers"], diff_ids):
                     # the layer's digest must be its diff_id: verified while it is stored
-                    d = store.put_stream(member(name), diff_id)
+                    d = store.put_stream(members.open(name, links=True), diff_id)
                     layers.append((d, store.blob_size(d)))
                 digest = _manifest(store, config_digest, layers, media.OCI_LAYER, media.OCI_MANIFEST)
                 for tag in entry.get("RepoTags") or []:

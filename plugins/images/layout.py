@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 
-from pycr.core import PycrError, read_json_object
+from pycr.core import ConfigError, PycrError, read_json_object
 from pycr.plugins.images import media
 from pycr.plugins.images.store import atomic_write, split_digest
 
@@ -41,27 +41,48 @@ def _blob(layout: str, digest: str) -> str:
     return os.path.join(layout, "blobs", "sha256", split_digest(digest))
 
 
-def read_layout(store, layout: str, tag: str | None, platform: str | None = None) -> str:
-    """Copy the image ``tag`` of ``layout`` into ``store`` (verified); return its manifest digest."""
+class _LayoutDir:
+    """The files of an ``oci:DIR`` layout (a directory the user named), read as the
+    :class:`~pycr.plugins.images.archive_members.ArchiveMembers` of an archive are."""
+
+    def __init__(self, layout: str, what: str):
+        self.layout, self.what = layout, what
+
+    def json(self, name: str) -> dict:
+        return _read_json(os.path.join(self.layout, name), self.what)
+
+    def open(self, name: str):
+        return open(os.path.join(self.layout, name), "rb")
+
+
+def _object(doc, name: str, what: str) -> dict:
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{what}: {name}: expected a JSON object")
+    return doc
+
+
+def read_layout(store, files, what: str, tag: str | None, platform: str | None = None) -> str:
+    """Copy the image ``tag`` of a layout into ``store`` (verified); return its manifest digest.
+
+    ``files`` is a :class:`_LayoutDir` or an ``ArchiveMembers``: ``json(name)`` and ``open(name)``."""
     from pycr.plugins.images import schema
 
-    what = f"oci:{layout}" + (f":{tag}" if tag else "")
-    if _read_json(os.path.join(layout, "oci-layout"), what).get("imageLayoutVersion") != "1.0.0":
-        raise PycrError(f"{what}: unsupported imageLayoutVersion")
-    index = _read_json(os.path.join(layout, "index.json"), what)
+    if _object(files.json("oci-layout"), "oci-layout", what).get("imageLayoutVersion") != "1.0.0":
+        raise ConfigError(f"{what}: unsupported imageLayoutVersion")
+    index = _object(files.json("index.json"), "index.json", what)
+    schema.validate("index", index, what)  # every descriptor used below has its digest and size
     descs = index.get("manifests", [])
     if tag:
         descs = [d for d in descs if (d.get("annotations") or {}).get(REF_NAME) == tag]
     if len(descs) != 1:
         tags = sorted({(d.get("annotations") or {}).get(REF_NAME, "?") for d in index.get("manifests", [])})
-        raise PycrError(f"{what}: {'no' if not descs else 'more than one'} image "
-                        f"{'tagged ' + tag if tag else 'in the layout (name a tag)'}; tags: {', '.join(tags)}")
+        raise ConfigError(f"{what}: {'no' if not descs else 'more than one'} image "
+                          f"{'tagged ' + tag if tag else 'in the layout (name a tag)'}; tags: {', '.join(tags)}")
     desc = descs[0]
 
-    def copy(d) -> bytes | None:
-        with open(_blob(layout, d["digest"]), "rb") as f:
+    def copy(d) -> None:
+        with files.open("blobs/sha256/" + split_digest(d["digest"])) as f:
             store.put_stream(f, d["digest"], d.get("size"))
-        return None
 
     def load(d) -> dict:
         copy(d)
@@ -114,7 +135,8 @@ class OciLayoutSource:
 
     def pull(self, store, spec: str) -> str:
         path, tag = split_path_tag(spec)
-        digest = read_layout(store, path, tag, self.platform)
+        what = f"oci:{path}" + (f":{tag}" if tag else "")
+        digest = read_layout(store, _LayoutDir(path, what), what, tag, self.platform)
         self.last_name = local_name(path, tag)
         store.set_ref(self.last_name, digest, source=f"oci:{os.path.abspath(path)}")
         return digest
@@ -134,19 +156,13 @@ class OciArchiveSource:
         self.last_name = None
 
     def pull(self, store, spec: str) -> str:
-        import tarfile
-        import tempfile
-
-        from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+        """Read the layout's members in place (never extracted: see ``archive_members``)."""
+        from pycr.plugins.images.archive_members import ArchiveMembers
 
         path, tag = split_path_tag(spec)
-        with tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as tmp:
-            try:
-                with tarfile.open(path) as tf:
-                    tf.extractall(tmp, filter="data")  # refuses links and paths leaving tmp
-            except TAR_ERRORS as e:
-                raise PycrError(f"oci-archive:{path}: cannot read: {tar_error_line(e)}") from None
-            digest = read_layout(store, tmp, tag, self.platform)
+        what = f"oci-archive:{path}" + (f":{tag}" if tag else "")
+        with ArchiveMembers(path, what) as members:
+            digest = read_layout(store, members, what, tag, self.platform)
         self.last_name = local_name(os.path.splitext(path)[0], tag)
         store.set_ref(self.last_name, digest, source=f"oci-archive:{os.path.abspath(path)}")
         return digest

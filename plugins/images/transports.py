@@ -8,9 +8,10 @@ digest`` and ``push(store, image, spec) -> digest``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pycr.core import PycrError
+from pycr.core import ConfigError, PycrError
 
 TRANSPORTS = ("docker", "oci", "oci-archive", "docker-archive")
 
@@ -33,6 +34,29 @@ def split(spec: str) -> tuple[str, str]:
             rest = spec[len(name) + 1:]
             return name, rest[2:] if name == "docker" and rest.startswith("//") else rest
     return "docker", spec
+
+
+_HOST = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])"
+                   r"(:[0-9]{1,5})?$")
+_ONLY = "only registry references ([REGISTRY/]NAME[:TAG|@DIGEST]) are accepted"
+
+
+def registry_reference(text: str):
+    """``text`` as a registry Reference, or ConfigError: no transport prefix, no path.
+
+    For callers who must not reach the host's files (the API socket, its
+    builds): the error repeats ``text`` only, so it tells nothing about the host."""
+    from pycr.plugins.images import reference
+
+    transport, _ = split(text)
+    if transport != "docker" or text.startswith("docker:"):
+        raise ConfigError(f"{text!r}: {transport}: is a transport; {_ONLY}")
+    if text.startswith(("/", ".", "~")):
+        raise ConfigError(f"{text!r}: a path is not an image name; {_ONLY}")
+    ref = reference.parse(text)
+    if not _HOST.match(ref.domain):
+        raise ConfigError(f"{text!r}: {ref.domain} is not a registry host; {_ONLY}")
+    return ref
 
 
 def source(opts: Any, transport: str, **kwargs) -> Any:

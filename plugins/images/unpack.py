@@ -19,7 +19,9 @@ Whiteouts (OCI image-spec, ``layer.md``): in ``flatten`` mode (the ``chroot``
 strategy, one directory for the whole image) ``.wh.NAME`` removes ``NAME``
 and ``.wh..wh..opq`` empties its directory of what lower layers put there; in
 ``overlay`` mode (one directory per layer) they become overlayfs whiteouts: a
-0/0 character device, and the ``trusted.overlay.opaque=y`` xattr.
+0/0 character device, and the ``trusted.overlay.opaque=y`` xattr.  ``context``
+mode (a build context uploaded to ``POST /build``) has no whiteouts (``.wh.``
+names are plain files) and refuses absolute symlink targets.
 
 Modes, ownership (when root), xattrs (PAX ``SCHILY.xattr.*``), mtimes and
 hardlinks are preserved.  Directory mtimes are set last, after their
@@ -27,7 +29,8 @@ children were written.
 
 Compression is sniffed from the stream's magic bytes: gzip via :mod:`zlib`,
 zstd via the optional ``zstandard`` package if installed, else the ``zstd``
-binary (Python 3.11's stdlib has no zstd), or none.
+binary (Python 3.11's stdlib has no zstd), bzip2 and xz (what docker accepts
+for build contexts) via :mod:`bz2` / :mod:`lzma`, or none.
 """
 
 from __future__ import annotations
@@ -87,6 +90,11 @@ def open_decompressed(f: BinaryIO, stack) -> IO[bytes]:
         return reader
     if head == b"\x28\xb5\x2f\xfd":
         return _zstd_stream(f, stack)
+    if head[:3] == b"BZh" or head == b"\xfd7zX":
+        import bz2
+        import lzma
+
+        return stack.enter_context(bz2.BZ2File(f) if head[:3] == b"BZh" else lzma.LZMAFile(f))
     return f
 
 
@@ -220,10 +228,10 @@ def _zstd_stream(f: BinaryIO, stack) -> IO[bytes]:
 def split_member(name: str, what: str = "path") -> list[str]:
     """Split a member name into components; refuse absolute paths and ``..``."""
     if name.startswith("/"):
-        raise UnpackError(f"layer member {what} {name!r} is absolute")
+        raise UnpackError(f"member {what} {name!r} is absolute")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnpackError(f"layer member {what} {name!r} contains '..'")
+        raise UnpackError(f"member {what} {name!r} contains '..'")
     return parts
 
 
@@ -269,9 +277,9 @@ class _Root:
                     if e.errno in (errno.ELOOP, errno.ENOTDIR):
                         st = os.stat(comp, dir_fd=fd, follow_symlinks=False)
                         if stat.S_ISLNK(st.st_mode):
-                            raise UnpackError(f"layer member {member!r} would be written through the symlink "
+                            raise UnpackError(f"member {member!r} would be written through the symlink "
                                               f"{comp!r}") from None
-                        raise UnpackError(f"layer member {member!r}: {comp!r} is not a directory") from None
+                        raise UnpackError(f"member {member!r}: {comp!r} is not a directory") from None
                     raise
                 os.close(fd)
                 fd = nfd
@@ -314,15 +322,16 @@ def unpack_layer(stream: BinaryIO, target: str, *, mode: str = "flatten", device
     """Unpack one (possibly compressed) layer tar stream into ``target``.
 
     ``mode`` is ``"flatten"`` (apply onto what lower layers left in
-    ``target``) or ``"overlay"`` (``target`` holds this layer only; whiteouts
-    become overlayfs whiteouts).  Raises :class:`UnpackError` naming the
+    ``target``), ``"overlay"`` (``target`` holds this layer only; whiteouts
+    become overlayfs whiteouts) or ``"context"`` (a build context: no
+    whiteouts, no absolute symlinks).  Raises :class:`UnpackError` naming the
     offending member; the caller discards ``target`` on failure.
     """
     import contextlib
     import gzip
     import zlib
 
-    if mode not in ("flatten", "overlay"):
+    if mode not in ("flatten", "overlay", "context"):
         raise ValueError(mode)
     if same_owner is None:
         same_owner = os.geteuid() == 0
@@ -381,7 +390,7 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
     base = parts[-1]
     key = "/".join(parts)
     # whiteouts ---------------------------------------------------------------
-    if base.startswith(WHITEOUT_PREFIX):
+    if base.startswith(WHITEOUT_PREFIX) and mode != "context":
         stats.whiteouts += 1
         dirfd = root.parent(parts, create=mode == "overlay", member=m.name)
         if dirfd is None:  # flatten: nothing below to hide
@@ -398,7 +407,7 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
             return
         name = base[len(WHITEOUT_PREFIX):]
         if not name or name in (".", ".."):
-            raise UnpackError(f"layer member {m.name!r} is an invalid whiteout")
+            raise UnpackError(f"member {m.name!r} is an invalid whiteout")
         _remove(dirfd, name)
         if mode == "overlay":
             os.mknod(name, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dirfd)
@@ -431,19 +440,21 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
                 os.close(fd)
             stats.files += 1
         elif m.issym():
+            if mode == "context" and m.linkname.startswith("/"):
+                raise UnpackError(f"member {m.name!r} is a symlink to the absolute path {m.linkname!r}")
             os.symlink(m.linkname, base, dir_fd=dirfd)
             stats.symlinks += 1
         elif m.islnk():
             lparts = split_member(m.linkname, "hardlink target")
             if not lparts:
-                raise UnpackError(f"layer member {m.name!r} is a hardlink to the root directory")
+                raise UnpackError(f"member {m.name!r} is a hardlink to the root directory")
             # resolve the link target's parent with the same rules, on a second root fd
             src_parent = _open_parent_nofollow(root.fd, lparts, m.name)
             try:
                 try:
                     os.link(lparts[-1], base, src_dir_fd=src_parent, dst_dir_fd=dirfd, follow_symlinks=False)
                 except FileNotFoundError:
-                    raise UnpackError(f"layer member {m.name!r} is a hardlink to {m.linkname!r} "
+                    raise UnpackError(f"member {m.name!r} is a hardlink to {m.linkname!r} "
                                       "which does not exist") from None
             finally:
                 os.close(src_parent)
@@ -457,12 +468,12 @@ def _apply(tf, m: tarfile.TarInfo, root: _Root, mode: str, devices: str, same_ow
                 kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
                 os.mknod(base, kind | 0o600, os.makedev(m.devmajor, m.devminor), dir_fd=dirfd)
             elif devices == "refuse":
-                raise UnpackError(f"layer member {m.name!r} is a device node, which is not allowed here")
+                raise UnpackError(f"member {m.name!r} is a device node, which is not allowed here")
             else:
                 stats.devices_skipped += 1
                 return
         else:
-            raise UnpackError(f"layer member {m.name!r} has an unsupported type {m.type!r}")
+            raise UnpackError(f"member {m.name!r} has an unsupported type {m.type!r}")
     stats.created.add(key)
     _set_metadata(m, base, dirfd, same_owner)
 
@@ -485,7 +496,7 @@ def _copy_data(src, fd: int, m: tarfile.TarInfo) -> None:
         while remaining > 0:
             chunk = src.read(min(_CHUNK, remaining))
             if not chunk:
-                raise UnpackError(f"layer member {m.name!r} is truncated")
+                raise UnpackError(f"member {m.name!r} is truncated")
             _write_all(fd, chunk)
             remaining -= len(chunk)
     if m.sparse is not None:
@@ -540,7 +551,7 @@ def _open_parent_nofollow(rootfd: int, parts: list[str], member: str) -> int:
                 nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
-                    raise UnpackError(f"layer member {member!r}: hardlink target path is not a plain directory "
+                    raise UnpackError(f"member {member!r}: hardlink target path is not a plain directory "
                                       f"at {comp!r}") from None
                 raise
             os.close(fd)

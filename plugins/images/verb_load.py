@@ -19,19 +19,11 @@ def run(opts, ns) -> int:
 
 
 def _run(opts, ns) -> int:
-    import tarfile
-
-    from pycr.core import PycrError
     from pycr.plugins.images import transports
-    from pycr.plugins.images.archive import TAR_ERRORS, tar_error_line
+    from pycr.plugins.images.archive_members import load_transport
     from pycr.plugins.images.store import Store
 
-    try:
-        with tarfile.open(ns.input) as tf:
-            names = set(tf.getnames())
-    except TAR_ERRORS as e:
-        raise PycrError(f"load {ns.input}: cannot read: {tar_error_line(e)}") from None
-    transport = "oci-archive" if "oci-layout" in names or "./oci-layout" in names else "docker-archive"
+    transport = load_transport(ns.input, f"load {ns.input}")
     name, image = transports.pull(opts, Store(), f"{transport}:{ns.input}")
     sys.stdout.write(f"Loaded image: {name or image.digest}\n")
     return 0

@@ -137,7 +137,8 @@ def create(opts, ns, *, detach: bool = True):
             rootfs = strategy_cls(store, strategy_options(opts, strategy_cls)).prepare(image, rec.dir, stack,
                                                                                       read_only=ns.read_only)
         config = runconfig.build_config(image.config, rootfs, run_opts, container_id=rec.id,
-                                        annotations={"org.opencontainers.image.ref.name": name or ns.image,
+                                        annotations={**(getattr(ns, "annotations", None) or {}),
+                                                     "org.opencontainers.image.ref.name": name or ns.image,
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})

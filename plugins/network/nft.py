@@ -11,6 +11,15 @@ Published ports are DNAT rules reached from ``prerouting`` (traffic from
 outside) and ``output`` (the host's own connections, including to
 127.0.0.1: the bridge gets ``route_localnet`` and loopback-sourced
 connections are masqueraded so the container can answer).
+
+``route_localnet`` also makes the kernel accept packets a container sends to
+127.0.0.0/8 through the bridge (with CAP_NET_RAW, a default capability, it
+can address frames to the gateway's MAC): host services bound to 127.0.0.1
+would be reachable (CVE-2020-8558).  ``localnet`` drops, before conntrack and
+DNAT (raw priority), every packet arriving on one of our bridges to or from
+127.0.0.0/8; nothing legitimate does (replies to the host's loopback
+connections come back to the gateway address, masqueraded).  Only our bridges:
+on other interfaces the kernel's own martian check still holds.
 """
 
 from __future__ import annotations
@@ -45,7 +54,9 @@ def render(networks: dict[str, dict], leases: list[dict]) -> str | None:
         fwd.append(f"oifname {br} ct state established,related accept")
         fwd.append(f"oifname {br} ct status dnat accept")
     local = ["fib daddr type local jump publish"]
+    localnet = [f"iifname {{ {', '.join(bridges)} }} ip {end} 127.0.0.0/8 drop" for end in ("daddr", "saddr")]
     chains = [
+        ("localnet", "type filter hook prerouting priority raw; policy accept;", localnet),
         ("publish", "", publish),
         ("prerouting", "type nat hook prerouting priority dstnat; policy accept;", local),
         ("output", "type nat hook output priority -100; policy accept;", local),

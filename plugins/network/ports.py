@@ -43,11 +43,16 @@ def parse(spec: str) -> dict:
 
 
 def exposed(image_config: dict) -> list[dict]:
-    """``-P``: every ``EXPOSE``d port of the image, each to a host port picked later."""
+    """``-P``: every ``EXPOSE``d port of the image, each to a host port picked later.  A key is
+    ``PORT[/tcp|udp]`` and nothing more (docker's form): the image says which container ports
+    exist, never which host address or port they take."""
     out = []
     for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
         port, _, proto = key.partition("/")
-        out.append(parse(f"{port}/{proto or 'tcp'}"))
+        if not (port.isdigit() and 0 < int(port) < 65536 and proto in ("", "tcp", "udp")):
+            raise ConfigError(f"-P: the image's config.ExposedPorts key {key!r} is not PORT[/tcp|udp] "
+                              f"(a port from 1 to 65535); nothing was published")
+        out.append({"host_ip": "", "host_port": 0, "container_port": int(port), "proto": proto or "tcp"})
     return out
 
 
@@ -57,9 +62,15 @@ def _kind(proto: str) -> int:
 
 def _bind(p: dict) -> int:
     """Ask the kernel whether ``p``'s host port is free here (nothing listens on it); port 0:
-    which one it would give.  One line naming the port when it is not."""
+    which one it would give.  One line naming the port when it is not.
+
+    TCP probes with SO_REUSEADDR, so a port whose old connections linger in TIME_WAIT counts as
+    free (it is: a listener may bind it) while a listener still refuses the probe.  UDP must not:
+    there SO_REUSEADDR lets the probe share a port a host service holds with it too (mDNS's
+    5353, avahi), and the check would pass over exactly the service a DNAT rule would hijack."""
     with socket.socket(socket.AF_INET, _kind(p["proto"])) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if p["proto"] == "tcp":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((p["host_ip"] or "0.0.0.0", p["host_port"]))
         except OSError as e:

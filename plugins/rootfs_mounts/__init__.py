@@ -32,6 +32,7 @@ def pycr_rootfs_plan(config, bundle, plan):
             plan.root_propagation = steps.PROPAGATION["r" + base]
         plan.post_switch.append(steps.RootPropagation(steps.PROPAGATION[prop]))
     plan.pre_switch.append(steps.BindRootfs())
+    roots = bind_roots(config)
     has_devpts = False
     for i, m in enumerate(config.get("mounts", []) or []):
         dest = m["destination"]
@@ -44,7 +45,7 @@ def pycr_rootfs_plan(config, bundle, plan):
                 plan.post_switch.append(steps.ReadonlyPath(dest))
             continue
         has_devpts |= m.get("type") == "devpts" and dest == "/dev/pts"
-        plan.pre_switch.append(_mount_step(m, bundle, f"mounts[{i}]"))
+        plan.pre_switch.append(_mount_step(m, bundle, f"mounts[{i}]", roots))
     for path, major, minor in DEFAULT_DEVICES:
         plan.pre_switch.append(steps.Device(path, "c", major, minor, 0o666))
     for i, d in enumerate(linux.get("devices", []) or []):
@@ -94,22 +95,46 @@ def device_step(d, field):
 DEVICE_TYPES = ("c", "b", "u", "p")
 
 
-def _mount_step(m, bundle, field):
+def bind_roots(config) -> tuple[str, ...]:
+    """The container's bind roots (annotation ``steps.BIND_ROOTS_ANNOTATION``), or ().
+
+    Only a restriction can come of it, so it is trusted from any config."""
     from pycr.core import steps
+
+    key = steps.BIND_ROOTS_ANNOTATION
+    text = (config.get("annotations") or {}).get(key)
+    if text is None:
+        return ()
+    import json
+
+    try:
+        roots = json.loads(text)
+    except ValueError:
+        roots = None
+    if not isinstance(roots, list) or not all(isinstance(r, str) and r.startswith("/") for r in roots):
+        raise ConfigError(f"annotations[{key!r}]: {text!r} is not a JSON list of absolute paths")
+    return tuple(roots)
+
+
+def _mount_step(m, bundle, field, roots=()):
+    """``roots``: a bind whose source is written under one of them (every bind the API made)
+    must still resolve under one when it is mounted (checked in the init, on the opened fd)."""
+    from pycr.core import is_under, steps
 
     flags, propagation, data = steps.parse_mount_options(m.get("options", []))
     source = m.get("source")
-    is_file = False
+    checked = ()
     if flags & steps.MS_BIND or m.get("type") == "bind":
         flags |= steps.MS_BIND
         if not source:
             raise ConfigError(f"{field}.source: a bind mount needs a source")
         if not source.startswith("/"):
             source = os.path.join(bundle, source)
-        if not os.path.exists(source):
+        if any(is_under(p, r) for p in (source, os.path.normpath(source)) for r in roots):
+            checked = roots  # no look-up here: whether a path outside the roots exists is none of the caller's
+        elif not os.path.exists(source):
             raise ConfigError(f"{field}.source: {source!r} does not exist")
-        is_file = not os.path.isdir(source)
-    return steps.Mount(m["destination"], m.get("type"), source, flags, propagation, data, is_file)
+    return steps.Mount(m["destination"], m.get("type"), source, flags, propagation, data, checked)
 
 
 @hookimpl

@@ -86,7 +86,15 @@ def serving(manage, extra_args=(), ui: bool = False):
         pytest.fail("missing the docker CLI (apt-get install docker.io)")
     work = tempfile.mkdtemp(prefix="pycr-tests-api-")
     args = ["--ui", "127.0.0.1:0", *extra_args] if ui else list(extra_args)
-    a = Api(manage, work, args).start("dashboard on" if ui else "Docker Engine API on")
+    a = Api(manage, work, args)
+    try:
+        a.start("dashboard on" if ui else "Docker Engine API on")
+    except BaseException:  # a server that did not start (or not in time) leaves nothing either
+        if a.proc is not None and a.proc.poll() is None:
+            a.proc.kill()
+            a.proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     if ui:
         a.url = re.search(r"dashboard on (http://\S+)", a.read_log()).group(1)
         a.base = a.url.split("/?")[0]

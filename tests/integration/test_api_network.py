@@ -126,8 +126,9 @@ def test_network_modes_and_user_networks(clean):
     # none, host, container:NAME
     out = a.docker("run", "--rm", "--network", "none", img, "ls", "/sys/class/net", check=0).stdout
     assert out.split() == ["lo"]
-    out = a.docker("run", "--rm", "--network", "host", img, "ls", "/sys/class/net", check=0).stdout
-    assert sorted(out.split()) == h.links()  # the host's namespace: its wan0, the bridge, the veths
+    r = a.docker("run", "--rm", "--network", "host", img, "true")  # more than docker's defaults: not by default
+    assert r.returncode != 0 and ("HostConfig.NetworkMode: host: gives the container the host's network; start "
+                                  "pycr serve with --allow-privileged to allow it") in r.stderr
 
     def joined():  # container:db shares db's namespace and hosts file
         return a.docker("run", "--rm", "--network", "container:db", img, "busybox", "ping", "-c", "1", "-W", "2", "api")
@@ -149,3 +150,12 @@ def test_network_modes_and_user_networks(clean):
     assert r.returncode != 0 and "Options: only com.docker.network.driver.mtu" in r.stderr
     assert a.docker("network", "prune", "-f", check=0).stdout.split()[-1] == "idle"
     assert [n for n in h.settled_links() if n not in ("lo", "wan0")] == []  # pruned: not even pycr0
+
+
+def test_host_network_with_allow_privileged(nethost):
+    p, h = nethost
+    with serving(p, ["--allow-privileged"]) as a:
+        out = a.docker("run", "--rm", "--network", "host", p.image, "ls", "/sys/class/net", check=0).stdout
+        assert sorted(out.split()) == h.links()  # the host's namespace: its wan0, the bridge, the veths
+        assert a.manage.ps() == []
+    assert not network_leftovers(p, h)

@@ -292,10 +292,10 @@ def test_api_create_with_wrong_types_is_a_400_naming_the_field(api, clean):
 def test_api_bodies_that_are_not_tars_or_filters(api, clean):
     before = _files(clean)
     for path, body, needle in (
-            ("/v1.41/images/load", b"not a tar", "load: the request body: not a tar archive"),
-            ("/v1.41/images/load", b"", "load: the request body: not a tar archive"),
-            ("/v1.41/build?t=sweep2", b"not a tar", "the build context: not a tar archive"),
-            ("/v1.41/build?t=sweep2", b"\x1f\x8b\x08garbage", "the build context: "),
+            ("/v1.41/images/load", b"not a tar", "load: the request body: cannot read: not a tar archive"),
+            ("/v1.41/images/load", b"", "load: the request body: cannot read: not a tar archive"),
+            ("/v1.41/build?t=sweep2", b"not a tar", "the build context is not a usable tar archive: "),
+            ("/v1.41/build?t=sweep2", b"\x1f\x8b\x08garbage", "the build context is not a usable tar archive: "),
     ):
         status, ctype, raw = call(api, "POST", path, body, {"Content-Type": "application/x-tar"})
         msg = json.loads(raw)["message"]

@@ -67,6 +67,18 @@ def test_a_malformed_oci_layout_is_one_line_naming_the_file(pycr, tmp_path, name
     assert not os.path.exists(tmp_path / "store" / "refs.json") or "bad" not in (tmp_path / "store" / "refs.json").read_text()
 
 
+@pytest.mark.parametrize("manifests", ['[{"x": 1}]', '"s"', '[1]'])
+def test_an_index_without_proper_descriptors_is_one_line(pycr, tmp_path, manifests):
+    """index.json's descriptors are checked against the OCI schema before one is used (a descriptor
+    without a digest was a KeyError)."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (bad / "index.json").write_text('{"schemaVersion": 2, "manifests": %s}' % manifests)
+    r = pycr("pull", f"oci:{bad}", check=1)
+    assert r.stderr.count("\n") == 1 and "invalid index: field manifests" in r.stderr, r.stderr
+
+
 def test_oci_archive_load_and_save(pycr, layout, tmp_path):
     archive = tmp_path / "in.tar"
     skopeo_copy(f"oci:{layout}:v1", f"oci-archive:{archive}:v1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest.importorskip("aiohttp")
@@ -109,6 +111,9 @@ def test_binds_only_from_allowed_roots(tmp_path):
     (allowed / "escape").symlink_to("/etc")
     spec = parse(body(Binds=[f"{allowed}/data:/data:ro"]), None, [str(allowed)])
     assert spec["ns"]["volume"] == [f"{allowed}/data:/data:ro"]
+    # the roots travel with the container: the runtime checks them again at every mount
+    assert spec["ns"]["annotations"] == {"io.pycr.bind-roots": json.dumps([str(allowed)])}
+    assert parse(body(), None, [str(allowed)])["ns"]["annotations"] == {}
     for bad in (f"{allowed}/../x:/x", f"{allowed}/escape:/x", "/etc:/x", f"{allowed}x:/x"):
         with pytest.raises(ApiError) as e:
             parse(body(Binds=[bad]), None, [str(allowed)])

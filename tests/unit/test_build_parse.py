@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pycr.core import ConfigError
@@ -79,3 +81,25 @@ def test_resolve_links_in_a_layer_listing():
     assert resolve_links("/up/x", readlink) == ["x"]  # never above the root
     with pytest.raises(OSError):
         resolve_links("/loop/x", readlink)
+
+
+def test_dockerignore_is_read_inside_the_context(tmp_path):
+    """An API caller's context may link .dockerignore out of it: the file is read as if the
+    context were /, so the link reaches nothing on the host; a FIFO there is one clear line."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "ignore-all").write_text("*\n")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / ".dockerignore").symlink_to("../outside/ignore-all")
+    assert not Ignore.load(str(ctx)).ignored("a")  # followed, the host file would ignore everything
+    (ctx / ".dockerignore").unlink()
+    (ctx / ".dockerignore").symlink_to(str(outside / "ignore-all"))  # absolute: resolved inside too
+    assert not Ignore.load(str(ctx)).ignored("a")
+    (ctx / ".dockerignore").unlink()
+    (ctx / ".dockerignore").write_text("a\n")
+    assert Ignore.load(str(ctx)).ignored("a") and not Ignore.load(None).ignored("a")
+    (ctx / ".dockerignore").unlink()
+    os.mkfifo(ctx / ".dockerignore")
+    with pytest.raises(ConfigError, match=r"^\.dockerignore in the build context is not a regular file$"):
+        Ignore.load(str(ctx))

@@ -120,6 +120,16 @@ def test_exposed_ports_and_clashes():
     assert not ports.clash(b, ports.parse("127.0.0.2:8080:80"))
 
 
+@pytest.mark.parametrize("key", ["127.0.0.1:9998:80/tcp", "0.0.0.0:5353:5353/udp", "5353:5353/udp", ":80",
+                                 "80/sctp", "0/tcp", "65536", "80-90/tcp", "80/tcp/x", " 80"])
+def test_exposed_ports_of_an_image_are_container_ports_only(key):
+    """A hostile image must not choose host addresses or ports for ``-P``: one line, nothing kept."""
+    with pytest.raises(ConfigError) as e:
+        ports.exposed({"config": {"ExposedPorts": {"80/tcp": {}, key: {}}}})
+    assert str(e.value) == (f"-P: the image's config.ExposedPorts key {key!r} is not PORT[/tcp|udp] "
+                            f"(a port from 1 to 65535); nothing was published")
+
+
 def test_a_random_pick_skips_ports_other_containers_publish(monkeypatch):
     """Published ports are DNAT rules the kernel does not know: its bind(0) may offer one of them."""
     offers = iter([8080, 8080, 8081])
@@ -187,6 +197,10 @@ def test_nft_rendering():
     assert "ip daddr 127.0.0.1 udp dport 53 dnat to 10.88.0.2:53" in text
     assert 'iifname "pycr0" oifname { "br-x" } drop' in text
     assert "ip saddr 10.89.0.0/24 ip daddr != 10.89.0.0/24 masquerade" in text
+    # CVE-2020-8558: the loopback range is dropped on every bridge before conntrack and DNAT
+    assert "type filter hook prerouting priority raw;" in text.split("chain localnet {")[1].split("}")[0]
+    for end in ("daddr", "saddr"):
+        assert f'iifname {{ "br-x", "pycr0" }} ip {end} 127.0.0.0/8 drop' in text
 
 
 def test_endpoints_of_a_connected_container_drive_rules_and_addresses(tmp_path):

@@ -1,0 +1,206 @@
+"""Attacks on the host through the bridge network, as a container or an image would make them,
+against the real kernel inside a network namespace standing in for the host."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+HERE = os.path.dirname(os.path.dirname(__file__))
+ATTEMPTS = 5
+
+# a TCP server on ADDR:PORT in the host namespace: appends what each connection sends to LOG
+RECORDER = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(16)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept(); c.settimeout(2)
+    try:
+        data = c.recv(4096)
+    except OSError:
+        data = b""
+    with open(sys.argv[3], "ab") as f:
+        f.write(data or b"(connected)\\n")
+    c.close()
+"""
+
+
+@pytest.fixture(scope="module")
+def rawtcp(tmp_path_factory):
+    """tests/helpers/rawtcp.c built static: it runs in the busybox image."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc, "a C compiler is needed (scripts/install.sh --test installs gcc and libc6-dev)"
+    d = tmp_path_factory.mktemp("rawtcp")
+    subprocess.run([cc, "-static", "-O1", "-o", str(d / "rawtcp"), os.path.join(HERE, "helpers", "rawtcp.c")],
+                   check=True)
+    return str(d)
+
+
+def _recorder(h, addr: str, port: int, log: str) -> subprocess.Popen:
+    proc = subprocess.Popen(["ip", "netns", "exec", h.name, sys.executable, "-c", RECORDER, addr, str(port), log],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "listening\n"
+    return proc
+
+
+def test_a_container_with_default_capabilities_cannot_reach_the_hosts_loopback(net, rawtcp, tmp_path):
+    """CVE-2020-8558: route_localnet on the bridge (for published ports reached from the host's
+    127.0.0.1) lets the kernel accept frames a container addresses to the gateway's MAC with
+    destination 127.0.0.1.  A host-only server must never hear from it; the same raw sender to
+    a server on the host's bridge address proves the sender itself works."""
+    p, h = net
+    p.run_d("--name", "attacker", "-v", f"{rawtcp}:/t:ro", p.image, "sleep", "1000")
+    gateway = p.inspect("attacker")["NetworkSettings"]["Networks"]["bridge"]["Gateway"]
+    secret = tmp_path / "secret.log"
+    servers = [_recorder(h, "127.0.0.1", 9999, str(secret)), _recorder(h, gateway, 9998, str(tmp_path / "pub.log"))]
+    try:
+        answers = [p("exec", "attacker", "/t/rawtcp", gateway, "127.0.0.1", "9999", check=0).stdout
+                   for _ in range(ATTEMPTS)]
+        time.sleep(0.5)  # a request that got through has reached the log by now
+        heard = secret.read_text() if secret.exists() else ""
+        assert (answers, heard) == (["no answer\n"] * ATTEMPTS, "")
+        # the control: the host's TCP stack answers the same frames sent to its bridge address
+        # (only the SYN-ACK: the container's own kernel resets a connection it does not know)
+        r = p("exec", "attacker", "/t/rawtcp", gateway, gateway, "9998", check=0)
+        assert r.stdout == "answered\n", r.stdout + r.stderr
+        assert not secret.exists()
+    finally:
+        for s in servers:
+            s.kill()
+            s.wait()
+
+
+UDP_RECORDER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+print("bound", flush=True)
+while True:
+    data, (addr, _) = s.recvfrom(100)
+    print(addr, data.decode().strip(), flush=True)
+"""
+
+
+def test_a_container_cannot_pass_itself_off_as_the_hosts_loopback(net, rawtcp):
+    """The other direction of route_localnet: a datagram claiming to come from 127.0.0.1 (which a
+    host service may trust) must not reach the host; the same datagram from the container's own
+    address, sent after each, proves the sender works.  The kernel drops a local source arriving
+    from outside by itself unless ``accept_local`` is set, which a host may do: the test sets it
+    on the bridge (in its host namespace), so only pycr's drop stands in the way."""
+    p, h = net
+    p.run_d("--name", "spoofer", "-v", f"{rawtcp}:/t:ro", p.image, "sleep", "1000")
+    h.run("sysctl", "-qw", "net.ipv4.conf.pycr0.accept_local=1")
+    net_info = p.inspect("spoofer")["NetworkSettings"]["Networks"]["bridge"]
+    gateway, own = net_info["Gateway"], net_info["IPAddress"]
+    server = subprocess.Popen(["ip", "netns", "exec", h.name, sys.executable, "-c", UDP_RECORDER, gateway, "9997"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline() == "bound\n"
+        for _ in range(ATTEMPTS):
+            for src in ("127.0.0.1", own):
+                assert p("exec", "spoofer", "/t/rawtcp", gateway, gateway, "9997", src, check=0).stdout == "sent\n"
+            assert select.select([server.stdout], [], [], 30)[0], "not even the honest datagram arrived"
+            assert server.stdout.readline() == f"{own} spoofed\n"  # only the honest one arrived
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_published_ports_from_the_hosts_loopback_still_answer_with_the_drop_in_place(net):
+    p, h = net
+    p.run_d("--name", "web", "-p", "127.0.0.1:8082:80", p.image, "sh", "-c",
+            "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www")
+    assert "127.0.0.0/8 drop" in h.nft()
+    get = "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8082/', timeout=3).read())"
+    for _ in range(50):
+        r = h.run(sys.executable, "-c", get, check=False)
+        if r.returncode == 0:
+            break
+        time.sleep(0.1)
+    assert r.stdout == "b'hello\\n'\n", r.stderr
+
+
+def _made(p) -> set[str]:
+    """Container state dirs (``.seccomp`` is a cache) and store dirs of containers."""
+    cdir = os.path.join(p.store, "containers")
+    return {n for n in os.listdir(p.root) if not n.startswith(".")} | set(os.listdir(cdir) if os.path.isdir(cdir)
+                                                                         else [])
+
+
+def test_an_image_cannot_choose_host_addresses_or_ports_for_publish_all(net, registry, tmp_path):
+    """ExposedPorts keys are container ports; one with a host address or port is refused by -P."""
+    from tests.helpers.registry import push_busybox
+
+    p, h = net
+    for i, key in enumerate(("127.0.0.1:9998:80/tcp", "0.0.0.0:5353:5353/udp")):
+        ref = push_busybox(registry, "exposer", tmp_path, tag=f"k{i}", exposed=("80/tcp", key), cmd=("sleep", "1000"))
+        prefix, p.prefix = p.prefix, []  # the registry listens on this machine's loopback
+        try:
+            p("pull", "-q", ref, check=0)
+        finally:
+            p.prefix = prefix
+        before = _made(p)
+        r = p("run", "-d", "-P", ref)
+        assert (r.returncode, r.stderr) == (1, f"-P: the image's config.ExposedPorts key {key!r} is not "
+                                               f"PORT[/tcp|udp] (a port from 1 to 65535); nothing was published\n")
+        assert _made(p) == before and p.ps() == [] and "dport" not in h.nft()
+
+
+UDP_SERVICE = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as avahi holds mDNS's 5353
+s.bind(("0.0.0.0", 5353))
+print("bound", flush=True)
+while True:
+    print(s.recvfrom(100)[0].decode(), flush=True)
+"""
+
+
+def test_a_udp_port_a_host_service_holds_with_reuseaddr_is_not_published(net):
+    """DNAT would take the service's packets; the free-port check must see it and refuse."""
+    p, h = net
+    service = subprocess.Popen(["ip", "netns", "exec", h.name, sys.executable, "-c", UDP_SERVICE],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout.readline() == "bound\n"
+        before = _made(p)
+        for spec in ("5353:5353/udp", "192.0.2.1:5353:53/udp"):
+            r = p("run", "-d", "-p", spec, p.image, "sleep", "1000")
+            assert (r.returncode, r.stderr) == (1, f"-p {spec}: the host port cannot be used: Address already "
+                                                   f"in use\n")
+        assert _made(p) == before and p.ps() == [] and "dport" not in h.nft()
+        # the service still gets what the network sends it
+        send = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'to-host', ('192.0.2.1', 5353))"
+        subprocess.run(["ip", "netns", "exec", h.wan, sys.executable, "-c", send], check=True)
+        assert service.stdout.readline() == "to-host\n"
+    finally:
+        service.kill()
+        service.wait()
+
+
+TIME_WAIT = """
+import socket
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do
+srv.bind(("127.0.0.1", 0)); srv.listen(1); port = srv.getsockname()[1]
+c = socket.create_connection(("127.0.0.1", port)); a, _ = srv.accept()
+a.close(); c.close(); srv.close()  # the server side closed first: its port stays in TIME_WAIT
+print(port)
+"""
+
+
+def test_a_tcp_port_in_time_wait_is_free_to_publish(net):
+    """TCP keeps SO_REUSEADDR in the check: a listener may bind a port old connections linger on."""
+    p, h = net
+    port = h.run(sys.executable, "-c", TIME_WAIT).stdout.strip()
+    assert f"127.0.0.1:{port} " in h.run("ss", "-tan", "state", "time-wait").stdout
+    p.run_d("--name", "tw", "-p", f"{port}:80", p.image, "sleep", "1000")
+    assert f"dport {port} " in h.nft()
