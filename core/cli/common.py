@@ -139,7 +139,9 @@ def verb_parser(prog: str, description: str, **kw):
 
     class VerbParser(argparse.ArgumentParser):
         def error(self, message):
-            super().error(message + _misplaced_global_hint(prog.split()[0], message))
+            """One line, as every other error (argparse would print the whole usage first)."""
+            hint = _misplaced_global_hint(prog.split()[0], message) or f" (see '{self.prog} --help')"
+            self.exit(2, f"{self.prog}: {message}{hint}\n")
 
     return VerbParser(prog=prog, description=description, **kw)
 
@@ -237,7 +239,7 @@ def _report_exception(opts, e: Exception) -> int:
 def os_error_line(e: OSError) -> str:
     """An OSError as a user reads it: what, where, why -- no errno number or class name."""
     where = " ".join(repr(f) if isinstance(f, str) else repr(os.fsdecode(f))
-                     for f in (e.filename, e.filename2) if f is not None)
+                     for f in (e.filename, e.filename2) if isinstance(f, (str, bytes)))  # not an fd number
     reason = e.strerror or str(e) or "operating system error"
     return f"{where}: {reason}" if where else reason
 

@@ -13,7 +13,7 @@ import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
 
-from pycr.core.errors import ContainerNotFound, PycrError, StateError
+from pycr.core.errors import ConfigError, ContainerNotFound, PycrError, StateError
 from pycr.core.runtime.state import Container, check_id, proc_start_time, write_json_file
 
 
@@ -395,7 +395,9 @@ def state(opts, cid: str) -> dict:
 
 def parse_signal(sig: str | int) -> int:
     text = str(sig).upper()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if int(text) > 64:  # SIGRTMAX: the kernel knows no higher number
+            raise ConfigError(f"unknown signal {sig!r} (signal numbers go up to 64)")
         return int(text)
     name = text if text.startswith("SIG") else "SIG" + text
     import signal as named  # the enum of names, only for a name
@@ -403,7 +405,7 @@ def parse_signal(sig: str | int) -> int:
     try:
         return int(getattr(named.Signals, name))
     except AttributeError:
-        raise PycrError(f"unknown signal {sig!r}") from None
+        raise ConfigError(f"unknown signal {sig!r}") from None
 
 
 def kill(opts, cid: str, sig: str | int = "SIGTERM", all_processes: bool = False) -> None:

@@ -61,8 +61,11 @@ def ps_table(opts, cid: str, ps_args: list[str]) -> str:
     wanted = set(pids(opts, cid))
     try:
         out = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise PycrError(f"ps {' '.join(ps_args or ['-ef'])}: {e}") from None
+    except OSError as e:
+        raise PycrError(f"ps: {e.strerror}") from None
+    except subprocess.CalledProcessError as e:  # ps refused the options: its own first line says why
+        why = next((ln.strip() for ln in (e.stderr or "").splitlines() if ln.strip()), f"exit status {e.returncode}")
+        raise ConfigError(f"ps {' '.join(ps_args)}: {why}") from None
     lines = out.splitlines()
     if not lines:
         return ""

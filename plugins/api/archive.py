@@ -169,16 +169,17 @@ def read_tar(ref: str, path: str, out: str) -> str:
 def write_tar(ref: str, path: str, archive: str) -> None:
     """Extract the tar file ``archive`` into directory ``path`` of the container."""
     from pycr.core import open_creating
+    from pycr.plugins.images.archive_members import TAR_ERRORS, tar_error_line
 
     root = _root(ref)
     dest = _open(root, path, os.O_PATH | os.O_DIRECTORY)
     try:
         try:
             tar = tarfile.open(archive, "r:*")
-        except tarfile.TarError as e:
-            raise ApiError(400, f"the request body is not a tar archive: {e}") from None
+        except TAR_ERRORS as e:
+            raise ApiError(400, f"the request body: {tar_error_line(e)}") from None
         with tar:
-            for m in tar:
+            for m in _members(tar, tar_error_line):
                 parts = [p for p in m.name.split("/") if p not in ("", ".")]
                 if not parts or m.name.startswith("/") or ".." in parts:
                     if parts or m.name.startswith("/"):
@@ -196,6 +197,21 @@ def write_tar(ref: str, path: str, archive: str) -> None:
                     os.close(parent)
     finally:
         os.close(dest)
+
+
+def _members(tar: tarfile.TarFile, why):
+    """The archive's entries; a corrupt or cut-short body is the caller's error (400), not ours."""
+    import zlib
+
+    it = iter(tar)
+    while True:
+        try:
+            m = next(it)
+        except StopIteration:
+            return
+        except (tarfile.TarError, EOFError, zlib.error) as e:
+            raise ApiError(400, f"the request body: {why(e)}") from None
+        yield m
 
 
 def _extract(tar: tarfile.TarFile, m: tarfile.TarInfo, parent: int, name: str) -> None:

@@ -18,8 +18,9 @@ import os
 import re
 
 from pycr.core import is_under, steps
-from pycr.plugins.api.errors import ApiError, unsupported
+from pycr.plugins.api.errors import ApiError, bool_field, object_field, unsupported
 
+INT64_MAX = 2**63 - 1  # docker's fields are Go int64s: a bigger number is refused by its decoder
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 # Fields refused when set (empty/zero/false values are docker clients' defaults and pass).
 _HOST_UNSUPPORTED = ("Links", "Dns", "DnsOptions", "DnsSearch",
@@ -37,16 +38,13 @@ _CONFIG_UNSUPPORTED = ("Healthcheck", "Volumes", "OnBuild", "MacAddress", "Shell
 def _aliases(body: dict, mode: str) -> list[str]:
     """NetworkingConfig.EndpointsConfig -> --network-alias: one endpoint, on the NetworkMode network,
     with aliases only (a pycr container is on one network and gets its address from the pool)."""
-    config = body.get("NetworkingConfig") or {}
-    endpoints = (config.get("EndpointsConfig") if isinstance(config, dict) else None) or {}
-    if not isinstance(config, dict) or not isinstance(endpoints, dict):
-        raise ApiError(400, "NetworkingConfig.EndpointsConfig: expected an object of network -> endpoint")
+    endpoints = object_field(object_field(body, "NetworkingConfig"), "EndpointsConfig", "NetworkingConfig.")
     aliases = []
     for net, ep in endpoints.items():
         where = f"NetworkingConfig.EndpointsConfig[{net!r}]"
         if net != mode:
             raise unsupported(where, f"a pycr container is on one network, its HostConfig.NetworkMode ({mode!r})")
-        ep = ep or {}
+        ep = object_field(endpoints, net, "NetworkingConfig.EndpointsConfig.")
         for key, value in ep.items():
             if key != "Aliases" and _set(value):
                 raise unsupported(f"{where}.{key}")
@@ -62,12 +60,12 @@ def _network(host: dict) -> tuple[str | None, list[str], bool]:
     mode = host.get("NetworkMode") or ""
     if not isinstance(mode, str):
         raise ApiError(400, f"HostConfig.NetworkMode: expected a string, got {mode!r}")
-    bindings = host.get("PortBindings") or {}
-    if not isinstance(bindings, dict):
-        raise ApiError(400, "HostConfig.PortBindings: expected an object of \"PORT/PROTO\" -> [{HostIp, HostPort}]")
+    bindings = object_field(host, "PortBindings", "HostConfig.")
     publish = []
     for key, binds in bindings.items():
         port, _, proto = str(key).partition("/")
+        if not isinstance(binds or [], list):
+            raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: expected a list of {{HostIp, HostPort}}")
         for b in binds or [{}]:
             if not isinstance(b, dict) or not all(isinstance(b.get(k) or "", str) for k in ("HostIp", "HostPort")):
                 raise ApiError(400, f"HostConfig.PortBindings[{key!r}]: expected a list of {{HostIp, HostPort}} "
@@ -78,7 +76,7 @@ def _network(host: dict) -> tuple[str | None, list[str], bool]:
                                     "ports only")
             publish.append(":".join(x for x in (ip, hport) if ip or x) + f":{port}/{proto or 'tcp'}"
                            if ip or hport else f"{port}/{proto or 'tcp'}")
-    return (None if mode in ("", "default") else mode), publish, bool(host.get("PublishAllPorts"))
+    return (None if mode in ("", "default") else mode), publish, bool_field(host, "PublishAllPorts", "HostConfig.")
 
 
 def _set(value) -> bool:
@@ -96,10 +94,8 @@ def _list(body: dict, key: str, where: str) -> list[str]:
 
 def _int(body: dict, key: str, where: str) -> int:
     value = body.get(key) or 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        if key == "PidsLimit" and value == -1:
-            return 0
-        raise ApiError(400, f"{where}{key}: expected a non-negative integer, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= INT64_MAX:
+        raise ApiError(400, f"{where}{key}: expected an integer from 0 to {INT64_MAX}, got {value!r:.60}")
     return value
 
 
@@ -107,9 +103,13 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     """{"ns": pycr create options, "docker": what inspect shows back}, or ApiError naming the field."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object (docker's container config)")
-    host = body.get("HostConfig") or {}
-    if not isinstance(host, dict):
-        raise ApiError(400, "HostConfig: expected an object")
+    host = object_field(body, "HostConfig")
+    flags = {key: bool_field(body, key) for key in ("AttachStdin", "AttachStdout", "AttachStderr", "OpenStdin",
+                                               "StdinOnce", "Tty", "NetworkDisabled")}
+    flags.update({key: bool_field(host, key, "HostConfig.") for key in ("Privileged", "ReadonlyRootfs", "AutoRemove",
+                                                                   "Init", "PublishAllPorts")})
+    for key in ("ExposedPorts", "Volumes"):
+        object_field(body, key)
     for key in _HOST_UNSUPPORTED:
         if key == "MemorySwappiness" and host.get(key) in (None, -1):
             continue
@@ -118,10 +118,10 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     for key in _CONFIG_UNSUPPORTED:
         if _set(body.get(key)):
             raise unsupported(key)
-    if body.get("AttachStdin"):
+    if flags["AttachStdin"]:
         raise unsupported("AttachStdin", "a managed container's stdin belongs to its monitor; run it detached "
                                          "(docker run -d -it) and use docker exec -it")
-    log = host.get("LogConfig") or {}
+    log = object_field(host, "LogConfig", "HostConfig.")
     if (log.get("Type") or "json-file") != "json-file":
         raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
     network, publish, publish_all = _network(host)
@@ -135,8 +135,8 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     for item in env:
         if "=" not in item or not item.split("=", 1)[0]:
             raise ApiError(400, f"Env: {item!r} is not KEY=VALUE")
-    labels = body.get("Labels") or {}
-    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+    labels = object_field(body, "Labels")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ApiError(400, "Labels: expected an object of strings")
     cmd = _list(body, "Cmd", "")
     entrypoint = body.get("Entrypoint")
@@ -152,45 +152,51 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
         raise ApiError(400, "HostConfig.NanoCpus and HostConfig.CpuQuota: give one of them")
     cpus = str(nano / 1e9) if nano else str(quota / period) if quota else None
     pids = host.get("PidsLimit")
-    if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool)):
-        raise ApiError(400, f"HostConfig.PidsLimit: expected an integer, got {pids!r}")
-    policy = host.get("RestartPolicy") or {}
+    if pids is not None and (not isinstance(pids, int) or isinstance(pids, bool) or abs(pids) > INT64_MAX):
+        raise ApiError(400, f"HostConfig.PidsLimit: expected an integer, got {pids!r:.60}")
+    policy = object_field(host, "RestartPolicy", "HostConfig.")
     pname = policy.get("Name") or "no"
     count = policy.get("MaximumRetryCount") or 0
     if pname not in ("no", "always", "unless-stopped", "on-failure"):
         raise ApiError(400, f"HostConfig.RestartPolicy.Name: {pname!r}: use no, always, unless-stopped or on-failure")
-    if not isinstance(count, int) or count < 0:
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= INT64_MAX:
         raise ApiError(400, f"HostConfig.RestartPolicy.MaximumRetryCount: {count!r} is not a count")
     restart = f"on-failure:{count}" if pname == "on-failure" and count else pname
     volumes = [_bind(b, bind_roots) for b in _list(host, "Binds", "HostConfig.")]
     cap_add, cap_drop = _list(host, "CapAdd", "HostConfig."), _list(host, "CapDrop", "HostConfig.")
     ulimits = []
+    if not isinstance(host.get("Ulimits") or [], list):
+        raise ApiError(400, "HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
     for u in host.get("Ulimits") or []:
         if not isinstance(u, dict) or not isinstance(u.get("Name"), str) or not all(
-                isinstance(u.get(k), int) for k in ("Soft", "Hard")):
+                isinstance(u.get(k), int) and not isinstance(u.get(k), bool) and abs(u[k]) <= INT64_MAX
+                for k in ("Soft", "Hard")):
             raise ApiError(400, "HostConfig.Ulimits: expected a list of {Name, Soft, Hard}")
         ulimits.append(f"{u['Name']}={u['Soft']}:{u['Hard']}")
     shm = _int(host, "ShmSize", "HostConfig.")
-    tmpfs = host.get("Tmpfs") or {}
-    if not isinstance(tmpfs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tmpfs.items()):
+    tmpfs = object_field(host, "Tmpfs", "HostConfig.")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in tmpfs.items()):
         raise ApiError(400, "HostConfig.Tmpfs: expected an object of mount point -> options")
-    for key in ("User", "WorkingDir", "Hostname"):
+    if body.get("StopTimeout") is not None and (not isinstance(body["StopTimeout"], int)
+                                                 or isinstance(body["StopTimeout"], bool)):
+        raise ApiError(400, f"StopTimeout: expected an integer, got {body['StopTimeout']!r:.60}")
+    for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
         if not isinstance(body.get(key) or "", str):
             raise ApiError(400, f"{key}: expected a string")
     if body.get("WorkingDir") and not body["WorkingDir"].startswith("/"):
         raise ApiError(400, f"WorkingDir: {body['WorkingDir']!r} must be absolute")
-    auto_remove = bool(host.get("AutoRemove"))
+    auto_remove = flags["AutoRemove"]
     if auto_remove and restart != "no":
         raise ApiError(400, "HostConfig.AutoRemove and HostConfig.RestartPolicy conflict: a removed container "
                             "cannot restart")
     # AutoRemove is carried out by the server (as docker's daemon does), so `wait` can report the exit code.
     ns = {"name": name.lstrip("/") if name else None, "rm": False, "restart": restart,
-          "interactive": bool(body.get("OpenStdin")), "tty": bool(body.get("Tty")), "env": env, "env_file": [],
+          "interactive": flags["OpenStdin"], "tty": flags["Tty"], "env": env, "env_file": [],
           "volume": volumes, "memory": str(memory) if memory else None, "cpus": cpus,
           "pids_limit": pids if pids and pids > 0 else None, "workdir": body.get("WorkingDir") or None,
           "user": body.get("User") or None, "hostname": body.get("Hostname") or None,
-          "read_only": bool(host.get("ReadonlyRootfs")), "cap_add": cap_add, "cap_drop": cap_drop,
-          "privileged": bool(host.get("Privileged")), "init": bool(host.get("Init")), "ulimit": ulimits,
+          "read_only": flags["ReadonlyRootfs"], "cap_add": cap_add, "cap_drop": cap_drop,
+          "privileged": flags["Privileged"], "init": flags["Init"], "ulimit": ulimits,
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
@@ -202,12 +208,12 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
               "Hostname": body.get("Hostname") or "", "AutoRemove": auto_remove,
               "NetworkMode": network or "default", "Aliases": aliases,
               "PortBindings": host.get("PortBindings") or {}, "PublishAllPorts": publish_all,
-              "AttachStdin": bool(body.get("AttachStdin")), "StdinOnce": bool(body.get("StdinOnce")),
+              "AttachStdin": flags["AttachStdin"], "StdinOnce": flags["StdinOnce"],
               "Binds": _list(host, "Binds", "HostConfig."), "Memory": memory, "NanoCpus": nano, "CpuQuota": quota,
               "CpuPeriod": period if quota else 0, "PidsLimit": pids or 0,
-              "ReadonlyRootfs": bool(host.get("ReadonlyRootfs")), "CapAdd": cap_add or None,
+              "ReadonlyRootfs": flags["ReadonlyRootfs"], "CapAdd": cap_add or None,
               "CapDrop": cap_drop or None, "Tmpfs": tmpfs or None,
-              "Privileged": bool(host.get("Privileged")), "Init": bool(host.get("Init")) or None,
+              "Privileged": flags["Privileged"], "Init": flags["Init"] or None,
               "Ulimits": host.get("Ulimits") or None, "ShmSize": shm}
     return {"ns": ns, "docker": docker}
 

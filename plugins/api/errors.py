@@ -31,3 +31,21 @@ def from_layer(exc: Exception) -> ApiError:
 
 def unsupported(field: str, why: str = "pycr does not support it") -> ApiError:
     return ApiError(400, f"{field}: {why}")
+
+
+def object_field(body: dict, key: str, where: str = "") -> dict:
+    """An object field (null or absent: empty); anything else is the caller's mistake, as
+    docker's JSON decoder says "cannot unmarshal"."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ApiError(400, f"{where}{key}: expected an object, got {value!r:.60}")
+    return value
+
+
+def bool_field(body: dict, key: str, where: str = "") -> bool:
+    value = body.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ApiError(400, f"{where}{key}: expected true or false, got {value!r:.60}")
+    return bool(value)

@@ -21,7 +21,7 @@ import termios
 
 from aiohttp import web
 
-from pycr.plugins.api.errors import ApiError
+from pycr.plugins.api.errors import ApiError, bool_field
 from pycr.plugins.api.server import container_ref, json_body, jsonr, query_int, srv_of
 from pycr.plugins.api.streams import Hijacked, frame
 
@@ -54,10 +54,12 @@ async def create(request):
             raise ApiError(400, f"{key}: expected a string")
     if body.get("WorkingDir") and not body["WorkingDir"].startswith("/"):
         raise ApiError(400, f"WorkingDir: {body['WorkingDir']!r} must be absolute")
-    if body.get("Privileged"):
+    flags = {key: bool_field(body, key) for key in ("Tty", "AttachStdin", "AttachStdout", "AttachStderr",
+                                                     "Privileged")}
+    if flags["Privileged"]:
         raise ApiError(400, "Privileged: pycr does not run privileged exec processes")
     cid = await srv.read(_running, container_ref(request))
-    sess = new_session(cid, cmd, tty=bool(body.get("Tty")), stdin=bool(body.get("AttachStdin")), env=env,
+    sess = new_session(cid, cmd, tty=flags["Tty"], stdin=flags["AttachStdin"], env=env,
                        user=body.get("User") or "", workdir=body.get("WorkingDir") or "")
     eid = sess["ID"]
     srv.execs[eid] = sess
@@ -106,12 +108,16 @@ def _argv(sess: dict) -> list[str]:
 async def start(request):
     sess = _exec_of(request)
     body = await json_body(request, optional=True)
+    if not isinstance(body, dict):  # checked before the session is marked running: it may be started again
+        raise ApiError(400, "the request body must be a JSON object")
+    detach = bool_field(body, "Detach")
+    bool_field(body, "Tty")
     if sess["Running"] or sess["ExitCode"] is not None:
         raise ApiError(409, f"exec {sess['ID'][:12]} has already run")
     tty = sess["ProcessConfig"]["tty"]
     sess["Running"] = True
     try:
-        if body.get("Detach"):
+        if detach:
             proc = await asyncio.create_subprocess_exec(*_argv(sess), stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=asyncio.subprocess.DEVNULL,
                                                         stderr=asyncio.subprocess.DEVNULL)

@@ -211,6 +211,13 @@ async def create(request):
     image = request.query.get("fromImage")
     if not image:
         raise ApiError(400, "fromImage: the image to pull is missing")
+    from pycr.core import ConfigError
+    from pycr.plugins.images.media import check_platform
+
+    try:  # before the 200 of the progress stream: a bad value is the request's error
+        check_platform(request.query.get("platform"), "platform")
+    except ConfigError as e:
+        raise ApiError(400, str(e)) from None
     tag_ = request.query.get("tag") or ""
     if tag_ and not _TAG_OR_DIGEST.match(tag_):
         raise ApiError(400, f"tag: {tag_!r} is not a tag or a digest (sha256:...)")

@@ -121,8 +121,11 @@ async def create(request):
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ApiError(400, "Labels: expected an object of strings")
+    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Attachable", "CheckDuplicate"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise ApiError(400, f"{key}: expected true or false, got {body[key]!r:.60}")
     for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
-        if body.get(key) not in (None, False, {}, ""):
+        if body.get(key):
             raise unsupported(key)
     options = body.get("Options") or {}
     if not isinstance(options, dict) or set(options) - {MTU_OPTION}:

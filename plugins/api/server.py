@@ -153,7 +153,14 @@ def query_filters(request: web.Request) -> dict:
         raise ApiError(400, f"query parameter filters: not JSON: {text[:80]!r}") from None
     if not isinstance(value, dict):
         raise ApiError(400, "query parameter filters: expected a JSON object of lists")
-    return value
+    out = {}
+    for key, values in value.items():  # docker's two shapes: {"k": ["v"]} and the older {"k": {"v": true}}
+        if isinstance(values, dict):
+            values = [v for v, on in values.items() if on]
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise ApiError(400, f"query parameter filters: {key!r}: expected a list of strings, got {values!r:.60}")
+        out[key] = values
+    return out
 
 
 async def json_body(request: web.Request, *, optional: bool = False):

@@ -210,6 +210,10 @@ def _substitute(body: str, env: dict[str, str], text: str) -> str:
     return value or ""
 
 
+class QuoteError(ConfigError):
+    """A word with no closing quote; whoever has the instruction names its line (:meth:`Instruction.error`)."""
+
+
 def words(text: str, escape: str = "\\") -> list[str]:
     """Split already expanded text into words, honouring quotes and the escape character."""
     out: list[str] = []
@@ -243,7 +247,7 @@ def words(text: str, escape: str = "\\") -> list[str]:
             have = True
         i += 1
     if quote:
-        raise ConfigError(f"unterminated quote in {text!r}")
+        raise QuoteError(f"unterminated quote in {text!r}")
     if have:
         out.append("".join(cur))
     return out
@@ -252,7 +256,10 @@ def words(text: str, escape: str = "\\") -> list[str]:
 def key_values(ins: Instruction, env: dict[str, str], path: str = "Dockerfile") -> list[tuple[str, str]]:
     """ENV/LABEL/ARG pairs: ``K=V ...`` or the legacy ``K V`` (ENV, LABEL) form."""
     text = expand(ins.value, env, ins.escape)
-    parts = words(text, ins.escape)
+    try:
+        parts = words(text, ins.escape)
+    except QuoteError as e:
+        raise ins.error(str(e), path) from None
     if ins.cmd in ("ENV", "LABEL") and parts and "=" not in parts[0]:
         key, _, rest = text.strip().partition(" ")
         if not rest.strip() and ins.cmd == "ENV":

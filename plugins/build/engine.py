@@ -94,6 +94,7 @@ class DockerfileBuilder:
     def build(self, req: BuildRequest) -> tuple[str, str]:
         """Build; return (manifest digest, image id).  Raises PycrError with one line on failure."""
         self.req = req
+        images.media.check_platform(req.platform)
         path = req.dockerfile_name
         n = self.progress.step(f"[internal] load build definition from {path}")
         dfile = df.parse(req.dockerfile, path)
@@ -146,7 +147,10 @@ class DockerfileBuilder:
         stages: list[Stage] = []
         for ins in dfile.instructions:
             if ins.cmd == "FROM":
-                parts = df.words(ins.value, ins.escape)
+                try:
+                    parts = df.words(ins.value, ins.escape)
+                except df.QuoteError as e:
+                    raise ins.error(str(e), dfile.path) from None
                 name = None
                 if len(parts) == 3 and parts[1].lower() == "as":
                     name = parts[2].lower()
@@ -239,7 +243,10 @@ class DockerfileBuilder:
         else:
             body = []
         for ins in body + stage.body:
-            self._step(st, ins, stages)
+            try:
+                self._step(st, ins, stages)
+            except df.QuoteError as e:
+                raise ins.error(str(e), self.req.dockerfile_name) from None
         return st
 
     def _title(self, ins: df.Instruction) -> str:
@@ -402,7 +409,10 @@ class DockerfileBuilder:
     def _copy_args(self, ins: df.Instruction, env: dict | None = None) -> tuple[list[str], str]:
         text = ins.value if env is None else df.expand(ins.value, env, ins.escape)
         is_exec, parts = ins.json_or_words()
-        parts = parts if is_exec else df.words(text, ins.escape)
+        try:
+            parts = parts if is_exec else df.words(text, ins.escape)
+        except df.QuoteError as e:  # checked before the stages run (preflight): name the line here too
+            raise ins.error(str(e), self.req.dockerfile_name) from None
         if len(parts) < 2:
             raise ins.error("needs at least one source and a destination", self.req.dockerfile_name)
         return parts[:-1], parts[-1]

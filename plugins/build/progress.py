@@ -48,7 +48,7 @@ class Progress:
         self._print(f"#{n} DONE {self._elapsed(n):.1f}s")
 
     def error(self, n: int, text: str) -> None:
-        print(f"#{n} ERROR: {text}", file=self.stream, flush=True)
+        self._print(f"#{n} ERROR: {text}")  # quiet: the command's own one-line error says it
 
     def note(self, text: str) -> None:
         self._print(f"NOTE: {text}")

@@ -96,7 +96,12 @@ def fetch(url: str, what: str, tmpdir: str) -> Source:
                 f.write(chunk)
             modified = resp.headers.get("Last-Modified")
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise ConfigError(f"{what}: cannot fetch {url}: {getattr(e, 'reason', None) or e}") from None
+        why = e.reason if isinstance(e, urllib.error.URLError) else e
+        if isinstance(e, urllib.error.HTTPError):
+            why = f"HTTP {e.code} {e.reason}"
+        elif isinstance(why, OSError):  # the socket's error: its text, not "[Errno -2] ..."
+            why = why.strerror or str(why)
+        raise ConfigError(f"{what}: cannot fetch {url}: {why}") from None
     if modified:
         try:
             t = email.utils.parsedate_to_datetime(modified).timestamp()

@@ -39,6 +39,32 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
+MAX_DOCKERFILE = 8 << 20  # far beyond any real Dockerfile; a bigger one is a mistake (or a disk image)
+
+
+def _read_dockerfile(path: str) -> str:
+    """The Dockerfile's text: a regular file (a FIFO or device would block or never end), at most 8 MiB."""
+    import stat
+
+    from pycr.core import ConfigError
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigError(f"build: cannot read the Dockerfile {path}: {e.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ConfigError(f"build: the Dockerfile {path} is not a regular file")
+    with open(fd, "rb") as f:
+        if st.st_size > MAX_DOCKERFILE:
+            raise ConfigError(f"build: the Dockerfile {path} is {st.st_size} bytes; at most {MAX_DOCKERFILE}")
+        try:
+            return f.read(MAX_DOCKERFILE + 1).decode(errors="replace")
+        except OSError as e:
+            raise ConfigError(f"build: cannot read the Dockerfile {path}: {e.strerror}") from None
+
+
 def run(opts, ns) -> int:
     from pycr.core import ConfigError, get_manager, open_store
     from pycr.plugins.build.engine import BuildRequest
@@ -57,11 +83,7 @@ def run(opts, ns) -> int:
         if ns.file == "-":
             text, name = sys.stdin.read(), "Dockerfile"
         else:
-            try:
-                with open(path, errors="replace") as f:
-                    text = f.read()
-            except OSError as e:
-                raise ConfigError(f"build: cannot read the Dockerfile {path}: {e.strerror}") from None
+            text = _read_dockerfile(path)
     req = BuildRequest(dockerfile=text, dockerfile_name=name, context=context, tags=ns.tag,
                        build_args=_pairs(ns.build_arg, "--build-arg"), target=ns.target, no_cache=ns.no_cache,
                        pull=ns.pull, platform=ns.platform, labels=_pairs(ns.label, "--label"), quiet=ns.quiet,

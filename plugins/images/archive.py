@@ -20,6 +20,40 @@ import time
 
 from pycr.core import PycrError
 from pycr.plugins.images import media
+from pycr.plugins.images.archive_members import TAR_ERRORS, tar_error_line
+
+@contextlib.contextmanager
+def replacing(path: str, what: str):
+    """An open file to write an archive into; it becomes ``path`` only when complete (a rename:
+    readers never see half an archive) and is removed on any failure.  ``path`` must be absent
+    or a regular file: a device, FIFO, directory or link there is refused, never replaced by a
+    file (``save -o /dev/full`` replaced the device node).  The temporary file is made with
+    O_EXCL next to ``path``, so a link planted under its name is never written through."""
+    import stat
+    import tempfile
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PycrError(f"{what}: {e.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise PycrError(f"{what}: exists and is not a regular file (pycr writes a new file in its place)")
+    try:
+        fd, partial = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".partial",
+                                       dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as e:
+        raise PycrError(f"{what}: {e.strerror}") from None
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.rename(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_type: str, kind: str) -> str:
@@ -28,6 +62,23 @@ def _manifest(store, config_digest: str, layers: list[tuple[str, int]], layer_ty
                       "digest": config_digest, "size": store.blob_size(config_digest)},
            "layers": [{"mediaType": layer_type, "digest": d, "size": s} for d, s in layers]}
     return store.put_blob(json.dumps(doc, separators=(",", ":")).encode())
+
+
+def _check_entries(entries, where: str) -> None:
+    """manifest.json's shape, checked before anything is stored: a list of
+    {"Config": str, "Layers": [str], "RepoTags": [str] or null}."""
+    if not isinstance(entries, list):
+        raise PycrError(f"{where}: expected a list of images, got {type(entries).__name__}")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise PycrError(f"{where}[{i}]: expected an object with Config and Layers")
+        if not isinstance(entry.get("Config"), str):
+            raise PycrError(f"{where}[{i}].Config: expected a file name, got {entry.get('Config')!r}")
+        for key, required in (("Layers", True), ("RepoTags", False)):
+            value = entry.get(key)
+            if (value is not None or required) and not (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise PycrError(f"{where}[{i}].{key}: expected a list of strings, got {value!r}")
 
 
 class DockerArchiveSource:
@@ -44,13 +95,15 @@ class DockerArchiveSource:
         path = spec
         with ArchiveMembers(path, f"docker-archive:{path}") as members:  # read in place, never extracted
             entries = members.json("manifest.json")
-            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-                raise PycrError(f"docker-archive:{path}: manifest.json is not a list of images")
+            _check_entries(entries, f"docker-archive:{path}: manifest.json")
             first = None
             for entry in entries:
                 config_digest = store.put_blob(members.read(entry["Config"]))
                 config = store.read_json(config_digest)
-                diff_ids = config.get("rootfs", {}).get("diff_ids", [])
+                rootfs = config.get("rootfs") if isinstance(config, dict) else None
+                diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+                if not isinstance(diff_ids, list):
+                    raise PycrError(f"docker-archive:{path}: {entry['Config']}: rootfs.diff_ids is not a list")
                 if len(diff_ids) != len(entry["Layers"]):
                     raise PycrError(f"docker-archive:{path}: {len(entry['Layers'])} layers but "
                                     f"{len(diff_ids)} diff_ids in {entry['Config']}")
@@ -78,8 +131,7 @@ class DockerArchiveSource:
         names = tags if tags is not None else [
             _short(n) for n, rec in store.refs().items() if rec["digest"] == image.digest and "@" not in n]
         layer_names = []
-        partial = path + ".partial"
-        with tarfile.open(partial, "w") as out:
+        with replacing(path, f"docker-archive:{path}") as f, tarfile.open(fileobj=f, mode="w") as out:
             def add(name: str, data: bytes | None = None, fileobj=None, size: int = 0):
                 ti = tarfile.TarInfo(name)
                 ti.mtime = int(time.time())
@@ -92,6 +144,7 @@ class DockerArchiveSource:
                 h = hashlib.sha256()
                 with open(store.blob_path(layer["digest"]), "rb") as src, contextlib.ExitStack() as stack, \
                         open(tmp, "w+b") as t:
+                    stack.callback(os.unlink, tmp)  # also when a write fails (a full disk)
                     data = open_decompressed(src, stack)
                     while chunk := data.read(1 << 20):
                         h.update(chunk)
@@ -100,11 +153,9 @@ class DockerArchiveSource:
                     t.seek(0)
                     name = f"{h.hexdigest()}/layer.tar"
                     add(name, fileobj=t, size=size)
-                os.unlink(tmp)
                 layer_names.append(name)
             manifest = [{"Config": f"{config_hex}.json", "RepoTags": names, "Layers": layer_names}]
             add("manifest.json", json.dumps(manifest).encode())
-        os.rename(partial, path)
         return image.digest
 
 
@@ -132,6 +183,14 @@ def import_rootfs(store, tar_path: str, name: str, *, cmd: list[str] | None = No
             while chunk := data.read(1 << 20):
                 h.update(chunk)
                 gz.write(chunk)
+        try:  # every header read through once: what is not a tar must not become a layer
+            with tarfile.open(tmp, "r|gz") as tf:
+                for _ in tf:
+                    pass
+        except TAR_ERRORS as e:
+            if isinstance(e, OSError) and not isinstance(e, tarfile.TarError) and e.errno is not None:
+                raise
+            raise PycrError(f"import {tar_path}: {tar_error_line(e)}") from None
         with open(tmp, "rb") as f:
             layer = store.put_stream(f)
     except OSError as e:

@@ -16,11 +16,31 @@ from __future__ import annotations
 import json
 import posixpath
 import tarfile
+import zlib
 
 from pycr.core import ConfigError
 
 #: the most bytes of an archive's index.json / manifest.json / oci-layout / config parsed as JSON
 MAX_JSON = 4 << 20
+#: what reading a (possibly compressed) tarball raises for a file that is not one, or is cut short
+TAR_ERRORS = (OSError, tarfile.TarError, EOFError, zlib.error)
+
+
+def tar_error_line(e: BaseException) -> str:
+    """Why a tarball could not be read, in one line: tarfile's own text for "not a tar"
+    lists every compression it tried, each with an exception name."""
+    if isinstance(e, tarfile.ReadError) and "could not be opened successfully" in str(e):
+        return "not a tar archive (plain, gzip, bzip2 or xz)"
+    if isinstance(e, tarfile.ReadError) and str(e) in ("empty file", "truncated header", "invalid header",
+                                                        "bad checksum"):
+        return f"not a tar archive ({e})"
+    if isinstance(e, EOFError):
+        return "unexpected end of data (the file is truncated)"
+    if isinstance(e, zlib.error):
+        return "corrupt compressed data"
+    if isinstance(e, OSError):
+        return e.strerror or str(e)
+    return str(e) or "not a readable tar archive"
 
 
 def normal_name(name: str) -> str | None:
@@ -39,8 +59,8 @@ class ArchiveMembers:
         try:
             self._tf = tarfile.open(path)
             members = self._tf.getmembers()
-        except (OSError, tarfile.TarError, EOFError) as e:
-            raise ConfigError(f"{what}: cannot read: {e}") from None
+        except TAR_ERRORS as e:
+            raise ConfigError(f"{what}: cannot read: {tar_error_line(e)}") from None
         self._by_name: dict[str, tarfile.TarInfo] = {}
         for m in members:
             name = normal_name(m.name)

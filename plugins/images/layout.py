@@ -171,12 +171,12 @@ class OciArchiveSource:
         import tarfile
         import tempfile
 
+        from pycr.plugins.images.archive import replacing
+
         path, tag = split_path_tag(spec)
         with tempfile.TemporaryDirectory(dir=os.path.join(store.root, "tmp")) as tmp:
             write_layout(store, image, tmp, tag)
-            partial = path + ".partial"
-            with tarfile.open(partial, "w") as tf:
+            with replacing(path, f"oci-archive:{path}") as f, tarfile.open(fileobj=f, mode="w") as tf:
                 for name in ("oci-layout", "index.json", "blobs"):
                     tf.add(os.path.join(tmp, name), arcname=name)
-            os.rename(partial, path)
         return image.digest

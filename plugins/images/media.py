@@ -47,14 +47,23 @@ def kind_of(media_type: str | None, doc: dict) -> str:
     raise PycrError(f"unsupported manifest media type {media_type!r} (schema1 and artifacts are not images)")
 
 
+def check_platform(text: str | None, what: str = "--platform") -> str | None:
+    """``text`` if it is ``os/arch[/variant]`` (or empty: the host's); else one line naming ``what``."""
+    import re
+
+    from pycr.core import ConfigError
+
+    if text and not re.fullmatch(r"[a-z0-9_]+/[a-z0-9_]+(/[a-z0-9_]+)?", text):
+        raise ConfigError(f"{what} {text!r} is not os/arch[/variant] (e.g. linux/amd64, linux/arm/v7)")
+    return text or None
+
+
 def choose_platform(index: dict, wanted: str | None, what: str) -> dict:
     """Pick the descriptor of ``index`` matching ``wanted`` (``os/arch[/variant]``)."""
     from pycr.core import PycrError
 
-    wanted = wanted or host_platform()
+    wanted = check_platform(wanted) or host_platform()
     parts = wanted.split("/")
-    if len(parts) not in (2, 3):
-        raise PycrError(f"--platform {wanted!r} is not os/arch[/variant]")
     os_, arch, variant = parts[0], parts[1], (parts[2] if len(parts) == 3 else None)
     found = []
     for desc in index.get("manifests", []):

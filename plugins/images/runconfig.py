@@ -24,6 +24,7 @@ MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/pro
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
                 "/sys/devices/virtual/powercap"]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+PID_MAX_LIMIT = 4 << 20  # the kernel's PID_MAX_LIMIT on 64-bit: pids.max takes no more
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -53,6 +54,11 @@ def options_from_args(ns) -> RunOptions:
         env += read_env_file(path)
     if ns.memory is not None:
         parse_size(ns.memory)  # refused before any pull or mount, not half-way through
+    if ns.cpus is not None:
+        parse_cpus(ns.cpus)
+    if ns.pids_limit is not None and ns.pids_limit > PID_MAX_LIMIT:
+        raise ConfigError(f"--pids-limit {ns.pids_limit}: at most {PID_MAX_LIMIT} (the kernel's most pids); "
+                          "0 or -1 for no limit")
     return RunOptions(
         args=list(ns.command), entrypoint=ns.entrypoint, env=env + ns.env, workdir=ns.workdir, user=ns.user,
         hostname=ns.hostname, read_only=ns.read_only, volumes=ns.volume, memory=ns.memory, cpus=ns.cpus,
@@ -67,13 +73,32 @@ def parse_size(text: str, what: str = "--memory") -> int:
     return int(float(m.group(1)) * mult)
 
 
+def parse_cpus(text: str) -> float:
+    """``--cpus``: a finite number of CPUs, at least 0.01 (a quota of 1 ms per 100 ms period,
+    the kernel's smallest)."""
+    import math
+
+    try:
+        cpus = float(text)
+    except ValueError:
+        raise ConfigError(f"--cpus: invalid value {text!r}") from None
+    if not math.isfinite(cpus) or cpus < 0.01:
+        raise ConfigError(f"--cpus {text}: must be a number of CPUs from 0.01 up")
+    return cpus
+
+
 def read_env_file(path: str) -> list[str]:
     """docker's ``--env-file``: K=V lines, ``#`` comments, a bare K takes our environment's value."""
     out = []
     try:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode().strip()
+                except UnicodeDecodeError:
+                    raise ConfigError(f"--env-file {path}: line {n} is not UTF-8 text") from None
+                if "\0" in line:
+                    raise ConfigError(f"--env-file {path}: line {n} contains a NUL byte")
                 if line and not line.startswith("#"):
                     out.append(line)
     except OSError as e:
@@ -197,13 +222,7 @@ def build_config(image_config: dict, rootfs: str, run: RunOptions, *, container_
     if run.memory:
         resources["memory"] = {"limit": parse_size(run.memory)}
     if run.cpus:
-        try:
-            cpus = float(run.cpus)
-        except ValueError:
-            raise ConfigError(f"--cpus: invalid value {run.cpus!r}") from None
-        if cpus <= 0:
-            raise ConfigError(f"--cpus: must be positive, got {run.cpus!r}")
-        resources["cpu"] = {"quota": int(cpus * 100000), "period": 100000}
+        resources["cpu"] = {"quota": int(parse_cpus(run.cpus) * 100000), "period": 100000}
     if run.pids_limit is not None:
         resources["pids"] = {"limit": int(run.pids_limit)}
     caps = list(DOCKER_CAPS)

@@ -104,6 +104,9 @@ def find_image(store, text: str):
 
 def pull(opts: Any, store, spec: str, **kwargs) -> tuple[str, Any]:
     """Bring ``spec`` into ``store``; return (name it is stored under, Image)."""
+    from pycr.plugins.images.media import check_platform
+
+    check_platform(kwargs.get("platform"))
     transport, rest = split(spec)
     src = source(opts, transport, **kwargs)
     digest = src.pull(store, rest)
@@ -118,6 +121,9 @@ def pull(opts: Any, store, spec: str, **kwargs) -> tuple[str, Any]:
 
 def ensure_image(opts: Any, store, text: str, *, pull_missing: bool = True, **kwargs):
     """The local image ``text``; pulled first when missing (``pycr run``'s behaviour)."""
+    from pycr.plugins.images.media import check_platform
+
+    check_platform(kwargs.get("platform"))  # a bad one is refused even when the image is stored
     transport, _ = split(text)
     if transport == "docker" and not text.startswith("docker:"):
         name, img = find_image(store, text)

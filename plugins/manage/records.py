@@ -20,7 +20,7 @@ import os
 import re
 import time
 
-from pycr.core import PycrError
+from pycr.core import ConfigError, PycrError
 
 RECORD = "container.json"
 LOG = "json.log"
@@ -141,9 +141,9 @@ def check_name(name: str | None) -> None:
         return
     if not _NAME.fullmatch(name):
         shown = repr(name) if len(name) <= 60 else repr(name[:50]) + f"... ({len(name)} characters)"
-        raise PycrError(f"--name {shown}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
+        raise ConfigError(f"--name {shown}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
     if len(name) > MAX_NAME:
-        raise PycrError(f"--name {name[:40]!r}...: {len(name)} characters, at most {MAX_NAME}")
+        raise ConfigError(f"--name {name[:40]!r}...: {len(name)} characters, at most {MAX_NAME}")
 
 
 def new_record(store, name: str | None, fields: dict) -> Record:

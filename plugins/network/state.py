@@ -30,6 +30,9 @@ DEFAULT_NETWORK = "bridge"
 DEFAULT_BRIDGE = "pycr0"
 DEFAULT_SUBNET = "10.88.0.0/16"
 USER_POOL = "10.89.0.0/16"  # user networks get a free /24 from here unless --subnet says otherwise
+#: IPv4 blocks no host may put on an interface as an ordinary address (RFC 6890)
+SPECIAL_SUBNETS = {"0.0.0.0/8": "'this network'", "127.0.0.0/8": "loopback", "169.254.0.0/16": "link-local",
+                   "224.0.0.0/4": "multicast", "240.0.0.0/4": "reserved"}
 RESERVED = ("bridge", "host", "none")
 SUBDIRS = ("networks", "leases", "parked")  # one JSON document per file in each
 
@@ -136,6 +139,11 @@ class NetState:
                 raise ConfigError(f"--subnet {subnet!r}: {e}") from None
             if net.version != 4 or net.prefixlen > 30:
                 raise ConfigError(f"--subnet {subnet!r}: need an IPv4 subnet of /30 or larger")
+            special = next((f"{what} ({block})" for block, what in SPECIAL_SUBNETS.items()
+                            if net.overlaps(ipaddress.ip_network(block))), None)
+            if special:
+                raise ConfigError(f"--subnet {subnet}: overlaps the {special} range, which cannot hold a bridge's "
+                                  "addresses")
             clash = next((n for n in self.networks() if ipaddress.ip_network(n["subnet"]).overlaps(net)), None)
             if clash:
                 raise ConfigError(f"--subnet {subnet}: overlaps network {clash['name']!r} ({clash['subnet']})")

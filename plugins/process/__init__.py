@@ -63,7 +63,7 @@ MAX_ARG_STRLEN = 32 * 4096
 
 def _check_exec_strings(proc: dict) -> None:
     """Refuse at create what execve would refuse after start (when no one hears
-    about it but the container's stderr): NUL bytes, E2BIG."""
+    about it but the container's stderr): NUL bytes, E2BIG, a variable with no name."""
     import os
 
     total = 0
@@ -71,6 +71,8 @@ def _check_exec_strings(proc: dict) -> None:
         for i, item in enumerate(proc.get(field) or []):
             if "\0" in item:
                 raise ConfigError(f"process.{field}[{i}]: contains a NUL character")
+            if field == "env" and not item.partition("=")[0]:
+                raise ConfigError(f"process.env[{i}]: {item!r} has no variable name (KEY=VALUE)")
             size = len(item.encode(errors="surrogateescape")) + 1
             if size > MAX_ARG_STRLEN:
                 raise ConfigError(f"process.{field}[{i}]: {size} bytes, execve takes at most {MAX_ARG_STRLEN}")

@@ -55,6 +55,8 @@ def compile_policy(seccomp: dict, ignore_unknown: bool = False) -> bytes:
         flt.set_attr(lib.Attr.CTL_OPTIMIZE, 2)
     except (AttributeError, OSError):
         pass  # an older libseccomp: the linear program decides the same
+    if not isinstance(seccomp.get("architectures") or [], list) or not isinstance(seccomp.get("syscalls") or [], list):
+        raise ConfigError("linux.seccomp.architectures and linux.seccomp.syscalls: expected lists")
     for i, name in enumerate(seccomp.get("architectures") or []):
         attr = policy.ARCHES.get(name)
         arch = getattr(lib.Arch, attr, None) if attr else None
@@ -71,6 +73,10 @@ def compile_policy(seccomp: dict, ignore_unknown: bool = False) -> bytes:
         if not isinstance(rule, dict) or not rule.get("names"):
             raise ConfigError(f"{where}.names: at least one syscall name is required")
         action = policy.action_value(rule.get("action"), rule.get("errnoRet"), f"{where}.action")
+        if not isinstance(rule.get("args") or [], list):
+            raise ConfigError(f"{where}.args: expected a list of {{index, value, op}}, got {rule['args']!r:.60}")
+        if not isinstance(rule["names"], list):
+            raise ConfigError(f"{where}.names: expected a list of syscall names, got {rule['names']!r:.60}")
         conditions = [_condition(lib, arg, f"{where}.args[{k}]") for k, arg in enumerate(rule.get("args") or [])]
         indexes = [a["index"] for a in rule.get("args") or []]
         groups = [[c] for c in conditions] if len(set(indexes)) < len(indexes) else [conditions]

@@ -60,6 +60,8 @@ def load_flags(seccomp: dict) -> int:
     listener when an action is NOTIFY (the init is single-threaded, so TSYNC,
     which the kernel refuses next to NEW_LISTENER, becomes TSYNC_ESRCH)."""
     flags = 0
+    if not isinstance(seccomp.get("flags") or [], list):
+        raise ConfigError(f"linux.seccomp.flags: expected a list of flag names, got {seccomp['flags']!r:.60}")
     for i, name in enumerate(seccomp.get("flags") or []):
         if name not in FLAGS:
             raise ConfigError(f"linux.seccomp.flags[{i}]: unknown flag {name!r} (one of: {', '.join(FLAGS)})")

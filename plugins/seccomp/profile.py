@@ -58,6 +58,15 @@ def _version(text: str, where: str) -> tuple[int, int]:
         raise ConfigError(f"{where}: minKernel {text!r} is not MAJOR.MINOR") from None
 
 
+def _of(value, kind: type, where: str):
+    """``value`` when it is a ``kind`` (null: an empty one); else one line naming the field."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise ConfigError(f"{where}: expected {'a list' if kind is list else 'an object'}, got {value!r:.60}")
+    return value
+
+
 def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp profile") -> dict:
     """The runtime-spec policy for a container with capabilities ``caps``."""
     goarch, native = MACHINES.get(os.uname().machine, ("", ""))
@@ -65,17 +74,26 @@ def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp prof
     for key in ("defaultErrnoRet", "listenerPath", "listenerMetadata", "flags"):
         if profile.get(key) is not None:
             out[key] = profile[key]
-    arches = list(profile.get("architectures") or [])
-    for entry in profile.get("archMap") or []:
+    arches = list(_of(profile.get("architectures"), list, f"{source}: architectures"))
+    for i, entry in enumerate(_of(profile.get("archMap"), list, f"{source}: archMap")):
+        entry = _of(entry, dict, f"{source}: archMap[{i}]")
         if entry.get("architecture") == native:
-            arches = [native, *(entry.get("subArchitectures") or [])]
+            arches = [native, *_of(entry.get("subArchitectures"), list, f"{source}: archMap[{i}].subArchitectures")]
     if arches:
         out["architectures"] = arches
     have = set(caps)
     rules = []
-    for i, rule in enumerate(profile.get("syscalls") or []):
+    for i, rule in enumerate(_of(profile.get("syscalls"), list, f"{source}: syscalls")):
         where = f"{source}: syscalls[{i}]"
-        inc, exc = rule.get("includes") or {}, rule.get("excludes") or {}
+        rule = _of(rule, dict, where)
+        inc, exc = _of(rule.get("includes"), dict, f"{where}.includes"), _of(rule.get("excludes"), dict,
+                                                                              f"{where}.excludes")
+        for part, name in ((inc, "includes"), (exc, "excludes")):
+            for key in ("arches", "caps"):
+                if not all(isinstance(v, str) for v in _of(part.get(key), list, f"{where}.{name}.{key}")):
+                    raise ConfigError(f"{where}.{name}.{key}: expected a list of strings")
+            if not isinstance(part.get("minKernel") or "", str):
+                raise ConfigError(f"{where}.{name}.minKernel: expected \"MAJOR.MINOR\", got {part['minKernel']!r}")
         if inc.get("arches") and goarch not in inc["arches"]:
             continue
         if goarch in (exc.get("arches") or []):
@@ -86,9 +104,11 @@ def to_linux_seccomp(profile: dict, caps: list[str], source: str = "seccomp prof
             continue
         if inc.get("minKernel") and _kernel() < _version(inc["minKernel"], where):
             continue
-        names = list(rule.get("names") or ([rule["name"]] if rule.get("name") else []))
+        names = list(_of(rule.get("names"), list, f"{where}.names") or ([rule["name"]] if rule.get("name") else []))
         if not names:
             continue
+        if not all(isinstance(n, str) for n in names):
+            raise ConfigError(f"{where}.names: expected a list of syscall names, got {names!r:.60}")
         kept = {"names": names, "action": rule.get("action")}
         for key in ("errnoRet", "args"):
             if rule.get(key) is not None:

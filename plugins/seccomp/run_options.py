@@ -13,6 +13,7 @@ docker's default seccomp profile (:mod:`.profile`).
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 from pycr.core import ConfigError
@@ -23,6 +24,12 @@ ULIMITS = {"as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data"
            "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME",
            "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK"}
 TMPFS_KEYS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
+#: what the kernel's tmpfs takes for each value (shmem_parse_one); checked here, not at the first start
+TMPFS_VALUES = {"size": r"\d+[kmgtpe]?|\d{1,2}%|100%", "nr_blocks": r"\d+[kmgtpe]?", "nr_inodes": r"\d+[kmgtpe]?",
+                "mode": r"[0-7]{1,4}", "uid": r"\d{1,10}", "gid": r"\d{1,10}"}
+TMPFS_VALUE_TEXT = {"size": "a size (bytes, k, m, g or a percentage)", "nr_blocks": "a count (k, m, g)",
+                    "nr_inodes": "a count (k, m, g)", "mode": "an octal mode", "uid": "a numeric uid",
+                    "gid": "a numeric gid"}
 TMPFS_FLAGS = ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
                "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime")
 INIT_BINARY = "/usr/bin/tini-static"
@@ -49,6 +56,7 @@ class Security:
 
     def __init__(self):
         self.seccomp: dict | None = None  # a docker profile; None: unconfined
+        self.seccomp_source: str | None = None  # "--security-opt seccomp=FILE" for the user's own profile
         self.no_new_privileges = False
         self.cap_add: list[str] = []
         self.cap_drop: list[str] = []
@@ -107,7 +115,14 @@ class Security:
                                      "options": ["bind", "ro", "nosuid", "nodev"]})
             proc["args"] = [INIT_PATH, "--", *proc["args"]]
         if self.seccomp is not None and not self.privileged:
-            profile.apply(config, self.seccomp, caps)
+            profile.apply(config, self.seccomp, caps, self.seccomp_source or "seccomp profile")
+            if self.seccomp_source:  # compiled now, so a bad profile fails `create`, not a later start
+                from .compiler import compile_policy
+
+                try:
+                    compile_policy(config["linux"]["seccomp"], ignore_unknown=True)
+                except ConfigError as e:
+                    raise ConfigError(f"{self.seccomp_source}: {e}") from None
 
 
 def available_caps() -> list[str]:
@@ -163,7 +178,8 @@ def parse(ns, parse_size) -> Security:
             raise ConfigError(f"--security-opt {opt}: unknown option (seccomp=PROFILE.json|unconfined, "
                               "no-new-privileges[=true|false])")
     if seccomp_path != "unconfined":
-        sec.seccomp = profile.load_profile(seccomp_path, f"--security-opt seccomp={seccomp_path}") if seccomp_path \
+        sec.seccomp_source = f"--security-opt seccomp={seccomp_path}" if seccomp_path else None
+        sec.seccomp = profile.load_profile(seccomp_path, sec.seccomp_source) if seccomp_path \
             else profile.load_profile()
     sec.cap_add = [_cap_name(c, "--cap-add") for c in getattr(ns, "cap_add", []) or []]
     sec.cap_drop = [_cap_name(c, "--cap-drop") for c in getattr(ns, "cap_drop", []) or []]
@@ -242,8 +258,10 @@ def parse_ulimit(spec: str) -> dict:
         if text in ("-1", "unlimited"):
             nums.append(UNLIMITED)
             continue
-        if not text.isdigit():
+        if not text.isascii() or not text.isdigit():
             raise ConfigError(f"--ulimit {spec}: {text!r} is not a number (or -1/unlimited)")
+        if int(text) > UNLIMITED:  # setrlimit takes 64 bits: a bigger number would wrap around
+            raise ConfigError(f"--ulimit {spec}: {text} is more than {UNLIMITED} (use -1 or unlimited)")
         nums.append(int(text))
     soft, hard = nums
     if soft > hard:
@@ -259,6 +277,9 @@ def parse_tmpfs(spec: str) -> dict:
     for opt in filter(None, opts.split(",")):
         key, eq, value = opt.partition("=")
         if eq and key in TMPFS_KEYS and value:
+            pattern = TMPFS_VALUES.get(key)
+            if pattern and not re.fullmatch(pattern, value, re.IGNORECASE):
+                raise ConfigError(f"--tmpfs {spec}: {key}={value!r} is not {TMPFS_VALUE_TEXT[key]}")
             options.append(opt)
         elif not eq and opt in TMPFS_FLAGS:
             options.append(opt)

@@ -68,6 +68,7 @@ CONFIG_CASES = [
                                                                  "minor": 3}]), "linux.devices[0].path"),
     ("env-nul", lambda c: c["process"].update(env=["PATH=/bin", "A=x\0y"]), "process.env[1]"),
     ("arg-nul", lambda c: c["process"].update(args=["echo", "a\0b"]), "process.args[1]"),
+    ("env-no-name", lambda c: c["process"].update(env=["PATH=/bin", "=x"]), "process.env[1]: '=x' has no variable name"),
     ("arg-e2big", lambda c: c["process"].update(args=["echo", "x" * 200_000]), "process.args[1]"),
     ("args-e2big-total", lambda c: c["process"].update(args=["echo"] + ["y" * 100_000] * 40), "argument list too long"),
     ("no-such-program", lambda c: c["process"].update(args=["/no/such"]), "no such file or directory"),
