@@ -106,6 +106,11 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         env = process_env(proc)
         if plan.console is not None:  # process.terminal (see console.py)
             sys.modules["pycr.core.runtime.console"].setup_in_container(plan.console.fileno(), plan.console_size)
+        if proc.cwd:  # the init's cwd is made if missing, as runc does; an exec's is not (it fails to chdir)
+            try:
+                os.makedirs(proc.cwd, mode=0o755, exist_ok=True)
+            except OSError as e:
+                raise sync.InitFailed(f"process.cwd: {proc.cwd!r}: {e.strerror}") from None
         apply_confined(sc, ctx, plan.confine, proc)
         keep = {chan.fileno(), fifo}
         close_fds(3 + proc.preserve_fds, keep)
@@ -221,8 +226,6 @@ def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:
             sc.write_file("/proc/self/oom_score_adj", str(proc.oom_score_adj))
         except OSError as e:
             raise sync.InitFailed(f"process.oomScoreAdj: {proc.oom_score_adj}: {e.strerror}") from None
-    if proc.cwd:
-        os.makedirs(proc.cwd, mode=0o755, exist_ok=True)
     if proc.bounding is not None:
         from pycr.core.linux.caps import last_cap
 

@@ -58,6 +58,12 @@ def test_exec_env_user_workdir_and_stdin(clean):
     r = p("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "nobody", "box", "sh", "-c", "echo $FOO $(pwd) $(id -u)",
           check=0)
     assert r.stdout == "bar /tmp 65534\n"
+    # an exec's missing workdir is an error (runc, docker); it is not made, unlike run's
+    r = p("exec", "-w", "/no/such/dir", "box", "pwd")
+    assert r.returncode != 0 and r.stdout == "" and r.stderr.endswith(
+        "process.cwd: chdir to '/no/such/dir': No such file or directory\n"), r.stderr
+    assert p("exec", "box", "ls", "/no").returncode != 0
+    assert p("run", "--rm", "-w", "/made/here", p.image, "pwd", check=0).stdout == "/made/here\n"
     assert p("exec", "box", "sh", "-c", "exit 5").returncode == 5
     assert p("exec", "-i", "box", "cat", input="piped in\n", check=0).stdout == "piped in\n"
     assert p("exec", "box", "cat", input="not wanted\n", check=0).stdout == ""  # no -i: /dev/null
