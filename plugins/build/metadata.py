@@ -69,9 +69,12 @@ def expose_(config, ins, env, where):
     ports = dict(config["config"].get("ExposedPorts") or {})
     for word in df.words(df.expand(ins.value, env, ins.escape), ins.escape):
         port, _, proto = word.partition("/")
-        if not port.replace("-", "").isdigit() or proto not in ("", "tcp", "udp", "sctp"):
-            raise ConfigError(f"{where}: invalid port {word!r}")
-        ports[f"{port}/{proto or 'tcp'}"] = {}
+        first, dash, last = port.partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()) or proto not in ("", "tcp", "udp", "sctp") \
+                or not 0 < int(first) <= int(last if dash else first) <= 65535:
+            raise ConfigError(f"{where}: invalid port {word!r} (PORT or FIRST-LAST, 1-65535, /tcp /udp /sctp)")
+        for n in range(int(first), int(last if dash else first) + 1):  # a range: each port, as docker stores it
+            ports[f"{n}/{proto or 'tcp'}"] = {}
     config["config"]["ExposedPorts"] = ports
     return f"EXPOSE {' '.join(sorted(ports))}"
 
@@ -90,7 +93,14 @@ def volume_(config, ins, env, where):
 
 
 def stopsignal_(config, ins, env, where):
-    config["config"]["StopSignal"] = df.expand(ins.value, env, ins.escape).strip()
+    from pycr.core import parse_signal
+
+    sig = df.expand(ins.value, env, ins.escape).strip()
+    try:
+        parse_signal(sig)  # refused here, not when a container of the image is stopped
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    config["config"]["StopSignal"] = sig
     return f"STOPSIGNAL {config['config']['StopSignal']}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -103,3 +104,29 @@ def test_dockerignore_is_read_inside_the_context(tmp_path):
     os.mkfifo(ctx / ".dockerignore")
     with pytest.raises(ConfigError, match=r"^\.dockerignore in the build context is not a regular file$"):
         Ignore.load(str(ctx))
+
+
+def _meta(line: str) -> dict:
+    from pycr.plugins.build import metadata
+
+    ins = df.parse("FROM scratch\n" + line + "\n").instructions[1]
+    config = {"config": {}}
+    metadata.HANDLERS[ins.cmd](config, ins, {}, f"Dockerfile:1: {ins.cmd}")
+    return config["config"]
+
+
+def test_expose_ranges_and_bad_ports():
+    """A range is each of its ports, as docker stores it (``pycr run -P`` takes only PORT/PROTO keys)."""
+    assert _meta("EXPOSE 8000-8002 53/udp 80")["ExposedPorts"] == {
+        "8000/tcp": {}, "8001/tcp": {}, "8002/tcp": {}, "53/udp": {}, "80/tcp": {}}
+    for bad in ("99999", "0", "80-70", "80-", "x", "80/icmp", "1.2"):
+        with pytest.raises(ConfigError, match=rf"^Dockerfile:1: EXPOSE: invalid port '{re.escape(bad)}' \(PORT"):
+            _meta(f"EXPOSE {bad}")
+
+
+def test_stopsignal_is_checked_at_build():
+    assert _meta("STOPSIGNAL SIGUSR1")["StopSignal"] == "SIGUSR1"
+    assert _meta("STOPSIGNAL 9")["StopSignal"] == "9"
+    for bad in ("SIGBOGUS", "99"):
+        with pytest.raises(ConfigError, match=r"^Dockerfile:1: STOPSIGNAL: unknown signal"):
+            _meta(f"STOPSIGNAL {bad}")
