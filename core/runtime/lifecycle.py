@@ -236,7 +236,11 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             with tracing.phase("switch"):  # the init: createContainer hooks, pivot_root, later mounts, confinement
                 parent.expect(sync.READY, serve=lambda req: answer_init(pm, req, config, hook_state))
         except sync.InitFailed as e:
-            raise PycrError(f"container {cid}: {e}") from None
+            why = str(e)
+            if why.endswith(f"before sending {sync.READY!r}") and (config.get("linux") or {}).get("seccomp"):
+                why += (" (linux.seccomp is loaded just before: a profile that refuses a call the init still "
+                        "makes -- sendto, read, openat, execve -- stops it there)")
+            raise PycrError(f"container {cid}: {why}") from None
         finally:
             parent.close()
         if "process" not in config:

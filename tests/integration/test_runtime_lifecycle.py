@@ -291,3 +291,14 @@ def test_run_detach_and_absolute_cgroups_path(run_oci, bundle, cid, container):
         assert str(state["pid"]) in f.read().split()
     assert run_oci("delete", "--force", cid).returncode == 0
     assert not os.path.exists(host)
+
+
+def test_a_seccomp_profile_that_stops_the_init_says_so(run_oci, bundle, cid, state_root):
+    """A profile refusing everything stops the init right after it is loaded, before it can
+    report: the one line says where to look, and nothing is left."""
+    seccomp = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": []}
+    done = run_oci("run", "--bundle", bundle(["true"], linux={"seccomp": seccomp}), cid)
+    assert done.returncode != 0 and done.stderr == (
+        f"container {cid}: container init exited before sending 'ready' (linux.seccomp is loaded just before: "
+        "a profile that refuses a call the init still makes -- sendto, read, openat, execve -- stops it there)\n")
+    assert cid not in run_oci("list", "-q").stdout.split()
