@@ -6,7 +6,7 @@ from __future__ import annotations
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="action", required=True)
     c = sub.add_parser("create", help="define a bridge network")
-    c.add_argument("--subnet", metavar="CIDR", help="default: a free /24 of 10.89.0.0/16")
+    c.add_argument("--subnet", metavar="CIDR", action="append", help="default: a free /24 of 10.89.0.0/16")
     c.add_argument("-d", "--driver", default="bridge", help="only bridge")
     c.add_argument("--mtu", type=int, metavar="BYTES", help="of the bridge and the containers' interfaces "
                                                            "(default 1500; e.g. 65520 between containers)")
@@ -78,12 +78,17 @@ def run(opts, ns) -> int:
     import json
     import sys
 
+    from pycr.core import ConfigError
+
     if ns.action in ("connect", "disconnect"):
         change_membership(ns.action, ns.name, ns.container, getattr(ns, "alias", []))
         return 0
     st = net_state()
     if ns.action == "create":
-        print(create(st, ns.name, ns.subnet, ns.driver, mtu=ns.mtu)["id"])
+        if ns.subnet and len(ns.subnet) > 1:  # docker's second subnet is IPv6's; pycr's networks are IPv4 only
+            raise ConfigError(f"--subnet given {len(ns.subnet)} times ({', '.join(ns.subnet)}): a pycr network "
+                              "has one IPv4 subnet")
+        print(create(st, ns.name, ns.subnet[0] if ns.subnet else None, ns.driver, mtu=ns.mtu)["id"])
         return 0
     if ns.action == "ls":
         nets = st.networks()

@@ -245,6 +245,20 @@ def test_network_create_refuses_special_ranges(clean, subnet, why):
         clean.prefix = []
 
 
+def test_network_create_takes_one_subnet(clean):
+    """docker's second --subnet is an IPv6 one; a pycr network has one IPv4 subnet: refused, not
+    the last one silently kept."""
+    clean.prefix = ["unshare", "--net"]
+    try:
+        before = _files(clean)
+        r = clean("network", "create", "--subnet", "10.71.0.0/24", "--subnet", "10.72.0.0/24", "sweep2")
+        assert_one_clean_line(r, "--subnet given 2 times (10.71.0.0/24, 10.72.0.0/24): a pycr network has one "
+                                 "IPv4 subnet")
+        assert _files(clean) == before
+    finally:
+        clean.prefix = []
+
+
 # -- the Engine API -----------------------------------------------------------------------------
 
 def _api_error(api, method, path, body=None) -> tuple[int, str]:
