@@ -183,6 +183,13 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     for key in ("User", "WorkingDir", "Hostname", "StopSignal"):
         if not isinstance(body.get(key) or "", str):
             raise ApiError(400, f"{key}: expected a string")
+    if body.get("StopSignal"):
+        from pycr.core import ConfigError, parse_signal
+
+        try:
+            parse_signal(body["StopSignal"])
+        except ConfigError as e:
+            raise ApiError(400, f"StopSignal: {e}") from None
     if body.get("WorkingDir") and not body["WorkingDir"].startswith("/"):
         raise ApiError(400, f"WorkingDir: {body['WorkingDir']!r} must be absolute")
     auto_remove = flags["AutoRemove"]
@@ -195,6 +202,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "volume": volumes, "memory": str(memory) if memory else None, "cpus": cpus,
           "pids_limit": pids if pids and pids > 0 else None, "workdir": body.get("WorkingDir") or None,
           "user": body.get("User") or None, "hostname": body.get("Hostname") or None,
+          "stop_signal": body.get("StopSignal") or None,
           "read_only": flags["ReadonlyRootfs"], "cap_add": cap_add, "cap_drop": cap_drop,
           "privileged": flags["Privileged"], "init": flags["Init"], "ulimit": ulimits,
           "shm_size": str(shm) if shm else None, "device": [], "security_opt": [],

@@ -184,7 +184,8 @@ def container_inspect(rec) -> dict:
                    "StdinOnce": d.get("StdinOnce", False), "Env": d.get("Env") or [],
                    "Cmd": d.get("Cmd") if d else cmd, "Image": rec.data.get("image"),
                    "Volumes": None, "WorkingDir": d.get("WorkingDir", ""), "Entrypoint": d.get("Entrypoint"),
-                   "OnBuild": None, "Labels": d.get("Labels") or {}},
+                   "OnBuild": None, "Labels": d.get("Labels") or {},
+                   "StopSignal": rec.data.get("stop_signal", "SIGTERM")},
         "NetworkSettings": network_settings(rec, base["NetworkSettings"]),
     }
 

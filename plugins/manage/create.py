@@ -17,6 +17,8 @@ def add_create_arguments(p) -> None:
     p.add_argument("--name", help="container name (default: a random one)")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--restart", default="no", metavar="POLICY", help="no | on-failure[:N] | always")
+    p.add_argument("--stop-signal", metavar="SIGNAL", help="what stop sends first (default: the image's "
+                                                           "STOPSIGNAL, else SIGTERM)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("-e", "--env", action="append", default=[], metavar="K=V")
@@ -100,6 +102,18 @@ def run_options(ns):
     return run_opts
 
 
+def _check_signal(sig, what: str) -> None:
+    """A stop signal is refused at create, not when the container is stopped."""
+    from pycr.core import ConfigError, parse_signal
+
+    if not isinstance(sig, str):
+        raise ConfigError(f"{what}: {sig!r} is not a signal name or number")
+    try:
+        parse_signal(sig)
+    except ConfigError as e:
+        raise ConfigError(f"{what}: {e}") from None
+
+
 def create(opts, ns, *, detach: bool = True):
     """Make a container from ``ns`` (parsed create/run options); returns its Record."""
     import shutil
@@ -114,6 +128,9 @@ def create(opts, ns, *, detach: bool = True):
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
     run_opts = run_options(ns)  # every bad option fails before a pull
+    stop_signal = getattr(ns, "stop_signal", None)
+    if stop_signal:
+        _check_signal(stop_signal, "--stop-signal")
     store = open_store(opts=opts)  # the pycr.store driver: `local`, from the images plugin
     strategy_cls = load_strategy(opts)
     if ns.name is not None:  # a taken name fails before a pull
@@ -123,7 +140,11 @@ def create(opts, ns, *, detach: bool = True):
                     raise ConfigError(f"container name {ns.name!r} is already in use by container {r.short_id()}")
     name, image = transports.ensure_image(opts, store, ns.image, platform=ns.platform, quiet=ns.quiet,
                                           insecure_registries=ns.insecure_registry)
+    if not stop_signal and (image.config.get("config") or {}).get("StopSignal"):
+        stop_signal = image.config["config"]["StopSignal"]
+        _check_signal(stop_signal, f"image {name or ns.image}: config.StopSignal")
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
+              "stop_signal": stop_signal or "SIGTERM",
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,
               "runtime": {"root": os.path.abspath(opts.root), "backend": opts.backend,

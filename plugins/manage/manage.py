@@ -113,8 +113,9 @@ def stop(rec: records.Record, timeout: float = 10.0) -> None:
 
 
 def stop_many(recs: list[records.Record], timeout: float = 10.0) -> None:
-    """SIGTERM to all, SIGKILL to those still running after ``timeout`` seconds, then wait for
-    their monitors to record the exit.  No restart policy applies afterwards."""
+    """The stop signal (SIGTERM unless the image or --stop-signal chose another) to all, SIGKILL
+    to those still running after ``timeout`` seconds, then wait for their monitors to record
+    the exit.  No restart policy applies afterwards."""
     running = []
     for rec in recs:
         rec.update_state(stop_requested=True)
@@ -123,7 +124,7 @@ def stop_many(recs: list[records.Record], timeout: float = 10.0) -> None:
             if st["status"] == "paused":
                 unpause(rec)
             with contextlib.suppress(StateError, ProcessLookupError):
-                send_signal(rec, signal.SIGTERM)
+                send_signal(rec, rec.data.get("stop_signal") or signal.SIGTERM)  # docker's StopSignal
             running.append(rec)
     deadline = time.monotonic() + timeout
     for rec in running:

@@ -24,7 +24,7 @@ def describe(rec) -> dict:
         "Image": rec.data.get("image_digest"), "RestartCount": s.get("restart_count", 0),
         "LogPath": rec.log_path,
         "Config": {"Image": rec.data.get("image"), "Cmd": rec.data.get("command"), "Tty": rec.data.get("tty"),
-                   "OpenStdin": rec.data.get("interactive")},
+                   "OpenStdin": rec.data.get("interactive"), "StopSignal": rec.data.get("stop_signal", "SIGTERM")},
         "HostConfig": {"RestartPolicy": {"Name": policy["name"], "MaximumRetryCount": policy.get("max", 0)},
                        "AutoRemove": rec.data.get("auto_remove", False)},
         "GraphDriver": {"Name": rec.data.get("rootfs_strategy"), "Data": {"MergedDir": rec.data.get("rootfs")}},

@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers.api import DOCKER
 from tests.helpers.engines import run
+from tests.helpers.poll import until
 from tests.integration.test_oci_exec_tty import _read_until as read_until
 from tests.helpers.registry import push_busybox
 
@@ -179,6 +180,16 @@ def test_kill_wait_and_restart(api, clean):
     api.docker("kill", "-s", "TERM", "k", check=0)  # the trap handles it
     assert api.docker("wait", "k", check=0).stdout.strip() == "143"
     api.docker("rm", "k", check=0)
+    # StopSignal: what docker stop sends first
+    api.docker("run", "-d", "--name", "q", "--stop-signal", "SIGUSR1", api.manage.image, "sh", "-c",
+               "trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done", check=0)
+    until(lambda: "ready" in api.docker("logs", "q", check=0).stdout, "q ready")
+    assert json.loads(api.docker("inspect", "q", check=0).stdout)[0]["Config"]["StopSignal"] == "SIGUSR1"
+    api.docker("stop", "-t", "600", "q", check=0)
+    assert api.manage.inspect("q")["State"]["ExitCode"] == 9
+    api.docker("rm", "q", check=0)
+    r = api.docker("create", "--stop-signal", "SIGBOGUS", api.manage.image, "true")
+    assert r.returncode != 0 and "StopSignal: unknown signal 'SIGBOGUS'" in r.stderr
 
 
 def test_tag_and_push(api, clean, registry):

@@ -209,3 +209,33 @@ def test_chroot_strategy_detached(clean):
         assert time.monotonic() < deadline, p.logs("ch")
         time.sleep(0.1)
     p("rm", "-f", "ch", check=0)
+
+
+def test_stop_signal_from_the_flag_and_the_image(clean, tmp_path):
+    """stop sends the container's stop signal first: --stop-signal, else the image's STOPSIGNAL,
+    else SIGTERM (docker's order); a bad one is refused at create."""
+    p = clean
+    loop = "trap 'exit 9' USR1; trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done"
+
+    def stopped_with(name):
+        until(lambda: "ready" in p.logs(name), f"{name} ready")
+        p("stop", "-t", "600", name, check=0)  # a SIGKILL after the grace would be 137, and 10 minutes late
+        return p.inspect(name)
+
+    p.run_d("--name", "flag", "--stop-signal", "USR1", p.image, "sh", "-c", loop)
+    info = stopped_with("flag")
+    assert info["State"]["ExitCode"] == 9 and info["Config"]["StopSignal"] == "USR1"
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {p.image}\nSTOPSIGNAL SIGUSR1\n")
+    p("build", "-q", "-t", "usr1img", str(ctx), check=0)
+    p.run_d("--name", "image", "usr1img", "sh", "-c", loop)
+    assert stopped_with("image")["State"]["ExitCode"] == 9
+    p.run_d("--name", "override", "--stop-signal", "TERM", "usr1img", "sh", "-c", loop)
+    assert stopped_with("override")["State"]["ExitCode"] == 3
+    p.run_d("--name", "default", p.image, "sh", "-c", loop)
+    info = stopped_with("default")
+    assert info["State"]["ExitCode"] == 3 and info["Config"]["StopSignal"] == "SIGTERM"
+    r = p("create", "--name", "bad", "--stop-signal", "BOGUS", p.image, "true")
+    assert r.returncode != 0 and r.stderr == "--stop-signal: unknown signal 'BOGUS'\n"
+    assert "bad" not in p("ps", "-a", check=0).stdout.split()
