@@ -356,8 +356,9 @@ async def stats(request):
 
 
 async def resize(request):
-    query_int(request, "h")
-    query_int(request, "w")
+    h, w = query_int(request, "h", 0), query_int(request, "w", 0)
+    if not (0 <= h < 65536 and 0 <= w < 65536):  # as an exec's resize
+        raise ApiError(400, f"h, w: {h}x{w} is not a terminal size")
     return web.Response(status=200)  # a managed container's terminal is held by its monitor
 
 

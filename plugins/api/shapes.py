@@ -107,6 +107,7 @@ def _mounts(rec) -> list[dict]:
 
 
 CONTAINER_FILTERS = ("id", "name", "status", "label", "ancestor", "exited")
+CONTAINER_STATES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")  # docker's
 
 
 def check_filters(filters: dict) -> None:
@@ -117,6 +118,9 @@ def check_filters(filters: dict) -> None:
             raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports {', '.join(CONTAINER_FILTERS)})")
         if not isinstance(value, (list, dict)):
             raise ApiError(400, f"filters: {key}: expected a list of values")
+        bad = [v for v in value if key == "status" and v not in CONTAINER_STATES]
+        if bad:
+            raise ApiError(400, f"filters: invalid status {bad[0]!r} (one of {', '.join(CONTAINER_STATES)})")
 
 
 def labels_match(labels: dict, wanted: list[str]) -> bool:

@@ -288,6 +288,7 @@ def _create_cases(img):
         ({"Image": img, "HostConfig": {"Tmpfs": {"/x": "size=abc"}}}, "--tmpfs /x:size=abc: size='abc'"),
         ({"Image": img, "StopTimeout": "x"}, "StopTimeout: expected an integer, got 'x'"),
         ({"Image": img, "NetworkingConfig": 5}, "NetworkingConfig: expected an object, got 5"),
+        ({"Image": img, "StopSignal": "SIGBOGUS"}, "StopSignal: unknown signal 'SIGBOGUS'"),
     ]
 
 
@@ -317,9 +318,18 @@ def test_api_bodies_that_are_not_tars_or_filters(api, clean):
         assert not PYTHON_LEAK.search(msg), msg
     for path, needle in (("/v1.41/images/json?filters=%7B%22reference%22%3A5%7D", "query parameter filters: "
                                                                                    "'reference': expected a list"),
-                         ("/v1.41/images/create?fromImage=busybox&platform=bogus", "platform 'bogus' is not")):
-        status, msg = _api_error(api, "GET" if "json" in path else "POST", path, b"")
+                         ("/v1.41/images/create?fromImage=busybox&platform=bogus", "platform 'bogus' is not"),
+                         ("/v1.41/images/json?filters=%7B%22dangling%22%3A%5B%22maybe%22%5D%7D",
+                          "filters: dangling=maybe: expected true or false"),
+                         ("/v1.41/containers/json?filters=%7B%22status%22%3A%5B%22bogus%22%5D%7D",
+                          "filters: invalid status 'bogus'"),
+                         ("/v1.41/containers/nosuch/resize?h=-1&w=80", "h, w: -1x80 is not a terminal size")):
+        status, msg = _api_error(api, "GET" if "/json" in path else "POST", path, b"")
         assert status == 400 and msg.startswith(needle), (path, status, msg)
+    tagged = json.loads(call(api, "GET", "/v1.41/images/json?filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D")[2])
+    assert any(clean.image in r["RepoTags"] for r in tagged)  # the filter is applied, not only checked
+    assert json.loads(call(api, "GET", "/v1.41/images/json?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D")[2]) \
+        == [r for r in json.loads(call(api, "GET", "/v1.41/images/json")[2]) if not r["RepoTags"]]
     status, msg = _api_error(api, "POST", "/v1.41/networks/create", {"Name": "sweep2", "Attachable": "x"})
     assert (status, msg) == (400, "Attachable: expected true or false, got 'x'")
     assert _files(clean) == before
