@@ -177,6 +177,17 @@ class DockerfileBuilder:
                 return s
         return None
 
+    def _not_ahead(self, ref: str, every: list[Stage], stage: Stage, ins) -> None:
+        """A stage's own name is a cycle (buildkit: "circular dependency"), and a later stage's is
+        one pycr cannot build first (it builds stages in order): both one line, never an image of
+        that name pulled instead."""
+        ahead = next((s for s in every[stage.index:] if s.name and s.name == ref.lower()), None)
+        if ahead is not None and ahead.index == stage.index:
+            raise ins.error(f"{ref!r} names this stage itself: a circular dependency", self.req.dockerfile_name)
+        if ahead is not None:
+            raise ins.error(f"{ref!r} names stage {ahead.name!r}, defined after this one: pycr builds stages in "
+                            "order; move it above", self.req.dockerfile_name)
+
     def _needed(self, stages: list[Stage], target: Stage) -> set[int]:
         needed: set[int] = set()
         todo = [target]
@@ -205,12 +216,15 @@ class DockerfileBuilder:
         buildkit resolves them first) and the context sources of COPY/ADD."""
         for stage in stages:
             base = self._base_name(stage)
+            self._not_ahead(base, every, stage, stage.from_ins)
             if base != "scratch" and self._ref_stage(base, every, stage.index) is None:
                 self._base_image(base, stage.from_ins)
             for ins in stage.body:
                 ref = ins.flags.get("from")
-                if ins.cmd == "COPY" and ref and "$" not in ref and self._ref_stage(ref, every, stage.index) is None:
-                    self._base_image(ref, ins)
+                if ins.cmd == "COPY" and ref and "$" not in ref:
+                    self._not_ahead(ref, every, stage, ins)
+                    if self._ref_stage(ref, every, stage.index) is None:
+                        self._base_image(ref, ins)
             for ins in stage.body:
                 if ins.cmd in ("COPY", "ADD") and "from" not in ins.flags and "$" not in ins.value:
                     srcs = self._copy_args(ins)[0]

@@ -219,6 +219,12 @@ def test_build_refuses_a_dockerfile_that_is_not_a_file(clean, tmp_path, kind):
     ("FROM IMAGE\nENV \"a=b\n", (), "Dockerfile:2: ENV: unterminated quote in '\"a=b'"),
     ("FROM IMAGE\nCOPY \"a /b\n", (), "Dockerfile:2: COPY: unterminated quote in '\"a /b'"),
     ("FROM \"IMAGE\n", (), "Dockerfile:1: FROM: unterminated quote in"),
+    ("FROM IMAGE AS a\nCOPY --from=a /x /y\n", (), "Dockerfile:2: COPY: 'a' names this stage itself: a circular "
+                                                 "dependency"),
+    ("FROM IMAGE AS a\nCOPY --from=b /x /y\nFROM IMAGE AS b\nFROM a\n", (),
+     "Dockerfile:2: COPY: 'b' names stage 'b', defined after this one: pycr builds stages in order; move it above"),
+    ("FROM IMAGE\nEXPOSE 99999\n", (), "Dockerfile:2: EXPOSE: invalid port '99999'"),
+    ("FROM IMAGE\nSTOPSIGNAL SIGBOGUS\n", (), "Dockerfile:2: STOPSIGNAL: unknown signal 'SIGBOGUS'"),
 ])
 def test_build_errors_are_one_line(clean, tmp_path, dockerfile, extra, line):
     """-q prints no progress, so the failing step's "#N ERROR" is not said twice."""
