@@ -95,6 +95,9 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
                                  "(pycr has one Dockerfile front end)")
                 elif key == "escape":
                     escape = m.group(2)
+                    if escape not in ("\\", "`"):  # docker's two
+                        raise ConfigError(f"{path}:{start + 1}: '# escape={escape}': the escape character is "
+                                          "\\ or `")
                 continue
             directives = False
             continue

@@ -130,3 +130,9 @@ def test_stopsignal_is_checked_at_build():
     for bad in ("SIGBOGUS", "99"):
         with pytest.raises(ConfigError, match=r"^Dockerfile:1: STOPSIGNAL: unknown signal"):
             _meta(f"STOPSIGNAL {bad}")
+
+
+def test_escape_directive_takes_backslash_or_backtick():
+    assert len(df.parse("# escape=`\nFROM a\n").instructions) == 1
+    with pytest.raises(ConfigError, match=r"^Dockerfile:1: '# escape=x': the escape character is \\ or `$"):
+        df.parse("# escape=x\nFROM a\n")
