@@ -15,6 +15,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -154,6 +155,9 @@ class DockerfileBuilder:
                 name = None
                 if len(parts) == 3 and parts[1].lower() == "as":
                     name = parts[2].lower()
+                    if not re.fullmatch(r"[a-z][a-z0-9_.-]*", name):  # docker's rule: "0" would shadow a stage index
+                        raise ins.error(f"stage name {parts[2]!r}: a letter, then letters, digits, '_', '.' or '-'",
+                                        dfile.path)
                 elif len(parts) != 1:
                     raise ins.error("expected FROM IMAGE [AS NAME]", dfile.path)
                 if name and any(s.name == name for s in stages):

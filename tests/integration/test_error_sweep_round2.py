@@ -224,6 +224,7 @@ def test_build_refuses_a_dockerfile_that_is_not_a_file(clean, tmp_path, kind):
     ("FROM IMAGE AS a\nCOPY --from=b /x /y\nFROM IMAGE AS b\nFROM a\n", (),
      "Dockerfile:2: COPY: 'b' names stage 'b', defined after this one: pycr builds stages in order; move it above"),
     ("FROM IMAGE\nEXPOSE 99999\n", (), "Dockerfile:2: EXPOSE: invalid port '99999'"),
+    ("FROM IMAGE AS 0\n", (), "Dockerfile:1: FROM: stage name '0': a letter, then letters, digits"),
     ("FROM IMAGE\nSTOPSIGNAL SIGBOGUS\n", (), "Dockerfile:2: STOPSIGNAL: unknown signal 'SIGBOGUS'"),
 ])
 def test_build_errors_are_one_line(clean, tmp_path, dockerfile, extra, line):
