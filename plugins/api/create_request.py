@@ -124,6 +124,9 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     log = object_field(host, "LogConfig", "HostConfig.")
     if (log.get("Type") or "json-file") != "json-file":
         raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
+    if object_field(log, "Config", "HostConfig.LogConfig."):  # not kept and ignored: said
+        raise unsupported("HostConfig.LogConfig.Config", f"{', '.join(sorted(map(str, log['Config'])))}: pycr's "
+                                                          "json-file log takes no options (no rotation)")
     network, publish, publish_all = _network(host)
     aliases = _aliases(body, network or "default")
     if name is not None and not _NAME.match(name):
