@@ -51,16 +51,13 @@ async def list_(request):
     for key in filters:
         if key not in ("reference", "dangling"):
             raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports reference, dangling)")
-    dangling = [k for k, v in filters["dangling"].items() if v] if isinstance(filters.get("dangling"), dict) \
-        else filters.get("dangling") or []
+    dangling = filters.get("dangling") or []  # query_filters gives lists of strings, whichever shape was sent
     if any(d not in ("true", "false", "1", "0") for d in dangling) or len(set(dangling)) > 1:
         raise ApiError(400, f"filters: dangling={','.join(dangling)}: expected true or false")
     rows = await srv.read(lambda: shapes.image_rows(_store()))
     if dangling:  # an image no name points to (every stored image has one, unless its tag moved on)
         rows = [r for r in rows if (not r["RepoTags"]) == (dangling[0] in ("true", "1"))]
     refs = filters.get("reference") or []
-    if isinstance(refs, dict):
-        refs = [k for k, v in refs.items() if v]
     if refs:
         import fnmatch
 

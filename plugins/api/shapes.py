@@ -116,8 +116,6 @@ def check_filters(filters: dict) -> None:
     for key, value in filters.items():
         if key not in CONTAINER_FILTERS:
             raise ApiError(400, f"filters: invalid filter {key!r} (pycr supports {', '.join(CONTAINER_FILTERS)})")
-        if not isinstance(value, (list, dict)):
-            raise ApiError(400, f"filters: {key}: expected a list of values")
         bad = [v for v in value if key == "status" and v not in CONTAINER_STATES]
         if bad:
             raise ApiError(400, f"filters: invalid status {bad[0]!r} (one of {', '.join(CONTAINER_STATES)})")
@@ -130,9 +128,7 @@ def labels_match(labels: dict, wanted: list[str]) -> bool:
 
 def matches(rec, st: dict, filters: dict) -> bool:
     """docker's ``filters`` for ``containers/json``: id, name, status, label, ancestor, exited."""
-    for key, wanted in filters.items():
-        if isinstance(wanted, dict):  # docker's older {"value": true} form
-            wanted = [k for k, v in wanted.items() if v]
+    for key, wanted in filters.items():  # lists of strings (query_filters reads docker's both shapes)
         if key == "id":
             ok = any(rec.id.startswith(w) for w in wanted)
         elif key == "name":

@@ -106,9 +106,7 @@ def _os_name() -> str:
 
 
 def _event_matches(ev: dict, filters: dict) -> bool:
-    for key, wanted in filters.items():
-        if isinstance(wanted, dict):
-            wanted = [k for k, v in wanted.items() if v]
+    for key, wanted in filters.items():  # lists of strings (query_filters reads docker's both shapes)
         actor = ev["Actor"]
         if key == "type":
             ok = ev["Type"] in wanted
