@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from pycr.plugins.api import shapes
-from pycr.plugins.api.errors import ApiError, unsupported
+from pycr.plugins.api.errors import ApiError, bool_field, unsupported
 from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
 
 FILTERS = ("name", "id", "driver", "type", "label")
@@ -42,9 +42,7 @@ def find(st, ref: str) -> dict:
 
 
 def _matches(net: dict, filters: dict) -> bool:
-    for key, wanted in filters.items():
-        if isinstance(wanted, dict):
-            wanted = [k for k, v in wanted.items() if v]
+    for key, wanted in filters.items():  # lists of strings (query_filters reads docker's both shapes)
         if key == "label":
             if not shapes.labels_match(net.get("labels") or {}, wanted):
                 return False
@@ -121,11 +119,10 @@ async def create(request):
     labels = body.get("Labels") or {}
     if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ApiError(400, "Labels: expected an object of strings")
-    for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Attachable", "CheckDuplicate"):
-        if body.get(key) is not None and not isinstance(body[key], bool):
-            raise ApiError(400, f"{key}: expected true or false, got {body[key]!r:.60}")
+    flags = {key: bool_field(body, key) for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Attachable",
+                                                     "CheckDuplicate")}
     for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly"):
-        if body.get(key):
+        if flags[key]:
             raise unsupported(key)
     options = body.get("Options") or {}
     if not isinstance(options, dict) or set(options) - {MTU_OPTION}:
