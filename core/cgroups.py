@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import os
 
+from pycr.core.linux.paths import is_under
+
 
 class CgroupFS:
     """The two cgroupfs calls a plain directory cannot imitate.
@@ -167,7 +169,7 @@ def container_cgroup_path(own: str, cgroups_path: str | None, container_id: str)
         return os.path.normpath("/" + cgroups_path.lstrip("/"))   # normpath keeps a leading "//"
     base = os.path.normpath("/" + own.lstrip("/"))
     path = os.path.normpath(os.path.join(base, cgroups_path or f"pycr-{container_id}"))
-    if path == base or not path.startswith(base.rstrip("/") + "/"):
+    if path == base or not is_under(path, base):
         from pycr.core.errors import ConfigError
 
         raise ConfigError(f"linux.cgroupsPath: {cgroups_path!r} leaves the caller's cgroup {base}")

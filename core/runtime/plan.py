@@ -26,7 +26,7 @@ import stat
 import struct  # noqa: F401
 from pycr.core.linux import syscalls as S
 from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
-from pycr.core.linux.paths import fd_path, open_bind_source, open_creating, safe_join
+from pycr.core.linux.paths import fd_path, is_under, open_bind_source, open_creating, safe_join
 
 
 class Factory:
@@ -315,7 +315,7 @@ def mount_point_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
             point = line.split(" ", 5)[4]
             for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
                 point = point.replace(code, char)  # mountinfo's octal escapes (no codec: see preload)
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            if is_under(path, point) and len(point) > len(best):
                 best = point
     return best
 

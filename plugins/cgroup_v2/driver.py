@@ -23,7 +23,7 @@ import _signal as signal  # signal.py builds its enums (~3 ms of every run); the
 import time
 from typing import Any
 
-from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
+from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, is_under, own_cgroup_paths
 
 from . import writers
 
@@ -153,7 +153,7 @@ class CgroupV2(CgroupDriver):
         cgroupsPath elsewhere) down to the container's parent."""
         _, own, cg = self._where()
         parent = os.path.dirname(cg)
-        start = own if (parent == own or parent.startswith(own.rstrip("/") + "/")) else "/"
+        start = own if is_under(parent, own) else "/"
         chain = [parent]
         while chain[-1] != start and chain[-1] != "/":
             chain.append(os.path.dirname(chain[-1]))
