@@ -24,12 +24,13 @@ ULIMITS = {"as": "RLIMIT_AS", "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data"
            "nproc": "RLIMIT_NPROC", "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME",
            "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK"}
 TMPFS_KEYS = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
-#: what the kernel's tmpfs takes for each value (shmem_parse_one); checked here, not at the first start
-TMPFS_VALUES = {"size": r"\d+[kmgtpe]?|\d{1,2}%|100%", "nr_blocks": r"\d+[kmgtpe]?", "nr_inodes": r"\d+[kmgtpe]?",
-                "mode": r"[0-7]{1,4}", "uid": r"\d{1,10}", "gid": r"\d{1,10}"}
-TMPFS_VALUE_TEXT = {"size": "a size (bytes, k, m, g or a percentage)", "nr_blocks": "a count (k, m, g)",
-                    "nr_inodes": "a count (k, m, g)", "mode": "an octal mode", "uid": "a numeric uid",
-                    "gid": "a numeric gid"}
+#: what the kernel's tmpfs takes for each value (shmem_parse_one), and how to say it; checked here, not at
+#: the first start
+TMPFS_VALUES = {"size": (r"\d+[kmgtpe]?|\d{1,2}%|100%", "a size (bytes, k, m, g or a percentage)"),
+                "nr_blocks": (r"\d+[kmgtpe]?", "a count (k, m, g)"),
+                "nr_inodes": (r"\d+[kmgtpe]?", "a count (k, m, g)"),
+                "mode": (r"[0-7]{1,4}", "an octal mode"), "uid": (r"\d{1,10}", "a numeric uid"),
+                "gid": (r"\d{1,10}", "a numeric gid")}
 TMPFS_FLAGS = ("ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "sync", "async", "dirsync",
                "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime")
 INIT_BINARY = "/usr/bin/tini-static"
@@ -277,9 +278,9 @@ def parse_tmpfs(spec: str) -> dict:
     for opt in filter(None, opts.split(",")):
         key, eq, value = opt.partition("=")
         if eq and key in TMPFS_KEYS and value:
-            pattern = TMPFS_VALUES.get(key)
+            pattern, text = TMPFS_VALUES.get(key, (None, ""))
             if pattern and not re.fullmatch(pattern, value, re.IGNORECASE):
-                raise ConfigError(f"--tmpfs {spec}: {key}={value!r} is not {TMPFS_VALUE_TEXT[key]}")
+                raise ConfigError(f"--tmpfs {spec}: {key}={value!r} is not {text}")
             options.append(opt)
         elif not eq and opt in TMPFS_FLAGS:
             options.append(opt)
