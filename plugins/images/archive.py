@@ -22,6 +22,7 @@ from pycr.core import PycrError
 from pycr.plugins.images import media
 from pycr.plugins.images.archive_members import TAR_ERRORS, tar_error_line
 
+
 @contextlib.contextmanager
 def replacing(path: str, what: str):
     """An open file to write an archive into; it becomes ``path`` only when complete (a rename:
