@@ -27,7 +27,8 @@ A *required* plugin (must be loaded) and a plugin's ``requires`` (what it
 needs loaded) are different things: the first is the host's policy, the
 second the plugin's own dependencies.
 
-Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, ``pycr.store``, ``pycr.builder``)
+Drivers (one per slot: ``pycr.cgroup``, ``pycr.rootfs``, ``pycr.image_source``, ``pycr.store``, ``pycr.builder``,
+``pycr.network``, ``pycr.monitor``)
 are entry points too; ``pycr_select_driver`` picks one by name.  Scanning
 installed distributions costs ~30 ms, more than Python's start-up, so the
 scan's result is cached in a file keyed on ``sys.path`` and the
@@ -45,7 +46,7 @@ from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
 from pycr.core.errors import PluginError
 from pycr.core.markers import hookimpl
 
-SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder", "network")
+SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder", "network", "monitor")
 ESSENTIAL = ("namespaces", "rootfs_mounts", "process", "cgroups", "seccomp")  # seccomp: a policy in the config is never skipped
 REQUIRE_ENV = "PYCR_REQUIRE_PLUGINS"
 
@@ -310,7 +311,8 @@ class PluginManager:
         if cls is None:
             names = self.driver_names(slot) + (["auto"] if slot == "cgroup" else [])  # auto: resolved earlier
             choices = ", ".join(names) or "(none installed)"
-            option = {"cgroup": "--backend", "rootfs": "--rootfs", "builder": "build --builder"}.get(slot, slot)
+            option = {"cgroup": "--backend", "rootfs": "--rootfs", "builder": "build --builder",
+                      "monitor": "--monitor"}.get(slot, slot)
             raise PluginError(f"{option}: {slot} driver {name!r} is not installed; choose one of: {choices}")
         return cls
 

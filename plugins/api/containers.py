@@ -213,7 +213,7 @@ async def logs(request):
     tty = bool(rec.data.get("tty"))
     resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
     await prepared(request, resp)
-    reader = LogReader(rec.log_path)
+    reader = LogReader(rec.log_path, fmt=rec.log_format)
     try:
         entries = reader.read()
         if p["tail"] != "all":
@@ -269,7 +269,7 @@ async def attach(request):
     tty = bool(rec.data.get("tty"))
     streams = {s for s in ("stdout", "stderr") if query_bool(request, s)}
     want_logs = query_bool(request, "logs")
-    reader = LogReader(rec.log_path, create=True, from_end=not want_logs)
+    reader = LogReader(rec.log_path, fmt=rec.log_format, create=True, from_end=not want_logs)
     conn = await Hijacked.open(request, "application/vnd.docker.raw-stream")
     p = {"streams": streams, "since": 0, "timestamps": False}
     drain = asyncio.ensure_future(_discard_input(conn))

@@ -10,13 +10,13 @@ incoming bytes to a queue and writes outgoing bytes unframed.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import struct
 
 from aiohttp import web
 
 from pycr.plugins.api.server import prepared
+from pycr.plugins.api.layers import records
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
@@ -102,10 +102,12 @@ class Hijacked:
 
 
 class LogReader:
-    """Entries of a container's ``json.log`` ({"log", "stream", "time"}), from an offset on."""
+    """Entries of a container's log ({"log", "stream", "time"}, in either format its monitor
+    writes: ``records.log_entry``), from an offset on."""
 
-    def __init__(self, path: str, *, create: bool = False, from_end: bool = False):
+    def __init__(self, path: str, *, fmt: str = "json-file", create: bool = False, from_end: bool = False):
         self.f = None
+        self.fmt = fmt
         self.pending = b""
         self.path = path
         if create:  # the monitor appends to it: opened now, we see every line even once it is removed
@@ -132,11 +134,9 @@ class LogReader:
         *done, self.pending = self.pending.split(b"\n")
         out = []
         for line in done:
-            if line:
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
+            entry = records.log_entry(line, self.fmt) if line else None
+            if entry is not None:
+                out.append(entry)
         return out
 
     def close(self) -> None:

@@ -155,7 +155,7 @@ async def logs(request):
     rec = await srv.read(layers.manage.resolve, container_ref(request))
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    reader = LogReader(rec.log_path)
+    reader = LogReader(rec.log_path, fmt=rec.log_format)
     closing = asyncio.ensure_future(_closed(ws))
     try:
         entries = reader.read()[-500:]

@@ -17,6 +17,8 @@ def add_create_arguments(p) -> None:
     p.add_argument("--name", help="container name (default: a random one)")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("--restart", default="no", metavar="POLICY", help="no | on-failure[:N] | always")
+    p.add_argument("--monitor", metavar="NAME", help="what watches the container: pycr or conmon "
+                                                    "(default: $PYCR_MONITOR, else pycr)")
     p.add_argument("--stop-signal", metavar="SIGNAL", help="what stop sends first (default: the image's "
                                                            "STOPSIGNAL, else SIGTERM)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
@@ -121,9 +123,10 @@ def create(opts, ns, *, detach: bool = True):
     from pycr.core import ConfigError, load_strategy, open_store, strategy_options, trace_phase
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
-    from pycr.plugins.manage import records
+    from pycr.plugins.manage import monitors, records
 
     records.check_name(ns.name)  # before anything is pulled, made or mounted
+    monitor = monitors.chosen(opts, ns, check=detach)  # a foreground run is watched by its own pycr
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
@@ -147,6 +150,7 @@ def create(opts, ns, *, detach: bool = True):
               "stop_signal": stop_signal or "SIGTERM",
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,
+              **({"monitor": monitor.name, "log_format": monitor.log_format} if detach else {}),
               "runtime": {"root": os.path.abspath(opts.root), "backend": opts.backend,
                           "plugin_opts": list(opts.plugin_opts)}}
     rec = records.new_record(store, ns.name, fields)

@@ -33,8 +33,16 @@ MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 
 
 def start(rec: records.Record) -> None:
-    """Start ``rec``'s container under a new monitor; returns once it runs (or raises)."""
-    from pycr.core import PycrError, StateError
+    """Start ``rec``'s container under a new monitor of the kind it was created with
+    (``--monitor``, a ``pycr.monitor`` driver); returns once it runs (or raises)."""
+    from pycr.plugins.manage import monitors
+
+    monitors.of(rec).start(rec)
+
+
+def mark_starting(rec: records.Record) -> None:
+    """Refuse a container that cannot start now; else record that it is starting."""
+    from pycr.core import StateError
 
     with rec.locked():
         st = records.live_status(rec)
@@ -46,6 +54,32 @@ def start(rec: records.Record) -> None:
             raise StateError(f"container {rec.name}: its rootfs {rec.data.get('rootfs')} is not mounted any more")
         rec.state.update(status="starting", creator_pid=os.getpid(), creator_start=records.proc_start(os.getpid()),
                          stop_requested=False, error="", exit_code=None, monitor_pid=None, monitor_start=None)
+
+
+class PycrMonitor:
+    """Monitor driver ``pycr`` (the default): ``pycr:[monitor]``, this module and monitor.py."""
+
+    name = "pycr"
+    log_format = "json-file"
+
+    @staticmethod
+    def check(ns) -> None:
+        """It does everything pycr offers."""
+
+    @staticmethod
+    def start(rec: records.Record) -> None:
+        start_under_pycr_monitor(rec)
+
+    @staticmethod
+    def relaunch(rec: records.Record) -> bool:
+        launch(rec, None)  # execs the monitor on success
+        return False
+
+
+def start_under_pycr_monitor(rec: records.Record) -> None:
+    from pycr.core import PycrError
+
+    mark_starting(rec)
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -210,6 +244,7 @@ def finish(cdir: str, code: int) -> None:
     import time
 
     from pycr.core import lifecycle
+    from pycr.plugins.manage import monitors
     from pycr.plugins.manage.create import opts_for
 
     rec = records.Record.load(cdir)
@@ -238,18 +273,30 @@ def finish(cdir: str, code: int) -> None:
         if rec.reload().state.get("stop_requested"):
             rec.update_state(status="exited")
             break
-        launch(rec, None)  # execs the monitor on success
+        if monitors.of(rec).relaunch(rec):  # the pycr monitor's execs itself on success
+            return
         code = 127
     _auto_remove(rec)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "finish":
-        from pycr.core import protect_interpreter
+def _main(argv: list[str]) -> None:
+    """``finish CDIR CODE`` (pycr:[monitor] execs it) or ``conmon-exit CDIR`` (conmon's exit command)."""
+    if len(argv) == 4 and argv[1] == "finish":
+        cdir, code = argv[2], int(argv[3])
+    elif len(argv) == 3 and argv[1] == "conmon-exit":
+        from pycr.plugins.manage.conmon import exit_code
 
-        protect_interpreter()  # a restart starts the container again from this process
-        with open("/proc/self/comm", "w") as f:
-            f.write("pycr:[monitor]")
-        finish(sys.argv[2], int(sys.argv[3]))
+        cdir = argv[2]
+        code = exit_code(cdir, records.Record.load(cdir).id)
     else:
-        sys.exit("usage: python -m pycr.plugins.manage.launch finish CDIR CODE")
+        sys.exit("usage: python -m pycr.plugins.manage.launch finish CDIR CODE | conmon-exit CDIR")
+    from pycr.core import protect_interpreter
+
+    protect_interpreter()  # a restart starts the container again from this process
+    with open("/proc/self/comm", "w") as f:
+        f.write("pycr:[monitor]")
+    finish(cdir, code)
+
+
+if __name__ == "__main__":
+    _main(sys.argv)

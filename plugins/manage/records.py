@@ -23,7 +23,7 @@ import time
 from pycr.core import ConfigError, PycrError
 
 RECORD = "container.json"
-LOG = "json.log"
+LOGS = {"json-file": "json.log", "k8s-file": "ctr.log"}  # log format -> file name in the container's dir
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 MAX_NAME = 128
 _ADJ = ("brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty",
@@ -62,7 +62,8 @@ class Record:
     name = property(lambda self: self.data["name"])
     state = property(lambda self: self.data.setdefault("state", {}))
     path = property(lambda self: os.path.join(self.dir, RECORD))
-    log_path = property(lambda self: os.path.join(self.dir, LOG))
+    log_format = property(lambda self: self.data.get("log_format", "json-file"))  # what its monitor writes
+    log_path = property(lambda self: os.path.join(self.dir, LOGS[self.log_format]))
     bundle = property(lambda self: os.path.join(self.dir, "bundle"))
 
     @classmethod
@@ -100,6 +101,26 @@ class Record:
 
     def short_id(self) -> str:
         return self.id[:12]
+
+
+def log_entry(line: bytes, fmt: str) -> dict | None:
+    """One line of a container's log as ``{"log", "stream", "time"}``; None if it is not one.
+
+    ``json-file`` is docker's (the pycr monitor writes it); ``k8s-file`` is the CRI format conmon
+    writes: ``TIME STREAM F|P TEXT``, where ``P`` marks a piece of a line that goes on in the next
+    entry and ``F`` the piece that ends it (the newline itself is not written)."""
+    if fmt == "k8s-file":
+        parts = line.rstrip(b"\n").split(b" ", 3)
+        if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
+            return None
+        text = (parts[3] if len(parts) == 4 else b"").decode("utf-8", "replace")
+        return {"log": text + "\n" if parts[2] == b"F" else text, "stream": parts[1].decode(),
+                "time": parts[0].decode()}
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
 def all_records(store_root: str) -> list[Record]:

@@ -22,7 +22,7 @@ def describe(rec) -> dict:
                   "Error": st["error"], "StartedAt": s.get("started_at"), "FinishedAt": s.get("finished_at"),
                   "MonitorPid": s.get("monitor_pid") if st["monitor"] else 0},
         "Image": rec.data.get("image_digest"), "RestartCount": s.get("restart_count", 0),
-        "LogPath": rec.log_path,
+        "LogPath": rec.log_path, "LogFormat": rec.log_format, "Monitor": rec.data.get("monitor", "pycr"),
         "Config": {"Image": rec.data.get("image"), "Cmd": rec.data.get("command"), "Tty": rec.data.get("tty"),
                    "OpenStdin": rec.data.get("interactive"), "StopSignal": rec.data.get("stop_signal", "SIGTERM")},
         "HostConfig": {"RestartPolicy": {"Name": policy["name"], "MaximumRetryCount": policy.get("max", 0)},

@@ -1,4 +1,5 @@
-"""``pycr logs [-f] [--tail N] [--timestamps] CONTAINER``: what the monitor logged (json-file)."""
+"""``pycr logs [-f] [--tail N] [--timestamps] CONTAINER``: what the monitor logged (json-file or k8s-file,
+as recorded for the container: ``records.log_entry``)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ def add_arguments(p) -> None:
     p.add_argument("container")
 
 
-def _write(entry: dict, timestamps: bool) -> None:
+def _write(entry: dict | None, timestamps: bool) -> None:
     import sys
 
+    if entry is None:
+        return
     text = entry.get("log", "")
     if timestamps:
         text = f"{entry.get('time', '')} {text}"
@@ -22,7 +25,6 @@ def _write(entry: dict, timestamps: bool) -> None:
 
 
 def run(opts, ns) -> int:
-    import json
     import os
     import time
 
@@ -47,7 +49,7 @@ def run(opts, ns) -> int:
         if lines and not lines[-1].endswith(b"\n"):
             pending = lines.pop()
         for line in (lines if tail is None else lines[-tail:] if tail > 0 else []):
-            _write(json.loads(line), ns.timestamps)
+            _write(records.log_entry(line, rec.log_format), ns.timestamps)
     if not ns.follow:
         return 0
     while True:
@@ -62,7 +64,7 @@ def run(opts, ns) -> int:
             *done, pending = pending.split(b"\n")
             for line in done:
                 if line:
-                    _write(json.loads(line), ns.timestamps)
+                    _write(records.log_entry(line, rec.log_format), ns.timestamps)
             continue
         if not os.path.exists(rec.path):
             return 0

@@ -1,0 +1,175 @@
+"""``--monitor conmon``: detached containers watched by the real conmon, driven through the ``pycr`` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.poll import until
+
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(shutil.which("conmon") is None, reason="conmon is not installed (scripts/install.sh)")]
+CM = ("--monitor", "conmon")
+LOOP = "echo started; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
+
+
+def conmons(p) -> list[str]:
+    """Live (not zombie) conmon processes of ``p``'s store."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if args.startswith("conmon ") and p.store in args and stat[stat.rindex(")") + 2] != "Z":
+            found.append(f"{pid} {args}")
+    return found
+
+
+@pytest.fixture
+def cm(clean):
+    yield clean
+    assert conmons(clean) == []
+
+
+def test_run_d_logs_inspect_ps_and_memory_kept_low(cm):
+    p = cm
+    cid = p.run_d(*CM, "--name", "web", p.image, "sh", "-c", LOOP)
+    info = p.inspect("web")
+    assert info["Monitor"] == "conmon" and info["LogFormat"] == "k8s-file"
+    assert info["State"]["Status"] == "running" and info["State"]["Pid"] > 0
+    monitor = info["State"]["MonitorPid"]
+    with open(f"/proc/{monitor}/comm") as f:
+        assert f.read().strip() == "conmon"
+    with open(f"/proc/{monitor}/cmdline", "rb") as f:
+        assert cid.encode() in f.read()
+    assert [(r["Id"], r["State"]) for r in p.ps()] == [(cid, "running")]
+    until(lambda: (out := p("logs", "web", check=0)).stdout.startswith("started\ntick 0\ntick 1\n")
+          and out.stderr == "oops\n", "started, two ticks and oops in the logs (stdout and stderr apart)")
+    assert p.logs("web", "--tail", "2").count("\n") == 2 and p.logs("web", "--tail", "2").startswith("tick")
+    stamped = p.logs("web", "--tail", "1", "--timestamps")
+    assert stamped[:4].isdigit() and stamped.split(" ", 1)[1].startswith("tick")
+    with open(info["LogPath"]) as f:  # conmon's own k8s-file format
+        first = f.readline().split(" ", 3)
+    assert first[1:] == ["stdout", "F", "started\n"]
+    # everything conmon keeps is under the container's directory
+    cdir = os.path.join(p.store, "containers", cid)
+    assert os.path.isfile(os.path.join(cdir, "conmon", "conmon.pid"))
+    p("rm", "-f", "web", check=0)
+    assert not os.path.exists(cdir) and conmons(p) == []
+
+
+def test_stop_start_kill_wait_exit_codes(cm):
+    p = cm
+    p.run_d(*CM, "--name", "svc", p.image, "sh", "-c",
+            "trap 'echo got TERM; exit 3' TERM; trap 'exit 9' USR1; echo ready; while true; do sleep 0.1; done")
+
+    def traps_set(instances):
+        until(lambda: p.logs("svc").count("ready\n") == instances, f"instance {instances} ready")
+
+    traps_set(1)
+    first_monitor = p.inspect("svc")["State"]["MonitorPid"]
+    p("stop", "-t", "600", "svc", check=0)
+    info = p.inspect("svc")
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 3 and info["State"]["MonitorPid"] == 0
+    assert "got TERM" in p.logs("svc") and "Exited (3)" in p("ps", "-a", check=0).stdout
+    assert conmons(p) == []
+    p("start", "svc", check=0)
+    info = p.wait_for("svc", "running")
+    assert info["Monitor"] == "conmon" and info["State"]["MonitorPid"] not in (0, first_monitor)
+    traps_set(2)
+    waiter = p.popen("wait", "svc", stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    assert waiter.poll() is None
+    p("kill", "-s", "USR1", "svc", check=0)
+    assert waiter.communicate(timeout=30)[0].strip() == "9"
+    assert p.wait_for("svc", "exited")["State"]["ExitCode"] == 9
+    p.run_d(*CM, "--name", "stubborn", p.image, "sleep", "1000")
+    p("kill", "stubborn", check=0)
+    assert p.wait_for("stubborn", "exited")["State"]["ExitCode"] == 137
+
+
+def test_logs_follow_ends_with_the_container_and_partial_lines(cm):
+    p = cm
+    p.run_d(*CM, "--name", "short", p.image, "sh", "-c",
+            "for i in 1 2 3; do echo line $i; sleep 0.3; done; printf 'no newline'")
+    r = p("logs", "-f", "short", timeout=30, check=0)
+    assert r.stdout == "line 1\nline 2\nline 3\nno newline"
+    assert p.wait_for("short", "exited")["State"]["ExitCode"] == 0
+
+
+def test_create_then_start_and_auto_remove(cm):
+    p = cm
+    cid = p("create", "-q", *CM, "--name", "later", p.image, "sh", "-c", "echo ran").stdout.strip()
+    p.seen.add(cid)
+    assert p.inspect("later")["Monitor"] == "conmon" and p.logs("later") == ""
+    p("start", "later", check=0)
+    assert p.wait_for("later", "exited")["State"]["ExitCode"] == 0
+    assert p.logs("later") == "ran\n"
+    gone = p.run_d(*CM, "--rm", p.image, "sh", "-c", "sleep 0.3")
+    until(lambda: gone not in {r["Id"] for r in p.ps()}, "--rm container removed", timeout=30)
+    assert not os.path.exists(os.path.join(p.store, "containers", gone))
+    until(lambda: conmons(p) == [], "its conmon gone")
+
+
+def test_restart_policies(cm):
+    p = cm
+    p.run_d(*CM, "--name", "flaky", "--restart", "on-failure:2", p.image, "sh", "-c", "echo try; exit 4")
+    info = p.inspect("flaky")
+    deadline = time.monotonic() + 30
+    while info["RestartCount"] < 2 or info["State"]["Status"] != "exited":
+        assert time.monotonic() < deadline, info
+        time.sleep(0.2)
+        info = p.inspect("flaky")
+    time.sleep(1)
+    info = p.inspect("flaky")
+    assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 4
+    assert p.logs("flaky") == "try\n" * 3
+    p.run_d(*CM, "--name", "forever", "--restart", "always", p.image, "sh", "-c", "sleep 0.2")
+    until(lambda: p.inspect("forever")["RestartCount"] >= 3, "three restarts", timeout=30)
+    info = p.wait_for("forever", "running")
+    assert info["Monitor"] == "conmon"
+    # one conmon per container, never the old one waiting on the new
+    assert len([c for c in conmons(p) if p.inspect("forever")["Id"] in c]) <= 1
+    p("stop", "forever", check=0)
+    count = p.inspect("forever")["RestartCount"]
+    time.sleep(1.5)
+    assert p.inspect("forever")["RestartCount"] == count and p.state("forever") == "exited"
+
+
+def test_refusals_make_nothing(cm, monkeypatch):
+    p = cm
+    for args, want in ((("--monitor", "nosuch"), "--monitor: monitor driver 'nosuch' is not installed; choose one of:"),
+                       ((*CM, "-t"), "--monitor conmon: -t is not supported yet; use --monitor pycr"),
+                       ((*CM, "-i"), "--monitor conmon: -i is not supported yet; use --monitor pycr")):
+        r = p("run", "-d", *args, p.image, "true")
+        assert r.returncode != 0 and r.stderr.strip().splitlines() == [r.stderr.strip()] and want in r.stderr, r
+        assert "Traceback" not in r.stderr
+    r = p("create", "--monitor", "nosuch", p.image, "true")
+    assert r.returncode != 0 and "monitor driver 'nosuch'" in r.stderr
+    p.env["PYCR_MONITOR"] = "nosuch"  # the default comes from the environment
+    try:
+        r = p("run", "-d", p.image, "true")
+        assert r.returncode != 0 and "monitor driver 'nosuch'" in r.stderr
+        p.env["PYCR_MONITOR"] = "conmon"
+        cid = p.run_d("--name", "fromenv", p.image, "true")
+        assert p.inspect(cid)["Monitor"] == "conmon"
+        p.wait_for(cid, "exited")
+    finally:
+        del p.env["PYCR_MONITOR"]
+    assert [r["Names"] for r in p.ps()] == ["fromenv"]  # nothing made by the refused ones
+    # conmon not installed: PATH without it
+    p.env["PATH"] = "/nonexistent"
+    try:
+        r = p("run", "-d", *CM, p.image, "true")
+    finally:
+        p.env["PATH"] = os.environ["PATH"]
+    assert r.returncode != 0 and "--monitor conmon: conmon is not installed" in r.stderr
+    assert [r["Names"] for r in p.ps()] == ["fromenv"]
