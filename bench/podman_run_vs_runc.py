@@ -2,8 +2,9 @@
 
 * ``podman run --rm IMAGE true`` with pycr-oci as podman's runtime vs with runc;
 * ``pycr run --rm IMAGE true`` vs ``podman run --rm IMAGE true`` (runc);
-* the memory of a detached container's monitor: pycr:[monitor] vs podman's conmon
-  (RSS, PSS and private dirty from /proc/PID/smaps_rollup, with the ratio of PSS).
+* the memory of a detached container's monitor: pycr:[monitor], pycr's conmon monitor
+  (``pycr run -d --monitor conmon``) and podman's conmon (RSS, PSS and private dirty from
+  /proc/PID/smaps_rollup, with the ratios of PSS).
 
 Uses the test helpers: a registry on 127.0.0.1 with a busybox-static image, podman with its
 storage, config and cgroups in a temporary directory, pycr with a private store and state root.
@@ -37,6 +38,19 @@ def memory(pid: int) -> dict[str, float]:
             if key in ("Rss", "Pss", "Private_Dirty"):
                 out[key] = int(rest.split()[0]) / 1024
     return out
+
+
+def monitor_memory(pycr: list[str], env: dict, ref: str, *options: str) -> dict[str, float]:
+    """``memory`` of the monitor of a detached ``pycr run -d OPTIONS REF sleep 1000``."""
+    cid = subprocess.run([*pycr, "run", "-d", "-q", *options, ref, "sleep", "1000"], env=env, check=True,
+                         capture_output=True, text=True).stdout.split()[-1]
+    try:
+        info = json.loads(subprocess.run([*pycr, "inspect", cid], env=env, check=True,
+                                         capture_output=True, text=True).stdout)
+        info = info[0] if isinstance(info, list) else info
+        return memory(int(info["State"]["MonitorPid"]))
+    finally:
+        subprocess.run([*pycr, "rm", "-f", cid], env=env, stdout=subprocess.DEVNULL)
 
 
 def main() -> int:
@@ -73,16 +87,8 @@ def main() -> int:
                 conmon = int(pm("inspect", "--format", "{{.State.ConmonPid}}", cid).stdout.strip())
                 mem_conmon = memory(conmon)
                 pm("rm", "-f", "-t", "0", cid)
-            subprocess.run([*pycr, "run", "-d", "--name", "membench", ref, "sleep", "1000"], env=env_pycr,
-                           check=True, stdout=subprocess.DEVNULL)
-            try:
-                info = json.loads(subprocess.run([*pycr, "inspect", "membench"], env=env_pycr, check=True,
-                                                 capture_output=True, text=True).stdout)
-                info = info[0] if isinstance(info, list) else info
-                monitor = int(info["State"]["MonitorPid"])
-                mem_monitor = memory(monitor)
-            finally:
-                subprocess.run([*pycr, "rm", "-f", "membench"], env=env_pycr, stdout=subprocess.DEVNULL)
+            mem_monitor = monitor_memory(pycr, env_pycr, ref, "--monitor", "pycr")
+            mem_pycr_conmon = monitor_memory(pycr, env_pycr, ref, "--monitor", "conmon")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     p, r, own = results["podman+pycr-oci"], results["podman+runc"], results["pycr"]
@@ -90,10 +96,12 @@ def main() -> int:
           f"ratio pycr-oci/runc: {p / r:.2f}")
     print(f"median pycr run --rm true: {own * 1000:.0f} ms   podman run --rm (runc) {r * 1000:.0f} ms   "
           f"ratio pycr/podman: {own / r:.2f}")
-    for name, m in (("pycr:[monitor]", mem_monitor), ("conmon", mem_conmon)):
-        print(f"monitor memory {name:<15} RSS {m['Rss']:.2f} MiB   PSS {m['Pss']:.2f} MiB   "
+    for name, m in (("pycr:[monitor]", mem_monitor), ("pycr --monitor conmon", mem_pycr_conmon),
+                    ("podman's conmon", mem_conmon)):
+        print(f"monitor memory {name:<21} RSS {m['Rss']:.2f} MiB   PSS {m['Pss']:.2f} MiB   "
               f"private dirty {m['Private_Dirty']:.2f} MiB")
-    print(f"monitor PSS ratio pycr/conmon: {mem_monitor['Pss'] / mem_conmon['Pss']:.2f}")
+    print(f"monitor PSS ratio pycr:[monitor]/podman's conmon: {mem_monitor['Pss'] / mem_conmon['Pss']:.2f}   "
+          f"pycr --monitor conmon/podman's conmon: {mem_pycr_conmon['Pss'] / mem_conmon['Pss']:.2f}")
     print(f"load after: {os.getloadavg()}")
     return 0
 

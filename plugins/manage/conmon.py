@@ -137,6 +137,8 @@ def _launch(rec: records.Record) -> str | None:
         os.close(w)
     with os.fdopen(r, "rb") as f:  # one line once the runtime's create is done (EOF if conmon died)
         answer = f.readline() if error is None else b""
+    monitor = _read_pid(p["conmon_pid"])
+    rec.update_state(monitor_pid=monitor, monitor_start=records.proc_start(monitor))
     if error is None:
         try:
             got = json.loads(answer) if answer else {}
@@ -144,12 +146,9 @@ def _launch(rec: records.Record) -> str | None:
             got = {}
         init = got.get("data", -1) if isinstance(got, dict) else -1
         if not isinstance(init, int) or init <= 0:
-            error = _runtime_error(p["runtime_log"]) or (got.get("message") if isinstance(got, dict) else None) \
-                or "conmon could not create it"
-            error = f"container {rec.name}: {error}"
+            error = _runtime_error(p["runtime_log"]) or f"container {rec.name}: " + (
+                (got.get("message") if isinstance(got, dict) else None) or "conmon could not create it")
     if error is None:
-        monitor = _read_pid(p["conmon_pid"])
-        rec.update_state(monitor_pid=monitor, monitor_start=records.proc_start(monitor))
         try:
             lifecycle.start(opts, rec.id)
             c = Container.load(opts.root, rec.id)
@@ -161,16 +160,17 @@ def _launch(rec: records.Record) -> str | None:
             return None
         except PycrError as e:
             error = str(e)
-        # conmon holds a created init: end it, let conmon finish, then say why (no restart)
-        from pycr.plugins.manage import cleanup
+    # conmon may hold a created init and will run its exit command: end both, no restart, then say why
+    from pycr.plugins.manage import cleanup
 
-        rec.update_state(stop_requested=True)
-        with contextlib.suppress(PycrError):
-            lifecycle.kill(opts, rec.id, signal.SIGKILL, all_processes=True)
-        cleanup.kill_monitor(rec.reload(), 15)
+    rec.update_state(stop_requested=True)
+    with contextlib.suppress(PycrError):
+        lifecycle.kill(opts, rec.id, signal.SIGKILL, all_processes=True)
+    cleanup.kill_monitor(rec.reload(), 15)
     with contextlib.suppress(PycrError):
         lifecycle.delete(opts, rec.id, force=True)
-    rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
+    if os.path.exists(rec.path):  # (--rm: the exit command removed it)
+        rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
     return error
 
 

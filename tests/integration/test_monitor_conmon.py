@@ -173,3 +173,16 @@ def test_refusals_make_nothing(cm, monkeypatch):
         p.env["PATH"] = os.environ["PATH"]
     assert r.returncode != 0 and "--monitor conmon: conmon is not installed" in r.stderr
     assert [r["Names"] for r in p.ps()] == ["fromenv"]
+
+
+def test_a_command_that_cannot_run_is_one_line_as_with_the_pycr_monitor(cm):
+    p = cm
+    r = p("run", "-d", *CM, p.image, "/nonexistent")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
+    assert p.ps() == []  # run -d made nothing that stays
+    p("create", "-q", *CM, "--name", "never", p.image, "/nonexistent", check=0)
+    r = p("start", "never")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
+    state = p.inspect("never")["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 127 and '"/nonexistent"' in state["Error"]
+    until(lambda: conmons(p) == [], "its conmon gone")

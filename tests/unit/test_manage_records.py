@@ -100,3 +100,25 @@ def test_monitor_log_lines_like_json_file(tmp_path):
     assert [e["log"] for e in entries] == ["one\n", "two \u00fc \"q\"\n", "x" * monitor.MAX_LINE, "xxxxx"]
     assert {e["stream"] for e in entries} == {"stderr"}
     assert all(e["time"].endswith("Z") and len(e["time"]) == 30 for e in entries)
+    assert [records.log_entry(line.encode(), "json-file") for line in out.getvalue().splitlines()] == entries
+
+
+def test_log_entry_reads_conmon_k8s_file_lines():
+    t = "2026-11-30T16:30:15.158481582+00:00"
+    assert records.log_entry(f"{t} stdout F out\n".encode(), "k8s-file") == {"log": "out\n", "stream": "stdout",
+                                                                             "time": t}
+    # a partial piece has no newline of its own; an empty full line is a bare newline
+    assert records.log_entry(f"{t} stderr P no newline".encode(), "k8s-file")["log"] == "no newline"
+    assert records.log_entry(f"{t} stdout F".encode(), "k8s-file")["log"] == "\n"
+    assert records.log_entry(f"{t} stdout F  two  spaces ".encode(), "k8s-file")["log"] == " two  spaces \n"
+    assert records.log_entry("{t} stdout F \u00fc".encode(), "k8s-file")["log"] == "\u00fc\n"
+    for bad in (b"", b"garbage", f"{t} stdin F x".encode(), f"{t} stdout X x".encode()):
+        assert records.log_entry(bad, "k8s-file") is None
+    assert records.log_entry(b"not json", "json-file") is None and records.log_entry(b"[1]", "json-file") is None
+
+
+def test_log_path_follows_the_recorded_format(tmp_path):
+    rec = records.Record(str(tmp_path), {"id": "x" * 64, "name": "n"})
+    assert rec.log_format == "json-file" and rec.log_path == str(tmp_path / "json.log")  # records made before
+    rec.data["log_format"] = "k8s-file"
+    assert rec.log_path == str(tmp_path / "ctr.log")

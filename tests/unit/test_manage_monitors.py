@@ -1,0 +1,65 @@
+"""Monitor drivers (slot ``pycr.monitor``): chosen by name from ``--monitor`` or ``$PYCR_MONITOR``."""
+
+from __future__ import annotations
+
+import types
+import uuid
+
+import pytest
+
+from pycr.core import ConfigError, PluginError
+from pycr.core.cli.common import GlobalOptions
+from pycr.core.testing.dists import write_dist
+from pycr.plugins.manage import monitors
+from pycr.plugins.manage.conmon import ConmonMonitor
+from pycr.plugins.manage.launch import PycrMonitor
+
+
+@pytest.fixture
+def site(plugin_site, monkeypatch):
+    from pycr.core import plugins
+
+    monkeypatch.setattr(plugins, "_MANAGER", None)  # a manager that sees this test's site
+    yield plugin_site
+    plugins._MANAGER = None
+
+
+def ns(**kw):
+    return types.SimpleNamespace(**{"monitor": None, "tty": False, "interactive": False, **kw})
+
+
+def test_builtins_by_name_and_the_default(site, monkeypatch):
+    monkeypatch.delenv(monitors.ENV, raising=False)
+    opts = GlobalOptions()
+    assert monitors.chosen(opts, ns()) is PycrMonitor
+    assert monitors.chosen(opts, ns(monitor="conmon")) is ConmonMonitor
+    monkeypatch.setenv(monitors.ENV, "conmon")
+    assert monitors.chosen(opts, ns()) is ConmonMonitor
+    assert monitors.chosen(opts, ns(monitor="pycr")) is PycrMonitor  # the flag wins over the environment
+    assert (PycrMonitor.log_format, ConmonMonitor.log_format) == ("json-file", "k8s-file")
+
+
+def test_unknown_name_is_one_line_with_the_choices(site):
+    with pytest.raises(PluginError, match=r"^--monitor: monitor driver 'nosuch' is not installed; "
+                                          r"choose one of: conmon, pycr$"):
+        monitors.chosen(GlobalOptions(), ns(monitor="nosuch"))
+
+
+def test_conmon_refuses_what_it_cannot_do_yet(site, monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
+    for kw, flag in (({"tty": True}, "-t"), ({"interactive": True}, "-i")):
+        with pytest.raises(ConfigError, match=f"^--monitor conmon: {flag} is not supported yet; use --monitor pycr$"):
+            monitors.chosen(GlobalOptions(), ns(monitor="conmon", **kw))
+    # a foreground run is watched by its own pycr: only the name is checked
+    assert monitors.chosen(GlobalOptions(), ns(monitor="conmon", tty=True), check=False) is ConmonMonitor
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(ConfigError, match="^--monitor conmon: conmon is not installed"):
+        monitors.chosen(GlobalOptions(), ns(monitor="conmon"))
+
+
+def test_third_party_monitor_is_found_by_its_entry_point_name(site):
+    mod = f"pycrtest_{uuid.uuid4().hex[:8]}"
+    write_dist(site, "pycr-mon-x", "1.0", {"pycr.monitor": {"xmon": f"{mod}:X"}},
+               {f"{mod}.py": "class X:\n    name = 'xmon'\n    log_format = 'json-file'\n"
+                             "    @staticmethod\n    def check(ns):\n        pass\n"})
+    assert monitors.chosen(GlobalOptions(), ns(monitor="xmon")).__module__ == mod
