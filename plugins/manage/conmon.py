@@ -13,6 +13,8 @@ container instead of ``pycr:[monitor]``.
     record monitor_pid (conmon.pid)
     lifecycle.start ──────────────────────────────────────────────────────────▶ runs
     record: running, pids                stdout/stderr -> ctr.log (k8s-file)
+                                         (-i: holds stdin open; -t: holds the
+                                         pty master, its output is stdout)
                                          ... reaps ...                          exits
                                          writes exits/ID (the code), runs
                                          launch conmon-exit CDIR: the same
@@ -67,14 +69,13 @@ class ConmonMonitor:
 
     @staticmethod
     def check(ns) -> None:
+        """conmon carries out -i (it holds the stdin pipe open) and -t (it holds the pty master,
+        from the runtime's console socket) itself; it only has to be installed."""
         from pycr.core import ConfigError
 
         if shutil.which("conmon") is None:
             raise ConfigError("--monitor conmon: conmon is not installed (apt-get install conmon); "
                               "use --monitor pycr")
-        for flag, asked in (("-t", getattr(ns, "tty", False)), ("-i", getattr(ns, "interactive", False))):
-            if asked:
-                raise ConfigError(f"--monitor conmon: {flag} is not supported yet; use --monitor pycr")
 
     @staticmethod
     def start(rec: records.Record) -> None:
@@ -127,6 +128,10 @@ def _launch(rec: records.Record) -> str | None:
         argv += ["--runtime-arg", a]
     if rec.data.get("no_pivot"):
         argv.append("--no-pivot")
+    if rec.data.get("tty"):
+        argv.append("--terminal")
+    if rec.data.get("interactive"):
+        argv.append("--stdin")
     error = None
     r, w = os.pipe()
     try:

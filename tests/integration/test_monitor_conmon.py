@@ -146,14 +146,10 @@ def test_restart_policies(cm):
 
 def test_refusals_make_nothing(cm, monkeypatch):
     p = cm
-    for args, want in ((("--monitor", "nosuch"), "--monitor: monitor driver 'nosuch' is not installed; choose one of:"),
-                       ((*CM, "-t"), "--monitor conmon: -t is not supported yet; use --monitor pycr"),
-                       ((*CM, "-i"), "--monitor conmon: -i is not supported yet; use --monitor pycr")):
-        r = p("run", "-d", *args, p.image, "true")
-        assert r.returncode != 0 and r.stderr.strip().splitlines() == [r.stderr.strip()] and want in r.stderr, r
-        assert "Traceback" not in r.stderr
-    r = p("create", "--monitor", "nosuch", p.image, "true")
-    assert r.returncode != 0 and "monitor driver 'nosuch'" in r.stderr
+    for verb in (("run", "-d"), ("create",)):
+        r = p(*verb, "--monitor", "nosuch", p.image, "true")
+        assert r.returncode != 0 and r.stderr == ("--monitor: monitor driver 'nosuch' is not installed; "
+                                                  "choose one of: conmon, pycr\n"), r
     p.env["PYCR_MONITOR"] = "nosuch"  # the default comes from the environment
     try:
         r = p("run", "-d", p.image, "true")
@@ -171,8 +167,35 @@ def test_refusals_make_nothing(cm, monkeypatch):
         r = p("run", "-d", *CM, p.image, "true")
     finally:
         p.env["PATH"] = os.environ["PATH"]
-    assert r.returncode != 0 and "--monitor conmon: conmon is not installed" in r.stderr
+    assert r.returncode != 0 and r.stderr.startswith("--monitor conmon: conmon is not installed")
+    assert r.stderr.count("\n") == 1
     assert [r["Names"] for r in p.ps()] == ["fromenv"]
+
+
+def test_dit_keeps_the_shell_on_conmon_s_pty_and_dt_logs_it(cm):
+    p = cm
+    p.run_d(*CM, "-it", "--name", "tty", p.image, "sh")
+    time.sleep(1)
+    assert p.state("tty") == "running"  # conmon holds the pty master: the shell waits for input
+    assert p.inspect("tty")["Config"]["Tty"] is True
+    fds = p("exec", "tty", "sh", "-c", "readlink /proc/1/fd/0; readlink /proc/1/fd/1", check=0).stdout.split()
+    assert fds == ["/dev/pts/0", "/dev/pts/0"]
+    p("stop", "-t", "1", "tty", check=0)
+    assert p.inspect("tty")["State"]["ExitCode"] == 137  # sh as pid 1 ignores SIGTERM, as with the pycr monitor
+    p.run_d(*CM, "-t", "--name", "t", p.image, "sh", "-c", "echo out; echo err >&2; tty")
+    p.wait_for("t", "exited")
+    r = p("logs", "t", check=0)
+    assert r.stdout.replace("\r", "") == "out\nerr\n/dev/pts/0\n" and r.stderr == ""  # one stream: the terminal
+
+
+def test_di_holds_stdin_open(cm):
+    p = cm
+    p.run_d(*CM, "-i", "--name", "cat", p.image, "sh", "-c", "echo up; cat; echo eof")
+    until(lambda: p.logs("cat") == "up\n", "up")
+    time.sleep(0.5)
+    assert p.state("cat") == "running" and p.logs("cat") == "up\n"  # cat has not seen EOF
+    p("stop", "-t", "1", "cat", check=0)
+    assert p.state("cat") == "exited"
 
 
 def test_a_command_that_cannot_run_is_one_line_as_with_the_pycr_monitor(cm):

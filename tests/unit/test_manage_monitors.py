@@ -45,16 +45,14 @@ def test_unknown_name_is_one_line_with_the_choices(site):
         monitors.chosen(GlobalOptions(), ns(monitor="nosuch"))
 
 
-def test_conmon_refuses_what_it_cannot_do_yet(site, monkeypatch):
+def test_conmon_must_be_installed(site, monkeypatch):
     monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/" + name)
-    for kw, flag in (({"tty": True}, "-t"), ({"interactive": True}, "-i")):
-        with pytest.raises(ConfigError, match=f"^--monitor conmon: {flag} is not supported yet; use --monitor pycr$"):
-            monitors.chosen(GlobalOptions(), ns(monitor="conmon", **kw))
-    # a foreground run is watched by its own pycr: only the name is checked
-    assert monitors.chosen(GlobalOptions(), ns(monitor="conmon", tty=True), check=False) is ConmonMonitor
+    assert monitors.chosen(GlobalOptions(), ns(monitor="conmon", tty=True, interactive=True)) is ConmonMonitor
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(ConfigError, match="^--monitor conmon: conmon is not installed"):
         monitors.chosen(GlobalOptions(), ns(monitor="conmon"))
+    # a foreground run is watched by its own pycr: only the name is checked
+    assert monitors.chosen(GlobalOptions(), ns(monitor="conmon"), check=False) is ConmonMonitor
 
 
 def test_third_party_monitor_is_found_by_its_entry_point_name(site):
