@@ -209,3 +209,24 @@ def test_a_command_that_cannot_run_is_one_line_as_with_the_pycr_monitor(cm):
     state = p.inspect("never")["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 127 and '"/nonexistent"' in state["Error"]
     until(lambda: conmons(p) == [], "its conmon gone")
+
+
+def test_docker_api_logs_and_wait_read_conmon_s_log(cm):
+    """The API server's log reader is the same one: a docker client sees conmon's k8s-file log."""
+    from tests.helpers.api import serving
+
+    p = cm
+    p.env["PYCR_MONITOR"] = "conmon"  # `docker run` through `pycr serve` has no --monitor: the default
+    try:
+        with serving(p) as a:
+            cid = a.docker("run", "-d", p.image, "sh", "-c", "echo one; echo two >&2; sleep 0.5; exit 5",
+                           check=0).stdout.strip()
+            p.seen.add(cid)
+            assert a.docker("wait", cid, check=0).stdout.strip() == "5"
+            assert p.inspect(cid)["Monitor"] == "conmon"
+            r = a.docker("logs", cid, check=0)
+            assert (r.stdout, r.stderr) == ("one\n", "two\n")
+            assert a.docker("logs", "-t", "--tail", "1", cid, check=0).stderr.split(" ", 1)[1] == "two\n"
+            a.docker("rm", cid, check=0)
+    finally:
+        del p.env["PYCR_MONITOR"]
