@@ -230,3 +230,33 @@ def test_docker_api_logs_and_wait_read_conmon_s_log(cm):
             a.docker("rm", cid, check=0)
     finally:
         del p.env["PYCR_MONITOR"]
+
+
+def test_conmon_killed_leaves_a_container_rm_cleans_up(cm):
+    p = cm
+    cid = p.run_d(*CM, "--name", "orphan", p.image, "sleep", "1000")
+    os.kill(p.inspect("orphan")["State"]["MonitorPid"], 9)
+    until(lambda: "(monitor gone)" in p("ps", check=0).stdout, "ps says the monitor is gone")
+    info = p.inspect("orphan")
+    assert info["State"]["Running"] and info["State"]["MonitorPid"] == 0
+    p("rm", "-f", "orphan", check=0)
+    assert not os.path.exists(os.path.join(p.store, "containers", cid)) and conmons(p) == []
+
+
+def test_bridge_network_attached_and_detached_under_conmon(net):
+    """The network hooks run in the pycr-oci create that conmon runs, and in the finish step it
+    runs as its exit command.  (Last in this module: ``net`` moves its pycr into a test namespace.)"""
+    from tests.helpers.netns import ping_answered
+
+    p, h = net
+    p.run_d(*CM, "--name", "web", p.image, "sleep", "1000")
+    ip = p.inspect("web")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert ip.startswith("10.88.")
+    assert ping_answered(lambda: h.run("busybox", "ping", "-c", "1", "-W", "2", ip, check=False))
+    p("stop", "-t", "1", "web", check=0)
+    assert [n for n in h.settled_links() if n.startswith("pv")] == []
+    p("start", "web", check=0)
+    ip = p.inspect("web")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    assert ping_answered(lambda: h.run("busybox", "ping", "-c", "1", "-W", "2", ip, check=False))
+    p("rm", "-f", "web", check=0)  # the `net` fixture then checks for leftover links, rules and leases
+    assert [n for n in h.settled_links() if n.startswith("pv")] == [] and conmons(p) == []
