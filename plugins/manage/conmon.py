@@ -155,10 +155,12 @@ def _launch(rec: records.Record) -> str | None:
                 (got.get("message") if isinstance(got, dict) else None) or "conmon could not create it")
     if error is None:
         try:
-            lifecycle.start(opts, rec.id)
             c = Container.load(opts.root, rec.id)
+            # recorded before start: once it runs it may end at once, and the finish step
+            # (conmon's exit command) records that -- it must come after this, never before
             rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"),
                              started_at=records.now_rfc3339(), exit_code=None, error="")
+            lifecycle.start(opts, rec.id)
             if rec.reload().state.get("stop_requested"):  # stop/rm came while we were starting it
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(c.pid, signal.SIGKILL)

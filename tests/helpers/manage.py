@@ -74,8 +74,9 @@ class Pycr:
     def logs(self, ref: str, *args) -> str:
         return self("logs", *args, ref, check=0).stdout
 
-    def monitors(self) -> list[str]:
-        """Command lines of live processes that belong to this store (monitors, launchers)."""
+    def monitors(self, name: str = "pycr:[monitor]") -> list[str]:
+        """Command lines of live processes called ``name`` that belong to this store (monitors,
+        launchers; ``conmon``).  A zombie has no command line: it is not counted."""
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
@@ -85,7 +86,7 @@ class Pycr:
                     comm = f.read().strip()
             except OSError:
                 continue
-            if comm == "pycr:[monitor]" and self.store in args:
+            if comm == name and self.store in args:
                 found.append(f"{pid} {args}")
         return found
 

@@ -18,19 +18,8 @@ LOOP = "echo started; echo oops >&2; i=0; while true; do echo tick $i; i=$((i+1)
 
 
 def conmons(p) -> list[str]:
-    """Live (not zombie) conmon processes of ``p``'s store."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        if args.startswith("conmon ") and p.store in args and stat[stat.rindex(")") + 2] != "Z":
-            found.append(f"{pid} {args}")
-    return found
+    """Live conmon processes of ``p``'s store."""
+    return p.monitors("conmon")
 
 
 @pytest.fixture
@@ -122,12 +111,8 @@ def test_create_then_start_and_auto_remove(cm):
 def test_restart_policies(cm):
     p = cm
     p.run_d(*CM, "--name", "flaky", "--restart", "on-failure:2", p.image, "sh", "-c", "echo try; exit 4")
-    info = p.inspect("flaky")
-    deadline = time.monotonic() + 30
-    while info["RestartCount"] < 2 or info["State"]["Status"] != "exited":
-        assert time.monotonic() < deadline, info
-        time.sleep(0.2)
-        info = p.inspect("flaky")
+    until(lambda: (i := p.inspect("flaky"))["RestartCount"] >= 2 and i["State"]["Status"] == "exited",
+          "two restarts, then exited", timeout=30)
     time.sleep(1)
     info = p.inspect("flaky")
     assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 4
@@ -196,6 +181,19 @@ def test_di_holds_stdin_open(cm):
     assert p.state("cat") == "running" and p.logs("cat") == "up\n"  # cat has not seen EOF
     p("stop", "-t", "1", "cat", check=0)
     assert p.state("cat") == "exited"
+
+
+def test_containers_that_end_at_once_are_recorded_right(cm):
+    """conmon runs the finish step as soon as the init ends, maybe before `pycr run -d` returns:
+    its record of the exit must win over the start's record of running, every time."""
+    p = cm
+    ids = [p.run_d(*CM, p.image, "sh", "-c", f"exit {n}") for n in range(6)]
+    gone = [p.run_d(*CM, "--rm", p.image, "true") for _ in range(3)]
+    for n, cid in enumerate(ids):
+        state = p.wait_for(cid, "exited")["State"]
+        assert (state["ExitCode"], state["Error"]) == (n, "")
+    until(lambda: not set(gone) & {r["Id"] for r in p.ps()}, "the --rm ones removed")
+    until(lambda: conmons(p) == [], "their conmons gone")
 
 
 def test_a_command_that_cannot_run_is_one_line_as_with_the_pycr_monitor(cm):
