@@ -109,6 +109,7 @@ def _launch(rec: records.Record) -> str | None:
     from pycr.plugins.manage.create import opts_for
 
     opts = opts_for(rec)
+    rec.dir = os.path.abspath(rec.dir)  # conmon runs in "/" ($PYCR_STORAGE may be relative)
     with contextlib.suppress(PycrError):  # a leftover of an earlier run
         lifecycle.delete(opts, rec.id, force=True)
     p = _paths(rec)
@@ -122,7 +123,7 @@ def _launch(rec: records.Record) -> str | None:
             "-b", rec.bundle, "-p", p["pid"], "-P", p["conmon_pid"], "--exit-dir", p["exits"],
             "-l", f"k8s-file:{rec.log_path}", "--socket-dir-path", p["sockets"], "--log-level", "error",
             "--exit-command", sys.executable]
-    for a in ("-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir):
+    for a in ("-I", "-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir):  # -I: not the cwd on sys.path
         argv += ["--exit-command-arg", a]
     for a in runtime_args:
         argv += ["--runtime-arg", a]
@@ -133,9 +134,11 @@ def _launch(rec: records.Record) -> str | None:
     if rec.data.get("interactive"):
         argv.append("--stdin")
     error = None
+    mlog = os.path.join(rec.dir, "monitor.log")
+    seen = os.path.getsize(mlog) if os.path.exists(mlog) else 0
     r, w = os.pipe()
     try:
-        _spawn(argv, w, os.path.join(rec.dir, "monitor.log"))
+        _spawn(argv, w, mlog)
     except OSError as e:
         error = f"container {rec.name}: cannot run conmon: {e.strerror}"
     finally:
@@ -152,7 +155,8 @@ def _launch(rec: records.Record) -> str | None:
         init = got.get("data", -1) if isinstance(got, dict) else -1
         if not isinstance(init, int) or init <= 0:
             error = _runtime_error(p["runtime_log"]) or f"container {rec.name}: " + (
-                (got.get("message") if isinstance(got, dict) else None) or "conmon could not create it")
+                (got.get("message") if isinstance(got, dict) else None) or _said(mlog, seen)
+                or "conmon ended before the runtime created it")
     if error is None:
         try:
             c = Container.load(opts.root, rec.id)
@@ -191,8 +195,8 @@ def _spawn(argv: list[str], sync_fd: int, log: str) -> None:
     env = {**os.environ, "_OCI_SYNCPIPE": str(sync_fd)}
     env.pop("_OCI_STARTPIPE", None)
     try:
-        subprocess.run(argv, stdin=null, stdout=out, stderr=out, pass_fds=(sync_fd,), env=env,
-                       start_new_session=True, check=False)
+        subprocess.run(argv, stdin=null, stdout=out, stderr=out, pass_fds=(sync_fd,), env=env, cwd="/",
+                       start_new_session=True, check=False)  # cwd: it must not pin the caller's directory
     finally:
         os.close(out)
         os.close(null)
@@ -204,6 +208,17 @@ def _read_pid(path: str) -> int | None:
             return int(f.read().strip())
     except (OSError, ValueError):
         return None
+
+
+def _said(path: str, offset: int) -> str | None:
+    """The last line conmon wrote to ``path`` after ``offset`` (its errors: ``[conmon:e]: ...``)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    return f"conmon: {lines[-1]}" if lines else None
 
 
 def _runtime_error(path: str) -> str | None:

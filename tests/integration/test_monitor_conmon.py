@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.conftest import PYCR
 from tests.helpers.poll import until
 
 pytestmark = [pytest.mark.root,
@@ -155,6 +156,14 @@ def test_refusals_make_nothing(cm, monkeypatch):
     assert r.returncode != 0 and r.stderr.startswith("--monitor conmon: conmon is not installed")
     assert r.stderr.count("\n") == 1
     assert [r["Names"] for r in p.ps()] == ["fromenv"]
+    # conmon that fails on its own: its error, in one line, and the start recorded as failed
+    p("create", "-q", *CM, "--name", "nobundle", p.image, "true", check=0)
+    shutil.rmtree(os.path.join(p.store, "containers", p.inspect("nobundle")["Id"], "bundle"))
+    r = p("start", "nobundle")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("container nobundle: "), r
+    assert p.inspect("nobundle")["State"]["ExitCode"] == 127
+    p("rm", "nobundle", check=0)
+    assert [r["Names"] for r in p.ps()] == ["fromenv"]
 
 
 def test_dit_keeps_the_shell_on_conmon_s_pty_and_dt_logs_it(cm):
@@ -181,6 +190,26 @@ def test_di_holds_stdin_open(cm):
     assert p.state("cat") == "running" and p.logs("cat") == "up\n"  # cat has not seen EOF
     p("stop", "-t", "1", "cat", check=0)
     assert p.state("cat") == "exited"
+
+
+def test_a_relative_store_path(cm):
+    """conmon runs in "/": the paths it is given are absolute even when $PYCR_STORAGE is not."""
+    p = cm
+    base = os.path.dirname(p.store)
+    env = {**p.env, "PYCR_STORAGE": os.path.relpath(p.store, base)}
+
+    def pycr(*args):
+        r = subprocess.run([PYCR, "--root", p.root, *args], cwd=base, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    cid = pycr("run", "-d", "-q", *CM, p.image, "sh", "-c", "echo rel").split()[-1]
+    p.seen.add(cid)
+    assert p.wait_for(cid, "exited")["State"]["ExitCode"] == 0
+    pycr("start", cid)  # the record found through the relative path
+    until(lambda: p.logs(cid) == "rel\nrel\n", "its second run logged")
+    assert p.wait_for(cid, "exited")["State"]["ExitCode"] == 0
 
 
 def test_containers_that_end_at_once_are_recorded_right(cm):
