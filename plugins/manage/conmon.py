@@ -146,7 +146,8 @@ def _launch(rec: records.Record) -> str | None:
     with os.fdopen(r, "rb") as f:  # one line once the runtime's create is done (EOF if conmon died)
         answer = f.readline() if error is None else b""
     monitor = _read_pid(p["conmon_pid"])
-    rec.update_state(monitor_pid=monitor, monitor_start=records.proc_start(monitor))
+    started = records.proc_start(monitor)  # None once it is gone: then no monitor is recorded at all
+    rec.update_state(monitor_pid=monitor if started else None, monitor_start=started)
     if error is None:
         try:
             got = json.loads(answer) if answer else {}
