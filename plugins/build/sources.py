@@ -52,11 +52,12 @@ def _walk(root: str, top: str, base_rel: str, ignore) -> list[Entry]:
     return out
 
 
-def resolve(root: str, src: str, ignore, what: str) -> list[Source]:
-    """The sources ``src`` names under ``root`` (a context or a stage's files); wildcards expand."""
+def resolve(root: str, src: str, ignore, what: str, place: str = "the build context") -> list[Source]:
+    """The sources ``src`` names under ``root`` (``place``: the context, or a stage's or image's
+    files); wildcards expand."""
     rel = posixpath.normpath(src.lstrip("/")) if src.strip("/") else "."
     if outside(rel):
-        raise ConfigError(f"{what}: {src} is outside the build context")
+        raise ConfigError(f"{what}: {src} is outside {place}")
     if any(c in rel for c in "*?["):
         pattern = rel.split("/")
         matches = []
@@ -70,14 +71,14 @@ def resolve(root: str, src: str, ignore, what: str) -> list[Source]:
                         matches.append(cand)
         if not matches:
             raise ConfigError(f"{what}: no source file matches {src}")
-        return [s for m in sorted(matches) for s in resolve(root, m, ignore, what)]
+        return [s for m in sorted(matches) for s in resolve(root, m, ignore, what, place)]
     if ignore is not None and rel != "." and ignore.ignored(rel):
         raise ConfigError(f"{what}: {src} not found in the build context (excluded by .dockerignore)")
     host = safe_join(root, rel)  # symlinks resolved inside the root: never out of it
     try:
         st = os.stat(host)
     except OSError:
-        raise ConfigError(f"{what}: {src} not found in the build context") from None
+        raise ConfigError(f"{what}: {src} not found in {place}") from None
     if stat.S_ISDIR(st.st_mode):
         return [Source(src, True, _walk(root, host, rel, ignore))]
     return [Source(src, False, [Entry("", host, st)])]

@@ -237,6 +237,43 @@ CMD ["/bin/busybox", "cat", "/artifact"]
     assert pycr("run", "--rm", "stdin", check=0).stdout == "from-stdin\n"
 
 
+def test_stages_build_in_dependency_order_unused_ones_skipped_and_cycles_refused(pycr, tmp_path):
+    """A stage may name one below it (buildkit's order of dependency, not the file's); a stage the
+    target does not need is neither checked nor built, even one that would fail."""
+    ctx = context(tmp_path, """\
+FROM scratch AS final
+COPY --from=maker /out/msg /msg
+COPY --from=3 /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "cat", "/msg"]
+FROM tools AS maker
+RUN mkdir /out && echo made-below > /out/msg
+FROM scratch AS broken
+COPY nothing-here /x
+RUN ["/bin/busybox", "false"]
+FROM scratch AS tools
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+""")
+    r = pycr("build", "-t", "ordered", "--target", "final", ctx, check=0)
+    steps = [line.split("] ", 1)[0].split("[", 1)[1] for line in r.stderr.splitlines() if " [" in line]
+    assert steps == ["internal", "tools 2/3", "tools 3/3", "maker 2/2", "final 2/3", "final 3/3"], r.stderr
+    assert "broken" not in r.stderr and "nothing-here" not in r.stderr
+    assert pycr("run", "--rm", "ordered", check=0).stdout == "made-below\n"
+    r = pycr("build", "-t", "maker-only", "--target", "maker", ctx, check=0)
+    assert "[tools 3/3]" in r.stderr and "final" not in r.stderr and "broken" not in r.stderr
+    assert pycr("run", "--rm", "maker-only", "cat", "/out/msg", check=0).stdout == "made-below\n"
+    r = pycr("build", "-t", "broken", "--target", "broken", ctx)  # the stage skipped above does fail on its own
+    assert r.returncode != 0 and "Dockerfile:8: COPY: nothing-here not found in the build context" in r.stderr
+    before = store_state(pycr.store)
+    (ctx / "Dockerfile").write_text("FROM scratch AS one\nCOPY --from=two /a /a\nFROM scratch AS two\n"
+                                    "COPY --from=one /b /b\nFROM scratch\nCOPY busybox /bin/busybox\n")
+    r = pycr("build", "-t", "cycle", ctx)  # the cycle is in stages the target does not need: refused all the same
+    errors = [line for line in r.stderr.splitlines() if not line.startswith("#")]
+    assert r.returncode != 0 and errors == [
+        "Dockerfile:4: COPY: circular dependency between stages: one -> two -> one (each needs the next)"], r.stderr
+    assert store_state(pycr.store) == before
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
