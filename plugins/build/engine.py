@@ -61,9 +61,29 @@ class State:
     key: str
     layers: list[dict]
     config: dict
+    _env: metadata.Env | None = field(default=None, repr=False)
+    _tree: layers.Tree | None = field(default=None, repr=False)
 
     def cfg(self) -> dict:
         return self.config.setdefault("config", {})
+
+    def env(self, args: dict[str, str]) -> metadata.Env:
+        """What ``$VAR`` expands to now: ``Env`` over ``args`` (the stage's build args in effect)."""
+        if self._env is None:
+            self.cfg()
+            self._env = metadata.Env(self.config)
+        self._env.args = args
+        return self._env
+
+    def tree(self, store) -> layers.Tree:
+        """What the layers so far hold, for a step that only looks (WORKDIR): read once per layer added."""
+        if self._tree is None or len(self._tree.layers) != len(self.layers):
+            self._tree = layers.Tree(store, list(self.layers))
+        return self._tree
+
+    def copy(self) -> State:
+        """A stage's start from another's end (its own Env index: the copy's config is another dict)."""
+        return State(self.key, copy.deepcopy(self.layers), copy.deepcopy(self.config))
 
 
 @dataclass
@@ -282,7 +302,7 @@ class DockerfileBuilder:
         dep = self._resolve(base, stages, stage, stage.from_ins)
         if dep is not None:
             self.step_no += 1  # the FROM, as docker counts it ("[final 2/3]" is the step after it)
-            st = copy.deepcopy(self.states[dep.index])
+            st = self.states[dep.index].copy()
         else:
             st = self._from_image(base, stage.from_ins)
         triggers = list(st.cfg().get("OnBuild") or [])
@@ -344,12 +364,8 @@ class DockerfileBuilder:
         return self._bases[key]
 
     # ----------------------------------------------------------------- steps
-    def _env(self, st: State) -> dict[str, str]:
-        env = {k: v for k, v in self.args.items()}
-        for item in st.cfg().get("Env") or []:
-            k, _, v = item.partition("=")
-            env[k] = v
-        return env
+    def _env(self, st: State) -> metadata.Env:
+        return st.env(self.args)
 
     def _history(self, st: State, created_by: str, empty: bool) -> None:
         entry = {"created": _now(), "created_by": created_by}
@@ -363,22 +379,24 @@ class DockerfileBuilder:
         if ins.cmd in LAYER_STEPS:
             getattr(self, f"_do_{ins.cmd.lower()}")(st, ins, stages, where)
             return
-        before = json.dumps(st.cfg(), sort_keys=True)
-        if ins.cmd == "ARG":
-            text = self._arg(st, ins)
+        if ins.cmd == "ARG":  # history shows it as written, as docker's and buildah's do; the key has the values
+            text, shown = self._arg(st, ins), f"ARG {ins.value}"
         else:
-            text = metadata.HANDLERS[ins.cmd](st.config, ins, self._env(st), where)
+            text = shown = metadata.HANDLERS[ins.cmd](st.config, ins, self._env(st), where)
             if ins.cmd == "CMD":
                 self.cmd_set = True
             elif ins.cmd == "ENTRYPOINT" and not self.cmd_set:
                 st.cfg()["Cmd"] = None  # docker: a new ENTRYPOINT drops the base image's CMD
-        if ins.cmd != "ARG":
-            self._history(st, f"/bin/sh -c #(nop) {text}", True)
-        st.key = cache_mod.chain(st.key, ins.cmd, text, before)
+        self._history(st, f"/bin/sh -c #(nop) {shown}", True)
+        # the config so far follows from the key (base image, every instruction as expanded, the ARGs
+        # each set): the instruction's own text is enough, and costs nothing in the config's size
+        st.key = cache_mod.chain(st.key, ins.cmd, text)
 
     def _arg(self, st: State, ins: df.Instruction) -> str:
-        """ARG in a stage: the build arg, its default, or the global default; the text for the key."""
-        for key, value in df.key_values(ins, self._env(st)):
+        """ARG in a stage: the build arg, its default, or the global default; the text for the key
+        (with the values this ARG set: those of earlier ARGs are in the key already)."""
+        pairs = df.key_values(ins, self._env(st))
+        for key, value in pairs:
             if key in self.req.build_args:
                 self.used_args.add(key)
                 value = self.req.build_args[key]
@@ -388,7 +406,7 @@ class DockerfileBuilder:
                 self.args[key] = value
             else:
                 self.args.pop(key, None)
-        return f"ARG {ins.value} {json.dumps(sorted(self.args.items()))}"
+        return f"ARG {ins.value} {json.dumps([(key, self.args.get(key)) for key, _ in pairs])}"
 
     # layer instructions
     def _layer_step(self, st: State, ins: df.Instruction, key_parts: tuple, created_by: str, make) -> None:
@@ -451,7 +469,7 @@ class DockerfileBuilder:
         st.cfg()["WorkingDir"] = path
 
         def make(writer, n):
-            tree = layers.Tree(self.store, st.layers)
+            tree = st.tree(self.store)
             copying.parents(writer, tree, tree.resolve(path) + "/x")
 
         self._layer_step(st, ins, ("WORKDIR", path), f"/bin/sh -c #(nop) WORKDIR {path}", make)

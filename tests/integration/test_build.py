@@ -274,6 +274,36 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
     assert store_state(pycr.store) == before
 
 
+def test_thousands_of_metadata_instructions_edit_the_config_and_history_as_docker(pycr, tmp_path):
+    """Metadata instructions cost no layer or file each (see bench/build_vs_buildah.py for the time);
+    what they make is still one history entry each, docker's Env order, and a cache keyed on each."""
+    lines = ["ARG BASE=scratch", "FROM $BASE", "COPY busybox /bin/busybox"]
+    for i in range(1500):
+        lines += [f"LABEL l{i}=v{i}", f"ENV E{i % 50}=x{i}", f"EXPOSE {1000 + i}", f"ARG A{i % 7}=a{i}",
+                  f"WORKDIR /w{i % 3}"]
+    lines += ["ENV E0=last FIRST=$E1", 'CMD ["/bin/busybox", "sh", "-c", "echo $E0 $E49 $FIRST; pwd"]']
+    ctx = context(tmp_path, "\n".join(lines) + "\n")
+    first = pycr("build", "-q", "-t", "many", ctx, check=0).stdout
+    cfg = config_of(pycr.store, "docker.io/library/many:latest")
+    c = cfg["config"]
+    assert len(c["Labels"]) == 1500 and c["Labels"]["l1499"] == "v1499" and len(c["ExposedPorts"]) == 1500
+    env = [e for e in c["Env"] if not e.startswith("PATH=")]
+    assert env[:3] == ["E0=last", "E1=x1451", "E2=x1452"] and env[-1] == "FIRST=x1451" and len(env) == 51
+    history = cfg["history"]
+    assert len(history) == len(lines) - 2  # every instruction after FROM, ARG included
+    assert len(m := manifest_of(pycr.store, "docker.io/library/many:latest")["layers"]) == 4  # busybox, /w0-2
+    assert sum(not h.get("empty_layer") for h in history) == len(m)
+    assert history[3]["created_by"] == "/bin/sh -c #(nop) EXPOSE 1000/tcp"  # this instruction's ports only
+    assert history[4]["created_by"] == "/bin/sh -c #(nop) ARG A0=a0"
+    assert pycr("run", "--rm", "many", check=0).stdout == "last x1499 x1451\n/w2\n"
+    assert pycr("build", "-q", "-t", "many", ctx, check=0).stdout == first  # all from the cache
+    assert lines[1003] == "LABEL l200=v200"
+    lines[1003] = "LABEL l200=changed"
+    (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+    assert pycr("build", "-q", "-t", "many", ctx, check=0).stdout != first
+    assert config_of(pycr.store, "docker.io/library/many:latest")["config"]["Labels"]["l200"] == "changed"
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
