@@ -25,7 +25,7 @@ from pycr.core import ConfigError, PycrError
 from pycr.plugins import images
 from pycr.plugins.build import cache as cache_mod
 from pycr.plugins.build import dockerfile as df
-from pycr.plugins.build import copying, layers, metadata, sources
+from pycr.plugins.build import copying, layers, metadata, sources, urls
 from pycr.plugins.build.progress import Progress
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -54,6 +54,7 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
     registry_only: bool = False          # base images from registries only (the API's builds: no host files)
+    no_local_urls: bool = False          # ADD URL: never this host's or a link-local address (the API's builds)
 
 
 @dataclass
@@ -551,7 +552,7 @@ class DockerfileBuilder:
                 body = heredocs[src.lstrip("<-")].encode()
                 found.append(sources.Source(src.lstrip("<-"), False, [sources.Entry("", None, None, body)]))
             elif ins.cmd == "ADD" and copying.is_url(src):
-                found.append(sources.fetch(src, where, tempfile.mkdtemp(dir=self.tmp)))
+                found.append(urls.fetch(src, where, tempfile.mkdtemp(dir=self.tmp), self.req.no_local_urls))
             elif self.req.context is None:
                 raise ConfigError(f"{where}: {src}: there is no build context (the Dockerfile came from stdin)")
             else:

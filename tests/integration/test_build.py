@@ -345,6 +345,72 @@ EOT
     assert out[-3:] == ["b", "fetched", "line one"]
 
 
+# GET /f.txt: BODY; GET /to?URL: a 302 to URL.  Prints "ready" once listening.
+_SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/to?"):
+            self.send_response(302); self.send_header("Location", self.path[4:]); self.end_headers(); return
+        body = sys.argv[2].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+srv = http.server.HTTPServer((sys.argv[1], 8080), H)
+print("ready", flush=True)
+srv.serve_forever()
+"""
+
+
+def test_no_local_urls_refuses_this_host_and_link_local_not_a_peer(pycr, tmp_path):
+    """``--no-local-urls`` (what pycr serve builds with): ADD fetches from a peer, never from this
+    host's loopback or own addresses or link-local, a redirect included (checked on each hop)."""
+    from tests.helpers.netns import drop_nethost, make_nethost
+
+    h = make_nethost()  # "the host" (192.0.2.1 on wan0) and a peer (192.0.2.2)
+    servers = []
+    try:
+        for ns, bind, body in ((h.wan, "192.0.2.2", "peer\n"), (h.name, "0.0.0.0", "host\n")):
+            servers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", _SERVER, bind, body],
+                                            stdout=subprocess.PIPE, text=True))
+            assert servers[-1].stdout.readline() == "ready\n"
+        env = {**os.environ, "PYCR_STORAGE": str(pycr.store)}
+
+        def build(url: str, *flags: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["nsenter", f"--net=/run/netns/{h.name}", sys.executable, "-m",
+                                   "pycr.core.cli.main", "--root", str(tmp_path / "run"), "build", "-q", *flags,
+                                   "-t", "fetched", "-"], input=f"FROM scratch\nADD {url} /f\n",
+                                  capture_output=True, text=True, env=env, timeout=120)
+
+        def fetched() -> str:
+            layer = manifest_of(pycr.store, "docker.io/library/fetched:latest")["layers"][0]
+            with tarfile.open(pycr.store / "blobs/sha256" / layer["digest"][7:]) as tf:
+                return tf.extractfile("f").read().decode()
+
+        assert build("http://192.0.2.2:8080/f.txt", "--no-local-urls").returncode == 0 and fetched() == "peer\n"
+        assert build("http://127.0.0.1:8080/f.txt").returncode == 0 and fetched() == "host\n"  # not guarded
+        why = ": a build through the API fetches from no address of this host and none link-local (pycr serve " \
+              "--allow-privileged allows it)"
+        before = store_state(pycr.store)
+        for url, what in (("http://127.0.0.1:8080/f.txt", "127.0.0.1 is a loopback address"),
+                          ("http://localhost:8080/f.txt", "localhost (127.0.0.1) is a loopback address"),
+                          ("http://[::1]:8080/f.txt", "::1 is a loopback address"),
+                          ("http://0.0.0.0:8080/f.txt", "0.0.0.0 is the unspecified address"),
+                          ("http://192.0.2.1:8080/f.txt", "192.0.2.1 is an address of this host"),
+                          ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+                          ("http://192.0.2.2:8080/to?http://127.0.0.1:8080/f.txt", "127.0.0.1 is a loopback address"),
+                          ("http://2130706433:8080/f.txt", "2130706433 (127.0.0.1) is a loopback address")):
+            r = build(url, "--no-local-urls")
+            assert r.returncode != 0 and r.stderr.splitlines() == [
+                f"Dockerfile:2: ADD: cannot fetch {url}: {what}{why}"], r.stderr
+            assert store_state(pycr.store) == before
+    finally:
+        for p in servers:
+            p.kill()
+            p.wait()
+        drop_nethost(h)
+
+
 @pytest.mark.parametrize("rootfs", STRATEGIES)
 def test_failing_run_prints_output_and_code_and_names_nothing(pycr, tmp_path, rootfs):
     ctx = context(tmp_path, BASE + "RUN echo about to fail; echo on-stderr >&2; exit 3\n")
