@@ -1,0 +1,93 @@
+"""What each runtime command of ``podman run --rm IMAGE true`` costs, per runtime, in one
+interleaved run: podman is given a small bash wrapper as its runtime, which times the real
+runtime's command (bash's ``$EPOCHREALTIME``, no fork) and appends ``verb milliseconds`` to a
+log; the runtimes take turns, one ``podman run`` each per round. Prints the median per verb
+and runtime, and the ratio of each runtime to the last one named (runc by default).
+
+Uses the test helpers (a registry on 127.0.0.1 with busybox, podman with private storage).
+Run with a compiled install's interpreter, as bench/podman_run_vs_runc.py.
+Usage (root): VENV/bin/python bench/podman_runtime_commands.py [RUNS] [NAME=RUNTIME_PATH ...]
+(default runtimes: pycr-oci next to this interpreter, then runc)
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from tests.helpers.engines import PYCR_OCI, Podman  # noqa: E402
+from tests.helpers.registry import RegistryServer, push_busybox  # noqa: E402
+
+VERBS = ("create", "start", "state", "kill", "delete", "features")
+
+WRAPPER = """#!/bin/bash
+t0=$EPOCHREALTIME
+{runtime} "$@"
+rc=$?
+t1=$EPOCHREALTIME
+verb=other
+for a in "$@"; do case "$a" in {verbs}) verb=$a; break;; esac; done
+echo "$verb $(( (${{t1/./}} - ${{t0/./}}) ))" >> {log}
+exit $rc
+"""
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    runs = int(args.pop(0)) if args and args[0].isdigit() else 15
+    runtimes = [a.split("=", 1) for a in args] or [["pycr-oci", PYCR_OCI], ["runc", shutil.which("runc")]]
+    work = tempfile.mkdtemp(prefix="pycr-bench-rc-")
+    wrappers = {}
+    for name, path in runtimes:
+        log = os.path.join(work, f"{name}.log")
+        script = os.path.join(work, f"{name}.sh")
+        with open(script, "w") as f:
+            f.write(WRAPPER.format(runtime=path, verbs="|".join(VERBS), log=log))
+        os.chmod(script, 0o755)
+        wrappers[name] = (script, log)
+    print(f"load before: {os.getloadavg()}")
+    try:
+        with RegistryServer(os.path.join(work, "registry")) as reg:
+            ref = push_busybox(reg, "busybox", os.path.join(work, "img"))
+            with Podman(registry=reg.host) as pm:
+                pm.env.pop("PYTHONDONTWRITEBYTECODE", None)
+                pm("pull", "--tls-verify=false", ref)
+                for i in range(runs + 1):  # round 0 warms up, then its logs are dropped
+                    for name, (script, log) in wrappers.items():
+                        pm.runtime = script
+                        pm("run", "--rm", *pm.run_args(), ref, "true")
+                    if i == 0:
+                        for _, log in wrappers.values():
+                            os.unlink(log)
+        times: dict[str, dict[str, list[float]]] = {}
+        for name, (_, log) in wrappers.items():
+            for line in open(log):
+                verb, us = line.split()
+                times.setdefault(name, {}).setdefault(verb, []).append(int(us) / 1000)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    names = list(wrappers)
+    ref_name = names[-1]
+    verbs = [v for v in VERBS + ("other",) if any(v in times[n] for n in names)]
+    print(f"{'command (median ms)':<22}" + "".join(f"{n:>12}" for n in names)
+          + "".join(f"{n + '/' + ref_name:>20}" for n in names[:-1]))
+    sums = dict.fromkeys(names, 0.0)
+    for verb in verbs:
+        med = {n: statistics.median(times[n][verb]) * len(times[n][verb]) / runs for n in names}
+        for n in names:
+            sums[n] += med[n]
+        print(f"{verb + ' (x' + str(len(times[names[0]][verb]) // runs) + ')':<22}"
+              + "".join(f"{med[n]:>12.1f}" for n in names)
+              + "".join(f"{med[n] / med[ref_name]:>20.2f}" for n in names[:-1]))
+    print(f"{'sum':<22}" + "".join(f"{sums[n]:>12.1f}" for n in names)
+          + "".join(f"{sums[n] / sums[ref_name]:>20.2f}" for n in names[:-1]))
+    print(f"load after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
