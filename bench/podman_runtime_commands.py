@@ -1,8 +1,9 @@
 """What each runtime command of ``podman run --rm IMAGE true`` costs, per runtime, in one
 interleaved run: podman is given a small bash wrapper as its runtime, which times the real
-runtime's command (bash's ``$EPOCHREALTIME``, no fork) and appends ``verb milliseconds`` to a
-log; the runtimes take turns, one ``podman run`` each per round. Prints the median per verb
-and runtime, and the ratio of each runtime to the last one named (runc by default).
+runtime's command (bash's ``time``: wall, user and system time of it and the children it
+waited for, no fork) into a log; the runtimes take turns, one ``podman run`` each per round.
+Prints the median wall and CPU (user + system) per verb and runtime, and the ratio of each
+runtime to the last one named (runc by default). CPU is the steadier number on a loaded machine.
 
 Uses the test helpers (a registry on 127.0.0.1 with busybox, podman with private storage).
 Run with a compiled install's interpreter, as bench/podman_run_vs_runc.py.
@@ -25,14 +26,11 @@ from tests.helpers.registry import RegistryServer, push_busybox  # noqa: E402
 VERBS = ("create", "start", "state", "kill", "delete", "features")
 
 WRAPPER = """#!/bin/bash
-t0=$EPOCHREALTIME
-{runtime} "$@"
-rc=$?
-t1=$EPOCHREALTIME
 verb=other
 for a in "$@"; do case "$a" in {verbs}) verb=$a; break;; esac; done
-echo "$verb $(( (${{t1/./}} - ${{t0/./}}) ))" >> {log}
-exit $rc
+exec 4>&2
+TIMEFORMAT="$verb %3R %3U %3S"
+{{ time {runtime} "$@" 2>&4 4>&- ; }} 2>>{log}
 """
 
 
@@ -63,28 +61,30 @@ def main() -> int:
                     if i == 0:
                         for _, log in wrappers.values():
                             os.unlink(log)
-        times: dict[str, dict[str, list[float]]] = {}
+        times: dict[str, dict[str, list[tuple[float, float]]]] = {}
         for name, (_, log) in wrappers.items():
             for line in open(log):
-                verb, us = line.split()
-                times.setdefault(name, {}).setdefault(verb, []).append(int(us) / 1000)
+                verb, real, user, system = line.split()
+                times.setdefault(name, {}).setdefault(verb, []).append(
+                    (float(real) * 1000, (float(user) + float(system)) * 1000))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     names = list(wrappers)
     ref_name = names[-1]
     verbs = [v for v in VERBS + ("other",) if any(v in times[n] for n in names)]
-    print(f"{'command (median ms)':<22}" + "".join(f"{n:>12}" for n in names)
-          + "".join(f"{n + '/' + ref_name:>20}" for n in names[:-1]))
-    sums = dict.fromkeys(names, 0.0)
-    for verb in verbs:
-        med = {n: statistics.median(times[n][verb]) * len(times[n][verb]) / runs for n in names}
-        for n in names:
-            sums[n] += med[n]
-        print(f"{verb + ' (x' + str(len(times[names[0]][verb]) // runs) + ')':<22}"
-              + "".join(f"{med[n]:>12.1f}" for n in names)
-              + "".join(f"{med[n] / med[ref_name]:>20.2f}" for n in names[:-1]))
-    print(f"{'sum':<22}" + "".join(f"{sums[n]:>12.1f}" for n in names)
-          + "".join(f"{sums[n] / sums[ref_name]:>20.2f}" for n in names[:-1]))
+    for column, what in ((0, "wall"), (1, "CPU")):
+        print(f"{'median ' + what + ' ms':<22}" + "".join(f"{n:>12}" for n in names)
+              + "".join(f"{n + '/' + ref_name:>20}" for n in names[:-1]))
+        sums = dict.fromkeys(names, 0.0)
+        for verb in verbs:
+            per_run = len(times[names[0]][verb]) / runs  # calls of this verb in one podman run
+            med = {n: statistics.median(t[column] for t in times[n][verb]) * per_run for n in names}
+            for n in names:
+                sums[n] += med[n]
+            print(f"{verb + ' (x' + format(per_run, 'g') + ')':<22}" + "".join(f"{med[n]:>12.1f}" for n in names)
+                  + "".join(f"{med[n] / med[ref_name]:>20.2f}" for n in names[:-1]))
+        print(f"{'sum':<22}" + "".join(f"{sums[n]:>12.1f}" for n in names)
+              + "".join(f"{sums[n] / sums[ref_name]:>20.2f}" for n in names[:-1]))
     print(f"load after: {os.getloadavg()}")
     return 0
 
