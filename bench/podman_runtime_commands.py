@@ -1,8 +1,8 @@
 """What each runtime command of ``podman run --rm IMAGE true`` costs, per runtime, in one
 interleaved run: podman is given a small bash wrapper as its runtime, which times the real
 runtime's command (bash's ``time``: wall, user and system time of it and the children it
-waited for, no fork) into a log; the runtimes take turns, one ``podman run`` each per round.
-Prints the median wall and CPU (user + system) per verb and runtime, and the ratio of each
+waited for, no fork) into a log; the runtimes take turns, one ``podman run`` each per round,
+each round starting with the next.  Prints the median wall and CPU (user + system) per verb and runtime, and the ratio of each
 runtime to the last one named (runc by default). CPU is the steadier number on a loaded machine.
 
 Uses the test helpers (a registry on 127.0.0.1 with busybox, podman with private storage).
@@ -54,8 +54,10 @@ def main() -> int:
             with Podman(registry=reg.host) as pm:
                 pm.env.pop("PYTHONDONTWRITEBYTECODE", None)
                 pm("pull", "--tls-verify=false", ref)
+                order = list(wrappers.values())
                 for i in range(runs + 1):  # round 0 warms up, then its logs are dropped
-                    for name, (script, log) in wrappers.items():
+                    # each round starts with the next runtime: a run may pay for the tail of the one before
+                    for script, log in order[i % len(order):] + order[:i % len(order)]:
                         pm.runtime = script
                         pm("run", "--rm", *pm.run_args(), ref, "true")
                     if i == 0:
