@@ -2,8 +2,9 @@
 interleaved run: podman is given a small bash wrapper as its runtime, which times the real
 runtime's command (bash's ``time``: wall, user and system time of it and the children it
 waited for, no fork) into a log; the runtimes take turns, one ``podman run`` each per round,
-each round starting with the next.  Prints the median wall and CPU (user + system) per verb and runtime, and the ratio of each
-runtime to the last one named (runc by default). CPU is the steadier number on a loaded machine.
+each round starting with the next.  Prints the median wall and CPU (user + system) per verb
+and runtime, and the ratio of each runtime to the last one named (runc by default); CPU is the
+steadier number on a loaded machine.
 
 Uses the test helpers (a registry on 127.0.0.1 with busybox, podman with private storage).
 Run with a compiled install's interpreter, as bench/podman_run_vs_runc.py.
