@@ -3,7 +3,8 @@ interleaved run: podman is given a small bash wrapper as its runtime, which time
 runtime's command (bash's ``time``: wall, user and system time of it and the children it
 waited for, no fork) into a log; the runtimes take turns, one ``podman run`` each per round,
 each round starting with the next.  Prints the median wall and CPU (user + system) per verb
-and runtime, and the ratio of each runtime to the last one named (runc by default); CPU is the
+and runtime, the median of the whole ``podman run`` per runtime (timed here, in the same
+rounds), and the ratio of each runtime to the last one named (runc by default); CPU is the
 steadier number on a loaded machine.
 
 Uses the test helpers (a registry on 127.0.0.1 with busybox, podman with private storage).
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,18 +51,22 @@ def main() -> int:
         os.chmod(script, 0o755)
         wrappers[name] = (script, log)
     print(f"load before: {os.getloadavg()}")
+    whole: dict[str, list[float]] = {}  # the whole `podman run --rm`, wrapper included, per runtime
     try:
         with RegistryServer(os.path.join(work, "registry")) as reg:
             ref = push_busybox(reg, "busybox", os.path.join(work, "img"))
             with Podman(registry=reg.host) as pm:
                 pm.env.pop("PYTHONDONTWRITEBYTECODE", None)
                 pm("pull", "--tls-verify=false", ref)
-                order = list(wrappers.values())
+                order = list(wrappers.items())
                 for i in range(runs + 1):  # round 0 warms up, then its logs are dropped
                     # each round starts with the next runtime: a run may pay for the tail of the one before
-                    for script, log in order[i % len(order):] + order[:i % len(order)]:
+                    for name, (script, log) in order[i % len(order):] + order[:i % len(order)]:
                         pm.runtime = script
+                        t0 = time.perf_counter()
                         pm("run", "--rm", *pm.run_args(), ref, "true")
+                        if i:
+                            whole.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
                     if i == 0:
                         for _, log in wrappers.values():
                             os.unlink(log)
@@ -88,6 +94,8 @@ def main() -> int:
                   + "".join(f"{med[n] / med[ref_name]:>20.2f}" for n in names[:-1]))
         print(f"{'sum':<22}" + "".join(f"{sums[n]:>12.1f}" for n in names)
               + "".join(f"{sums[n] / sums[ref_name]:>20.2f}" for n in names[:-1]))
+    print(f"{'podman run --rm (ms)':<22}" + "".join(f"{statistics.median(whole[n]):>12.1f}" for n in names)
+          + "".join(f"{statistics.median(whole[n]) / statistics.median(whole[ref_name]):>20.2f}" for n in names[:-1]))
     print(f"load after: {os.getloadavg()}")
     return 0
 
