@@ -15,6 +15,7 @@ from pycr.core.errors import (  # noqa: F401  (cheap, always needed)
     CleanupError,
     ConfigError,
     ContainerNotFound,
+    ExecutableError,
     PluginError,
     PycrError,
     StateError,
@@ -74,7 +75,7 @@ _LAZY = {
 }
 
 __all__ = sorted(
-    ["CleanupError", "ConfigError", "ContainerNotFound", "PluginError", "PycrError", "StateError", *_LAZY]
+    ["CleanupError", "ConfigError", "ContainerNotFound", "ExecutableError", "PluginError", "PycrError", "StateError", *_LAZY]
 )
 
 

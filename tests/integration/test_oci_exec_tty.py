@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -122,6 +123,35 @@ def test_exec_errors_are_one_line_and_logged(oci, running, tmp_path):
     assert r.returncode != 0 and str(bad) in r.stderr
     r = oci("exec", "nosuch", "true", check=False)
     assert "does not exist" in r.stderr
+
+
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc is the reference for these codes (scripts/install.sh)")
+def test_exec_exit_codes_are_runcs(oci, tmp_path):
+    """runc exec exits 255 when it cannot start the process (a missing or unrunnable file,
+    no such container), 1 when execve itself refuses the file, else the process's status:
+    pycr-oci does the same, measured against runc on the same kind of bundle in one run."""
+    runc_root = str(tmp_path / "runc-state")
+    cid = f"codes-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    tools = {"pycr-oci": lambda *a: oci(*a, check=False),
+             "runc": lambda *a: run(["runc", "--root", runc_root, *a], check=False, timeout=60)}
+    try:
+        for name, tool in tools.items():
+            bundle = make_bundle(str(tmp_path / f"b-{name}"), ["sleep", "1000"])
+            with open(os.path.join(bundle, "rootfs", "garbage"), "wb") as f:
+                f.write(b"garbage\0\1\2")
+            os.chmod(os.path.join(bundle, "rootfs", "garbage"), 0o755)
+            assert tool("create", "--bundle", bundle, cid).returncode == 0
+            assert tool("start", cid).returncode == 0
+        for argv in (["no-such-program"], ["/no/such"], ["/etc"], ["/etc/passwd"], ["/garbage"],
+                     ["sh", "-c", "exit 9"]):
+            codes = {name: tool("exec", cid, *argv).returncode for name, tool in tools.items()}
+            assert codes["pycr-oci"] == codes["runc"], (argv, codes)
+        assert codes["runc"] == 9
+        codes = {name: tool("exec", cid + "-none", "true").returncode for name, tool in tools.items()}
+        assert codes == {"pycr-oci": 255, "runc": 255}
+    finally:
+        for tool in tools.values():
+            tool("delete", "--force", cid)
 
 
 def test_exec_in_stopped_container_refused(oci, tmp_path):
