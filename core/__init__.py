@@ -44,6 +44,7 @@ _LAZY = {
     "ContentStore": ("pycr.core.store", "ContentStore"),
     "NetworkDriver": ("pycr.core.network", "NetworkDriver"),
     "set_network_namespace": ("pycr.core.network", "set_network_namespace"),
+    "exposed_port_keys": ("pycr.core.network", "exposed_port_keys"),
     "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
     "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers.api import serving
 from tests.helpers.netns import network_leftovers, ping_answered
+from tests.integration.test_api_http import call
 from tests.integration.test_network_bridge import SERVE, fetch
 
 pytestmark = pytest.mark.root
@@ -81,6 +82,30 @@ def test_publish_all_exposed_ports(clean):
     finally:
         a.docker("rm", "-f", "all")
         a.docker("rmi", "pycr-test/exposed")
+
+
+def test_expose_and_exposed_ports_are_kept_shown_and_published(clean):
+    """docker run --expose (the API's ExposedPorts): in inspect's Config, published by -P; a key that
+    names a host address or port is refused with one line and nothing is made."""
+    a, h = clean
+    a.docker("run", "-d", "--name", "ex", "--expose", "80", "--expose", "7000-7001/udp", "-P", a.manage.image,
+             "sh", "-c", SERVE, check=0)
+    info = json.loads(a.docker("inspect", "ex", check=0).stdout)[0]
+    assert info["Config"]["ExposedPorts"] == {"80/tcp": {}, "7000/udp": {}, "7001/udp": {}}
+    assert sorted(info["NetworkSettings"]["Ports"]) == ["7000/udp", "7001/udp", "80/tcp"]
+    port = a.docker("port", "ex", "80", check=0).stdout.split()[0].rsplit(":", 1)[1]
+    assert fetch(h, f"http://192.0.2.1:{port}/").startswith("hello-from-")
+    before = a.docker("ps", "-aq", check=0).stdout
+    for key in ("127.0.0.1:9998:80/tcp", "9998:80", "80-90/tcp", "80/sctp"):
+        body = {"Image": a.manage.image, "Cmd": ["true"], "ExposedPorts": {key: {}},
+                "HostConfig": {"PublishAllPorts": True}}
+        status, _, raw = call(a, "POST", "/containers/create", json.dumps(body).encode(),
+                              {"Content-Type": "application/json"})
+        msg = json.loads(raw)["message"]
+        assert status == 400 and msg.startswith(f"ExposedPorts: key {key!r} is not PORT[/tcp|udp]"), (status, msg)
+        assert "\n" not in msg
+    assert a.docker("ps", "-aq", check=0).stdout == before  # nothing made
+    assert "dport 9998" not in h.nft()
 
 
 def test_network_modes_and_user_networks(clean):

@@ -183,6 +183,26 @@ def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
     assert h.nft().count(f"dport {port}") == 1
 
 
+def test_expose_is_kept_shown_and_published_by_P(net):
+    p, h = net
+    before = _container_dirs(p)
+    for bad in ("127.0.0.1:9998:80/tcp", "9998:80", "80/sctp", "0", "70000", "90-80", "80-", "http"):
+        r = p("run", "-d", "--expose", bad, p.image, "true")
+        assert (r.returncode, r.stderr.count("\n")) == (125, 1) and r.stderr.startswith(f"--expose: {bad!r} is not "), r
+        r = p("create", "--expose", "80", "--expose", bad, p.image, "true")
+        assert r.returncode == 1 and r.stderr.startswith(f"--expose: {bad!r} is not PORT[-LAST][/tcp|udp]"), r
+    assert _container_dirs(p) == before and p.ps() == []  # nothing made
+    cid = p.run_d("--name", "ex", "--expose", "80", "--expose", "9000-9001/udp", "-P", p.image, "sh", "-c", SERVE)
+    assert p.inspect("ex")["Config"]["ExposedPorts"] == {"80/tcp": {}, "9000/udp": {}, "9001/udp": {}}
+    lines = p("port", "ex", check=0).stdout.splitlines()
+    assert [line.split(" -> ")[0] for line in lines] == ["80/tcp", "9000/udp", "9001/udp"], lines
+    port = int(lines[0].rsplit(":", 1)[1])
+    assert fetch(h, f"http://127.0.0.1:{port}/") == f"hello-from-{cid[:12]}\n"
+    p.run_d("--name", "quiet", "--expose", "80", p.image, "sleep", "1000")  # exposed, not published without -P
+    assert p.inspect("quiet")["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert p("port", "quiet", check=0).stdout == ""
+
+
 def test_pycr_bench_compares_network_drivers(net, tmp_path):
     p, h = net
     pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
