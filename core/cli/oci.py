@@ -187,6 +187,16 @@ def _args_exec(p):
 
 
 def do_exec(opts, a):
+    from pycr.core.errors import ExecutableError, PycrError
+
+    try:
+        return _exec(opts, a)
+    except PycrError as e:  # runc: 255 when exec fails, 1 when execve itself refused the file
+        e.exit_code = 1 if isinstance(e, ExecutableError) and e.at_execve else 255
+        raise
+
+
+def _exec(opts, a):
     from pycr.core.runtime import exec as ex
 
     if a.label:  # never dropped silently: the process would run unconfined

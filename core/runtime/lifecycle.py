@@ -13,7 +13,7 @@ import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
 
-from pycr.core.errors import ConfigError, ContainerNotFound, PycrError, StateError
+from pycr.core.errors import ConfigError, ContainerNotFound, ExecutableError, PycrError, StateError
 from pycr.core.runtime.state import Container, check_id, proc_start_time
 
 
@@ -247,6 +247,8 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             if why.endswith(f"before sending {sync.READY!r}") and (config.get("linux") or {}).get("seccomp"):
                 why += (" (linux.seccomp is loaded just before: a profile that refuses a call the init still "
                         "makes -- sendto, read, openat, execve -- stops it there)")
+            if e.command:
+                raise ExecutableError(f"container {cid}: {why}", e.command) from None
             raise PycrError(f"container {cid}: {why}") from None
         finally:
             parent.close()
