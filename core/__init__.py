@@ -15,6 +15,7 @@ from pycr.core.errors import (  # noqa: F401  (cheap, always needed)
     CleanupError,
     ConfigError,
     ContainerNotFound,
+    ExecutableError,
     PluginError,
     PycrError,
     StateError,
@@ -43,6 +44,7 @@ _LAZY = {
     "ContentStore": ("pycr.core.store", "ContentStore"),
     "NetworkDriver": ("pycr.core.network", "NetworkDriver"),
     "set_network_namespace": ("pycr.core.network", "set_network_namespace"),
+    "exposed_port_keys": ("pycr.core.network", "exposed_port_keys"),
     "open_store": ("pycr.core.store", "open_store"),
     "cap_mask": ("pycr.core.linux.caps", "cap_mask"),
     "CAPABILITIES": ("pycr.core.linux.caps", "CAPABILITIES"),
@@ -74,7 +76,7 @@ _LAZY = {
 }
 
 __all__ = sorted(
-    ["CleanupError", "ConfigError", "ContainerNotFound", "PluginError", "PycrError", "StateError", *_LAZY]
+    ["CleanupError", "ConfigError", "ContainerNotFound", "ExecutableError", "PluginError", "PycrError", "StateError", *_LAZY]
 )
 
 

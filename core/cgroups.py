@@ -106,6 +106,13 @@ class CgroupDriver:
     def is_frozen(self) -> bool:
         raise NotImplementedError
 
+    def freezer_files(self) -> list[list[str]] | None:
+        """``[path, line]`` pairs: the cgroup is frozen when one of these files holds its line, exactly
+        as :meth:`is_frozen` decides (a missing file: not frozen).  Recorded at create, so ``start``,
+        ``state`` and ``kill`` read them without importing the driver.  None (the default): they
+        ask :meth:`is_frozen`."""
+        return None
+
     def kill_all(self, sig: int) -> None:
         """Send ``sig`` to every process in the cgroup."""
         for pid in self.pids():

@@ -26,6 +26,20 @@ class StateError(PycrError):
     """The container exists but is in the wrong state for the operation."""
 
 
+class ExecutableError(PycrError):
+    """The process's executable is missing (``missing``) or cannot be run.
+
+    ``at_execve``: execve itself refused it (ENOEXEC, a missing interpreter),
+    after every other step succeeded.  docker exits 127 for a missing
+    command and 126 for one it cannot run; runc exits 255 from ``exec``
+    for a failed lookup and 1 for a refused execve."""
+
+    def __init__(self, message: str, command: str):
+        super().__init__(message)
+        self.missing = command.startswith("missing")
+        self.at_execve = command.endswith("-execve")
+
+
 class PluginError(PycrError):
     """A plugin or driver could not be found, loaded or chosen."""
 

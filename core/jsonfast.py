@@ -46,11 +46,46 @@ def load(f):
     return loads(f.read())
 
 
-def dumps(value, sort_keys: bool = False) -> str:
-    """``json.dumps(value)`` (default separators, ASCII, circular check)."""
+def dumps(value, sort_keys: bool = False, indent: int | None = None) -> str:
+    """``json.dumps(value, sort_keys=..., indent=...)`` (default separators, ASCII, circular check).
+    ``_json``'s encoder cannot indent: with ``indent``, dicts and lists are laid out here, as json's
+    Python encoder does, and everything else goes through the C encoder."""
+    if indent is not None:
+        return _indented(value, " " * indent, "\n", sort_keys, set())
     encode = _json.make_encoder({}, _default, _json.encode_basestring_ascii, None, ": ", ", ",
                                 sort_keys, False, True)
     return "".join(encode(value, 0))
+
+
+def _indented(value, step: str, newline: str, sort_keys: bool, seen: set) -> str:
+    """``value`` laid out as json's encoder does with an indent (``newline``: a line break and the
+    current level's indentation); ``seen``: the containers being written, for json's circular check."""
+    if not isinstance(value, (dict, list, tuple)):
+        return dumps(value)
+    if not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    if id(value) in seen:
+        raise ValueError("Circular reference detected")
+    seen.add(id(value))
+    inner = newline + step
+    if isinstance(value, dict):
+        items = sorted(value.items()) if sort_keys else value.items()
+        parts = [f"{dumps(_key(k))}: {_indented(v, step, inner, sort_keys, seen)}" for k, v in items]
+        opening, closing = "{", "}"
+    else:
+        parts = [_indented(v, step, inner, sort_keys, seen) for v in value]
+        opening, closing = "[", "]"
+    seen.discard(id(value))
+    return opening + inner + ("," + inner).join(parts) + newline + closing
+
+
+def _key(k) -> str:
+    """A dict key as json writes it: str as is, numbers, True/False/None as their JSON text."""
+    if isinstance(k, str):
+        return k
+    if k is True or k is False or k is None or isinstance(k, (int, float)):
+        return dumps(k)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
 
 
 def dump(value, f) -> None:

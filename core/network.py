@@ -39,3 +39,18 @@ def set_network_namespace(config: dict, entry: dict | None) -> None:
     """Replace the ``network`` entry of ``linux.namespaces`` with ``entry`` (None: the host's)."""
     ns = [n for n in config["linux"].get("namespaces", []) if n.get("type") != "network"]
     config["linux"]["namespaces"] = ns + ([entry] if entry else [])
+
+
+def exposed_port_keys(text: str, *, ranges: bool = True) -> list[str]:
+    """``PORT[/tcp|udp]`` (with ``ranges`` also ``FIRST-LAST[/PROTO]``) -> docker's
+    ``ExposedPorts`` keys, one per port (``80/tcp``).  The one rule for an
+    image's keys, ``--expose`` and the API's ``ExposedPorts``: a port is
+    1-65535 and nothing else (no host address, no host port).  ValueError
+    (the caller names the field) otherwise."""
+    port, _, proto = text.partition("/")
+    first, dash, last = port.partition("-") if ranges else (port, "", "")
+    if not (first.isdigit() and (not dash or last.isdigit()) and proto in ("", "tcp", "udp")
+            and 0 < int(first) <= int(last if dash else first) <= 65535):
+        raise ValueError(f"{text!r} is not PORT{'[-LAST]' if ranges else ''}[/tcp|udp] (a port from 1 to 65535)")
+    return [f"{n}/{proto or 'tcp'}" for n in range(int(first), int(last if dash else first) + 1)]
+

@@ -55,6 +55,12 @@ def state_root(tmp_path_factory):
     subprocess.run(["rm", "-rf", root], check=False)
 
 
+def new_id(label: str) -> str:
+    """A container id or name of this run (``ID_PREFIX``, a random tail): two suites at once
+    never share one, and the leak check counts what it names as this run's."""
+    return f"{ID_PREFIX}{label}-{uuid.uuid4().hex[:6]}"
+
+
 @pytest.fixture
 def cid():
     return ID_PREFIX + uuid.uuid4().hex[:10]

@@ -96,8 +96,7 @@ def do_start(opts, a):
 
 
 def do_state(opts, a):
-    import json
-
+    from pycr.core import jsonfast as json  # json itself imports re and enum: more than the rest of `state`
     from pycr.core.runtime import lifecycle
 
     print(json.dumps(lifecycle.state(opts, a.id), indent=2))
@@ -138,7 +137,7 @@ def _wants_terminal(bundle: str) -> bool:
 
 
 def do_list(opts, a):
-    import json
+    from pycr.core import jsonfast as json
 
     from pycr.core.runtime import lifecycle
 
@@ -188,6 +187,16 @@ def _args_exec(p):
 
 
 def do_exec(opts, a):
+    from pycr.core.errors import ExecutableError, PycrError
+
+    try:
+        return _exec(opts, a)
+    except PycrError as e:  # runc: 255 when exec fails, 1 when execve itself refused the file
+        e.exit_code = 1 if isinstance(e, ExecutableError) and e.at_execve else 255
+        raise
+
+
+def _exec(opts, a):
     from pycr.core.runtime import exec as ex
 
     if a.label:  # never dropped silently: the process would run unconfined
@@ -216,7 +225,7 @@ def _args_ps(p):
 
 
 def do_ps(opts, a):
-    import json
+    from pycr.core import jsonfast as json
 
     from pycr.core.runtime import live
 
@@ -268,7 +277,7 @@ def _args_events(p):
 
 def do_events(opts, a):
     import gc
-    import json
+    from pycr.core import jsonfast as json
 
     from pycr.core.errors import ConfigError
 
@@ -295,7 +304,7 @@ def _args_features(p):
 
 
 def do_features(opts, a):
-    import json
+    from pycr.core import jsonfast as json
 
     from pycr.core.plugins import get_manager
     from pycr.core.runtime.features import features

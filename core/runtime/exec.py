@@ -34,7 +34,7 @@ import contextlib
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 
-from pycr.core.errors import ConfigError, PycrError, StateError
+from pycr.core.errors import ConfigError, ExecutableError, PycrError, StateError
 from pycr.core.runtime import sync
 
 #: joined in this order: the user namespace first (it grants the rights for
@@ -195,6 +195,8 @@ def exec_process(opts, cid: str, process: dict, *, detach: bool = False, pid_fil
                 lifecycle._reap(pid)
                 raise
         except sync.InitFailed as e:
+            if e.command:
+                raise ExecutableError(f"container {cid}: exec failed: {e}", e.command) from None
             raise PycrError(f"container {cid}: exec failed: {e}") from None
         finally:
             parent.close()
@@ -275,9 +277,14 @@ def _process(chan, sc, proc, process: dict, console, init_mod, confine) -> None:
         init_mod.apply_confined(sc, ctx, confine, proc)
         init_mod.close_fds(3 + proc.preserve_fds, {chan.fileno()})
         init_mod.default_signals()
-        os.execve(exe, proc.args, env)
+        try:
+            os.execve(exe, proc.args, env)
+        except OSError as e:  # runc's words: "exec /x: exec format error"
+            reason = os.strerror(e.errno).lower() if e.errno else str(e)
+            raise sync.InitFailed(f"exec {exe}: {reason}",
+                                  command=init_mod.command_failure(e.errno) + "-execve") from None
     except sync.InitFailed as e:
-        init_mod._fail(chan, str(e))
+        init_mod._fail(chan, str(e), e.command)
     except OSError as e:
         init_mod._fail(chan, f"{e.strerror or e}{' ' + repr(e.filename) if e.filename else ''}")
     except BaseException as e:

@@ -20,9 +20,9 @@ from pycr.core.runtime.plan import InitContext, Plan, ProcessSpec
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _fail(chan: sync.Channel, msg: str) -> None:
+def _fail(chan: sync.Channel, msg: str, command: str | None = None) -> None:
     try:
-        chan.send(sync.ERROR, msg=msg)
+        chan.send(sync.ERROR, msg=msg, **({"command": command} if command else {}))
     finally:
         os._exit(1)
 
@@ -124,7 +124,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
         default_signals()
         exec_process(exe, proc.args, env)
     except sync.InitFailed as e:
-        _fail(chan, str(e))
+        _fail(chan, str(e), e.command)
     except OSError as e:
         where = f"{step.describe()}: " if step is not None else ""
         _fail(chan, f"{where}{e.strerror or e}{' ' + repr(e.filename) if e.filename else ''}")
@@ -201,16 +201,23 @@ def find_executable(proc: ProcessSpec) -> str:
         try:
             st = os.stat(path)
         except OSError as e:
-            raise sync.InitFailed(f'exec: "{name}": stat {path}: {os.strerror(e.errno).lower()}') from None
+            raise sync.InitFailed(f'exec: "{name}": stat {path}: {os.strerror(e.errno).lower()}',
+                                  command=command_failure(e.errno)) from None
         if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-            raise sync.InitFailed(f'exec: "{name}": permission denied')
+            raise sync.InitFailed(f'exec: "{name}": permission denied', command="not-executable")
         return path
     search = _env_dict(proc.env).get("PATH", DEFAULT_PATH)
     for d in search.split(":"):
         path = os.path.join(d or ".", name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path
-    raise sync.InitFailed(f'exec: "{name}": executable file not found in $PATH')
+    raise sync.InitFailed(f'exec: "{name}": executable file not found in $PATH', command="missing")
+
+
+def command_failure(errno: int) -> str:
+    """``InitFailed.command`` for an errno of stat or execve on the executable:
+    missing (ENOENT) or there but not runnable (EACCES, EISDIR, ENOEXEC...)."""
+    return "missing" if errno == 2 else "not-executable"
 
 
 def apply_process(sc: S.Syscalls, proc: ProcessSpec) -> None:

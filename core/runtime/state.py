@@ -95,15 +95,32 @@ class Container:
         return bool(self.pid) and proc_start_time(self.pid) == self.data.get("pid_start")
 
     def status(self, cgroup=None) -> str:
+        """Derived from the kernel; ``cgroup`` (the driver) tells paused apart, else the freezer
+        files its driver named at create (:meth:`frozen`)."""
         if not self.alive():
             return "stopped"
-        if cgroup is not None:
-            try:
-                if cgroup.is_frozen():
-                    return "paused"
-            except OSError:
-                pass
+        try:
+            if cgroup.is_frozen() if cgroup is not None else self.frozen():
+                return "paused"
+        except OSError:
+            pass
         return "created" if os.path.exists(self.fifo) else "running"
+
+    def knows_freezer(self) -> bool:
+        """Whether :meth:`frozen` can answer without the cgroup driver (create recorded its
+        ``freezer_files``, or the container has no cgroup)."""
+        return "freezer" in self.data or not self.data.get("cgroup")
+
+    def frozen(self) -> bool:
+        """The recorded freezer files say frozen: one holds its line (a missing file: destroyed)."""
+        for path, line in self.data.get("freezer") or ():
+            try:
+                with open(path) as f:
+                    if line in f.read().splitlines():
+                        return True
+            except FileNotFoundError:
+                pass
+        return False
 
     def oci_state(self, status: str | None = None) -> dict[str, object]:
         """The runtime-spec state object (what hooks get on stdin)."""

@@ -97,7 +97,7 @@ class Channel:
         if msg["type"] == kind:
             return msg
         if msg["type"] == ERROR:
-            raise InitFailed(msg.get("msg", "container init failed"))
+            raise InitFailed(msg.get("msg", "container init failed"), command=msg.get("command"))
         if msg["type"] == "eof":
             raise InitFailed(f"container init exited before sending {kind!r}")
         raise InitFailed(f"sync protocol: expected {kind!r}, got {msg['type']!r}")
@@ -110,7 +110,16 @@ class Channel:
 
 
 class InitFailed(Exception):
-    """The init (or stage1) reported a failure; the message is for the user."""
+    """The init (or stage1) reported a failure; the message is for the user.
+
+    ``command`` says when the failure is the process's executable itself:
+    ``"missing"`` (not found), ``"not-executable"`` (found, cannot be run),
+    and with ``"-execve"`` appended when execve itself refused it (runc tells
+    that one on the process's stderr and exits 1); ``None`` otherwise."""
+
+    def __init__(self, msg: str, command: str | None = None):
+        super().__init__(msg)
+        self.command = command
 
 
 def set_process_name(name: str) -> None:

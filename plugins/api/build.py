@@ -38,6 +38,8 @@ def _argv(request, context: str) -> list[str]:
             raise ApiError(400, f"{key}: pycr build does not support it")
     srv = srv_of(request)
     argv = [_pycr(), "--root", srv.opts.root, "build", "--registry-only"]
+    if not srv.allow_privileged:  # ADD URL runs in the server's network namespace: not its loopback (urls.py)
+        argv.append("--no-local-urls")
     for tag in q.getall("t", []):
         registry_only("t", tag)
         argv += ["-t", tag]

@@ -17,7 +17,7 @@ import json
 import os
 import re
 
-from pycr.core import is_under, steps
+from pycr.core import exposed_port_keys, is_under, steps
 from pycr.plugins.api.errors import ApiError, bool_field, object_field, unsupported
 
 INT64_MAX = 2**63 - 1  # docker's fields are Go int64s: a bigger number is refused by its decoder
@@ -108,8 +108,13 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
                                                "StdinOnce", "Tty", "NetworkDisabled")}
     flags.update({key: bool_field(host, key, "HostConfig.") for key in ("Privileged", "ReadonlyRootfs", "AutoRemove",
                                                                    "Init", "PublishAllPorts")})
-    for key in ("ExposedPorts", "Volumes"):
-        object_field(body, key)
+    object_field(body, "Volumes")
+    expose = list(object_field(body, "ExposedPorts"))
+    for key in expose:  # the rule of an image's keys: a container port, never a host address or port
+        try:
+            exposed_port_keys(str(key), ranges=False)
+        except ValueError as e:
+            raise ApiError(400, f"ExposedPorts: key {e}") from None
     for key in _HOST_UNSUPPORTED:
         if key == "MemorySwappiness" and host.get(key) in (None, -1):
             continue
@@ -212,6 +217,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
           "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases,
+          "expose": expose,
           # the runtime checks each bind again when it mounts it, on what it mounts (not only here, at create)
           "annotations": {steps.BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),

@@ -10,7 +10,6 @@ from pycr.plugins.api.errors import ApiError, bool_field, unsupported
 from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
 
 FILTERS = ("name", "id", "driver", "type", "label")
-MTU_OPTION = "com.docker.network.driver.mtu"  # docker's bridge driver option, as `docker network create -o`
 
 
 def shape(st, net: dict) -> dict:
@@ -24,7 +23,7 @@ def shape(st, net: dict) -> dict:
             "Driver": "bridge", "EnableIPv6": False, "Internal": False, "Attachable": False, "Ingress": False,
             "IPAM": {"Driver": "default", "Options": None, "Config": d["IPAM"]["Config"]},
             "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": members,
-            "Options": {"com.docker.network.bridge.name": d["Bridge"], MTU_OPTION: str(d["MTU"])},
+            "Options": d["Options"],
             "Labels": d["Labels"]}
 
 
@@ -72,11 +71,13 @@ def _inspect(ref: str) -> dict:
     return shape(st, find(st, ref))
 
 
-def _create(name: str, subnet: str | None, driver: str, labels: dict, mtu: int | None = None) -> dict:
+def _create(name: str, subnet: str | None, driver: str, labels: dict, gateway: str | None = None,
+            options: dict | None = None) -> dict:
     from pycr.plugins.api import layers
     from pycr.plugins.network.verb_network import create
 
-    return {"Id": create(layers.networks(), name, subnet, driver, labels, mtu)["id"], "Warning": ""}
+    return {"Id": create(layers.networks(), name, subnet, driver, labels, gateway=gateway, options=options)["id"],
+            "Warning": ""}
 
 
 def _remove(ref: str) -> None:
@@ -125,24 +126,22 @@ async def create(request):
         if flags[key]:
             raise unsupported(key)
     options = body.get("Options") or {}
-    if not isinstance(options, dict) or set(options) - {MTU_OPTION}:
-        raise unsupported("Options", f"only {MTU_OPTION}")
-    mtu = options.get(MTU_OPTION)
-    if mtu is not None and not (isinstance(mtu, str) and mtu.isdigit()):
-        raise ApiError(400, f"Options.{MTU_OPTION}: expected a number as a string")
+    if not isinstance(options, dict) or not all(isinstance(v, str) for v in options.values()):
+        raise ApiError(400, "Options: expected an object of strings")
     ipam = body.get("IPAM") or {}
     if not isinstance(ipam, dict) or (ipam.get("Driver") or "default") != "default" or ipam.get("Options"):
         raise unsupported("IPAM", "only the default IPAM driver without options")
     configs = ipam.get("Config") or []
     if not isinstance(configs, list) or len(configs) > 1 or any(
-            not isinstance(c, dict) or set(c) - {"Subnet"} or not isinstance(c.get("Subnet") or "", str)
-            for c in configs):
-        raise unsupported("IPAM.Config", "one {Subnet} at most (the gateway is the subnet's first address)")
-    subnet = configs[0].get("Subnet") if configs else None
+            not isinstance(c, dict) or set(c) - {"Subnet", "Gateway"}
+            or not all(isinstance(c.get(k) or "", str) for k in ("Subnet", "Gateway")) for c in configs):
+        raise unsupported("IPAM.Config", "one {Subnet, Gateway} at most")
+    subnet = (configs[0].get("Subnet") or None) if configs else None
+    gateway = (configs[0].get("Gateway") or None) if configs else None
     driver = body.get("Driver") or "bridge"
     if not isinstance(driver, str):
         raise ApiError(400, "Driver: expected a string")
-    out = await srv_of(request).change(_create, body["Name"], subnet, driver, labels, int(mtu) if mtu else None)
+    out = await srv_of(request).change(_create, body["Name"], subnet, driver, labels, gateway, options)
     return jsonr(out, status=201)
 
 

@@ -185,6 +185,7 @@ def container_inspect(rec) -> dict:
                    "Cmd": d.get("Cmd") if d else cmd, "Image": rec.data.get("image"),
                    "Volumes": None, "WorkingDir": d.get("WorkingDir", ""), "Entrypoint": d.get("Entrypoint"),
                    "OnBuild": None, "Labels": d.get("Labels") or {},
+                   "ExposedPorts": base["Config"]["ExposedPorts"],
                    "StopSignal": rec.data.get("stop_signal", "SIGTERM")},
         "NetworkSettings": network_settings(rec, base["NetworkSettings"]),
     }

@@ -45,7 +45,8 @@ class Cache:
         return rec
 
     def put(self, key: str, rec: dict) -> None:
-        images.store.atomic_write(os.path.join(self.dir, key + ".json"), json.dumps(rec).encode())
+        # not fsynced: a record a crash loses or empties is a miss (get reads it as JSON, checks its blobs)
+        images.store.atomic_write(os.path.join(self.dir, key + ".json"), json.dumps(rec).encode(), durable=False)
 
     def prune(self) -> tuple[int, int, int]:
         """Drop every record and collect unreferenced blobs: (records, blobs, bytes freed)."""

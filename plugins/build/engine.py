@@ -25,7 +25,7 @@ from pycr.core import ConfigError, PycrError
 from pycr.plugins import images
 from pycr.plugins.build import cache as cache_mod
 from pycr.plugins.build import dockerfile as df
-from pycr.plugins.build import copying, layers, metadata, sources
+from pycr.plugins.build import copying, layers, metadata, sources, urls
 from pycr.plugins.build.progress import Progress
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -54,6 +54,7 @@ class BuildRequest:
     labels: dict[str, str] = field(default_factory=dict)
     quiet: bool = False
     registry_only: bool = False          # base images from registries only (the API's builds: no host files)
+    no_local_urls: bool = False          # ADD URL: never this host's or a link-local address (the API's builds)
 
 
 @dataclass
@@ -61,9 +62,29 @@ class State:
     key: str
     layers: list[dict]
     config: dict
+    _env: metadata.Env | None = field(default=None, repr=False)
+    _tree: layers.Tree | None = field(default=None, repr=False)
 
     def cfg(self) -> dict:
         return self.config.setdefault("config", {})
+
+    def env(self, args: dict[str, str]) -> metadata.Env:
+        """What ``$VAR`` expands to now: ``Env`` over ``args`` (the stage's build args in effect)."""
+        if self._env is None:
+            self.cfg()
+            self._env = metadata.Env(self.config)
+        self._env.args = args
+        return self._env
+
+    def tree(self, store) -> layers.Tree:
+        """What the layers so far hold, for a step that only looks (WORKDIR): read once per layer added."""
+        if self._tree is None or len(self._tree.layers) != len(self.layers):
+            self._tree = layers.Tree(store, list(self.layers))
+        return self._tree
+
+    def copy(self) -> State:
+        """A stage's start from another's end (its own Env index: the copy's config is another dict)."""
+        return State(self.key, copy.deepcopy(self.layers), copy.deepcopy(self.config))
 
 
 @dataclass
@@ -110,17 +131,16 @@ class DockerfileBuilder:
         stages = self._stages(dfile)
         self.multi_stage = len(stages) > 1
         target = self._target(stages)
-        needed = self._needed(stages, target)
+        order = self._order(stages, target)
         self._bases: dict[tuple, tuple] = {}
-        self._preflight([s for s in stages if s.index in needed], stages)
+        self._preflight(order, stages)
         self.states: dict[int, State] = {}
         self._flat: dict[tuple, str] = {}
         with self.store.lock("gc", shared=True), contextlib.ExitStack() as stack:
             self.tmp = tempfile.mkdtemp(prefix="build-", dir=os.path.join(self.store.root, "tmp"))
             stack.callback(shutil.rmtree, self.tmp, True)
-            for stage in stages:
-                if stage.index in needed:
-                    self.states[stage.index] = self._build_stage(stage, stages)
+            for stage in order:
+                self.states[stage.index] = self._build_stage(stage, stages)
             unused = sorted(set(req.build_args) - self.used_args - set(PROXY_ARGS))
             if unused:
                 self.progress.note(f"build-args not consumed by any ARG: {', '.join(unused)}")
@@ -175,37 +195,72 @@ class DockerfileBuilder:
                 return s
         raise ConfigError(f"--target {self.req.target}: no stage of that name in {self.req.dockerfile_name}")
 
-    def _ref_stage(self, ref: str, stages: list[Stage], before: int) -> Stage | None:
-        for s in stages[:before]:
-            if s.name == ref.lower() or str(s.index) == ref:
-                return s
-        return None
+    def _resolve(self, ref: str, stages: list[Stage], stage: Stage, ins: df.Instruction) -> Stage | None:
+        """The stage ``ref`` names in ``stage`` (its FROM when ``ins`` is the FROM, else a COPY
+        --from), or None: an image.  A number is a stage index, any stage (buildkit's --from=N);
+        a name is a stage's, wherever it is in the file, except in the FROM of the stage of that
+        very name, which is the image (buildkit's ``FROM alpine AS alpine``)."""
+        if ref.isdigit():
+            if int(ref) >= len(stages):
+                raise ins.error(f"{ref!r}: there is no stage {ref} (stages count from 0; "
+                                f"{self.req.dockerfile_name} has {len(stages)})", self.req.dockerfile_name)
+            return stages[int(ref)]
+        low = ref.lower()
+        return next((s for s in stages if s.name == low and not (ins is stage.from_ins and s is stage)), None)
 
-    def _not_ahead(self, ref: str, every: list[Stage], stage: Stage, ins) -> None:
-        """A stage's own name is a cycle (buildkit: "circular dependency"), and a later stage's is
-        one pycr cannot build first (it builds stages in order): both one line, never an image of
-        that name pulled instead."""
-        ahead = next((s for s in every[stage.index:] if s.name and s.name == ref.lower()), None)
-        if ahead is not None and ahead.index == stage.index:
-            raise ins.error(f"{ref!r} names this stage itself: a circular dependency", self.req.dockerfile_name)
-        if ahead is not None:
-            raise ins.error(f"{ref!r} names stage {ahead.name!r}, defined after this one: pycr builds stages in "
-                            "order; move it above", self.req.dockerfile_name)
+    def _deps(self, stage: Stage, stages: list[Stage]) -> list[tuple[Stage, df.Instruction]]:
+        """(stage needed, instruction naming it): the FROM's and each COPY --from's.  A --from is
+        expanded with the global ARGs only, as buildkit decides the graph before any stage runs."""
+        env = {k: v for k, v in self.meta_args.items() if v is not None}
+        out = []
+        base = self._resolve(self._base_name(stage), stages, stage, stage.from_ins)
+        if base is not None:
+            out.append((base, stage.from_ins))
+        for ins in stage.body:
+            if ins.cmd == "COPY" and "from" in ins.flags:
+                try:
+                    ref = df.expand(ins.flags["from"], env, ins.escape)
+                except ConfigError as e:
+                    raise ins.error(f"--from: {e}", self.req.dockerfile_name) from None
+                dep = self._resolve(ref, stages, stage, ins) if ref else None
+                if dep is not None:
+                    out.append((dep, ins))
+        return out
 
-    def _needed(self, stages: list[Stage], target: Stage) -> set[int]:
-        needed: set[int] = set()
-        todo = [target]
-        while todo:
-            s = todo.pop()
-            if s.index in needed:
+    def _order(self, stages: list[Stage], target: Stage) -> list[Stage]:
+        """The stages ``target`` needs, each after the stages it needs (so a stage may name one
+        defined below it); the others are neither checked nor built.  A cycle anywhere in the
+        file is refused, as buildkit does, naming the stages and the instruction that closes it."""
+        deps = {s.index: self._deps(s, stages) for s in stages}
+        done: set[int] = set()
+        order: list[Stage] = []
+        for root in stages:  # a depth-first walk without recursion: a file may have many stages
+            if root.index in done:
                 continue
-            needed.add(s.index)
-            refs = [self._base_name(s)] + [i.flags["from"] for i in s.body if i.cmd in ("COPY",) and "from" in i.flags]
-            for ref in refs:
-                dep = self._ref_stage(ref, stages, s.index)
-                if dep:
-                    todo.append(dep)
-        return needed
+            path, todo = [root], [iter(deps[root.index])]
+            while todo:
+                nxt = next(todo[-1], None)
+                if nxt is None:
+                    todo.pop()
+                    done.add(path[-1].index)
+                    order.append(path.pop())
+                    continue
+                dep, ins = nxt
+                on_path = [s.index for s in path]
+                if dep.index in on_path:
+                    cycle = " -> ".join(s.label for s in path[on_path.index(dep.index):] + [dep])
+                    raise ins.error(f"circular dependency between stages: {cycle} (each needs the next)",
+                                    self.req.dockerfile_name)
+                if dep.index not in done:
+                    path.append(dep)
+                    todo.append(iter(deps[dep.index]))
+        needed, todo_ = {target.index}, [target]
+        while todo_:
+            for dep, _ in deps[todo_.pop().index]:
+                if dep.index not in needed:
+                    needed.add(dep.index)
+                    todo_.append(dep)
+        return [s for s in order if s.index in needed]
 
     def _base_name(self, stage: Stage) -> str:
         env = {k: v for k, v in self.meta_args.items() if v is not None}
@@ -220,15 +275,12 @@ class DockerfileBuilder:
         buildkit resolves them first) and the context sources of COPY/ADD."""
         for stage in stages:
             base = self._base_name(stage)
-            self._not_ahead(base, every, stage, stage.from_ins)
-            if base != "scratch" and self._ref_stage(base, every, stage.index) is None:
+            if base != "scratch" and self._resolve(base, every, stage, stage.from_ins) is None:
                 self._base_image(base, stage.from_ins)
             for ins in stage.body:
                 ref = ins.flags.get("from")
-                if ins.cmd == "COPY" and ref and "$" not in ref:
-                    self._not_ahead(ref, every, stage, ins)
-                    if self._ref_stage(ref, every, stage.index) is None:
-                        self._base_image(ref, ins)
+                if ins.cmd == "COPY" and ref and "$" not in ref and self._resolve(ref, every, stage, ins) is None:
+                    self._base_image(ref, ins)
             for ins in stage.body:
                 if ins.cmd in ("COPY", "ADD") and "from" not in ins.flags and "$" not in ins.value:
                     srcs = self._copy_args(ins)[0]
@@ -248,9 +300,10 @@ class DockerfileBuilder:
         self.args: dict[str, str] = {}
         self.cmd_set = False
         base = self._base_name(stage)
-        dep = self._ref_stage(base, stages, stage.index)
+        dep = self._resolve(base, stages, stage, stage.from_ins)
         if dep is not None:
-            st = copy.deepcopy(self.states[dep.index])
+            self.step_no += 1  # the FROM, as docker counts it ("[final 2/3]" is the step after it)
+            st = self.states[dep.index].copy()
         else:
             st = self._from_image(base, stage.from_ins)
         triggers = list(st.cfg().get("OnBuild") or [])
@@ -312,12 +365,8 @@ class DockerfileBuilder:
         return self._bases[key]
 
     # ----------------------------------------------------------------- steps
-    def _env(self, st: State) -> dict[str, str]:
-        env = {k: v for k, v in self.args.items()}
-        for item in st.cfg().get("Env") or []:
-            k, _, v = item.partition("=")
-            env[k] = v
-        return env
+    def _env(self, st: State) -> metadata.Env:
+        return st.env(self.args)
 
     def _history(self, st: State, created_by: str, empty: bool) -> None:
         entry = {"created": _now(), "created_by": created_by}
@@ -331,22 +380,24 @@ class DockerfileBuilder:
         if ins.cmd in LAYER_STEPS:
             getattr(self, f"_do_{ins.cmd.lower()}")(st, ins, stages, where)
             return
-        before = json.dumps(st.cfg(), sort_keys=True)
-        if ins.cmd == "ARG":
-            text = self._arg(st, ins)
+        if ins.cmd == "ARG":  # history shows it as written, as docker's and buildah's do; the key has the values
+            text, shown = self._arg(st, ins), f"ARG {ins.value}"
         else:
-            text = metadata.HANDLERS[ins.cmd](st.config, ins, self._env(st), where)
+            text = shown = metadata.HANDLERS[ins.cmd](st.config, ins, self._env(st), where)
             if ins.cmd == "CMD":
                 self.cmd_set = True
             elif ins.cmd == "ENTRYPOINT" and not self.cmd_set:
                 st.cfg()["Cmd"] = None  # docker: a new ENTRYPOINT drops the base image's CMD
-        if ins.cmd != "ARG":
-            self._history(st, f"/bin/sh -c #(nop) {text}", True)
-        st.key = cache_mod.chain(st.key, ins.cmd, text, before)
+        self._history(st, f"/bin/sh -c #(nop) {shown}", True)
+        # the config so far follows from the key (base image, every instruction as expanded, the ARGs
+        # each set): the instruction's own text is enough, and costs nothing in the config's size
+        st.key = cache_mod.chain(st.key, ins.cmd, text)
 
     def _arg(self, st: State, ins: df.Instruction) -> str:
-        """ARG in a stage: the build arg, its default, or the global default; the text for the key."""
-        for key, value in df.key_values(ins, self._env(st)):
+        """ARG in a stage: the build arg, its default, or the global default; the text for the key
+        (with the values this ARG set: those of earlier ARGs are in the key already)."""
+        pairs = df.key_values(ins, self._env(st))
+        for key, value in pairs:
             if key in self.req.build_args:
                 self.used_args.add(key)
                 value = self.req.build_args[key]
@@ -356,7 +407,7 @@ class DockerfileBuilder:
                 self.args[key] = value
             else:
                 self.args.pop(key, None)
-        return f"ARG {ins.value} {json.dumps(sorted(self.args.items()))}"
+        return f"ARG {ins.value} {json.dumps([(key, self.args.get(key)) for key, _ in pairs])}"
 
     # layer instructions
     def _layer_step(self, st: State, ins: df.Instruction, key_parts: tuple, created_by: str, make) -> None:
@@ -419,7 +470,7 @@ class DockerfileBuilder:
         st.cfg()["WorkingDir"] = path
 
         def make(writer, n):
-            tree = layers.Tree(self.store, st.layers)
+            tree = st.tree(self.store)
             copying.parents(writer, tree, tree.resolve(path) + "/x")
 
         self._layer_step(st, ins, ("WORKDIR", path), f"/bin/sh -c #(nop) WORKDIR {path}", make)
@@ -446,7 +497,7 @@ class DockerfileBuilder:
                 raise ConfigError(f"{where}: --chmod={ins.flags['chmod']}: expected an octal mode") from None
         found: list[sources.Source] | None = None
         if "from" in ins.flags:  # a stage's or image's files: its key names them, read them only on a miss
-            origin, from_layers = self._from_source(df.expand(ins.flags["from"], env), stages, where)
+            origin, from_layers, place = self._from_source(df.expand(ins.flags["from"], env), stages, where)
             src_key = ("from", origin, srcs)
         else:
             found = self._context_sources(ins, srcs, where)
@@ -462,7 +513,8 @@ class DockerfileBuilder:
         def make(writer, n):
             items = found
             if items is None:
-                items = [x for src in srcs for x in sources.resolve(self._flatten(from_layers), src, None, where)]
+                root = self._flatten(from_layers)
+                items = [x for src in srcs for x in sources.resolve(root, src, None, where, place)]
             tree = layers.Tree(self.store, st.layers)
             writer.tree = tree
             owner = copying.owner(ins.flags["chown"], tree, where) if "chown" in ins.flags else (0, 0)
@@ -500,7 +552,7 @@ class DockerfileBuilder:
                 body = heredocs[src.lstrip("<-")].encode()
                 found.append(sources.Source(src.lstrip("<-"), False, [sources.Entry("", None, None, body)]))
             elif ins.cmd == "ADD" and copying.is_url(src):
-                found.append(sources.fetch(src, where, tempfile.mkdtemp(dir=self.tmp)))
+                found.append(urls.fetch(src, where, tempfile.mkdtemp(dir=self.tmp), self.req.no_local_urls))
             elif self.req.context is None:
                 raise ConfigError(f"{where}: {src}: there is no build context (the Dockerfile came from stdin)")
             else:
@@ -510,13 +562,16 @@ class DockerfileBuilder:
                     found.append(s)
         return found
 
-    def _from_source(self, ref: str, stages: list[Stage], where: str) -> tuple[str, list[dict]]:
-        """COPY --from: (what names its content for the cache, its layers)."""
-        dep = self._ref_stage(ref, stages, self.stage.index)
+    def _from_source(self, ref: str, stages: list[Stage], where: str) -> tuple[str, list[dict], str]:
+        """COPY --from: (what names its content for the cache, its layers, what to call it)."""
+        dep = self._resolve(ref, stages, self.stage, self._current)
+        if dep is not None and dep.index not in self.states:  # its value came from an ARG of this stage
+            raise ConfigError(f"{where}: --from={ref}: stage {dep.label} is not built before this one (which stages "
+                              "a build needs is decided with the global ARGs only)")
         if dep is not None:
-            return self.states[dep.index].key, self.states[dep.index].layers
+            return self.states[dep.index].key, self.states[dep.index].layers, f"stage {dep.label}"
         _, image = self._base_image(ref, self._current)
-        return image.digest, image.layers
+        return image.digest, image.layers, f"image {ref}"
 
     def _flatten(self, layer_list: list[dict]) -> str:
         """A directory holding the files of ``layer_list`` (flattened once per build)."""

@@ -37,24 +37,33 @@ class _Hashing(io.RawIOBase):
 
 
 class LayerWriter:
-    """A tar being written to the store's tmp dir; :meth:`commit` stores it as a blob."""
+    """A tar being written to the store's tmp dir; :meth:`commit` stores it as a blob.
+
+    The file is made on the first entry: a step that adds nothing (a WORKDIR
+    the image has, a RUN that changed nothing) costs no file."""
 
     def __init__(self, store):
-        import tempfile
-
         self.store = store
-        fd, self.path = tempfile.mkstemp(prefix="build-layer-", dir=os.path.join(store.root, "tmp"))
-        self._file = os.fdopen(fd, "wb")
-        self._hashing = _Hashing(self._file)
-        try:
-            self.tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.PAX_FORMAT)
-        except BaseException:
-            self._file.close()
-            os.unlink(self.path)
-            raise
+        self.path: str | None = None
+        self._tar: tarfile.TarFile | None = None
         self.count = 0
         self.names: set[str] = set()
         self.tree: Tree | None = None  # set by COPY/ADD: names are placed through the image's symlinks
+
+    @property
+    def tar(self) -> tarfile.TarFile:
+        if self._tar is None:
+            import tempfile
+
+            fd, self.path = tempfile.mkstemp(prefix="build-layer-", dir=os.path.join(self.store.root, "tmp"))
+            self._file = os.fdopen(fd, "wb")
+            self._hashing = _Hashing(self._file)
+            try:
+                self._tar = tarfile.open(fileobj=self._hashing, mode="w|", format=tarfile.PAX_FORMAT)
+            except BaseException:
+                self.discard()
+                raise
+        return self._tar
 
     def add(self, ti: tarfile.TarInfo, fileobj=None) -> None:
         ti.uname = ti.gname = ""
@@ -102,7 +111,10 @@ class LayerWriter:
         self.add(tarfile.TarInfo(os.path.join(head, WHITEOUT + base)))
 
     def discard(self) -> None:
-        self.tar.close()
+        if self.path is None:
+            return
+        if self._tar is not None:
+            self._tar.close()
         self._file.close()
         if os.path.exists(self.path):
             os.unlink(self.path)

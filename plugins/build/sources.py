@@ -1,5 +1,5 @@
 """What COPY and ADD read: context paths (wildcards, .dockerignore, never outside the context),
-a stage's or image's files, local tars to unpack, URLs to fetch -- with a digest of it all for the cache.
+a stage's or image's files, local tars to unpack (URLs: :mod:`.urls`) -- with a digest of it all for the cache.
 
 Every source becomes a list of :class:`Entry` (the name under the source,
 where to read it, its lstat) before anything is written, so a missing or
@@ -52,11 +52,12 @@ def _walk(root: str, top: str, base_rel: str, ignore) -> list[Entry]:
     return out
 
 
-def resolve(root: str, src: str, ignore, what: str) -> list[Source]:
-    """The sources ``src`` names under ``root`` (a context or a stage's files); wildcards expand."""
+def resolve(root: str, src: str, ignore, what: str, place: str = "the build context") -> list[Source]:
+    """The sources ``src`` names under ``root`` (``place``: the context, or a stage's or image's
+    files); wildcards expand."""
     rel = posixpath.normpath(src.lstrip("/")) if src.strip("/") else "."
     if outside(rel):
-        raise ConfigError(f"{what}: {src} is outside the build context")
+        raise ConfigError(f"{what}: {src} is outside {place}")
     if any(c in rel for c in "*?["):
         pattern = rel.split("/")
         matches = []
@@ -70,46 +71,17 @@ def resolve(root: str, src: str, ignore, what: str) -> list[Source]:
                         matches.append(cand)
         if not matches:
             raise ConfigError(f"{what}: no source file matches {src}")
-        return [s for m in sorted(matches) for s in resolve(root, m, ignore, what)]
+        return [s for m in sorted(matches) for s in resolve(root, m, ignore, what, place)]
     if ignore is not None and rel != "." and ignore.ignored(rel):
         raise ConfigError(f"{what}: {src} not found in the build context (excluded by .dockerignore)")
     host = safe_join(root, rel)  # symlinks resolved inside the root: never out of it
     try:
         st = os.stat(host)
     except OSError:
-        raise ConfigError(f"{what}: {src} not found in the build context") from None
+        raise ConfigError(f"{what}: {src} not found in {place}") from None
     if stat.S_ISDIR(st.st_mode):
         return [Source(src, True, _walk(root, host, rel, ignore))]
     return [Source(src, False, [Entry("", host, st)])]
-
-
-def fetch(url: str, what: str, tmpdir: str) -> Source:
-    """ADD URL: download into a temporary file (removed with ``tmpdir``); mode 0600 as docker."""
-    import email.utils
-    import urllib.error
-    import urllib.request
-
-    path = os.path.join(tmpdir, "download")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(path, "wb") as f:
-            while chunk := resp.read(1 << 20):
-                f.write(chunk)
-            modified = resp.headers.get("Last-Modified")
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        why = e.reason if isinstance(e, urllib.error.URLError) else e
-        if isinstance(e, urllib.error.HTTPError):
-            why = f"HTTP {e.code} {e.reason}"
-        elif isinstance(why, OSError):  # the socket's error: its text, not "[Errno -2] ..."
-            why = why.strerror or str(why)
-        raise ConfigError(f"{what}: cannot fetch {url}: {why}") from None
-    if modified:
-        try:
-            t = email.utils.parsedate_to_datetime(modified).timestamp()
-            os.utime(path, (t, t))
-        except (TypeError, ValueError):
-            pass
-    os.chmod(path, 0o600)
-    return Source(url, False, [Entry("", path, os.lstat(path))])
 
 
 def digest(sources: list[Source]) -> str:

@@ -19,6 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print only the image id")
     p.add_argument("--registry-only", action="store_true",
                    help="take base images from registries only, never a transport (oci:, docker-archive:...)")
+    p.add_argument("--no-local-urls", action="store_true",
+                   help="ADD refuses a URL whose host is this machine (loopback, 0.0.0.0) or link-local")
     p.add_argument("--builder", default="dockerfile", help="builder driver (pycr.builder entry point)")
     p.add_argument("context", metavar="CONTEXT", help="build context directory, or - for a Dockerfile on stdin")
 
@@ -87,7 +89,7 @@ def run(opts, ns) -> int:
     req = BuildRequest(dockerfile=text, dockerfile_name=name, context=context, tags=ns.tag,
                        build_args=_pairs(ns.build_arg, "--build-arg"), target=ns.target, no_cache=ns.no_cache,
                        pull=ns.pull, platform=ns.platform, labels=_pairs(ns.label, "--label"), quiet=ns.quiet,
-                       registry_only=ns.registry_only)
+                       registry_only=ns.registry_only, no_local_urls=ns.no_local_urls)
     store = open_store(opts=opts)
     builder = get_manager(opts).driver("builder", ns.builder)(opts, store, Progress(quiet=ns.quiet))
     _digest, image_id = builder.build(req)

@@ -85,6 +85,9 @@ class NoCgroup(CgroupDriver):
     def is_frozen(self) -> bool:
         return False
 
+    def freezer_files(self) -> list[list[str]]:
+        return []  # never frozen
+
     def stats(self) -> dict[str, Any]:
         return {}
 

@@ -180,6 +180,10 @@ class CgroupV1(CgroupDriver):
         state = self._freezer_state()
         return os.path.exists(state) and files.read(state) == "FROZEN"   # gone: destroyed, not frozen
 
+    def freezer_files(self) -> list[list[str]] | None:
+        freezer = self.dir_of("freezer")
+        return None if freezer is None else [[os.path.join(freezer, "freezer.state"), "FROZEN"]]
+
     def kill_all(self, sig: int) -> None:
         """Signal everything with the cgroup frozen, so nothing forks past the snapshot."""
         freezer = self.dir_of("freezer")

@@ -267,6 +267,9 @@ class CgroupV2(CgroupDriver):
         except FileNotFoundError:
             return False
 
+    def freezer_files(self) -> list[list[str]]:
+        return [[os.path.join(self.path, "cgroup.freeze"), "1"], [os.path.join(self.path, "cgroup.events"), "frozen 1"]]
+
     def kill_all(self, sig: int) -> None:
         kill_file = os.path.join(self.path, "cgroup.kill")
         if sig == signal.SIGKILL and os.path.exists(kill_file):

@@ -102,7 +102,8 @@ class ConmonMonitor:
 
 
 def _launch(rec: records.Record) -> str | None:
-    """Create the container under a new conmon and start it; None, or the error (recorded)."""
+    """Create the container under a new conmon and start it; None, or the error (recorded with
+    ``launch.START_FAILED``)."""
     import json
 
     from pycr.core import Container, PycrError, lifecycle
@@ -182,7 +183,9 @@ def _launch(rec: records.Record) -> str | None:
     with contextlib.suppress(PycrError):
         lifecycle.delete(opts, rec.id, force=True)
     if os.path.exists(rec.path):  # (--rm: the exit command removed it)
-        rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
+        from pycr.plugins.manage.launch import START_FAILED  # (pycr-oci's create does not say when it is the command)
+
+        rec.update_state(status="exited", exit_code=START_FAILED, error=error, finished_at=records.now_rfc3339())
     return error
 
 

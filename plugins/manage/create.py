@@ -42,7 +42,9 @@ def add_create_arguments(p) -> None:
     p.add_argument("--network-alias", action="append", default=[], metavar="NAME",
                    help="another name peers on a user network find this container by")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST:]CONTAINER[/PROTO]")
-    p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every EXPOSEd port (and --expose)")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[-LAST][/PROTO]",
+                   help="a container port (or range) to expose: shown by inspect, published by -P")
     from pycr.plugins.seccomp.run_options import add_arguments as add_security_arguments
 
     add_security_arguments(p)  # --security-opt, --cap-add/drop, --privileged, --device, --ulimit, ...
@@ -104,6 +106,20 @@ def run_options(ns):
     return run_opts
 
 
+def expose_keys(values) -> dict:
+    """``--expose`` values -> docker's ``ExposedPorts`` keys (``{"80/tcp": {}}``), each checked
+    by the rule an image's keys follow; one line naming the value otherwise."""
+    from pycr.core import ConfigError, exposed_port_keys
+
+    keys = {}
+    for value in values or ():
+        try:
+            keys.update(dict.fromkeys(exposed_port_keys(value), {}))
+        except ValueError as e:
+            raise ConfigError(f"--expose: {e}") from None
+    return keys
+
+
 def _check_signal(sig, what: str) -> None:
     """A stop signal is refused at create, not when the container is stopped."""
     from pycr.core import ConfigError, parse_signal
@@ -131,6 +147,7 @@ def create(opts, ns, *, detach: bool = True):
     if ns.rm and restart["name"] != "no":
         raise ConfigError("--restart and --rm conflict: a container that is removed cannot restart")
     run_opts = run_options(ns)  # every bad option fails before a pull
+    expose = expose_keys(getattr(ns, "expose", None))
     stop_signal = getattr(ns, "stop_signal", None)
     if stop_signal:
         _check_signal(stop_signal, "--stop-signal")
@@ -146,7 +163,10 @@ def create(opts, ns, *, detach: bool = True):
     if not stop_signal and (image.config.get("config") or {}).get("StopSignal"):
         stop_signal = image.config["config"]["StopSignal"]
         _check_signal(stop_signal, f"image {name or ns.image}: config.StopSignal")
+    image_ports = (image.config.get("config") or {}).get("ExposedPorts")
+    exposed = {**(image_ports if isinstance(image_ports, dict) else {}), **expose}  # docker's Config.ExposedPorts
     fields = {"image": name or ns.image, "image_digest": image.digest, "rootfs_strategy": strategy_cls.name,
+              "exposed_ports": {k: {} for k in sorted(exposed)},
               "stop_signal": stop_signal or "SIGTERM",
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
               "auto_remove": bool(ns.rm), "restart": restart,
@@ -167,7 +187,7 @@ def create(opts, ns, *, detach: bool = True):
                                                      "io.pycr.image.digest": image.digest,
                                                      "io.pycr.rootfs": strategy_cls.name,
                                                      "io.pycr.name": rec.name})
-        network = network_config(opts, ns, config, image.config, rec.name, rec.dir, store.root)
+        network = network_config(opts, ns, config, image.config, rec.name, rec.dir, store.root, expose)
         fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
@@ -178,9 +198,16 @@ def create(opts, ns, *, detach: bool = True):
     return rec
 
 
-def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: str, store_root: str):
-    """Hand --network/-p/-P to the network layer (``pycr_network_config``), which edits ``config``."""
+def network_config(opts, ns, config: dict, image_config: dict, name: str, cdir: str, store_root: str,
+                   expose: dict | None = None):
+    """Hand --network/-p/-P to the network layer (``pycr_network_config``), which edits ``config``;
+    ``-P`` publishes the image's exposed ports and ``expose`` (checked ``--expose`` keys)."""
     from pycr.core import ConfigError, get_manager
+
+    if expose:
+        cfg = image_config.get("config") or {}
+        image_config = {**image_config, "config": {**cfg, "ExposedPorts": {**(cfg.get("ExposedPorts") or {}),
+                                                                           **expose}}}
 
     network, publish, publish_all = (getattr(ns, k, d) for k, d in (("network", None), ("publish", []),
                                                                      ("publish_all", False)))

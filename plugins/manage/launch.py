@@ -29,6 +29,9 @@ import sys
 
 from pycr.plugins.manage import records
 
+#: the exit code a record keeps when its container failed to start for a
+#: reason other than its command (docker's: 127 missing, 126 not runnable)
+START_FAILED = 128
 MONITOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 
 
@@ -77,7 +80,7 @@ class PycrMonitor:
 
 
 def start_under_pycr_monitor(rec: records.Record) -> None:
-    from pycr.core import PycrError
+    from pycr.core import ExecutableError, PycrError
 
     mark_starting(rec)
     r, w = os.pipe()
@@ -98,7 +101,10 @@ def start_under_pycr_monitor(rec: records.Record) -> None:
     with os.fdopen(r, "rb") as f:
         answer = f.read().decode(errors="replace").strip()
     if answer != "ok":
-        raise PycrError(answer or f"container {rec.name}: the monitor died before the container started")
+        code, tab, text = answer.partition("\t")  # "CODE<tab>error" when the start failed (launch)
+        if code in ("126", "127"):  # its command: missing or not runnable
+            raise ExecutableError(text, "missing" if code == "127" else "not-executable")
+        raise PycrError(text if tab else answer or f"container {rec.name}: the monitor died before the container started")
 
 
 def _report(fd: int | None, text: str) -> None:
@@ -166,8 +172,9 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     if error is not None:
         with contextlib.suppress(PycrError):
             lifecycle.delete(opts, rec.id, force=True)
-        rec.update_state(status="exited", exit_code=127, error=error, finished_at=records.now_rfc3339())
-        _report(status_fd, error)
+        error, code = error
+        rec.update_state(status="exited", exit_code=code, error=error, finished_at=records.now_rfc3339())
+        _report(status_fd, f"{code}\t{error}")
         _auto_remove(rec)
         return
     from pycr.core import Container
@@ -192,7 +199,7 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
 
 def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
     """lifecycle create + start with the container's stdio on ``child_fds``; returns
-    (error or None, stdout fd, stderr fd) -- with a terminal, the pty master and None."""
+    ((error, exit code) or None, stdout fd, stderr fd) -- with a terminal, the pty master and None."""
     from pycr.core import PycrError, lifecycle
 
     in_r, out_w, err_w = child_fds
@@ -208,9 +215,11 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
                          console_socket=sock_path, validate_schema=False)  # pycr wrote this config
         lifecycle.start(opts, rec.id)
     except PycrError as e:
-        error = str(e)
+        from pycr.plugins.manage.manage import docker_exit_code
+
+        error = str(e), docker_exit_code(e, START_FAILED)
     except Exception as e:  # a bug: still a record that says so, and no leftovers
-        error = f"internal error: {type(e).__name__}: {e}"
+        error = f"internal error: {type(e).__name__}: {e}", START_FAILED
     finally:
         for fd, dst in zip(saved, (0, 1, 2)):
             os.dup2(fd, dst)
@@ -228,7 +237,7 @@ def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):
             os.close(err_r)
             keep.append(master)  # input side: the shell waits on the pty, as with docker -t
         except OSError as e:
-            error = f"container {rec.name}: no terminal from the console socket: {e}"
+            error = f"container {rec.name}: no terminal from the console socket: {e}", START_FAILED
     return error, out_fd, err_fd
 
 

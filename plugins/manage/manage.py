@@ -16,6 +16,17 @@ from pycr.core import PycrError, StateError
 from pycr.plugins.manage import records
 
 
+def docker_exit_code(e: PycrError, other: int | None = None) -> int:
+    """docker's exit status for a process that could not start: 127 when its
+    command is missing, 126 when it cannot be run; else ``other`` (``pycr
+    run``: 125, an error of pycr's own) or the error's own code."""
+    from pycr.core import ExecutableError
+
+    if isinstance(e, ExecutableError):
+        return 127 if e.missing else 126
+    return e.exit_code if other is None else other
+
+
 def store_root() -> str:
     from pycr.plugins.images.store import default_root
 

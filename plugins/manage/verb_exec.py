@@ -20,6 +20,18 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
+    """docker's codes when the command cannot start: 127 missing, 126 not runnable."""
+    from pycr.core import PycrError
+    from pycr.plugins.manage import manage
+
+    try:
+        return _exec(opts, ns)
+    except PycrError as e:
+        e.exit_code = manage.docker_exit_code(e)
+        raise
+
+
+def _exec(opts, ns) -> int:
     import os
     import tempfile
 

@@ -19,6 +19,20 @@ def add_arguments(p) -> None:
 
 
 def run(opts, ns) -> int:
+    """docker run's codes: the container's own status once it runs; 127 when
+    its command is missing, 126 when it cannot be run, 125 for pycr's own
+    errors before it runs."""
+    from pycr.core import PycrError
+    from pycr.plugins.manage import manage
+
+    try:
+        return _run(opts, ns)
+    except PycrError as e:
+        e.exit_code = manage.docker_exit_code(e, 125)
+        raise
+
+
+def _run(opts, ns) -> int:
     """A foreground container is a record like a detached one (``ps`` shows it,
     ``rm -f`` ends it); this ``pycr`` process is its monitor, and removes it
     when it exits.  If this process is killed, the record says so (status

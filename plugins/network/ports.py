@@ -46,13 +46,16 @@ def exposed(image_config: dict) -> list[dict]:
     """``-P``: every ``EXPOSE``d port of the image, each to a host port picked later.  A key is
     ``PORT[/tcp|udp]`` and nothing more (docker's form): the image says which container ports
     exist, never which host address or port they take."""
+    from pycr.core import exposed_port_keys
+
     out = []
     for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
+        try:
+            (key,) = exposed_port_keys(key, ranges=False)
+        except ValueError as e:
+            raise ConfigError(f"-P: the image's config.ExposedPorts key {e}; nothing was published") from None
         port, _, proto = key.partition("/")
-        if not (port.isdigit() and 0 < int(port) < 65536 and proto in ("", "tcp", "udp")):
-            raise ConfigError(f"-P: the image's config.ExposedPorts key {key!r} is not PORT[/tcp|udp] "
-                              f"(a port from 1 to 65535); nothing was published")
-        out.append({"host_ip": "", "host_port": 0, "container_port": int(port), "proto": proto or "tcp"})
+        out.append({"host_ip": "", "host_port": 0, "container_port": int(port), "proto": proto})
     return out
 
 

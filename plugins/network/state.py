@@ -34,6 +34,8 @@ USER_POOL = "10.89.0.0/16"  # user networks get a free /24 from here unless --su
 SPECIAL_SUBNETS = {"0.0.0.0/8": "'this network'", "127.0.0.0/8": "loopback", "169.254.0.0/16": "link-local",
                    "224.0.0.0/4": "multicast", "240.0.0.0/4": "reserved"}
 RESERVED = ("bridge", "host", "none")
+BRIDGE_OPTION = "com.docker.network.bridge.name"  # docker's bridge driver options (network create -o)
+MTU_OPTION = "com.docker.network.driver.mtu"
 SUBDIRS = ("networks", "leases", "parked")  # one JSON document per file in each
 
 
@@ -116,9 +118,11 @@ class NetState:
             return None
         return _read(os.path.join(self.root, "networks", name + ".json"))
 
-    def define(self, name: str, subnet: str | None, labels: dict | None = None, mtu: int | None = None) -> dict:
+    def define(self, name: str, subnet: str | None, labels: dict | None = None, mtu: int | None = None,
+               gateway: str | None = None, bridge: str | None = None) -> dict:
         """Write a new network; the caller holds the lock.  One-line errors for a taken
-        name or subnet, a malformed or too small subnet, an MTU out of range."""
+        name or subnet, a malformed or too small subnet, an MTU out of range, a gateway
+        outside the subnet (or its network or broadcast address), a bridge name taken."""
         import hashlib
         import re
 
@@ -149,13 +153,37 @@ class NetState:
                 raise ConfigError(f"--subnet {subnet}: overlaps network {clash['name']!r} ({clash['subnet']})")
         if mtu is not None and not (isinstance(mtu, int) and 68 <= mtu <= 65535):
             raise ConfigError(f"--mtu {mtu!r}: need a number from 68 to 65535")
+        if gateway is not None:
+            gateway = _gateway(gateway, subnet, net)
+        if bridge is not None:
+            self._check_bridge_name(bridge)
         nid = hashlib.sha256(f"{name}\0{os.urandom(16).hex()}".encode()).hexdigest()
-        doc = {"name": name, "id": nid, "subnet": str(net), "gateway": _host(str(net), 1),
-               "bridge": "br-" + nid[:12], "builtin": False, "labels": labels or {}}
+        doc = {"name": name, "id": nid, "subnet": str(net), "gateway": gateway or _host(str(net), 1),
+               "bridge": bridge or "br-" + nid[:12], "builtin": False, "labels": labels or {}}
         if mtu is not None:
             doc["mtu"] = mtu
         _write(os.path.join(self.root, "networks", name + ".json"), doc)
         return doc
+
+    def _check_bridge_name(self, bridge: str) -> None:
+        """A bridge name of the user's: an interface name the kernel takes, that no network
+        and no interface here has (pycr deletes its bridge with the network: never the
+        host's eth0), and not one of pycr's veth names."""
+        import re
+
+        from pycr.plugins.network import link
+
+        where = f"-o {BRIDGE_OPTION}={bridge}"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}", bridge):
+            raise ConfigError(f"{where}: an interface name is 1-15 letters, digits, '_', '.', '-'")
+        if bridge.startswith("pv"):
+            raise ConfigError(f"{where}: names starting with 'pv' are pycr's container veths")
+        user = next((n["name"] for n in self.networks() if n["bridge"] == bridge), None)
+        if user is not None:
+            raise ConfigError(f"{where}: the bridge of network {user!r}")
+        if link.exists(bridge):
+            raise ConfigError(f"{where}: an interface of that name exists here; pycr makes (and removes) "
+                              "its networks' bridges itself")
 
     def undefine(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -252,6 +280,23 @@ class NetState:
                 self.drop_lease(lease["id"])
                 gone.append(lease)
         return gone
+
+
+def _gateway(gateway: str, subnet: str | None, net) -> str:
+    """``--gateway``: an address of ``--subnet`` that a host may have (not its network or
+    broadcast address)."""
+    if subnet is None:
+        raise ConfigError(f"--gateway {gateway}: give --subnet too (the gateway is an address of it)")
+    try:
+        ip = ipaddress.ip_address(gateway)
+    except ValueError:
+        raise ConfigError(f"--gateway {gateway!r}: not an IPv4 address") from None
+    if ip.version != 4 or ip not in net:
+        raise ConfigError(f"--gateway {gateway}: not an address of --subnet {net}")
+    if ip in (net.network_address, net.broadcast_address):
+        which = "network" if ip == net.network_address else "broadcast"
+        raise ConfigError(f"--gateway {gateway}: the {which} address of {net}, not a host's")
+    return str(ip)
 
 
 def _host(subnet: str, n: int) -> str:

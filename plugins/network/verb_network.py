@@ -10,6 +10,10 @@ def add_arguments(p) -> None:
     c.add_argument("-d", "--driver", default="bridge", help="only bridge")
     c.add_argument("--mtu", type=int, metavar="BYTES", help="of the bridge and the containers' interfaces "
                                                            "(default 1500; e.g. 65520 between containers)")
+    c.add_argument("--gateway", metavar="IP", help="the bridge's address and the containers' default route "
+                                                  "(needs --subnet; default: its first address)")
+    c.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="com.docker.network.bridge.name=NAME, com.docker.network.driver.mtu=BYTES")
     c.add_argument("name")
     ls = sub.add_parser("ls", help="list networks")
     ls.add_argument("-q", "--quiet", action="store_true")
@@ -38,14 +42,15 @@ def net_state():
 
 
 def describe(st, net: dict) -> dict:
-    from pycr.plugins.network.state import endpoints
+    from pycr.plugins.network.state import BRIDGE_OPTION, MTU_OPTION, endpoints
 
     members = {x["id"]: {"Name": x["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}", "MacAddress": e.get("mac") or ""}
                for x in st.leases(net["name"]) for e in endpoints(x) if e["network"] == net["name"]}
     return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
             "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
             "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {},
-            "MTU": net.get("mtu") or 1500}
+            "MTU": net.get("mtu") or 1500,
+            "Options": {BRIDGE_OPTION: net["bridge"], MTU_OPTION: str(net.get("mtu") or 1500)}}
 
 
 def _remove(st, name: str) -> None:
@@ -88,7 +93,14 @@ def run(opts, ns) -> int:
         if ns.subnet and len(ns.subnet) > 1:  # docker's second subnet is IPv6's; pycr's networks are IPv4 only
             raise ConfigError(f"--subnet given {len(ns.subnet)} times ({', '.join(ns.subnet)}): a pycr network "
                               "has one IPv4 subnet")
-        print(create(st, ns.name, ns.subnet[0] if ns.subnet else None, ns.driver, mtu=ns.mtu)["id"])
+        options = {}
+        for item in ns.opt:
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ConfigError(f"-o {item!r}: use KEY=VALUE")
+            options[key] = value
+        print(create(st, ns.name, ns.subnet[0] if ns.subnet else None, ns.driver, mtu=ns.mtu, gateway=ns.gateway,
+                     options=options)["id"])
         return 0
     if ns.action == "ls":
         nets = st.networks()
@@ -134,14 +146,31 @@ def change_membership(action: str, network: str, container: str, aliases: list[s
 
 
 def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: dict | None = None,
-           mtu: int | None = None) -> dict:
-    """Define network ``name`` (``pycr network create``, the API's ``POST /networks/create``)."""
+           mtu: int | None = None, gateway: str | None = None, options: dict | None = None) -> dict:
+    """Define network ``name`` (``pycr network create``, the API's ``POST /networks/create``).
+    ``options``: docker's bridge driver options; the bridge name and the MTU, others refused."""
     from pycr.core import ConfigError
+    from pycr.plugins.network.state import BRIDGE_OPTION, MTU_OPTION
+
+    options = dict(options or {})
+    unknown = sorted(set(options) - {BRIDGE_OPTION, MTU_OPTION})
+    if unknown:
+        raise ConfigError(f"-o {unknown[0]}: unknown network option (pycr knows {BRIDGE_OPTION}, {MTU_OPTION})")
+    if MTU_OPTION in options:
+        value = options[MTU_OPTION]
+        if not (isinstance(value, str) and value.isdigit()):
+            raise ConfigError(f"-o {MTU_OPTION}={value}: need a number from 68 to 65535")
+        if mtu is not None and mtu != int(value):
+            raise ConfigError(f"--mtu {mtu} and -o {MTU_OPTION}={value}: give one MTU")
+        mtu = int(value)
+    bridge = options.get(BRIDGE_OPTION)
+    if bridge is not None and not isinstance(bridge, str):
+        raise ConfigError(f"-o {BRIDGE_OPTION}: expected a string")
 
     if driver != "bridge":
         raise ConfigError(f"network driver {driver!r}: only bridge networks can be created")
     with st.locked():
-        return st.define(name, subnet, labels, mtu)
+        return st.define(name, subnet, labels, mtu, gateway=gateway, bridge=bridge)
 
 
 def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:

@@ -19,6 +19,7 @@ import pytest
 from tests.helpers.api import DOCKER
 from tests.helpers.engines import run
 from tests.helpers.poll import until
+from tests.integration.test_api_http import call
 from tests.integration.test_oci_exec_tty import _read_until as read_until
 from tests.helpers.registry import push_busybox
 
@@ -136,6 +137,29 @@ def _read_until(fd: int, needle: bytes, timeout: float = 30) -> bytes:
     out = read_until(fd, needle, timeout)
     assert needle in out, f"never saw {needle!r}: {out!r}"
     return out
+
+
+def test_exec_and_run_exit_codes_through_the_api(api, clean):
+    """docker exec / run against pycr serve: 127 for a missing command, 126 for one that cannot
+    run, with the runtime's words on one line; an exec's inspect says the same."""
+    api.docker("run", "-d", "--name", "codes", api.manage.image, "sleep", "1000", check=0)
+    for argv, code, words in ((["no-such-program"], 127, 'exec: "no-such-program": executable file not found'),
+                              (["/etc"], 126, 'exec: "/etc": permission denied')):
+        r = api.docker("exec", "codes", *argv)
+        assert r.returncode == code and words in r.stderr and "Traceback" not in r.stderr, r
+        r = api.docker("run", "--rm", api.manage.image, *argv)
+        assert r.returncode == code and words in r.stderr and "Traceback" not in r.stderr, r
+        status, _, raw = call(api, "POST", "/containers/codes/exec", json.dumps({"Cmd": argv}).encode(),
+                              {"Content-Type": "application/json"})
+        assert status == 201, raw
+        eid = json.loads(raw)["Id"]
+        status, _, raw = call(api, "POST", f"/exec/{eid}/start", b'{"Detach": true}',
+                              {"Content-Type": "application/json"})
+        assert status == 200, raw
+        until(lambda: not json.loads(call(api, "GET", f"/exec/{eid}/json")[2])["Running"], "the exec ended")
+        assert json.loads(call(api, "GET", f"/exec/{eid}/json")[2])["ExitCode"] == code
+    assert api.docker("exec", "codes", "sh", "-c", "exit 126").returncode == 126  # the process's own
+    api.docker("rm", "-f", "codes", check=0)
 
 
 def test_exec_it_through_a_pty(api, clean):

@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers.api import serving
 from tests.helpers.netns import network_leftovers, ping_answered
+from tests.integration.test_api_http import call
 from tests.integration.test_network_bridge import SERVE, fetch
 
 pytestmark = pytest.mark.root
@@ -83,6 +84,30 @@ def test_publish_all_exposed_ports(clean):
         a.docker("rmi", "pycr-test/exposed")
 
 
+def test_expose_and_exposed_ports_are_kept_shown_and_published(clean):
+    """docker run --expose (the API's ExposedPorts): in inspect's Config, published by -P; a key that
+    names a host address or port is refused with one line and nothing is made."""
+    a, h = clean
+    a.docker("run", "-d", "--name", "ex", "--expose", "80", "--expose", "7000-7001/udp", "-P", a.manage.image,
+             "sh", "-c", SERVE, check=0)
+    info = json.loads(a.docker("inspect", "ex", check=0).stdout)[0]
+    assert info["Config"]["ExposedPorts"] == {"80/tcp": {}, "7000/udp": {}, "7001/udp": {}}
+    assert sorted(info["NetworkSettings"]["Ports"]) == ["7000/udp", "7001/udp", "80/tcp"]
+    port = a.docker("port", "ex", "80", check=0).stdout.split()[0].rsplit(":", 1)[1]
+    assert fetch(h, f"http://192.0.2.1:{port}/").startswith("hello-from-")
+    before = a.docker("ps", "-aq", check=0).stdout
+    for key in ("127.0.0.1:9998:80/tcp", "9998:80", "80-90/tcp", "80/sctp"):
+        body = {"Image": a.manage.image, "Cmd": ["true"], "ExposedPorts": {key: {}},
+                "HostConfig": {"PublishAllPorts": True}}
+        status, _, raw = call(a, "POST", "/containers/create", json.dumps(body).encode(),
+                              {"Content-Type": "application/json"})
+        msg = json.loads(raw)["message"]
+        assert status == 400 and msg.startswith(f"ExposedPorts: key {key!r} is not PORT[/tcp|udp]"), (status, msg)
+        assert "\n" not in msg
+    assert a.docker("ps", "-aq", check=0).stdout == before  # nothing made
+    assert "dport 9998" not in h.nft()
+
+
 def test_network_modes_and_user_networks(clean):
     a, h = clean
     img = a.manage.image
@@ -147,9 +172,42 @@ def test_network_modes_and_user_networks(clean):
     opts = json.loads(a.docker("network", "inspect", "idle", check=0).stdout)[0]["Options"]
     assert opts["com.docker.network.driver.mtu"] == "9000"
     r = a.docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", "icc")
-    assert r.returncode != 0 and "Options: only com.docker.network.driver.mtu" in r.stderr
+    assert r.returncode != 0 and ("-o com.docker.network.bridge.enable_icc: unknown network option (pycr knows "
+                                  "com.docker.network.bridge.name, com.docker.network.driver.mtu)") in r.stderr
     assert a.docker("network", "prune", "-f", check=0).stdout.split()[-1] == "idle"
     assert [n for n in h.settled_links() if n not in ("lo", "wan0")] == []  # pruned: not even pycr0
+
+
+def test_network_create_gateway_and_bridge_name(clean):
+    """docker network create --subnet --gateway -o bridge.name: the bridge holds the gateway, the
+    containers' default route goes through it; bad values are one line each and make nothing."""
+    a, h = clean
+    a.docker("network", "create", "--subnet", "10.79.0.0/24", "--gateway", "10.79.0.254",
+             "-o", "com.docker.network.bridge.name=apibr0", "-o", "com.docker.network.driver.mtu=1400", "gw",
+             check=0)
+    net = json.loads(a.docker("network", "inspect", "gw", check=0).stdout)[0]
+    assert net["IPAM"]["Config"] == [{"Subnet": "10.79.0.0/24", "Gateway": "10.79.0.254"}]
+    assert net["Options"] == {"com.docker.network.bridge.name": "apibr0", "com.docker.network.driver.mtu": "1400"}
+    a.docker("run", "-d", "--name", "g1", "--network", "gw", a.manage.image, "sleep", "1000", check=0)
+    route = a.docker("exec", "g1", "ip", "route", check=0).stdout
+    assert route.startswith("default via 10.79.0.254 dev eth0"), route
+    assert "inet 10.79.0.254/24" in h.run("ip", "-4", "addr", "show", "apibr0").stdout
+    a.docker("rm", "-f", "g1", check=0)
+    for args, words in ((["-o", "com.docker.network.bridge.name=wan0"], "an interface of that name exists"),
+                        (["-o", "com.docker.network.bridge.name=apibr0"], "the bridge of network 'gw'")):
+        r = a.docker("network", "create", *args, "bad")
+        assert r.returncode != 0 and words in r.stderr and r.stderr.count("\n") == 1, (args, r.stderr)
+    for config, words in (({"Subnet": "10.80.0.0/24", "Gateway": "10.80.0.0"}, "the network address of 10.80.0.0/24"),
+                          ({"Subnet": "10.80.0.0/24", "Gateway": "10.80.0.255"}, "the broadcast address"),
+                          ({"Subnet": "10.80.0.0/24", "Gateway": "10.81.0.1"}, "not an address of --subnet"),
+                          ({"Gateway": "10.80.0.1"}, "give --subnet too")):
+        status, _, raw = call(a, "POST", "/networks/create", json.dumps({"Name": "bad", "IPAM": {"Config": [config]}})
+                              .encode(), {"Content-Type": "application/json"})
+        msg = json.loads(raw)["message"]
+        assert status == 400 and words in msg and "\n" not in msg, (config, status, msg)
+    assert "bad" not in a.docker("network", "ls", check=0).stdout
+    a.docker("network", "rm", "gw", check=0)
+    assert "apibr0" not in h.settled_links()
 
 
 def test_host_network_with_allow_privileged(nethost):

@@ -164,6 +164,46 @@ def test_other_image_references_are_registry_references_only(api, clean, host_ar
     assert not [n for n in os.listdir(os.path.join(api.manage.store, "tmp")) if n.startswith("pycr-api-build-")]
 
 
+def _build_adding(api, url: str) -> list[str]:
+    """POST /build of ``FROM scratch`` + ``ADD url``: the error lines of the stream."""
+    dockerfile = f"FROM scratch\nADD {url} /f\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tf.addfile(info, io.BytesIO(dockerfile))
+    status, _, raw = http_.call(api, "POST", "/v1.41/build?t=fetched", buf.getvalue(),
+                                {"Content-Type": "application/x-tar"})
+    assert status == 200
+    return [json.loads(line)["error"] for line in raw.decode().splitlines() if '"error"' in line]
+
+
+def test_build_add_url_reaches_no_loopback_service_unless_allow_privileged(api, manage, clean, tmp_path):
+    """ADD URL runs in the server's network namespace: an API caller must not read the host's
+    loopback services (or the cloud's metadata) into an image it can export."""
+    import http.server
+    import threading
+
+    (tmp_path / "secret.txt").write_text("loopback-only\n")
+    handler = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/secret.txt"
+    try:
+        before = _images(api)
+        assert _build_adding(api, url) == [
+            f"Dockerfile:2: ADD: cannot fetch {url}: 127.0.0.1 is a loopback address: a build through the API "
+            "fetches from no address of this host and none link-local (pycr serve --allow-privileged allows it)"]
+        assert _images(api) == before
+        with serving(manage, ["--allow-privileged"]) as a:
+            assert _build_adding(a, url) == []
+            assert "fetched:latest" in "".join(_images(a))
+            assert http_.call(a, "DELETE", "/v1.41/images/fetched:latest")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_dashboard_pull_takes_registry_references_only(manage, clean, tmp_path):
     import urllib.error
     import urllib.request

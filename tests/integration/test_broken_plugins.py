@@ -13,6 +13,7 @@ import pytest
 
 from pycr.core.testing.bundle import make_bundle
 from pycr.core.testing.dists import write_dist
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -35,7 +36,7 @@ def env(tmp_path):
 
 def test_container_runs_despite_broken_plugins(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["echo", "still works"])
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-broken"],
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, new_id("broken")],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "still works\n", done.stderr
     warnings = done.stderr.splitlines()
@@ -49,7 +50,7 @@ def test_container_runs_despite_broken_plugins(env, tmp_path):
 def test_choosing_the_broken_driver_fails_in_one_line(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     done = subprocess.run([os.path.join(BIN, "pycr-oci"), "--backend", "broken_cg", "run", "--bundle", bundle,
-                           "pycrtest-broken-cg"], env=env, capture_output=True, text=True, timeout=60)
+                           new_id("broken-cg")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert done.stderr.splitlines()[-1] == ("cgroup driver 'broken_cg' from pycr-broken-cgroup 3.0 failed to load: "
                                             "ImportError: libfancy.so.1: cannot open shared object file")
@@ -70,7 +71,7 @@ def test_pycr_plugins_shows_failures(env):
 
 def test_autoload_switch_silences_them(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-quiet"],
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, new_id("quiet")],
                           env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == ""
 
@@ -103,7 +104,7 @@ def raiser_env(tmp_path):
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_raising_hook_names_its_plugin_in_one_line(raiser_env, tmp_path, debug):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
-    cmd = [os.path.join(BIN, "pycr-oci"), *(["--debug"] if debug else []), "run", "--bundle", bundle, "pycrtest-raise"]
+    cmd = [os.path.join(BIN, "pycr-oci"), *(["--debug"] if debug else []), "run", "--bundle", bundle, new_id("raise")]
     done = subprocess.run(cmd, env=raiser_env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     line = "plugin 'raiser' from pycr-raiser 0.3 failed in pycr_isolation_plan: RuntimeError: boom"
@@ -116,7 +117,7 @@ def test_a_raising_hook_names_its_plugin_in_one_line(raiser_env, tmp_path, debug
 
 def test_a_config_error_from_a_plugin_names_it(raiser_env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"], annotations={"refuse": "config"})
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-raise-cfg"],
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, new_id("raise-cfg")],
                           env=raiser_env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert done.stderr.splitlines() == ["plugin 'raiser' from pycr-raiser 0.3: root containers are refused by policy"]
@@ -150,16 +151,17 @@ def test_a_required_plugin_that_fails_its_checks_stops_pycr(tmp_path, how):
     if how == "env":
         env["PYCR_REQUIRE_PLUGINS"] = "policy"
     bundle = make_bundle(str(tmp_path / "b"), ["echo", "ran"])
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-policy"],
+    cid = new_id("policy")
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, cid],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "ran" not in done.stdout
     assert done.stderr.splitlines() == ["plugin 'policy' from pycr-policy 2.0 defines pycr_isolation_plan without "
                                         "the @hookimpl marker: it would never be called"]
     # ... and cannot be switched off, or left out by the autoload switch
     off = subprocess.run([os.path.join(BIN, "pycr-oci"), "-p", "no:policy", "run", "--bundle", bundle,
-                          "pycrtest-policy"], env=env, capture_output=True, text=True, timeout=60)
+                          cid], env=env, capture_output=True, text=True, timeout=60)
     assert off.returncode != 0 and off.stderr.startswith("plugin 'policy' is required (")
-    quiet = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-policy"],
+    quiet = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, cid],
                            env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True, text=True,
                            timeout=60)
     assert quiet.returncode != 0
@@ -169,7 +171,7 @@ def test_a_required_plugin_that_fails_its_checks_stops_pycr(tmp_path, how):
 def test_a_required_plugin_that_is_not_installed_stops_pycr(tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["echo", "ran"])
     env = {**os.environ, "PYCR_REQUIRE_PLUGINS": "no_such_policy", "PYCR_ROOT": str(tmp_path / "run")}
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-req"],
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, new_id("req")],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert done.stderr.splitlines() == ["plugin 'no_such_policy' is required (PYCR_REQUIRE_PLUGINS) but it is "
@@ -180,7 +182,7 @@ def test_autoload_switch_leaves_third_party_drivers_out(env, tmp_path):
     """With PYCR_DISABLE_PLUGIN_AUTOLOAD only built-ins load: a third-party driver is not there to choose."""
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     done = subprocess.run([os.path.join(BIN, "pycr-oci"), "--backend", "broken_cg", "run", "--bundle", bundle,
-                           "pycrtest-noauto"], env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"},
+                           new_id("noauto")], env={**env, "PYCR_DISABLE_PLUGIN_AUTOLOAD": "1"},
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert done.stderr.splitlines()[-1].startswith("--backend: cgroup driver 'broken_cg' is not installed; choose")

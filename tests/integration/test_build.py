@@ -237,6 +237,73 @@ CMD ["/bin/busybox", "cat", "/artifact"]
     assert pycr("run", "--rm", "stdin", check=0).stdout == "from-stdin\n"
 
 
+def test_stages_build_in_dependency_order_unused_ones_skipped_and_cycles_refused(pycr, tmp_path):
+    """A stage may name one below it (buildkit's order of dependency, not the file's); a stage the
+    target does not need is neither checked nor built, even one that would fail."""
+    ctx = context(tmp_path, """\
+FROM scratch AS final
+COPY --from=maker /out/msg /msg
+COPY --from=3 /bin/busybox /bin/busybox
+CMD ["/bin/busybox", "cat", "/msg"]
+FROM tools AS maker
+RUN mkdir /out && echo made-below > /out/msg
+FROM scratch AS broken
+COPY nothing-here /x
+RUN ["/bin/busybox", "false"]
+FROM scratch AS tools
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+""")
+    r = pycr("build", "-t", "ordered", "--target", "final", ctx, check=0)
+    steps = [line.split("] ", 1)[0].split("[", 1)[1] for line in r.stderr.splitlines() if " [" in line]
+    assert steps == ["internal", "tools 2/3", "tools 3/3", "maker 2/2", "final 2/3", "final 3/3"], r.stderr
+    assert "broken" not in r.stderr and "nothing-here" not in r.stderr
+    assert pycr("run", "--rm", "ordered", check=0).stdout == "made-below\n"
+    r = pycr("build", "-t", "maker-only", "--target", "maker", ctx, check=0)
+    assert "[tools 3/3]" in r.stderr and "final" not in r.stderr and "broken" not in r.stderr
+    assert pycr("run", "--rm", "maker-only", "cat", "/out/msg", check=0).stdout == "made-below\n"
+    r = pycr("build", "-t", "broken", "--target", "broken", ctx)  # the stage skipped above does fail on its own
+    assert r.returncode != 0 and "Dockerfile:8: COPY: nothing-here not found in the build context" in r.stderr
+    before = store_state(pycr.store)
+    (ctx / "Dockerfile").write_text("FROM scratch AS one\nCOPY --from=two /a /a\nFROM scratch AS two\n"
+                                    "COPY --from=one /b /b\nFROM scratch\nCOPY busybox /bin/busybox\n")
+    r = pycr("build", "-t", "cycle", ctx)  # the cycle is in stages the target does not need: refused all the same
+    errors = [line for line in r.stderr.splitlines() if not line.startswith("#")]
+    assert r.returncode != 0 and errors == [
+        "Dockerfile:4: COPY: circular dependency between stages: one -> two -> one (each needs the next)"], r.stderr
+    assert store_state(pycr.store) == before
+
+
+def test_thousands_of_metadata_instructions_edit_the_config_and_history_as_docker(pycr, tmp_path):
+    """Metadata instructions cost no layer or file each (see bench/build_vs_buildah.py for the time);
+    what they make is still one history entry each, docker's Env order, and a cache keyed on each."""
+    lines = ["ARG BASE=scratch", "FROM $BASE", "COPY busybox /bin/busybox"]
+    for i in range(1500):
+        lines += [f"LABEL l{i}=v{i}", f"ENV E{i % 50}=x{i}", f"EXPOSE {1000 + i}", f"ARG A{i % 7}=a{i}",
+                  f"WORKDIR /w{i % 3}"]
+    lines += ["ENV E0=last FIRST=$E1", 'CMD ["/bin/busybox", "sh", "-c", "echo $E0 $E49 $FIRST; pwd"]']
+    ctx = context(tmp_path, "\n".join(lines) + "\n")
+    first = pycr("build", "-q", "-t", "many", ctx, check=0).stdout
+    cfg = config_of(pycr.store, "docker.io/library/many:latest")
+    c = cfg["config"]
+    assert len(c["Labels"]) == 1500 and c["Labels"]["l1499"] == "v1499" and len(c["ExposedPorts"]) == 1500
+    env = [e for e in c["Env"] if not e.startswith("PATH=")]
+    assert env[:3] == ["E0=last", "E1=x1451", "E2=x1452"] and env[-1] == "FIRST=x1451" and len(env) == 51
+    history = cfg["history"]
+    assert len(history) == len(lines) - 2  # every instruction after FROM, ARG included
+    assert len(m := manifest_of(pycr.store, "docker.io/library/many:latest")["layers"]) == 4  # busybox, /w0-2
+    assert sum(not h.get("empty_layer") for h in history) == len(m)
+    assert history[3]["created_by"] == "/bin/sh -c #(nop) EXPOSE 1000/tcp"  # this instruction's ports only
+    assert history[4]["created_by"] == "/bin/sh -c #(nop) ARG A0=a0"
+    assert pycr("run", "--rm", "many", check=0).stdout == "last x1499 x1451\n/w2\n"
+    assert pycr("build", "-q", "-t", "many", ctx, check=0).stdout == first  # all from the cache
+    assert lines[1003] == "LABEL l200=v200"
+    lines[1003] = "LABEL l200=changed"
+    (ctx / "Dockerfile").write_text("\n".join(lines) + "\n")
+    assert pycr("build", "-q", "-t", "many", ctx, check=0).stdout != first
+    assert config_of(pycr.store, "docker.io/library/many:latest")["config"]["Labels"]["l200"] == "changed"
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass
@@ -276,6 +343,72 @@ EOT
     assert "/etc/app/x.conf 600 33 44" in out and "/etc/app/y.conf 600 33 44" in out
     assert "/conf/x.conf 644 7 8" in out and "/opt/pkg/a 640 0 0" in out and "/remote/remote.txt 600 0 0" in out
     assert out[-3:] == ["b", "fetched", "line one"]
+
+
+# GET /f.txt: BODY; GET /to?URL: a 302 to URL.  Prints "ready" once listening.
+_SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/to?"):
+            self.send_response(302); self.send_header("Location", self.path[4:]); self.end_headers(); return
+        body = sys.argv[2].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+srv = http.server.HTTPServer((sys.argv[1], 8080), H)
+print("ready", flush=True)
+srv.serve_forever()
+"""
+
+
+def test_no_local_urls_refuses_this_host_and_link_local_not_a_peer(pycr, tmp_path):
+    """``--no-local-urls`` (what pycr serve builds with): ADD fetches from a peer, never from this
+    host's loopback or own addresses or link-local, a redirect included (checked on each hop)."""
+    from tests.helpers.netns import drop_nethost, make_nethost
+
+    h = make_nethost()  # "the host" (192.0.2.1 on wan0) and a peer (192.0.2.2)
+    servers = []
+    try:
+        for ns, bind, body in ((h.wan, "192.0.2.2", "peer\n"), (h.name, "0.0.0.0", "host\n")):
+            servers.append(subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", _SERVER, bind, body],
+                                            stdout=subprocess.PIPE, text=True))
+            assert servers[-1].stdout.readline() == "ready\n"
+        env = {**os.environ, "PYCR_STORAGE": str(pycr.store)}
+
+        def build(url: str, *flags: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["nsenter", f"--net=/run/netns/{h.name}", sys.executable, "-m",
+                                   "pycr.core.cli.main", "--root", str(tmp_path / "run"), "build", "-q", *flags,
+                                   "-t", "fetched", "-"], input=f"FROM scratch\nADD {url} /f\n",
+                                  capture_output=True, text=True, env=env, timeout=120)
+
+        def fetched() -> str:
+            layer = manifest_of(pycr.store, "docker.io/library/fetched:latest")["layers"][0]
+            with tarfile.open(pycr.store / "blobs/sha256" / layer["digest"][7:]) as tf:
+                return tf.extractfile("f").read().decode()
+
+        assert build("http://192.0.2.2:8080/f.txt", "--no-local-urls").returncode == 0 and fetched() == "peer\n"
+        assert build("http://127.0.0.1:8080/f.txt").returncode == 0 and fetched() == "host\n"  # not guarded
+        why = ": a build through the API fetches from no address of this host and none link-local (pycr serve " \
+              "--allow-privileged allows it)"
+        before = store_state(pycr.store)
+        for url, what in (("http://127.0.0.1:8080/f.txt", "127.0.0.1 is a loopback address"),
+                          ("http://localhost:8080/f.txt", "localhost (127.0.0.1) is a loopback address"),
+                          ("http://[::1]:8080/f.txt", "::1 is a loopback address"),
+                          ("http://0.0.0.0:8080/f.txt", "0.0.0.0 is the unspecified address"),
+                          ("http://192.0.2.1:8080/f.txt", "192.0.2.1 is an address of this host"),
+                          ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+                          ("http://192.0.2.2:8080/to?http://127.0.0.1:8080/f.txt", "127.0.0.1 is a loopback address"),
+                          ("http://2130706433:8080/f.txt", "2130706433 (127.0.0.1) is a loopback address")):
+            r = build(url, "--no-local-urls")
+            assert r.returncode != 0 and r.stderr.splitlines() == [
+                f"Dockerfile:2: ADD: cannot fetch {url}: {what}{why}"], r.stderr
+            assert store_state(pycr.store) == before
+    finally:
+        for p in servers:
+            p.kill()
+            p.wait()
+        drop_nethost(h)
 
 
 @pytest.mark.parametrize("rootfs", STRATEGIES)

@@ -33,6 +33,7 @@ COPY --chown=web:www app/ /app/
 COPY --chmod=0755 run.sh /usr/local/bin/
 ADD files.tar /opt/
 ENV MODE=prod PATH=/usr/local/bin:/bin
+ARG FLAVOUR=plain
 LABEL org.example.role=test
 EXPOSE 8080/tcp
 VOLUME /data
@@ -110,8 +111,17 @@ def test_same_tree_and_config_as_buildah(pycr, tmp_path):
     cb["config"]["Labels"].pop("io.buildah.version", None)
     assert ca["config"] == cb["config"]
     assert (ca["os"], ca["architecture"]) == (cb["os"], cb["architecture"])
-    # one history entry per instruction in both (buildah without --layers commits one layer for all)
-    assert len(ca["history"]) == len(cb["history"]) == DOCKERFILE.count("\n") - DOCKERFILE.count("\\\n") - 1
+    # one history entry per instruction in both, ARG included, in the file's order (buildah without
+    # --layers commits one layer for all)
+    instructions = DOCKERFILE.replace("\\\n", "").splitlines()[1:]
+
+    def kinds(config):
+        return [h["created_by"].split("#(nop) ", 1)[1].split()[0] if "#(nop) " in h["created_by"] else "RUN"
+                for h in config["history"]]
+
+    assert kinds(ca) == kinds(cb) == [line.split()[0] for line in instructions]
+    assert all(h.get("empty_layer") for h, kind in zip(ca["history"], kinds(ca))
+               if kind not in ("RUN", "COPY", "ADD", "WORKDIR"))
 
 
 def test_overlay_and_chroot_diffs_give_the_same_image_tree(pycr, tmp_path):

@@ -12,6 +12,7 @@ import pytest
 
 from pycr.core.testing.bundle import make_bundle
 from pycr.core.testing.dists import write_dist
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -61,7 +62,7 @@ def _run(env, tmp_path, bundle, cid):
 
 def test_step_runs_inside_the_container(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["cat", "/etc/motd"])
-    done = _run(env, tmp_path, bundle, "pycrtest-motd")
+    done = _run(env, tmp_path, bundle, new_id("motd"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == "welcome\n"
     with open(os.path.join(bundle, "rootfs", "etc", "motd")) as f:   # written inside the rootfs,
@@ -73,6 +74,7 @@ def test_step_runs_inside_the_container(env, tmp_path):
 
 def test_failing_step_is_named(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"], annotations={"motd.path": "/proc/version"})
-    done = _run(env, tmp_path, bundle, "pycrtest-motd-fail")
+    cid = new_id("motd-fail")
+    done = _run(env, tmp_path, bundle, cid)
     assert done.returncode != 0
-    assert done.stderr.splitlines()[-1].startswith("container pycrtest-motd-fail: write /proc/version: ")
+    assert done.stderr.splitlines()[-1].startswith(f"container {cid}: write /proc/version: ")

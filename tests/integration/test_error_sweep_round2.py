@@ -219,10 +219,14 @@ def test_build_refuses_a_dockerfile_that_is_not_a_file(clean, tmp_path, kind):
     ("FROM IMAGE\nENV \"a=b\n", (), "Dockerfile:2: ENV: unterminated quote in '\"a=b'"),
     ("FROM IMAGE\nCOPY \"a /b\n", (), "Dockerfile:2: COPY: unterminated quote in '\"a /b'"),
     ("FROM \"IMAGE\n", (), "Dockerfile:1: FROM: unterminated quote in"),
-    ("FROM IMAGE AS a\nCOPY --from=a /x /y\n", (), "Dockerfile:2: COPY: 'a' names this stage itself: a circular "
-                                                 "dependency"),
-    ("FROM IMAGE AS a\nCOPY --from=b /x /y\nFROM IMAGE AS b\nFROM a\n", (),
-     "Dockerfile:2: COPY: 'b' names stage 'b', defined after this one: pycr builds stages in order; move it above"),
+    ("FROM IMAGE AS a\nCOPY --from=a /x /y\n", (), "Dockerfile:2: COPY: circular dependency between stages: a -> a "
+                                                 "(each needs the next)"),
+    ("FROM IMAGE AS a\nCOPY --from=b /x /y\nFROM IMAGE AS b\nCOPY --from=a /x /y\n", (),
+     "Dockerfile:4: COPY: circular dependency between stages: a -> b -> a (each needs the next)"),
+    ("FROM IMAGE AS a\nCOPY --from=b /no/such /y\nFROM IMAGE AS b\nFROM a\n", (),
+     "Dockerfile:2: COPY: /no/such not found in stage b"),  # b (below) is built first, then a copies from it
+    ("FROM IMAGE\nCOPY --from=3 /x /y\n", (), "Dockerfile:2: COPY: '3': there is no stage 3 (stages count from 0; "
+                                             "Dockerfile has 1)"),
     ("FROM IMAGE\nEXPOSE 99999\n", (), "Dockerfile:2: EXPOSE: invalid port '99999'"),
     ("FROM IMAGE AS 0\n", (), "Dockerfile:1: FROM: stage name '0': a letter, then letters, digits"),
     ("FROM IMAGE\nSTOPSIGNAL SIGBOGUS\n", (), "Dockerfile:2: STOPSIGNAL: unknown signal 'SIGBOGUS'"),

@@ -18,6 +18,8 @@ import sys
 
 import pytest
 
+from tests.conftest import new_id
+
 pytestmark = pytest.mark.root
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -73,12 +75,13 @@ def test_oci_run_is_audited(site, tmp_path):
 
     bundle = make_bundle(str(tmp_path / "bundle"), ["sh", "-c", "echo audited"])
     env = _env(site, tmp_path)
-    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, "pycrtest-audited"],
+    cid = new_id("audited")
+    done = subprocess.run([os.path.join(BIN, "pycr-oci"), "run", "--bundle", bundle, cid],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == "audited\n", done.stderr
     with open(env["PYCR_AUDIT_LOG"]) as f:
         entries = [json.loads(line) for line in f]
-    assert [(e["event"], e["id"]) for e in entries] == [(ev, "pycrtest-audited")
+    assert [(e["event"], e["id"]) for e in entries] == [(ev, cid)
                                                         for ev in ("created", "started", "stopped", "deleted")]
     assert entries[2]["exit_status"] == 0
 
@@ -89,7 +92,7 @@ def test_p_no_turns_the_audit_off(site, tmp_path):
     bundle = make_bundle(str(tmp_path / "bundle"), ["true"])
     env = _env(site, tmp_path)
     done = subprocess.run([os.path.join(BIN, "pycr-oci"), "-p", "no:audit_log", "run", "--bundle", bundle,
-                           "pycrtest-unaudited"], env=env, capture_output=True, text=True, timeout=60)
+                           new_id("unaudited")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert not os.path.exists(env["PYCR_AUDIT_LOG"])
 
@@ -131,7 +134,7 @@ def test_tarball_image_runs_with_the_audit_log(site, tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
-    done = subprocess.run([os.path.join(BIN, "pycr"), "run", "--name", "pycrtest-tarball", "localhost/mini:latest",
+    done = subprocess.run([os.path.join(BIN, "pycr"), "run", "--name", new_id("tarball"), "localhost/mini:latest",
                            "cat", "/etc/motd"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "from the tarball\n", done.stderr
     with open(env["PYCR_AUDIT_LOG"]) as f:

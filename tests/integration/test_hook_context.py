@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from pycr.core.testing.dists import write_dist
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -51,13 +52,14 @@ def test_hooks_get_the_container_id_and_the_image_config(tmp_path, busybox_ref, 
     log = tmp_path / "hooks.jsonl"
     env = {**os.environ, "PYTHONPATH": site, "PYCR_CACHE_DIR": str(tmp_path / "cache"), "PYCRTEST_HOOK_LOG": str(log),
            "PYCR_STORAGE": str(tmp_path / "store"), "PYCR_ROOT": state_root}
-    done = subprocess.run([os.path.join(BIN, "pycr"), "run", "--name", "pycrtest-ctx", busybox_ref, "true"],
+    name = new_id("ctx")
+    done = subprocess.run([os.path.join(BIN, "pycr"), "run", "--name", name, busybox_ref, "true"],
                           env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["hook"] for r in rows] == ["isolation", "rootfs", "switch", "limits"]
     (cid,) = {r["id"] for r in rows}  # one container, named the same in every hook
-    assert cid == "pycrtest-ctx" or re.fullmatch("[0-9a-f]{64}", cid)  # its name, or a record's id
+    assert cid == name or re.fullmatch("[0-9a-f]{64}", cid)  # its name, or a record's id
     isolation = rows[0]
     assert isolation["image"] is not None and isolation["image"].get("Cmd")  # the image's own config
     assert "User" not in isolation["image"] or isolation["image"]["User"] == ""  # busybox sets none
@@ -91,7 +93,7 @@ def test_a_rootfs_strategy_receives_its_options(tmp_path, busybox_ref, state_roo
            "PYCRTEST_OPTIONS_LOG": str(log), "PYCR_STORAGE": str(tmp_path / "store"), "PYCR_ROOT": state_root}
     pycr = os.path.join(BIN, "pycr")
     done = subprocess.run([pycr, "--rootfs", "sized", "--rootfs-opt", "size=10m", "--rootfs-opt", "label=a=b", "run",
-                           "--name", "pycrtest-sized", busybox_ref, "true"], env=env, capture_output=True, text=True,
+                           "--name", new_id("sized"), busybox_ref, "true"], env=env, capture_output=True, text=True,
                           timeout=180)
     assert done.returncode == 0, done.stderr
     assert json.loads(log.read_text()) == {"size": "10m", "label": "a=b"}

@@ -8,12 +8,12 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from pycr.core.testing.bundle import make_bundle
 from pycr.core.testing.dists import write_dist
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -100,7 +100,7 @@ def _calls(env):
 
 def test_hook_order_in_one_run(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["sh", "-c", "exit 3"])
-    cid = f"pycrtest-{uuid.uuid4().hex[:8]}"
+    cid = new_id("order")
     done = _oci(env, str(tmp_path / "root"), "run", "--bundle", bundle, cid)
     assert done.returncode == 3, done.stderr
     calls = _calls(env)
@@ -126,7 +126,7 @@ def test_hook_order_in_one_run(env, tmp_path):
 def test_each_verb_runs_its_hooks_in_its_own_process(env, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     root = str(tmp_path / "root")
-    cid = f"pycrtest-{uuid.uuid4().hex[:8]}"
+    cid = new_id("verbs")
     try:
         _oci(env, root, "create", "--bundle", bundle, cid)
         _oci(env, root, "start", cid)

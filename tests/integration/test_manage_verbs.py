@@ -76,6 +76,42 @@ def test_exec_env_user_workdir_and_stdin(clean):
     assert "sleep 1000" in top and "PID" in top.splitlines()[0]
 
 
+EXEC_FAILURES = [  # argv, docker's code, the one line's end
+    (["no-such-program"], 127, 'exec: "no-such-program": executable file not found in $PATH'),
+    (["/no/such/program"], 127, 'exec: "/no/such/program": stat /no/such/program: no such file or directory'),
+    (["/etc"], 126, 'exec: "/etc": permission denied'),                  # a directory
+    (["/etc/passwd"], 126, 'exec: "/etc/passwd": permission denied'),    # not executable
+    (["/tmp/garbage"], 126, "exec /tmp/garbage: exec format error"),     # executable, not a program
+]
+
+
+def test_exec_and_run_exit_codes_are_dockers(clean):
+    """127: the command is missing; 126: it is there but cannot run; 125 (run): pycr's own error."""
+    p = clean
+    p.run_d("--name", "codes", p.image, "sleep", "1000")
+    p("exec", "codes", "sh", "-c", "printf 'garbage\\001\\002' > /tmp/garbage; chmod +x /tmp/garbage", check=0)
+    for argv, code, line in EXEC_FAILURES:
+        r = p("exec", "codes", *argv)
+        assert (r.returncode, r.stdout, r.stderr.count("\n")) == (code, "", 1), (argv, r)
+        assert r.stderr.endswith(line + "\n"), (argv, r.stderr)
+    assert p("exec", "codes", "sh", "-c", "exit 3").returncode == 3  # the process's own status
+    assert p("exec", "codes", "sh", "-c", "exit 127").returncode == 127
+    for argv, code, line in EXEC_FAILURES[:4]:  # run: the same codes and words, nothing left (clean checks)
+        for detach in ([], ["-d"]):
+            r = p("run", "--rm", *detach, p.image, *argv)
+            assert (r.returncode, r.stdout, r.stderr.count("\n")) == (code, "", 1), (argv, detach, r)
+            assert r.stderr.endswith(line + "\n"), (argv, detach, r.stderr)
+    p("create", "--name", "kept", p.image, "/etc", check=0)  # start fails (1, as docker start); the record
+    r = p("start", "kept")                                      # keeps docker's code
+    assert r.returncode == 1 and r.stderr.endswith('exec: "/etc": permission denied\n'), r
+    assert p.inspect("kept")["State"]["ExitCode"] == 126
+    p("rm", "kept", check=0)
+    for bad in (["--memory", "lots", p.image, "true"], ["no-such-image-here:v1", "true"]):
+        r = p("run", "--rm", *bad)
+        assert (r.returncode, r.stderr.count("\n")) == (125, 1), (bad, r)
+    assert p("run", "--rm", p.image, "sh", "-c", "exit 7").returncode == 7
+
+
 def test_stop_start_restart_kill_wait(clean):
     p = clean
     p.run_d("--name", "svc", p.image, "sh", "-c",

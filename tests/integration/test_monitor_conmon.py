@@ -162,7 +162,7 @@ def test_refusals_make_nothing(cm, monkeypatch):
     for _ in range(3):  # conmon may be gone before its pid is read, or not yet: either way, no hang
         r = p("start", "nobundle", timeout=60)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and r.stderr.startswith("container nobundle: "), r
-        assert p.inspect("nobundle")["State"]["ExitCode"] == 127
+        assert p.inspect("nobundle")["State"]["ExitCode"] == 128  # launch.START_FAILED
     p("rm", "nobundle", check=0)
     assert [r["Names"] for r in p.ps()] == ["fromenv"]
 
@@ -226,16 +226,18 @@ def test_containers_that_end_at_once_are_recorded_right(cm):
     until(lambda: conmons(p) == [], "their conmons gone")
 
 
-def test_a_command_that_cannot_run_is_one_line_as_with_the_pycr_monitor(cm):
+def test_a_command_that_cannot_run_is_one_line(cm):
+    """As with the pycr monitor, but with pycr's own codes (125 from run, 128 recorded): pycr-oci's
+    create, run by conmon, does not tell pycr that it was the command (docker's 127/126)."""
     p = cm
     r = p("run", "-d", *CM, p.image, "/nonexistent")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
+    assert r.returncode == 125 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
     assert p.ps() == []  # run -d made nothing that stays
     p("create", "-q", *CM, "--name", "never", p.image, "/nonexistent", check=0)
     r = p("start", "never")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
     state = p.inspect("never")["State"]
-    assert state["Status"] == "exited" and state["ExitCode"] == 127 and '"/nonexistent"' in state["Error"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 128 and '"/nonexistent"' in state["Error"]
     until(lambda: conmons(p) == [], "its conmon gone")
 
 

@@ -183,6 +183,26 @@ def test_publish_all_exposed_ports_and_restart(net, registry, tmp_path):
     assert h.nft().count(f"dport {port}") == 1
 
 
+def test_expose_is_kept_shown_and_published_by_P(net):
+    p, h = net
+    before = _container_dirs(p)
+    for bad in ("127.0.0.1:9998:80/tcp", "9998:80", "80/sctp", "0", "70000", "90-80", "80-", "http"):
+        r = p("run", "-d", "--expose", bad, p.image, "true")
+        assert (r.returncode, r.stderr.count("\n")) == (125, 1) and r.stderr.startswith(f"--expose: {bad!r} is not "), r
+        r = p("create", "--expose", "80", "--expose", bad, p.image, "true")
+        assert r.returncode == 1 and r.stderr.startswith(f"--expose: {bad!r} is not PORT[-LAST][/tcp|udp]"), r
+    assert _container_dirs(p) == before and p.ps() == []  # nothing made
+    cid = p.run_d("--name", "ex", "--expose", "80", "--expose", "9000-9001/udp", "-P", p.image, "sh", "-c", SERVE)
+    assert p.inspect("ex")["Config"]["ExposedPorts"] == {"80/tcp": {}, "9000/udp": {}, "9001/udp": {}}
+    lines = p("port", "ex", check=0).stdout.splitlines()
+    assert [line.split(" -> ")[0] for line in lines] == ["80/tcp", "9000/udp", "9001/udp"], lines
+    port = int(lines[0].rsplit(":", 1)[1])
+    assert fetch(h, f"http://127.0.0.1:{port}/") == f"hello-from-{cid[:12]}\n"
+    p.run_d("--name", "quiet", "--expose", "80", p.image, "sleep", "1000")  # exposed, not published without -P
+    assert p.inspect("quiet")["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert p("port", "quiet", check=0).stdout == ""
+
+
 def test_pycr_bench_compares_network_drivers(net, tmp_path):
     p, h = net
     pycr = os.path.join(os.path.dirname(sys.executable), "pycr")
@@ -292,3 +312,60 @@ def test_network_mtu(net):
         assert h.run("cat", f"/sys/class/net/{dev}/mtu").stdout == "65520\n"
     p("rm", "-f", "f1", check=0)
     p("network", "rm", "fast", check=0)
+
+
+def test_network_gateway_and_options(net):
+    """--gateway: the bridge's address and the containers' default route; -o names the bridge and sets
+    the MTU; every bad value is one line naming it, and nothing is defined."""
+    p, h = net
+    p("network", "create", "--subnet", "10.68.0.0/24", "--gateway", "10.68.0.200",
+      "-o", "com.docker.network.bridge.name=testbr0", "-o", "com.docker.network.driver.mtu=1400", "gwnet", check=0)
+    info = json.loads(p("network", "inspect", "gwnet", check=0).stdout)[0]
+    assert info["IPAM"]["Config"] == [{"Subnet": "10.68.0.0/24", "Gateway": "10.68.0.200"}]
+    assert (info["Bridge"], info["MTU"]) == ("testbr0", 1400)
+    assert info["Options"] == {"com.docker.network.bridge.name": "testbr0", "com.docker.network.driver.mtu": "1400"}
+    p.run_d("--name", "g1", "--network", "gwnet", p.image, "sleep", "1000")
+    route = p("exec", "g1", "ip", "route", check=0).stdout
+    assert route.startswith("default via 10.68.0.200 dev eth0"), route
+    assert p("exec", "g1", "cat", "/sys/class/net/eth0/mtu", check=0).stdout == "1400\n"
+    assert "inet 10.68.0.200/24" in h.run("ip", "-4", "addr", "show", "testbr0").stdout
+    ip = p.inspect("g1")["NetworkSettings"]["Networks"]["gwnet"]
+    assert ip["Gateway"] == "10.68.0.200" and ip["IPAddress"] != "10.68.0.200"
+    before = sorted(n["Name"] for n in json.loads(p("network", "ls", "--format", "json", check=0).stdout))
+    for args, line in (
+            (["--subnet", "10.69.0.0/24", "--gateway", "10.70.0.1"], "--gateway 10.70.0.1: not an address of --subnet "
+                                                                    "10.69.0.0/24"),
+            (["--subnet", "10.69.0.0/24", "--gateway", "10.69.0.0"], "--gateway 10.69.0.0: the network address of "
+                                                                    "10.69.0.0/24, not a host's"),
+            (["--subnet", "10.69.0.0/24", "--gateway", "10.69.0.255"], "--gateway 10.69.0.255: the broadcast address "
+                                                                      "of 10.69.0.0/24, not a host's"),
+            (["--subnet", "10.69.0.0/24", "--gateway", "banana"], "--gateway 'banana': not an IPv4 address"),
+            (["--gateway", "10.69.0.1"], "--gateway 10.69.0.1: give --subnet too (the gateway is an address of it)"),
+            (["-o", "com.docker.network.bridge.enable_icc=false"],
+             "-o com.docker.network.bridge.enable_icc: unknown network option (pycr knows "
+             "com.docker.network.bridge.name, com.docker.network.driver.mtu)"),
+            (["-o", "novalue"], "-o 'novalue': use KEY=VALUE"),
+            (["-o", "com.docker.network.driver.mtu=big"], "-o com.docker.network.driver.mtu=big: need a number from 68 "
+                                                          "to 65535"),
+            (["-o", "com.docker.network.driver.mtu=20"], "--mtu 20: need a number from 68 to 65535"),
+            (["--mtu", "1500", "-o", "com.docker.network.driver.mtu=1400"],
+             "--mtu 1500 and -o com.docker.network.driver.mtu=1400: give one MTU"),
+            (["-o", "com.docker.network.bridge.name=wan0"], "-o com.docker.network.bridge.name=wan0: an interface of "
+                                                            "that name exists here; pycr makes (and removes) its "
+                                                            "networks' bridges itself"),
+            (["-o", "com.docker.network.bridge.name=testbr0"], "-o com.docker.network.bridge.name=testbr0: the bridge "
+                                                               "of network 'gwnet'"),
+            (["-o", "com.docker.network.bridge.name=pycr0"], "-o com.docker.network.bridge.name=pycr0: the bridge of "
+                                                             "network 'bridge'"),
+            (["-o", "com.docker.network.bridge.name=a/b"], "-o com.docker.network.bridge.name=a/b: an interface name "
+                                                           "is 1-15 letters, digits, '_', '.', '-'"),
+            (["-o", "com.docker.network.bridge.name=" + "x" * 16], "an interface name is 1-15 letters"),
+            (["-o", "com.docker.network.bridge.name=pv0123456789ab"], "names starting with 'pv' are pycr's")):
+        r = p("network", "create", *args, "bad")
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and line in r.stderr, (args, r.stderr)
+    assert sorted(n["Name"] for n in json.loads(p("network", "ls", "--format", "json", check=0).stdout)) == before
+    assert "wan0" in h.links()  # never touched
+    p("rm", "-f", "g1", check=0)
+    p("network", "rm", "gwnet", check=0)
+    assert "testbr0" not in h.settled_links()
+

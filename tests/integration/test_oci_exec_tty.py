@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from pycr.core.testing.bundle import make_bundle
 pytestmark = pytest.mark.root
 from tests.helpers.engines import PYCR_OCI, run  # noqa: E402
 from tests.helpers.poll import until  # noqa: E402
+from tests.conftest import new_id  # noqa: E402
 
 
 class Oci:
@@ -48,7 +50,7 @@ def oci(tmp_path):
 def running(oci, tmp_path):
     """A started container whose init sleeps; deleted (and checked gone) afterwards."""
     bundle = make_bundle(str(tmp_path / "bundle"), ["sleep", "1000"])
-    cid = f"exec-{os.getpid()}-{time.monotonic_ns() % 100000}"
+    cid = new_id("exec")
     oci("create", "--bundle", bundle, cid)
     oci("start", cid)
     yield cid
@@ -124,16 +126,46 @@ def test_exec_errors_are_one_line_and_logged(oci, running, tmp_path):
     assert "does not exist" in r.stderr
 
 
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc is the reference for these codes (scripts/install.sh)")
+def test_exec_exit_codes_are_runcs(oci, tmp_path):
+    """runc exec exits 255 when it cannot start the process (a missing or unrunnable file,
+    no such container), 1 when execve itself refuses the file, else the process's status:
+    pycr-oci does the same, measured against runc on the same kind of bundle in one run."""
+    runc_root = str(tmp_path / "runc-state")
+    cid = new_id("codes")
+    tools = {"pycr-oci": lambda *a: oci(*a, check=False),
+             "runc": lambda *a: run(["runc", "--root", runc_root, *a], check=False, timeout=60)}
+    try:
+        for name, tool in tools.items():
+            bundle = make_bundle(str(tmp_path / f"b-{name}"), ["sleep", "1000"])
+            with open(os.path.join(bundle, "rootfs", "garbage"), "wb") as f:
+                f.write(b"garbage\0\1\2")
+            os.chmod(os.path.join(bundle, "rootfs", "garbage"), 0o755)
+            assert tool("create", "--bundle", bundle, cid).returncode == 0
+            assert tool("start", cid).returncode == 0
+        for argv in (["no-such-program"], ["/no/such"], ["/etc"], ["/etc/passwd"], ["/garbage"],
+                     ["sh", "-c", "exit 9"]):
+            codes = {name: tool("exec", cid, *argv).returncode for name, tool in tools.items()}
+            assert codes["pycr-oci"] == codes["runc"], (argv, codes)
+        assert codes["runc"] == 9
+        codes = {name: tool("exec", cid + "-none", "true").returncode for name, tool in tools.items()}
+        assert codes == {"pycr-oci": 255, "runc": 255}
+    finally:
+        for tool in tools.values():
+            tool("delete", "--force", cid)
+
+
 def test_exec_in_stopped_container_refused(oci, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
-    oci("create", "--bundle", bundle, "stops")
-    oci("start", "stops")
+    cid = new_id("stops")
+    oci("create", "--bundle", bundle, cid)
+    oci("start", cid)
     deadline = time.monotonic() + 10
-    while oci.state("stops")["status"] != "stopped" and time.monotonic() < deadline:
+    while oci.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
         time.sleep(0.02)
-    r = oci("exec", "stops", "true", check=False)
+    r = oci("exec", cid, "true", check=False)
     assert r.returncode != 0 and "stopped" in r.stderr
-    oci("delete", "stops")
+    oci("delete", cid)
 
 
 def test_pause_resume(oci, running):
@@ -240,13 +272,14 @@ def _read_until(fd, needle: bytes, timeout=10) -> bytes:
 def test_terminal_create_sends_master_over_console_socket(oci, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["sh"], process={"terminal": True,
                                                              "consoleSize": {"height": 33, "width": 111}})
-    assert "console socket" in oci("create", "--bundle", bundle, "tty0", check=False).stderr
+    cid = new_id("tty")
+    assert "console socket" in oci("create", "--bundle", bundle, cid, check=False).stderr
     server = ConsoleServer(tmp_path / "console.sock")
     try:
-        oci("create", "--bundle", bundle, "--console-socket", server.path, "tty0")
+        oci("create", "--bundle", bundle, "--console-socket", server.path, cid)
         name, master = server.master()
         assert name.startswith("/dev/pts/")
-        oci("start", "tty0")
+        oci("start", cid)
         os.write(master, b"tty; stty size; echo ok-$((6*7)); exit 3\n")
         out = _read_until(master, b"ok-42")
         assert b"/dev/pts/" in out and b"ok-42" in out
@@ -254,7 +287,7 @@ def test_terminal_create_sends_master_over_console_socket(oci, tmp_path):
         os.close(master)
     finally:
         server.close()
-        oci("delete", "--force", "tty0")
+        oci("delete", "--force", cid)
 
 
 def test_exec_tty_with_console_socket(oci, running, tmp_path):
@@ -317,16 +350,17 @@ def test_exec_into_user_namespace_and_no_pivot(oci, tmp_path, open_dir):
     with open(f"{bundle}/config.json", "w") as f:
         json.dump(config, f)
     subprocess.run(["chown", "-R", "200000:200000", f"{bundle}/rootfs"], check=True)
-    oci("create", "--bundle", bundle, "userns1")
-    oci("start", "userns1")
-    out = oci("exec", "userns1", "sh", "-c", "id -u; cat /proc/self/uid_map").stdout.split()
+    cid, nopivot = new_id("userns"), new_id("nopivot")
+    oci("create", "--bundle", bundle, cid)
+    oci("start", cid)
+    out = oci("exec", cid, "sh", "-c", "id -u; cat /proc/self/uid_map").stdout.split()
     assert out == ["0", "0", "200000", "65536"]
-    oci("delete", "--force", "userns1")
+    oci("delete", "--force", cid)
     plain = make_bundle(str(tmp_path / "np"), ["sleep", "1000"])
-    oci("create", "--no-pivot", "--bundle", plain, "nopivot1")
-    oci("start", "nopivot1")
-    assert "busybox" in oci("exec", "nopivot1", "ls", "/bin").stdout.split()
-    oci("delete", "--force", "nopivot1")
+    oci("create", "--no-pivot", "--bundle", plain, nopivot)
+    oci("start", nopivot)
+    assert "busybox" in oci("exec", nopivot, "ls", "/bin").stdout.split()
+    oci("delete", "--force", nopivot)
 
 
 def test_run_with_terminal_in_the_foreground_proxies(oci, tmp_path):
@@ -342,7 +376,7 @@ def test_run_with_terminal_in_the_foreground_proxies(oci, tmp_path):
     pid, master = pty.fork()
     if pid == 0:
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-        os.execv(PYCR_OCI, [PYCR_OCI, "--root", oci.root, "run", "--bundle", bundle, "fgtty"])
+        os.execv(PYCR_OCI, [PYCR_OCI, "--root", oci.root, "run", "--bundle", bundle, new_id("fgtty")])
     out = _read_until(master, b"fg-42", timeout=30)
     _, status = os.waitpid(pid, 0)
     os.close(master)

@@ -19,6 +19,7 @@ import sysconfig
 import pytest
 
 from pycr.core.testing.bundle import make_bundle
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -35,7 +36,7 @@ def _runtime_seen_by_a_hook(tmp_path, argv: list[str], env: dict, verb: tuple = 
     hook = {"path": "/bin/sh", "args": ["sh", "-c", f"exec {sys._base_executable} -I -S -c \"{PROBE}\" > {out}"]}
     bundle = make_bundle(str(tmp_path / "b"), ["true"], hooks={"createRuntime": [hook]})
     env = {k: v for k, v in env.items() if k not in ("PYCR_UNPROTECTED_INTERPRETER", "PYCR_SYS_PATH")}
-    done = subprocess.run([*argv, "--root", str(tmp_path / "state"), *verb, "run", "--bundle", bundle, "nosite"],
+    done = subprocess.run([*argv, "--root", str(tmp_path / "state"), *verb, "run", "--bundle", bundle, new_id("nosite")],
                           env={**env, "PYCR_CACHE_DIR": str(tmp_path / "cache")}, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.conftest import new_id
+
 pytestmark = pytest.mark.root
 
 
@@ -203,7 +205,7 @@ def test_json_log_gets_errors(run_oci, tmp_path, state_root):
     import subprocess
 
     done = subprocess.run([PYCR_OCI, "--root", state_root, "--log", str(log), "--log-format", "json",
-                           "state", "pycrtest-missing"], capture_output=True, text=True)
+                           "state", new_id("missing")], capture_output=True, text=True)
     assert done.returncode != 0
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "error" and "does not exist" in entry["msg"] and entry["time"]

@@ -27,6 +27,7 @@ import pytest
 
 from pycr.core.testing.bundle import make_bundle
 from tests.helpers.engines import run
+from tests.conftest import new_id
 
 pytestmark = pytest.mark.root
 
@@ -75,7 +76,7 @@ def test_container_cannot_reach_the_runtime_through_proc(tmp_path, state_root, i
 
     shared = tmp_path / "shared"
     shared.mkdir()
-    a, b = f"pycrtest-{uuid.uuid4().hex[:8]}", f"pycrtest-{uuid.uuid4().hex[:8]}"
+    a, b = new_id("exe-a"), new_id("exe-b")
     bundle_a = make_bundle(str(tmp_path / "a"), ["/usr/bin/python3", "-I", "/shared/watcher.py",
                                                  "/shared/results.json", "/shared/stop", MARKER])
     shutil.copy(WATCHER, shared / "watcher.py")

@@ -10,6 +10,7 @@ import pytest
 
 from pycr.core import tracing
 from pycr.core.testing.bundle import make_bundle
+from tests.conftest import new_id
 
 PYCR_OCI = os.path.join(os.path.dirname(sys.executable), "pycr-oci")
 
@@ -29,7 +30,7 @@ def test_manager_untouched_without_trace():
     assert pm.pm._inner_hookexec is pluggy._callers._multicall  # no monitoring installed
     before = pm.pm._inner_hookexec
     with tracing.session(GlobalOptions(), "x"):  # neither --trace nor --trace-file
-        pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False, container_id="pycrtest-x")
+        pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=False, container_id=new_id("x"))
     assert pm.pm._inner_hookexec is before
     assert not any(getattr(i.function, "_pycr_traced", False) for i in pm.hook.pycr_rootfs_switch.get_hookimpls())
 
@@ -44,7 +45,7 @@ def test_session_records_impls_in_process(tmp_path):
     opts = GlobalOptions(trace_file=str(tmp_path / "t.json"))
     with tracing.session(opts, "unit"):
         with tracing.phase("outer"):
-            pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=True, container_id="pycrtest-x")
+            pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": [{"type": "mount"}]}}, no_pivot=True, container_id=new_id("x"))
     data = json.loads((tmp_path / "t.json").read_text())
     kinds = [(r["kind"], r["name"], r["depth"]) for r in data["records"]]
     assert kinds[0] == ("command", "unit", 0)
@@ -53,7 +54,7 @@ def test_session_records_impls_in_process(tmp_path):
     assert [r["plugin"] for r in impl] == ["rootfs_mounts"] and impl[0]["depth"] == 3
     assert "rootfs_mounts" in data["plugins"] and "outer" in data["phases"]
     # after the session the wrappers stay but record nothing
-    pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": []}}, no_pivot=False, container_id="pycrtest-x")
+    pm.hook.pycr_rootfs_switch(config={"linux": {"namespaces": []}}, no_pivot=False, container_id=new_id("x"))
     assert not tracing.enabled()
 
 
@@ -62,7 +63,7 @@ def test_trace_of_a_real_run(tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     trace = tmp_path / "trace.json"
     proc = subprocess.run([PYCR_OCI, "--root", str(tmp_path / "state"), "--trace", "--trace-file", str(trace),
-                           "run", "--bundle", bundle, "trace1"], capture_output=True, text=True, timeout=60)
+                           "run", "--bundle", bundle, new_id("trace")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(trace.read_text())
     assert data["command"] == "pycr-oci run"
@@ -89,7 +90,7 @@ def test_trace_file_alone_and_bench_launcher_plugins(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pycr.plugins.bench.launch",
                            "--plugin", "pycr.plugins.bench.strategies:plain_chroot", "--",
                            "--root", str(tmp_path / "state"), "--trace-file", str(trace),
-                           "run", "--bundle", bundle, "trace2"], capture_output=True, text=True, timeout=60)
+                           "run", "--bundle", bundle, new_id("trace")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "trace " not in proc.stderr
     data = json.loads(trace.read_text())

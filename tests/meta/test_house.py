@@ -92,13 +92,15 @@ def test_layer_modules_allows_only_registration():
 def test_oci_hot_path_imports_no_layer(tmp_path):
     """``pycr-oci create``, ``start`` and ``run`` import no image, management or research module."""
     from pycr.core.testing import make_bundle
+    from tests.conftest import new_id
 
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     env = {**os.environ, "PYCR_ROOT": str(tmp_path / "run"), "PYCR_CACHE_DIR": str(tmp_path / "cache")}
     seen = {}
+    created = new_id("hot-c")
     try:
-        for verb, args in (("create", ["create", "--bundle", bundle, "hot-c"]), ("start", ["start", "hot-c"]),
-                           ("run", ["run", "--bundle", bundle, "hot-r"])):
+        for verb, args in (("create", ["create", "--bundle", bundle, created]), ("start", ["start", created]),
+                           ("run", ["run", "--bundle", bundle, new_id("hot-r")])):
             out = tmp_path / f"modules-{verb}"
             out.mkdir()
             # stdio not piped: the created container keeps what it inherits open
@@ -107,7 +109,7 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
             assert done.returncode == 0, f"pycr-oci {verb} failed"
             seen[verb] = {m for f in out.glob("*.json") for m in json.loads(f.read_text())}
     finally:
-        subprocess.run([str(BIN / "pycr-oci"), "delete", "--force", "hot-c"], env=env, capture_output=True)
+        subprocess.run([str(BIN / "pycr-oci"), "delete", "--force", created], env=env, capture_output=True)
     for verb, modules in seen.items():
         assert "pycr.core.runtime.lifecycle" in modules, f"{verb}: no module list written"
         if verb != "start":  # the plugins were loaded (and so registered)

@@ -135,12 +135,25 @@ def test_freeze_thaw(fake, drv):
     assert not drv.is_frozen()
 
 
+def test_freezer_files_say_what_is_frozen_says(fake, drv):
+    """start/state/kill read the files create recorded instead of asking the driver: they must agree."""
+    from pycr.core.runtime.state import Container
+
+    recorded = Container("/nonexistent", "c1", {"freezer": drv.freezer_files()})
+    for state in ("THAWED", "FREEZING", "FROZEN", "THAWED"):
+        fake.write("freezer", "/box/inner", "freezer.state", state + "\n")
+        assert recorded.frozen() == drv.is_frozen() == (state == "FROZEN"), state
+    drv.destroy()
+    assert recorded.frozen() is drv.is_frozen() is False
+
+
 def test_no_freezer_hierarchy(tmp_path):
     fake = FakeCgroupfs(tmp_path, hierarchies=("memory", "pids"))
     d = fake.driver(CgroupV1, "c1")
     d.create()
     with pytest.raises(PycrError, match="freezer cgroup controller is not mounted"):
         d.freeze()
+    assert d.freezer_files() is None  # nothing recorded: the verbs ask is_frozen, which says why
 
 
 def test_kill_all_signals_members_and_keeps_a_paused_container_paused(fake, drv):

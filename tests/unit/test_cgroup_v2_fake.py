@@ -87,6 +87,26 @@ def test_freeze_on_an_empty_cgroup_returns(fake):
     drv.destroy()
 
 
+def test_freezer_files_say_what_is_frozen_says(fake):
+    """start/state/kill read the files create recorded instead of asking the driver: they must agree,
+    a frozen ancestor (cgroup.events) and a destroyed cgroup included."""
+    from pycr.core.runtime.state import Container
+
+    drv = fake.driver(CgroupV2, "c5")
+    drv.create()
+    recorded = Container("/nonexistent", "c5", {"freezer": drv.freezer_files()})
+    events = os.path.join(drv.path, "cgroup.events")
+    for freeze, event in (("0", "populated 1\nfrozen 0\n"), ("1", "populated 1\nfrozen 0\n"),
+                          ("0", "populated 1\nfrozen 1\n"), ("0", "frozen 10\n")):
+        with open(os.path.join(drv.path, "cgroup.freeze"), "w") as f:
+            f.write(freeze + "\n")
+        with open(events, "w") as f:
+            f.write(event)
+        assert recorded.frozen() == drv.is_frozen() == (freeze == "1" or "frozen 1\n" in event), (freeze, event)
+    drv.destroy()
+    assert recorded.frozen() is drv.is_frozen() is False
+
+
 def test_missing_controller_is_refused_naming_it(tmp_path):
     fake = FakeCgroupfs(tmp_path, version=2, controllers=("cpu", "pids"))
     drv = fake.driver(CgroupV2, "c5")

@@ -315,3 +315,17 @@ def test_attach_thread_joined_by_created_and_by_cleanup(monkeypatch):
     threading.Timer(0.05, release.set).start()
     layer.settle("c3")  # waits for the thread, swallows its error (the create reports its own)
     assert calls[-1] == ("c3", 13, True) and "c3" not in layer._PENDING
+
+
+def test_exposed_port_keys_one_rule_for_images_expose_and_the_api():
+    from pycr.core import exposed_port_keys
+
+    assert exposed_port_keys("80") == ["80/tcp"]
+    assert exposed_port_keys("53/udp") == ["53/udp"]
+    assert exposed_port_keys("9000-9002/udp") == ["9000/udp", "9001/udp", "9002/udp"]
+    assert exposed_port_keys("65535-65535") == ["65535/tcp"]
+    for bad in ("127.0.0.1:9998:80/tcp", "9998:80", "80/sctp", "0", "65536", "90-80", "80-", "-80", "", "1-65536"):
+        with pytest.raises(ValueError, match="is not PORT"):
+            exposed_port_keys(bad)
+    with pytest.raises(ValueError, match=r"'80-90/tcp' is not PORT\[/tcp\|udp\]"):
+        exposed_port_keys("80-90/tcp", ranges=False)  # an image's key names one port
