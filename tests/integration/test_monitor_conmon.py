@@ -75,6 +75,10 @@ def test_stop_start_kill_wait_exit_codes(cm):
     info = p.wait_for("svc", "running")
     assert info["Monitor"] == "conmon" and info["State"]["MonitorPid"] not in (0, first_monitor)
     traps_set(2)
+    p("restart", "-t", "1", "svc", check=0)
+    again = p.wait_for("svc", "running")
+    assert again["State"]["Pid"] != info["State"]["Pid"] and again["State"]["MonitorPid"] != info["State"]["MonitorPid"]
+    traps_set(3)
     waiter = p.popen("wait", "svc", stdout=subprocess.PIPE, text=True)
     time.sleep(0.3)
     assert waiter.poll() is None
