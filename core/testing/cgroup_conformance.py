@@ -45,7 +45,7 @@ def spawn_in(driver, argv: list[str], **popen_kwargs: Any) -> subprocess.Popen:
     """
     r, w = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _WAIT_AND_EXEC, str(r), *argv], pass_fds=(r,),
+        proc = subprocess.Popen([sys.executable, "-P", "-c", _WAIT_AND_EXEC, str(r), *argv], pass_fds=(r,),
                                 **popen_kwargs)
     finally:
         os.close(r)

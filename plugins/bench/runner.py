@@ -36,7 +36,7 @@ def import_image(rootfs: str, workdir: str, name: str = IMAGE) -> str:
     """``pycr import`` ``rootfs`` as a one-layer image into the private store."""
     tarball = os.path.join(workdir, "rootfs.tar")
     subprocess.run(["tar", "-C", rootfs, "-cf", tarball, "."], check=True)
-    proc = subprocess.run([sys.executable, "-m", "pycr.core.cli.main", "import", tarball, name],
+    proc = subprocess.run([sys.executable, "-P", "-m", "pycr.core.cli.main", "import", tarball, name],
                           env=image_env(workdir), capture_output=True, text=True)
     os.unlink(tarball)
     if proc.returncode:
@@ -176,9 +176,9 @@ class Runner:
             pass
         proc.wait()
         if s.runtime == "pycr-image":
-            argv = [sys.executable, "-m", "pycr.core.cli.main", "--root", self.state_root, "rm", "-f", cid]
+            argv = [sys.executable, "-P", "-m", "pycr.core.cli.main", "--root", self.state_root, "rm", "-f", cid]
         elif s.runtime == "pycr":
-            argv = [sys.executable, "-m", "pycr.core.cli.oci", "--root", self.state_root, "delete", "--force", cid]
+            argv = [sys.executable, "-P", "-m", "pycr.core.cli.oci", "--root", self.state_root, "delete", "--force", cid]
         else:
             argv = [s.runtime, "--root", self.state_root, "delete", "--force", cid]
         subprocess.run(argv, capture_output=True, env=self.env)

@@ -132,7 +132,7 @@ class Strategy:
         """
         if self.runtime not in ("pycr", "pycr-image"):
             return [self.runtime, "--root", root, *self.global_args, "run", "--bundle", bundle, cid]
-        argv = [sys.executable, "-m", "pycr.plugins.bench.launch"]
+        argv = [sys.executable, "-P", "-m", "pycr.plugins.bench.launch"]
         for p in self.plugins:
             argv += ["--plugin", p]
         if facts_file:

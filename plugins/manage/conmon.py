@@ -124,7 +124,7 @@ def _launch(rec: records.Record) -> str | None:
             "-b", rec.bundle, "-p", p["pid"], "-P", p["conmon_pid"], "--exit-dir", p["exits"],
             "-l", f"k8s-file:{rec.log_path}", "--socket-dir-path", p["sockets"], "--log-level", "error",
             "--exit-command", sys.executable]
-    for a in ("-I", "-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir):  # -I: not the cwd on sys.path
+    for a in ("-P", "-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir):  # -P: not the cwd on sys.path
         argv += ["--exit-command-arg", a]
     for a in runtime_args:
         argv += ["--runtime-arg", a]

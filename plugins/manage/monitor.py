@@ -106,7 +106,8 @@ def main(argv) -> None:
     for s in streams:
         s.emit(s.buf)
     log.close()
-    os.execv(python, [python, "-m", "pycr.plugins.manage.launch", "finish", cdir, str(code)])
+    # -P: ``-m`` would put the working directory first on sys.path, and the finish step runs as root
+    os.execv(python, [python, "-P", "-m", "pycr.plugins.manage.launch", "finish", cdir, str(code)])
 
 
 def _reap(init_pid: int):

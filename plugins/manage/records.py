@@ -45,7 +45,9 @@ def proc_start(pid: int | None) -> int | None:
 
 
 def alive(pid: int | None, start: int | None) -> bool:
-    return bool(pid) and proc_start(pid) == start
+    """``pid`` still runs as the process recorded with ``start``; without a recorded
+    start time nothing proves that (a gone pid's start is None too)."""
+    return bool(pid) and start is not None and proc_start(pid) == start
 
 
 def containers_dir(store_root: str) -> str:

@@ -89,7 +89,7 @@ def planted():
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "pycr-probe", mountmark], check=True)
         undo.callback(subprocess.run, ["umount", "-l", mountmark], check=False)
 
-        target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)",
+        target = subprocess.Popen([sys.executable, "-P", "-c", "import time; time.sleep(3600)",
                                    f"pycr-probe-target-{token}"], stdin=subprocess.DEVNULL)
         undo.callback(target.wait)
         undo.callback(target.kill)

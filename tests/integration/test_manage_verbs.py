@@ -275,3 +275,23 @@ def test_stop_signal_from_the_flag_and_the_image(clean, tmp_path):
     r = p("create", "--name", "bad", "--stop-signal", "BOGUS", p.image, "true")
     assert r.returncode != 0 and r.stderr == "--stop-signal: unknown signal 'BOGUS'\n"
     assert "bad" not in p("ps", "-a", check=0).stdout.split()
+
+
+@pytest.mark.parametrize("monitor", ["pycr", "conmon"])
+def test_a_pycr_package_in_the_working_directory_never_runs(clean, tmp_path, monitor):
+    """The monitor's finish step and conmon's exit command start ``python -m``: without ``-P``
+    the caller's working directory came first on sys.path, so a planted ``pycr/`` ran as root."""
+    p = clean
+    marker = tmp_path / "planted-ran"
+    planted = tmp_path / "cwd" / "pycr"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'a').write('ran\\n')\n")
+    proc = p.popen("run", "-d", "-q", "--monitor", monitor, p.image, "sh", "-c", "exit 3",
+                   cwd=planted.parent, stdout=subprocess.PIPE, text=True)
+    cid = proc.communicate(timeout=120)[0].strip().splitlines()[-1]
+    assert proc.returncode == 0
+    p.seen.add(cid)
+    p.wait_for(cid, "exited")
+    assert p.inspect(cid)["State"]["ExitCode"] == 3  # the finish step ran (it records the code)
+    assert not marker.exists(), marker.read_text()
+    p("rm", cid, check=0)

@@ -122,3 +122,16 @@ def test_log_path_follows_the_recorded_format(tmp_path):
     assert rec.log_format == "json-file" and rec.log_path == str(tmp_path / "json.log")  # records made before
     rec.data["log_format"] = "k8s-file"
     assert rec.log_path == str(tmp_path / "ctr.log")
+
+
+def test_alive_needs_the_recorded_start_time():
+    """A pid recorded without its start time never counts as alive: a gone pid's start is
+    None too, so ``None == None`` made start and rm wait forever on a dead monitor."""
+    me = os.getpid()
+    assert records.alive(me, records.proc_start(me))
+    assert not records.alive(me, None)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert records.proc_start(gone.pid) is None
+    assert not records.alive(gone.pid, None)
+    assert not records.alive(None, None)
