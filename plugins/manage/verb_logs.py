@@ -45,9 +45,9 @@ def run(opts, ns) -> int:
         f = None
     pending = b""
     if f is not None:
-        lines = f.read().splitlines(keepends=True)
-        if lines and not lines[-1].endswith(b"\n"):
-            pending = lines.pop()
+        # entries end at "\n" only: splitlines() would also end one at a "\r" the container
+        # wrote, and the text after it would read as an entry of its own (forged stream and time)
+        *lines, pending = f.read().split(b"\n")
         for line in (lines if tail is None else lines[-tail:] if tail > 0 else []):
             _write(records.log_entry(line, rec.log_format), ns.timestamps)
     if not ns.follow:
