@@ -143,13 +143,15 @@ class Rtnl:
         return replies
 
     def link(self, name: str) -> dict | None:
-        """The link called ``name``: {index, flags, mac}, or None."""
+        """The link called ``name``: {index, flags, mac, kind} (kind "" for a physical one), or None."""
         got = self.batch(self.msg(RTM_GETLINK, ifinfo(), attr(IFLA_IFNAME, name)), ignore=(errno.ENODEV,))
         if not got:
             return None
         _, _, index, flags, _ = _IFINFO.unpack_from(got[0], _HDR.size)
-        mac = attrs_of(got[0][_HDR.size + _IFINFO.size:]).get(IFLA_ADDRESS, b"")
-        return {"index": index, "flags": flags, "mac": ":".join(f"{b:02x}" for b in mac)}
+        attrs = attrs_of(got[0][_HDR.size + _IFINFO.size:])
+        mac = attrs.get(IFLA_ADDRESS, b"")
+        kind = attrs_of(attrs.get(IFLA_LINKINFO, b"")).get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode("ascii", "replace")
+        return {"index": index, "flags": flags, "mac": ":".join(f"{b:02x}" for b in mac), "kind": kind}
 
     def set_up(self, name: str, *attrs: bytes) -> bytes:
         """A request: link ``name`` up (and ``attrs`` set, e.g. its master)."""
@@ -191,7 +193,13 @@ def _sysctl(path: str, value: str) -> None:
 def ensure_bridge(nl: Rtnl, network: dict) -> None:
     """The network's bridge, made, addressed and up if missing."""
     name = network["bridge"]
-    if nl.link(name) is not None:
+    have = nl.link(name)
+    if have is not None:
+        if have["kind"] != "bridge":  # an interface of the host's that appeared under the name since
+            from pycr.core import ConfigError
+
+            raise ConfigError(f"network {network['name']!r}: interface {name!r} exists here and is not a bridge; "
+                              "pycr will not plug containers into it")
         return
     nl.batch(nl.new_bridge(name, network.get("mtu")))
     nl.batch(nl.add_addr(nl.link(name)["index"], network["gateway"],
@@ -268,6 +276,16 @@ def index(name: str) -> int | None:
         return socket.if_nametoindex(name)
     except OSError:
         return None
+
+
+def delete_bridge(name: str) -> None:
+    """Delete a network's bridge ``name`` if it is there and is a bridge: a name chosen with
+    ``-o com.docker.network.bridge.name`` may since have been taken by an interface of the
+    host's (a NIC, a VPN's tun), which pycr must never delete."""
+    with Rtnl() as nl:
+        have = nl.link(name)
+        if have is not None and have["kind"] == "bridge":
+            nl.batch(nl.delete(index=have["index"]), ignore=(errno.ENODEV,))
 
 
 def exists(name: str) -> bool:

@@ -66,8 +66,7 @@ def _remove(st, name: str) -> None:
     if users:
         raise ConfigError(f"network {name!r} has containers attached: {', '.join(sorted(x['name'] for x in users))}")
     st.undefine(name)
-    if link.exists(net["bridge"]):
-        link.delete([net["bridge"]])
+    link.delete_bridge(net["bridge"])
 
 
 def _drop_idle_default_bridge(st) -> None:
@@ -75,8 +74,8 @@ def _drop_idle_default_bridge(st) -> None:
     from pycr.plugins.network import link
 
     bridge = st.default()["bridge"]
-    if not st.leases(st.default()["name"]) and link.exists(bridge):
-        link.delete([bridge])
+    if not st.leases(st.default()["name"]):
+        link.delete_bridge(bridge)
 
 
 def run(opts, ns) -> int:

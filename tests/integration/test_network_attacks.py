@@ -149,7 +149,7 @@ def test_an_image_cannot_choose_host_addresses_or_ports_for_publish_all(net, reg
             p.prefix = prefix
         before = _made(p)
         r = p("run", "-d", "-P", ref)
-        assert (r.returncode, r.stderr) == (1, f"-P: the image's config.ExposedPorts key {key!r} is not "
+        assert (r.returncode, r.stderr) == (125, f"-P: the image's config.ExposedPorts key {key!r} is not "
                                                f"PORT[/tcp|udp] (a port from 1 to 65535); nothing was published\n")
         assert _made(p) == before and p.ps() == [] and "dport" not in h.nft()
 
@@ -175,7 +175,7 @@ def test_a_udp_port_a_host_service_holds_with_reuseaddr_is_not_published(net):
         before = _made(p)
         for spec in ("5353:5353/udp", "192.0.2.1:5353:53/udp"):
             r = p("run", "-d", "-p", spec, p.image, "sleep", "1000")
-            assert (r.returncode, r.stderr) == (1, f"-p {spec}: the host port cannot be used: Address already "
+            assert (r.returncode, r.stderr) == (125, f"-p {spec}: the host port cannot be used: Address already "
                                                    f"in use\n")
         assert _made(p) == before and p.ps() == [] and "dport" not in h.nft()
         # the service still gets what the network sends it
@@ -204,3 +204,27 @@ def test_a_tcp_port_in_time_wait_is_free_to_publish(net):
     assert f"127.0.0.1:{port} " in h.run("ss", "-tan", "state", "time-wait").stdout
     p.run_d("--name", "tw", "-p", f"{port}:80", p.image, "sleep", "1000")
     assert f"dport {port} " in h.nft()
+
+
+def test_a_bridge_name_later_taken_by_a_host_interface_is_never_used_nor_deleted(net):
+    """``-o com.docker.network.bridge.name`` is checked free when the network is made, but the
+    host may bring up an interface of that name afterwards (a NIC, a VPN's tun;
+    a veth here, in the namespace standing in for the host).  pycr must neither plug containers into it
+    nor delete it with ``network rm`` / ``prune``: it only ever deletes a bridge."""
+    p, h = net
+    p("network", "create", "-o", "com.docker.network.bridge.name=hostnic0", "later", check=0)
+    subprocess.run(["ip", "-n", h.name, "link", "add", "hostnic0", "type", "veth", "peer", "hostnic0p"], check=True)
+    try:
+        r = p("run", "--rm", "--network", "later", p.image, "true")
+        assert r.returncode != 0 and p("ps", "-aq").stdout == ""
+        master = subprocess.run(["ip", "-n", h.name, "-o", "link", "show", "hostnic0"], capture_output=True,
+                                text=True, check=True).stdout
+        assert "master" not in master
+        p("network", "rm", "later", check=0)
+        p("network", "prune", check=0)
+        assert subprocess.run(["ip", "-n", h.name, "link", "show", "hostnic0"], capture_output=True).returncode == 0
+        assert r.stderr.strip().splitlines() == [
+            "network 'later': interface 'hostnic0' exists here and is not a bridge; "
+            "pycr will not plug containers into it"], r.stderr
+    finally:
+        subprocess.run(["ip", "-n", h.name, "link", "del", "hostnic0"], capture_output=True)

@@ -75,7 +75,11 @@ def test_getlink_reply_parsed_as_pyroute2_encodes_it():
             assert decode(ifinfmsg, requests[0]).get_attr("IFLA_IFNAME") == "eth0"
             return [bytes(reply.data)]
 
-    assert Replies().link("eth0") == {"index": 12, "flags": link.IFF_UP, "mac": "02:42:0a:58:00:07"}
+    assert Replies().link("eth0") == {"index": 12, "flags": link.IFF_UP, "mac": "02:42:0a:58:00:07", "kind": ""}
+    reply["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]}))
+    reply.reset()
+    reply.encode()
+    assert Replies().link("eth0")["kind"] == "bridge"
 
 
 def test_mtu_on_the_bridge_and_both_ends_of_the_veth():
