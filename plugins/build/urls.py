@@ -101,7 +101,20 @@ def _opener(no_local: bool):
         def https_open(self, req):
             return self.do_open(https_conn, req, context=self._context)
 
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), HTTP, HTTPS)
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        """Only to http(s): urllib also follows a redirect to ftp://, whose ftplib connection
+        the guard never sees (a peer could send the fetch to this host's 127.0.0.1)."""
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            import urllib.error
+            import urllib.parse
+
+            if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                raise urllib.error.URLError(f"redirected to {newurl}: a build through the API follows only "
+                                            "http and https redirects")
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), HTTP, HTTPS, Redirects)
 
 
 def fetch(url: str, what: str, tmpdir: str, no_local: bool = False) -> Source:

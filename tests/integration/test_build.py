@@ -399,10 +399,15 @@ def test_no_local_urls_refuses_this_host_and_link_local_not_a_peer(pycr, tmp_pat
                           ("http://192.0.2.1:8080/f.txt", "192.0.2.1 is an address of this host"),
                           ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
                           ("http://192.0.2.2:8080/to?http://127.0.0.1:8080/f.txt", "127.0.0.1 is a loopback address"),
-                          ("http://2130706433:8080/f.txt", "2130706433 (127.0.0.1) is a loopback address")):
+                          ("http://2130706433:8080/f.txt", "2130706433 (127.0.0.1) is a loopback address"),
+                          # urllib follows a redirect to ftp:// too, through ftplib's own unguarded socket
+                          ("http://192.0.2.2:8080/to?ftp://127.0.0.1:8080/f.txt",
+                           "redirected to ftp://127.0.0.1:8080/f.txt: a build through the API follows only http "
+                           "and https redirects")):
             r = build(url, "--no-local-urls")
+            tail = "" if what.startswith("redirected") else why
             assert r.returncode != 0 and r.stderr.splitlines() == [
-                f"Dockerfile:2: ADD: cannot fetch {url}: {what}{why}"], r.stderr
+                f"Dockerfile:2: ADD: cannot fetch {url}: {what}{tail}"], r.stderr
             assert store_state(pycr.store) == before
     finally:
         for p in servers:
