@@ -252,9 +252,17 @@ def parse_time(stamp: str | None) -> float | None:
         return None
     import calendar
 
+    # RFC 3339 in UTC ("Z", pycr's and docker's) or with an offset ("+00:00", conmon's k8s-file)
+    offset = 0
+    if len(stamp) > 6 and stamp[-6] in "+-" and stamp[-3] == ":" and "T" in stamp[:-6]:
+        try:
+            offset = (int(stamp[-5:-3]) * 3600 + int(stamp[-2:]) * 60) * (1 if stamp[-6] == "-" else -1)
+        except ValueError:
+            return None
+        stamp = stamp[:-6]
     main, _, frac = stamp.rstrip("Z").partition(".")
     try:
-        return calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0"))
+        return calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S")) + float("0." + (frac or "0")) + offset
     except ValueError:
         return None
 

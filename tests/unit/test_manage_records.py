@@ -135,3 +135,17 @@ def test_alive_needs_the_recorded_start_time():
     assert records.proc_start(gone.pid) is None
     assert not records.alive(gone.pid, None)
     assert not records.alive(None, None)
+
+
+def test_parse_time_reads_conmons_offset_stamps_as_docker_reads_z():
+    """The API's logs ``since`` compares each entry's time: a conmon (k8s-file) entry's
+    ``+00:00`` stamp read as None dropped every entry of a conmon container."""
+    from pycr.plugins.manage.manage import parse_time
+
+    z = parse_time("2026-11-30T18:01:20.349798992Z")
+    assert z is not None and abs(z - 1796061680.349799) < 1e-6
+    assert parse_time("2026-11-30T18:01:20.349798992+00:00") == z
+    assert parse_time("2026-11-30T19:01:20.349798992+01:00") == z
+    assert parse_time("2026-11-30T17:31:20.349798992-00:30") == z
+    for bad in ("garbage", "2026-11-30T18:01:20.1+ab:cd", "", None):
+        assert parse_time(bad) is None
