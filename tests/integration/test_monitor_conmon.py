@@ -261,6 +261,11 @@ def test_docker_api_logs_and_wait_read_conmon_s_log(cm):
             r = a.docker("logs", cid, check=0)
             assert (r.stdout, r.stderr) == ("one\n", "two\n")
             assert a.docker("logs", "-t", "--tail", "1", cid, check=0).stderr.split(" ", 1)[1] == "two\n"
+            # since= compares each entry's time: conmon's "+00:00" stamps were read as no time at all
+            r = a.docker("logs", "--since", "2000-01-01T00:00:00Z", cid, check=0)
+            assert (r.stdout, r.stderr) == ("one\n", "two\n")
+            r = a.docker("logs", "--since", "2999-01-01T00:00:00Z", cid, check=0)
+            assert (r.stdout, r.stderr) == ("", "")
             a.docker("rm", cid, check=0)
     finally:
         del p.env["PYCR_MONITOR"]
