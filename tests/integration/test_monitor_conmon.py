@@ -230,19 +230,24 @@ def test_containers_that_end_at_once_are_recorded_right(cm):
     until(lambda: conmons(p) == [], "their conmons gone")
 
 
-def test_a_command_that_cannot_run_is_one_line(cm):
-    """As with the pycr monitor, but with pycr's own codes (125 from run, 128 recorded): pycr-oci's
-    create, run by conmon, does not tell pycr that it was the command (docker's 127/126)."""
+def test_a_command_that_cannot_run_gives_docker_s_codes(cm):
+    """As with the pycr monitor: ``run -d`` exits 127 (missing) / 126 (not runnable), one line, and
+    a record keeps that code -- pycr-oci's create, run by conmon, says which in its JSON --log."""
+    from tests.integration.test_manage_verbs import EXEC_FAILURES
+
     p = cm
-    r = p("run", "-d", *CM, p.image, "/nonexistent")
-    assert r.returncode == 125 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
-    assert p.ps() == []  # run -d made nothing that stays
-    p("create", "-q", *CM, "--name", "never", p.image, "/nonexistent", check=0)
-    r = p("start", "never")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
-    state = p.inspect("never")["State"]
-    assert state["Status"] == "exited" and state["ExitCode"] == 128 and '"/nonexistent"' in state["Error"]
-    until(lambda: conmons(p) == [], "its conmon gone")
+    for argv, code, line in EXEC_FAILURES[:4]:
+        r = p("run", "-d", *CM, p.image, *argv)
+        assert (r.returncode, r.stdout, r.stderr.count("\n")) == (code, "", 1), (argv, r)
+        assert r.stderr.endswith(line + "\n"), (argv, r.stderr)
+        assert p.ps() == []  # run -d made nothing that stays
+    for name, argv, code in (("never", "/nonexistent", 127), ("denied", "/etc/passwd", 126)):
+        p("create", "-q", *CM, "--name", name, p.image, argv, check=0)
+        r = p("start", name)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and f'"{argv}"' in r.stderr, r
+        state = p.inspect(name)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", code) and f'"{argv}"' in state["Error"]
+    until(lambda: conmons(p) == [], "their conmons gone")
 
 
 def test_docker_api_logs_and_wait_read_conmon_s_log(cm):
