@@ -299,3 +299,42 @@ def test_bridge_network_attached_and_detached_under_conmon(net):
     assert ping_answered(lambda: h.run("busybox", "ping", "-c", "1", "-W", "2", ip, check=False))
     p("rm", "-f", "web", check=0)  # the `net` fixture then checks for leftover links, rules and leases
     assert [n for n in h.settled_links() if n.startswith("pv")] == [] and conmons(p) == []
+
+
+@pytest.mark.parametrize("monitor", ["pycr", "conmon"])
+def test_restarts_go_on_after_a_restart_that_failed(cm, tmp_path, monitor):
+    """A restart whose command cannot run (126, recorded) is retried within the policy, as docker
+    does, under either monitor: ``always`` until it runs again, ``on-failure:N`` up to N restarts."""
+    p = cm
+    host = tmp_path / "x"
+    host.mkdir()
+    script = host / "run.sh"
+    script.write_text("#!/bin/sh\necho ran\nwhile [ ! -e /x/go ]; do sleep 0.1; done\nexit 3\n")
+    script.chmod(0o755)
+    p.run_d("--monitor", monitor, "--name", "phoenix", "--restart", "always", "-v", f"{host}:/x", p.image, "/x/run.sh")
+    until(lambda: p.logs("phoenix") == "ran\n", "the first run")
+    script.chmod(0o644)  # the next restarts cannot run it
+    (host / "go").touch()
+    until(lambda: p.inspect("phoenix")["RestartCount"] >= 3, "three restarts tried", timeout=60)
+    state = p.inspect("phoenix")["State"]
+    assert state["ExitCode"] == 126 and '"/x/run.sh": permission denied' in state["Error"], state
+    assert state["Status"] in ("exited", "restarting") and p.logs("phoenix") == "ran\n"
+    (host / "go").unlink()
+    script.chmod(0o755)  # now a restart runs it again
+    until(lambda: p.logs("phoenix") == "ran\nran\n", "it ran again", timeout=60)
+    info = p.wait_for("phoenix", "running")
+    assert info["Monitor"] == monitor and info["State"]["Error"] == ""
+    p("stop", "-t", "1", "phoenix", check=0)
+    assert p.state("phoenix") == "exited"
+    # on-failure:2: its first run makes its own command unrunnable; both restarts fail, then it stays exited
+    once = host / "once.sh"
+    once.write_text("#!/bin/sh\necho once\nchmod 644 /x/once.sh\nexit 5\n")
+    once.chmod(0o755)
+    p.run_d("--monitor", monitor, "--name", "twice", "--restart", "on-failure:2", "-v", f"{host}:/x", p.image,
+            "/x/once.sh")
+    until(lambda: (i := p.inspect("twice"))["RestartCount"] == 2 and i["State"]["Status"] == "exited"
+          and not p.monitors() and not conmons(p), "two failed restarts, then exited and no monitor", timeout=60)
+    info = p.inspect("twice")
+    assert (info["RestartCount"], info["State"]["ExitCode"]) == (2, 126) and p.logs("twice") == "once\n"
+    p("rm", "-f", "phoenix", "twice", check=0)
+    assert p.monitors() == [] and conmons(p) == []
