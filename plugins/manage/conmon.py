@@ -17,13 +17,18 @@ container instead of ``pycr:[monitor]``.
                                          pty master, its output is stdout)
                                          ... reaps ...                          exits
                                          writes exits/ID (the code), runs
-                                         launch conmon-exit CDIR: the same
+                                         launch conmon-exit CDIR LAUNCH: the same
                                          ``launch.finish`` as pycr's monitor
                                          (record, delete, restart, --rm)
 
 conmon waits for every descendant of its exit command, so a restart must not start the next
 conmon under the old one: ``relaunch`` ends the old conmon (its work is done once the exit
-command runs) and holds ``monitor_pid`` itself until the new conmon is up.  conmon's pid
+command runs) and holds ``monitor_pid`` itself until the new conmon is up -- or, when that
+launch fails, while the finish step tries again per the policy.  conmon runs its exit command
+after a failed create too: each launch gives it a token (LAUNCH) that is recorded only once
+the container was created, and an exit command whose token is not the record's does nothing.
+The kind of a failed create (the command missing / not runnable: docker's 127 / 126) comes
+from ``pycr-oci``'s JSON ``--log``, its exit status being runc's.  conmon's pid
 files, exit file and attach socket directory live in ``CDIR/conmon``: ``rm`` removes them with
 the container's directory.
 """
