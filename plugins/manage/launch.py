@@ -289,7 +289,8 @@ def finish(cdir: str, code: int) -> None:
 
 
 def _main(argv: list[str]) -> None:
-    """``finish CDIR CODE`` (pycr:[monitor] execs it) or ``conmon-exit CDIR`` (conmon's exit command)."""
+    """``finish CDIR CODE`` (pycr:[monitor] execs it) or ``conmon-exit CDIR [LAUNCH]`` (conmon's exit
+    command; it does nothing for a launch that did not create the container: ``conmon.ran``)."""
     if len(argv) == 4 and argv[1] == "finish":
         cdir, code = argv[2], int(argv[3])
     elif len(argv) in (3, 4) and argv[1] == "conmon-exit":
