@@ -196,6 +196,8 @@ def _launch(rec: records.Record):
     from pycr.plugins.manage.manage import docker_exit_code
 
     rec.update_state(conmon_launch=None)
+    if os.path.exists(os.path.join(p["exits"], rec.id)):  # the init ended before: conmon (exit file, then
+        rec.update_state(stop_requested=True)              # exit command) may have read the token: no restart
     with contextlib.suppress(PycrError):
         lifecycle.kill(opts, rec.id, signal.SIGKILL, all_processes=True)
     cleanup.kill_monitor(rec.reload(), 15)  # conmon ends once its exit command did nothing
