@@ -39,6 +39,12 @@ class ExecutableError(PycrError):
         self.missing = command.startswith("missing")
         self.at_execve = command.endswith("-execve")
 
+    @property
+    def kind(self) -> str:
+        """``missing`` or ``not-executable``: what ``pycr-oci``'s JSON ``--log`` line says in its
+        ``command`` field, so a caller two processes away (conmon's) can give docker's 127/126."""
+        return "missing" if self.missing else "not-executable"
+
 
 class PluginError(PycrError):
     """A plugin or driver could not be found, loaded or chosen."""

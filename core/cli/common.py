@@ -89,8 +89,9 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
     return opts, argv[i:]
 
 
-def log_error(opts: GlobalOptions | None, message: str, level: str = "error") -> None:
-    """Write an error to stderr and, with ``--log``, to the log file."""
+def log_error(opts: GlobalOptions | None, message: str, level: str = "error", fields: dict | None = None) -> None:
+    """Write an error to stderr and, with ``--log``, to the log file; ``fields`` go only into a
+    JSON log line, next to runc's ``level``/``msg``/``time`` (engines read those and ignore the rest)."""
     sys.stderr.write(f"{message}\n" if level == "error" else f"{level}: {message}\n")
     if opts is None or not getattr(opts, "log", None):
         return
@@ -102,7 +103,7 @@ def log_error(opts: GlobalOptions | None, message: str, level: str = "error") ->
                 import json
 
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # RFC 3339: the shim parses it
-                f.write(json.dumps({"level": level, "msg": message, "time": stamp}) + "\n")
+                f.write(json.dumps({"level": level, "msg": message, "time": stamp, **(fields or {})}) + "\n")
             else:
                 f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {level}: {message}\n")
     except OSError:
@@ -173,7 +174,7 @@ def run_command(prog: str, verbs, argv: list[str], dispatch=None) -> int:
     returning one (``pycr``'s verbs depend on which plugins are enabled).
     ``dispatch(opts, [verb, *args])`` replaces the per-module lookup (pycr-oci).
     """
-    from pycr.core.errors import PycrError
+    from pycr.core.errors import ExecutableError, PycrError
 
     opts = None
     try:
@@ -209,7 +210,9 @@ def run_command(prog: str, verbs, argv: list[str], dispatch=None) -> int:
     except PycrError as e:
         culprit = _blame(e)
         third_party = culprit is not None and culprit["kind"] != "builtin"
-        log_error(opts, f"{_plugin_label(culprit)}: {e}" if third_party else str(e))
+        kind = e.kind if isinstance(e, ExecutableError) else None
+        log_error(opts, f"{_plugin_label(culprit)}: {e}" if third_party else str(e),
+                  fields={"command": kind} if kind else None)  # the exit code stays runc's
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -17,13 +17,18 @@ container instead of ``pycr:[monitor]``.
                                          pty master, its output is stdout)
                                          ... reaps ...                          exits
                                          writes exits/ID (the code), runs
-                                         launch conmon-exit CDIR: the same
+                                         launch conmon-exit CDIR LAUNCH: the same
                                          ``launch.finish`` as pycr's monitor
                                          (record, delete, restart, --rm)
 
 conmon waits for every descendant of its exit command, so a restart must not start the next
 conmon under the old one: ``relaunch`` ends the old conmon (its work is done once the exit
-command runs) and holds ``monitor_pid`` itself until the new conmon is up.  conmon's pid
+command runs) and holds ``monitor_pid`` itself until the new conmon is up -- or, when that
+launch fails, while the finish step tries again per the policy.  conmon runs its exit command
+after a failed create too: each launch gives it a token (LAUNCH) that is recorded only once
+the container was created, and an exit command whose token is not the record's does nothing.
+The kind of a failed create (the command missing / not runnable: docker's 127 / 126) comes
+from ``pycr-oci``'s JSON ``--log``, its exit status being runc's.  conmon's pid
 files, exit file and attach socket directory live in ``CDIR/conmon``: ``rm`` removes them with
 the container's directory.
 """
@@ -44,6 +49,12 @@ def _paths(rec: records.Record) -> dict:
     return {"base": base, "exits": os.path.join(base, "exits"), "sockets": os.path.join(base, "sockets"),
             "pid": os.path.join(base, "init.pid"), "conmon_pid": os.path.join(base, "conmon.pid"),
             "runtime_log": os.path.join(base, "runtime.log")}
+
+
+def ran(rec: records.Record, token: str | None) -> bool:
+    """Whether the conmon of launch ``token`` (its exit command's argument) started the container
+    that ``rec`` records: else its exit command is for a launch that failed, and does nothing."""
+    return token is None or rec.state.get("conmon_launch") == token  # (None: a conmon of an older pycr)
 
 
 def exit_code(cdir: str, cid: str) -> int:
@@ -84,26 +95,30 @@ class ConmonMonitor:
         launch.mark_starting(rec)
         error = _launch(rec)
         if error is not None:
-            from pycr.core import PycrError
-
-            raise PycrError(error)
+            raise error
 
     @staticmethod
     def relaunch(rec: records.Record) -> bool:
-        """From the exit command (a child of the old conmon): start the container again."""
+        """From the exit command (a child of the old conmon): start the container again.  If that
+        fails, this process stays the recorded monitor while the finish step tries again."""
         me = os.getpid()
         st = rec.reload().state
-        rec.update_state(monitor_pid=me, monitor_start=records.proc_start(me))
+        mine = {"monitor_pid": me, "monitor_start": records.proc_start(me)}
+        rec.update_state(**mine)
         old = st.get("monitor_pid")
         if old and old == os.getppid() and records.alive(old, st.get("monitor_start")):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(old, signal.SIGKILL)  # it only waits for us; the next conmon must not be its child
-        return _launch(rec) is None
+        if _launch(rec) is None:
+            return True
+        if os.path.exists(rec.path):
+            rec.update_state(**mine)
+        return False
 
 
-def _launch(rec: records.Record) -> str | None:
-    """Create the container under a new conmon and start it; None, or the error (recorded with
-    ``launch.START_FAILED``)."""
+def _launch(rec: records.Record):
+    """Create the container under a new conmon and start it; None, or the error (a ``PycrError``;
+    an ``ExecutableError`` when it was the command), recorded with docker's exit code."""
     import json
 
     from pycr.core import Container, PycrError, lifecycle
@@ -117,14 +132,15 @@ def _launch(rec: records.Record) -> str | None:
     shutil.rmtree(p["base"], ignore_errors=True)
     for d in (p["base"], p["exits"], p["sockets"]):
         os.mkdir(d, 0o700)
-    runtime_args = ["--root", opts.root, "--backend", opts.backend, "--log", p["runtime_log"]]
+    runtime_args = ["--root", opts.root, "--backend", opts.backend, "--log", p["runtime_log"], "--log-format", "json"]
     for o in opts.plugin_opts:
         runtime_args += ["-p", o]
     argv = ["conmon", "--api-version", "1", "-c", rec.id, "-u", rec.id, "-n", rec.name, "-r", _runtime(),
             "-b", rec.bundle, "-p", p["pid"], "-P", p["conmon_pid"], "--exit-dir", p["exits"],
             "-l", f"k8s-file:{rec.log_path}", "--socket-dir-path", p["sockets"], "--log-level", "error",
             "--exit-command", sys.executable]
-    for a in ("-P", "-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir):  # -P: not the cwd on sys.path
+    token = os.urandom(8).hex()  # this launch's: its exit command finishes the container only if it ran
+    for a in ("-P", "-m", "pycr.plugins.manage.launch", "conmon-exit", rec.dir, token):  # -P: not the cwd on sys.path
         argv += ["--exit-command-arg", a]
     for a in runtime_args:
         argv += ["--runtime-arg", a]
@@ -141,7 +157,7 @@ def _launch(rec: records.Record) -> str | None:
     try:
         _spawn(argv, w, mlog)
     except OSError as e:
-        error = f"container {rec.name}: cannot run conmon: {e.strerror}"
+        error = PycrError(f"container {rec.name}: cannot run conmon: {e.strerror}")
     finally:
         os.close(w)
     with os.fdopen(r, "rb") as f:  # one line once the runtime's create is done (EOF if conmon died)
@@ -156,36 +172,41 @@ def _launch(rec: records.Record) -> str | None:
             got = {}
         init = got.get("data", -1) if isinstance(got, dict) else -1
         if not isinstance(init, int) or init <= 0:
-            error = _runtime_error(p["runtime_log"]) or f"container {rec.name}: " + (
+            error = _runtime_error(p["runtime_log"]) or PycrError(f"container {rec.name}: " + (
                 (got.get("message") if isinstance(got, dict) else None) or _said(mlog, seen)
-                or "conmon ended before the runtime created it")
+                or "conmon ended before the runtime created it"))
     if error is None:
         try:
             c = Container.load(opts.root, rec.id)
             # recorded before start: once it runs it may end at once, and the finish step
             # (conmon's exit command) records that -- it must come after this, never before
             rec.update_state(status="running", pid=c.pid, pid_start=c.data.get("pid_start"),
-                             started_at=records.now_rfc3339(), exit_code=None, error="")
+                             started_at=records.now_rfc3339(), exit_code=None, error="", conmon_launch=token)
             lifecycle.start(opts, rec.id)
             if rec.reload().state.get("stop_requested"):  # stop/rm came while we were starting it
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(c.pid, signal.SIGKILL)
             return None
         except PycrError as e:
-            error = str(e)
-    # conmon may hold a created init and will run its exit command: end both, no restart, then say why
+            error = e
+    # conmon may hold a created init, and runs its exit command even when the create failed: that
+    # finish step must not record or restart anything (a restart policy goes on from the caller's)
     from pycr.plugins.manage import cleanup
+    from pycr.plugins.manage.launch import START_FAILED, _auto_remove
+    from pycr.plugins.manage.manage import docker_exit_code
 
-    rec.update_state(stop_requested=True)
+    rec.update_state(conmon_launch=None)
+    if os.path.exists(os.path.join(p["exits"], rec.id)):  # the init ended before: conmon (exit file, then
+        rec.update_state(stop_requested=True)              # exit command) may have read the token: no restart
     with contextlib.suppress(PycrError):
         lifecycle.kill(opts, rec.id, signal.SIGKILL, all_processes=True)
-    cleanup.kill_monitor(rec.reload(), 15)
+    cleanup.kill_monitor(rec.reload(), 15)  # conmon ends once its exit command did nothing
     with contextlib.suppress(PycrError):
         lifecycle.delete(opts, rec.id, force=True)
-    if os.path.exists(rec.path):  # (--rm: the exit command removed it)
-        from pycr.plugins.manage.launch import START_FAILED  # (pycr-oci's create does not say when it is the command)
-
-        rec.update_state(status="exited", exit_code=START_FAILED, error=error, finished_at=records.now_rfc3339())
+    if os.path.exists(rec.path):
+        rec.update_state(status="exited", exit_code=docker_exit_code(error, START_FAILED), error=str(error),
+                         finished_at=records.now_rfc3339(), monitor_pid=None, monitor_start=None)
+        _auto_remove(rec)
     return error
 
 
@@ -225,11 +246,24 @@ def _said(path: str, offset: int) -> str | None:
     return f"conmon: {lines[-1]}" if lines else None
 
 
-def _runtime_error(path: str) -> str | None:
-    """The last error pycr-oci wrote to its --log (text format: ``TIME error: MESSAGE``)."""
+def _runtime_error(path: str):
+    """The last error pycr-oci wrote to its JSON --log, as the ``PycrError`` it was: an
+    ``ExecutableError`` when its ``command`` field says the container's command could not run."""
+    import json
+
+    from pycr.core import ExecutableError, PycrError
+
+    last = {}
     try:
         with open(path) as f:
-            lines = [line.rstrip("\n") for line in f if " error: " in line]
+            for line in f:
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if isinstance(entry, dict) and entry.get("level") == "error":
+                        last = entry
     except OSError:
+        pass
+    if not last.get("msg"):
         return None
-    return lines[-1].split(" error: ", 1)[1] if lines else None
+    kind = last.get("command")
+    return ExecutableError(last["msg"], kind) if kind in ("missing", "not-executable") else PycrError(last["msg"])

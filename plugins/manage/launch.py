@@ -289,16 +289,20 @@ def finish(cdir: str, code: int) -> None:
 
 
 def _main(argv: list[str]) -> None:
-    """``finish CDIR CODE`` (pycr:[monitor] execs it) or ``conmon-exit CDIR`` (conmon's exit command)."""
+    """``finish CDIR CODE`` (pycr:[monitor] execs it) or ``conmon-exit CDIR [LAUNCH]`` (conmon's exit
+    command; it does nothing for a launch that did not create the container: ``conmon.ran``)."""
     if len(argv) == 4 and argv[1] == "finish":
         cdir, code = argv[2], int(argv[3])
-    elif len(argv) == 3 and argv[1] == "conmon-exit":
-        from pycr.plugins.manage.conmon import exit_code
+    elif len(argv) in (3, 4) and argv[1] == "conmon-exit":
+        from pycr.plugins.manage.conmon import exit_code, ran
 
         cdir = argv[2]
-        code = exit_code(cdir, records.Record.load(cdir).id)
+        rec = records.Record.load(cdir)
+        if not ran(rec, argv[3] if len(argv) == 4 else None):
+            return
+        code = exit_code(cdir, rec.id)
     else:
-        sys.exit("usage: python -m pycr.plugins.manage.launch finish CDIR CODE | conmon-exit CDIR")
+        sys.exit("usage: python -m pycr.plugins.manage.launch finish CDIR CODE | conmon-exit CDIR [LAUNCH]")
     from pycr.core import protect_interpreter
 
     protect_interpreter()  # a restart starts the container again from this process

@@ -230,19 +230,24 @@ def test_containers_that_end_at_once_are_recorded_right(cm):
     until(lambda: conmons(p) == [], "their conmons gone")
 
 
-def test_a_command_that_cannot_run_is_one_line(cm):
-    """As with the pycr monitor, but with pycr's own codes (125 from run, 128 recorded): pycr-oci's
-    create, run by conmon, does not tell pycr that it was the command (docker's 127/126)."""
+def test_a_command_that_cannot_run_gives_docker_s_codes(cm):
+    """As with the pycr monitor: ``run -d`` exits 127 (missing) / 126 (not runnable), one line, and
+    a record keeps that code -- pycr-oci's create, run by conmon, says which in its JSON --log."""
+    from tests.integration.test_manage_verbs import EXEC_FAILURES
+
     p = cm
-    r = p("run", "-d", *CM, p.image, "/nonexistent")
-    assert r.returncode == 125 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
-    assert p.ps() == []  # run -d made nothing that stays
-    p("create", "-q", *CM, "--name", "never", p.image, "/nonexistent", check=0)
-    r = p("start", "never")
-    assert r.returncode == 1 and r.stderr.count("\n") == 1 and '"/nonexistent"' in r.stderr, r
-    state = p.inspect("never")["State"]
-    assert state["Status"] == "exited" and state["ExitCode"] == 128 and '"/nonexistent"' in state["Error"]
-    until(lambda: conmons(p) == [], "its conmon gone")
+    for argv, code, line in EXEC_FAILURES[:4]:
+        r = p("run", "-d", *CM, p.image, *argv)
+        assert (r.returncode, r.stdout, r.stderr.count("\n")) == (code, "", 1), (argv, r)
+        assert r.stderr.endswith(line + "\n"), (argv, r.stderr)
+        assert p.ps() == []  # run -d made nothing that stays
+    for name, argv, code in (("never", "/nonexistent", 127), ("denied", "/etc/passwd", 126)):
+        p("create", "-q", *CM, "--name", name, p.image, argv, check=0)
+        r = p("start", name)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and f'"{argv}"' in r.stderr, r
+        state = p.inspect(name)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", code) and f'"{argv}"' in state["Error"]
+    until(lambda: conmons(p) == [], "their conmons gone")
 
 
 def test_docker_api_logs_and_wait_read_conmon_s_log(cm):
@@ -299,3 +304,42 @@ def test_bridge_network_attached_and_detached_under_conmon(net):
     assert ping_answered(lambda: h.run("busybox", "ping", "-c", "1", "-W", "2", ip, check=False))
     p("rm", "-f", "web", check=0)  # the `net` fixture then checks for leftover links, rules and leases
     assert [n for n in h.settled_links() if n.startswith("pv")] == [] and conmons(p) == []
+
+
+@pytest.mark.parametrize("monitor", ["pycr", "conmon"])
+def test_restarts_go_on_after_a_restart_that_failed(cm, tmp_path, monitor):
+    """A restart whose command cannot run (126, recorded) is retried within the policy, as docker
+    does, under either monitor: ``always`` until it runs again, ``on-failure:N`` up to N restarts."""
+    p = cm
+    host = tmp_path / "x"
+    host.mkdir()
+    script = host / "run.sh"
+    script.write_text("#!/bin/sh\necho ran\nwhile [ ! -e /x/go ]; do sleep 0.1; done\nexit 3\n")
+    script.chmod(0o755)
+    p.run_d("--monitor", monitor, "--name", "phoenix", "--restart", "always", "-v", f"{host}:/x", p.image, "/x/run.sh")
+    until(lambda: p.logs("phoenix") == "ran\n", "the first run")
+    script.chmod(0o644)  # the next restarts cannot run it
+    (host / "go").touch()
+    until(lambda: p.inspect("phoenix")["RestartCount"] >= 3, "three restarts tried", timeout=60)
+    state = p.inspect("phoenix")["State"]
+    assert state["ExitCode"] == 126 and '"/x/run.sh": permission denied' in state["Error"], state
+    assert state["Status"] in ("exited", "restarting") and p.logs("phoenix") == "ran\n"
+    (host / "go").unlink()
+    script.chmod(0o755)  # now a restart runs it again
+    until(lambda: p.logs("phoenix") == "ran\nran\n", "it ran again", timeout=60)
+    info = p.wait_for("phoenix", "running")
+    assert info["Monitor"] == monitor and info["State"]["Error"] == ""
+    p("stop", "-t", "1", "phoenix", check=0)
+    assert p.state("phoenix") == "exited"
+    # on-failure:2: its first run makes its own command unrunnable; both restarts fail, then it stays exited
+    once = host / "once.sh"
+    once.write_text("#!/bin/sh\necho once\nchmod 644 /x/once.sh\nexit 5\n")
+    once.chmod(0o755)
+    p.run_d("--monitor", monitor, "--name", "twice", "--restart", "on-failure:2", "-v", f"{host}:/x", p.image,
+            "/x/once.sh")
+    until(lambda: (i := p.inspect("twice"))["RestartCount"] == 2 and i["State"]["Status"] == "exited"
+          and not p.monitors() and not conmons(p), "two failed restarts, then exited and no monitor", timeout=60)
+    info = p.inspect("twice")
+    assert (info["RestartCount"], info["State"]["ExitCode"]) == (2, 126) and p.logs("twice") == "once\n"
+    p("rm", "-f", "phoenix", "twice", check=0)
+    assert p.monitors() == [] and conmons(p) == []

@@ -155,6 +155,40 @@ def test_exec_exit_codes_are_runcs(oci, tmp_path):
             tool("delete", "--force", cid)
 
 
+@pytest.mark.skipif(not shutil.which("runc"), reason="runc is the reference for these codes (scripts/install.sh)")
+def test_create_of_a_command_that_cannot_run_exits_as_runc_and_logs_its_kind(oci, tmp_path):
+    """runc create exits 1 when the container's command is missing or cannot run; pycr-oci too,
+    and its JSON --log line has runc's fields plus ``command`` (``missing`` / ``not-executable``):
+    what lets conmon's caller, pycr, give docker's 127 / 126."""
+    runc_root, runc_log = str(tmp_path / "runc-state"), str(tmp_path / "runc-log.json")
+    tools = {"pycr-oci": lambda *a: oci(*a, check=False),
+             "runc": lambda *a: run(["runc", "--root", runc_root, "--log", runc_log, "--log-format", "json", *a],
+                                    check=False, timeout=60)}
+    logs = {"pycr-oci": oci.log, "runc": runc_log}
+    cases = [(["/no/such"], "missing"), (["no-such-program"], "missing"), (["/etc/passwd"], "not-executable"),
+             (["/etc"], "not-executable")]
+    for n, (argv, kind) in enumerate(cases):
+        cid = new_id(f"cr{n}")
+        got = {}
+        for name, tool in tools.items():
+            bundle = make_bundle(str(tmp_path / f"b{n}-{name}"), argv)
+            r = tool("create", "--bundle", bundle, cid)
+            with open(logs[name]) as f:
+                last = json.loads(f.readlines()[-1])
+            got[name] = (r.returncode, last)
+            assert not os.path.exists(os.path.join(runc_root if name == "runc" else oci.root, cid)), (name, argv)
+        (code, mine), (runc_code, theirs) = got["pycr-oci"], got["runc"]
+        assert code == runc_code != 0, (argv, got)
+        assert mine["level"] == theirs["level"] == "error" and set(theirs) <= set(mine), (argv, got)
+        assert mine["command"] == kind and "command" not in theirs, (argv, got)
+        assert argv[0] in mine["msg"] and argv[0] in theirs["msg"]
+    bundle = make_bundle(str(tmp_path / "b-other"), ["true"])
+    os.remove(os.path.join(bundle, "config.json"))  # not the command: no "command" field
+    assert oci("create", "--bundle", bundle, new_id("crx"), check=False).returncode != 0
+    with open(oci.log) as f:
+        assert "command" not in json.loads(f.readlines()[-1])
+
+
 def test_exec_in_stopped_container_refused(oci, tmp_path):
     bundle = make_bundle(str(tmp_path / "b"), ["true"])
     cid = new_id("stops")

@@ -61,3 +61,39 @@ def test_third_party_monitor_is_found_by_its_entry_point_name(site):
                {f"{mod}.py": "class X:\n    name = 'xmon'\n    log_format = 'json-file'\n"
                              "    @staticmethod\n    def check(ns):\n        pass\n"})
     assert monitors.chosen(GlobalOptions(), ns(monitor="xmon")).__module__ == mod
+
+
+def test_the_runtime_s_json_log_round_trips_the_kind_of_a_command_that_cannot_run(tmp_path, capsys):
+    """What ``pycr-oci`` writes with ``--log-format json`` (runc's fields, plus ``command`` for an
+    ``ExecutableError``) is what the conmon driver reads back as the same error."""
+    from pycr.core import ExecutableError, PycrError
+    from pycr.core.cli.common import log_error
+    from pycr.plugins.manage.conmon import _runtime_error
+    from pycr.plugins.manage.manage import docker_exit_code
+
+    log = tmp_path / "runtime.log"
+    opts = GlobalOptions(log=str(log), log_format="json")
+    assert _runtime_error(str(log)) is None  # no log yet
+    log_error(opts, "some other error")
+    got = _runtime_error(str(log))
+    assert type(got) is PycrError and str(got) == "some other error" and docker_exit_code(got, 128) == 128
+    for kind, code in (("missing", 127), ("not-executable", 126)):
+        log_error(opts, f'exec: "/x": {kind}', fields={"command": ExecutableError("", kind).kind})
+        log_error(opts, "a warning after it", level="warning")  # the last *error* counts
+        got = _runtime_error(str(log))
+        assert isinstance(got, ExecutableError) and str(got) == f'exec: "/x": {kind}'
+        assert docker_exit_code(got, 128) == code
+    log.write_text(log.read_text() + "not json\n" + '{"level": "error", "msg": "odd", "command": "other"}\n')
+    got = _runtime_error(str(log))
+    assert type(got) is PycrError and str(got) == "odd"  # an unknown kind is not the command's
+    assert capsys.readouterr().err == ('some other error\nexec: "/x": missing\nwarning: a warning after it\n'
+                                       'exec: "/x": not-executable\nwarning: a warning after it\n')  # no fields
+
+
+def test_a_conmon_exit_command_acts_only_for_the_launch_that_created_it():
+    from pycr.plugins.manage.conmon import ran
+
+    rec = types.SimpleNamespace(state={"conmon_launch": "abc"})
+    assert ran(rec, "abc") and not ran(rec, "def")
+    assert not ran(types.SimpleNamespace(state={"conmon_launch": None}), "abc")  # its create failed
+    assert ran(types.SimpleNamespace(state={}), None)  # a conmon started by an older pycr
