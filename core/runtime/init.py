@@ -157,12 +157,18 @@ def exec_process(exe: str, args: list[str], env: dict[str, str]) -> None:
 
 
 def default_signals() -> None:
-    """Python ignores SIGPIPE and SIGXFSZ, and execve keeps ignored signals
-    ignored: give the user's program the dispositions any shell would."""
+    """execve keeps ignored signals ignored: Python ignores SIGPIPE and SIGXFSZ, and
+    whoever started the runtime may ignore more (``nohup``: SIGHUP; a background job
+    of a script: SIGINT and SIGQUIT).  The user's program starts with every
+    disposition at its default, whatever the caller's were."""
     import _signal as signal  # signal.py builds its enums: ~3 ms
 
-    for sig in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(sig, signal.SIG_DFL)
+    for sig in range(1, signal.NSIG):
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):  # the C library's own real-time signals
+                pass
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:

@@ -136,11 +136,17 @@ def test_failing_prerun_names_its_error_and_all_skipped_exits_nonzero(tmp_path):
         "pre-run of workload 'mute' failed with exit 1: exited with status 1, nothing printed on stdout or stderr"
 
 
+def _sigint_at_default():
+    """A suite started as a background job of a script has SIGINT ignored, and Python then
+    keeps it ignored: this test interrupts the bench as a terminal user would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_keeps_partial_results(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([PYCR, "bench", "--repeat", "40", "--warmup", "0", "-s", "pycr-v1-pivot", "-w", "true",
                              "--no-plots", "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_sigint_at_default)
     jsonl = out / "samples.jsonl"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:

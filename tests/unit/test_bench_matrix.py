@@ -86,7 +86,7 @@ def test_adapt_config_per_strategy():
 def test_commands():
     reg = strategies.registry()
     argv = reg["pycr-v1-nopivot"].command("/r", "/b", "c1", "/t.json")
-    assert argv[:3] == [sys.executable, "-m", "pycr.plugins.bench.launch"]
+    assert argv[:4] == [sys.executable, "-P", "-m", "pycr.plugins.bench.launch"]
     assert argv[-4:] == ["--bundle", "/b", "--no-pivot", "c1"]
     assert argv[argv.index("--trace-file") + 1] == "/t.json"
     chroot = reg["pycr-v1-chroot"].command("/r", "/b", "c1")
@@ -96,7 +96,7 @@ def test_commands():
     mem = [w for w in BUILTIN if w.name == "memory"][0]
     img = reg["pycr-img-chroot"].command("/r", "", "c1", "/t.json", workload=mem, image="img:1")
     # every pycr strategy goes through the launcher, image strategies with the pycr shell
-    assert img[:3] == [sys.executable, "-m", "pycr.plugins.bench.launch"]
+    assert img[:4] == [sys.executable, "-P", "-m", "pycr.plugins.bench.launch"]
     assert img[img.index("--shell") + 1] == "pycr" and argv[argv.index("--shell") + 1] == "oci"
     assert img[img.index("--rootfs") + 1] == "chroot" and img[img.index("--memory") + 1] == str(mem.memory_limit)
     assert img[img.index("run"):img.index("img:1") + 1] == ["run", "-q", "--name", "c1", "--network", "none",
