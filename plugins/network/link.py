@@ -9,7 +9,7 @@ pyroute2 costs more than twice that (``import pyroute2``: 150-190 ms;
 ``IPRoute`` alone 90-200 ms; even its three message modules, imported
 without the package ``__init__``: 23-27 ms, because ``pyroute2.netlink``
 loads ``multiprocessing``, ``platform``, ``logging`` and every link kind's
-plugin).  What pycr sends is seven fixed shapes of request (get a link, make
+plugin).  What pycr sends is eight fixed shapes of request (get a link, make
 a bridge, mark it (its alias), make a veth whose peer lands in the container,
 link up, add an address, add a route, delete a link), each a header and a few attributes
 (rtnetlink(7), ``<linux/if_link.h>``, ``<linux/veth.h>``): ~50 lines, no
