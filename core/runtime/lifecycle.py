@@ -110,9 +110,11 @@ def cgroup_of(opts, c: Container):
         raise CorruptState(c.id, f"field 'cgroup' names driver {cg['driver']!r}, which is not installed") from None
     try:
         return cls.from_state(cg)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:  # the driver's own fields
-        raise CorruptState(c.id, f"field 'cgroup' is not {cg['driver']}'s state ({type(e).__name__.lower()}: "
-                                 f"{str(e)[:80]})") from None
+    except KeyError as e:  # the driver's own fields
+        why = f"{e} is missing"
+    except (TypeError, ValueError, AttributeError) as e:
+        why = str(e)
+    raise CorruptState(c.id, f"field 'cgroup' is not {cg['driver']}'s state: {why[:100]}")
 
 
 # ------------------------------------------------------------------ create

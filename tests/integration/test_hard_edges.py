@@ -105,13 +105,17 @@ BAD_FIELDS = [("freezer", 5), ("freezer", [[1, 2]]), ("freezer", [["relative/fre
               ("cgroup", 5), ("cgroup", {"driver": "nosuch", "container_id": "x"}), ("no_process", "yes"),
               ("rootfs", None), ("created", 1), ("owner", [])]
 DAMAGE = [(f"{field}={json.dumps(value)}", field, value) for field, value in BAD_FIELDS] + [
-    ("truncated", None, None), ("array", None, [1]), ("nested", None, None), ("binary", None, None)]
+    ("truncated", None, None), ("array", None, [1]), ("nested", None, None), ("binary", None, None),
+    ("cgroup.paths", "cgroup", {"paths": {"freezer": 5}}), ("cgroup.created", "cgroup", {"created": {"pids": "/x"}}),
+    ("cgroup.container_id", "cgroup", {"container_id": None})]  # the driver's own fields
 
 
 def _damage(path, field, value, name):
     good = json.loads(open(path).read())
     with open(path, "wb") as f:
-        if field is not None:
+        if name.startswith("cgroup."):
+            f.write(json.dumps({**good, "cgroup": {**good["cgroup"], **value}}).encode())
+        elif field is not None:
             f.write(json.dumps({**good, field: value}).encode())
         else:
             f.write({"truncated": json.dumps(good).encode()[:40], "array": b"[1]", "nested": b"[" * 100000,
@@ -138,7 +142,7 @@ def test_damaged_state_is_one_line_and_delete_force_cleans_up(bundle, state_root
     says = f"container {cid}: state.json: " + (f"field {field!r}" if field else "")
     try:
         verbs = [["state"], ["start"], ["kill", "--all"], ["pause"], ["exec", "true"], ["delete"]]
-        if isinstance(value, dict) and field == "cgroup":  # a driver is looked up only by the verbs using it
+        if name.startswith("cgroup.") or name.startswith("cgroup={"):  # only the verbs using the driver read it
             verbs = [["kill", "--all"], ["pause"], ["delete"]]
         for verb in verbs:
             r = oci(state_root, *verb[:1], cid, *verb[1:])
