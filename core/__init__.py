@@ -19,6 +19,7 @@ from pycr.core.errors import (  # noqa: F401  (cheap, always needed)
     PluginError,
     PycrError,
     StateError,
+    printable,
 )
 
 _LAZY = {
@@ -76,7 +77,8 @@ _LAZY = {
 }
 
 __all__ = sorted(
-    ["CleanupError", "ConfigError", "ContainerNotFound", "ExecutableError", "PluginError", "PycrError", "StateError", *_LAZY]
+    ["CleanupError", "ConfigError", "ContainerNotFound", "ExecutableError", "PluginError", "PycrError", "StateError",
+     "printable", *_LAZY]
 )
 
 

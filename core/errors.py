@@ -56,3 +56,18 @@ class CleanupError(PycrError):
     def __init__(self, failures: list[str]):
         self.failures = failures
         super().__init__("cleanup failed: " + "; ".join(failures))
+
+
+_ESCAPES: dict[int, str] = {}  # built on first need: not on every pycr-oci command's path
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``, ``\\r``, ``\\u202e``):
+    a value the caller typed, echoed into an error line, must not recolour the terminal, move
+    its cursor, rewrite the line, start another or reverse what follows."""
+    if text.isprintable():
+        return text
+    if not _ESCAPES:  # C0, DEL, C1, line/paragraph separators, bidi controls
+        _ESCAPES.update((c, repr(chr(c))[1:-1]) for c in (*range(0x20), *range(0x7F, 0xA0), 0x61C, 0x200E, 0x200F,
+                                                          0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+    return text.translate(_ESCAPES)

@@ -37,8 +37,8 @@ def loads(data: str | bytes):
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:
         value, end = _scan(text, start)
-    except (StopIteration, ValueError):
-        end = -1
+    except (StopIteration, ValueError, RecursionError, SystemError):  # too deep: _json's scanner may say
+        end = -1  # SystemError without our decoder's context; json's own error then
     return value if end >= 0 and not text[end:].strip(_WHITESPACE) else _json_loads(data)  # else: json's error
 
 

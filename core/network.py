@@ -47,9 +47,10 @@ def exposed_port_keys(text: str, *, ranges: bool = True) -> list[str]:
     image's keys, ``--expose`` and the API's ``ExposedPorts``: a port is
     1-65535 and nothing else (no host address, no host port).  ValueError
     (the caller names the field) otherwise."""
-    port, _, proto = text.partition("/")
+    port, slash, proto = text.partition("/")
     first, dash, last = port.partition("-") if ranges else (port, "", "")
-    if not (port.isascii() and first.isdigit() and (not dash or last.isdigit()) and proto in ("", "tcp", "udp")
+    if not (port.isascii() and first.isdigit() and (not dash or last.isdigit())
+            and proto in (("tcp", "udp") if slash else ("",))  # "80/" names no protocol: refused, as docker does
             and 0 < int(first) <= int(last if dash else first) <= 65535):
         raise ValueError(f"{text!r} is not PORT{'[-LAST]' if ranges else ''}[/tcp|udp] (a port from 1 to 65535)")
     return [f"{n}/{proto or 'tcp'}" for n in range(int(first), int(last if dash else first) + 1)]

@@ -43,7 +43,7 @@ import sys
 
 from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
     AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, load_entry_point, missing_requirement, scan_entry_points)
-from pycr.core.errors import PluginError
+from pycr.core.errors import PluginError, printable
 from pycr.core.markers import hookimpl
 
 SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder", "network", "monitor")
@@ -283,7 +283,7 @@ class PluginManager:
         self.pm.unregister(name=ep["name"])
         self.plugin_info.remove(ep)
         self.failures.append(msg)
-        sys.stderr.write(f"warning: {msg}\n")
+        sys.stderr.write(f"warning: {printable(msg)}\n")
 
     def _register(self, ep: dict, builtin: bool) -> None:
         try:
@@ -297,7 +297,7 @@ class PluginManager:
                 raise PluginError(msg) from None
             # A broken third-party plugin must not break commands that don't use it.
             self.failures.append(msg)
-            sys.stderr.write(f"warning: {msg}\n")
+            sys.stderr.write(f"warning: {printable(msg)}\n")
             return
         self.plugin_info.append({**ep, "kind": "builtin" if builtin else "third-party"})
 

@@ -91,7 +91,11 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, list[str]]:
 
 def log_error(opts: GlobalOptions | None, message: str, level: str = "error", fields: dict | None = None) -> None:
     """Write an error to stderr and, with ``--log``, to the log file; ``fields`` go only into a
-    JSON log line, next to runc's ``level``/``msg``/``time`` (engines read those and ignore the rest)."""
+    JSON log line, next to runc's ``level``/``msg``/``time`` (engines read those and ignore the rest).
+    Control characters in ``message`` (a value the caller typed, echoed back) are escaped."""
+    from pycr.core.errors import printable
+
+    message = printable(message)
     sys.stderr.write(f"{message}\n" if level == "error" else f"{level}: {message}\n")
     if opts is None or not getattr(opts, "log", None):
         return
@@ -141,8 +145,10 @@ def verb_parser(prog: str, description: str, **kw):
     class VerbParser(argparse.ArgumentParser):
         def error(self, message):
             """One line, as every other error (argparse would print the whole usage first)."""
+            from pycr.core.errors import printable
+
             hint = _misplaced_global_hint(prog.split()[0], message) or f" (see '{self.prog} --help')"
-            self.exit(2, f"{self.prog}: {message}{hint}\n")
+            self.exit(2, printable(f"{self.prog}: {message}{hint}") + "\n")
 
     return VerbParser(prog=prog, description=description, **kw)
 

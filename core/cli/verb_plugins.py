@@ -91,7 +91,7 @@ def _unloadable(opts, error) -> list[dict]:
 
 
 def run(opts, args) -> int:
-    from pycr.core.errors import PluginError
+    from pycr.core.errors import PluginError, printable
 
     status = 0
     try:
@@ -99,7 +99,7 @@ def run(opts, args) -> int:
     except PluginError as e:
         import sys
 
-        sys.stderr.write(f"{e}\n")
+        sys.stderr.write(f"{printable(str(e))}\n")
         table, status = _unloadable(opts, e), 1
     if args.format == "json":
         print(json.dumps(table, indent=1))

@@ -14,7 +14,7 @@ import _signal as signal  # signal.py builds its enums (~3 ms of every run); the
 import time
 
 from pycr.core.errors import ConfigError, ContainerNotFound, ExecutableError, PycrError, StateError
-from pycr.core.runtime.state import Container, check_id, proc_start_time
+from pycr.core.runtime.state import Container, CorruptState, check_id, proc_start_time
 
 
 class Undo:
@@ -102,8 +102,19 @@ def cgroup_of(opts, c: Container):
     cg = c.data.get("cgroup")
     if not cg:
         return None
-    cls = _manager(opts).driver("cgroup", cg["driver"])
-    return cls.from_state(cg)
+    from pycr.core.errors import PluginError
+
+    try:
+        cls = _manager(opts).driver("cgroup", cg["driver"])
+    except PluginError:
+        raise CorruptState(c.id, f"field 'cgroup' names driver {cg['driver']!r}, which is not installed") from None
+    try:
+        return cls.from_state(cg)
+    except KeyError as e:  # the driver's own fields
+        why = f"{e} is missing"
+    except (TypeError, ValueError, AttributeError) as e:
+        why = str(e)
+    raise CorruptState(c.id, f"field 'cgroup' is not {cg['driver']}'s state: {why[:100]}")
 
 
 # ------------------------------------------------------------------ create
@@ -408,7 +419,9 @@ def _run_cleanup(pm, c: Container) -> None:
     if failures:
         import sys
 
-        sys.stderr.write("warning: " + "; ".join(failures) + "\n")
+        from pycr.core.errors import printable
+
+        sys.stderr.write(printable("warning: " + "; ".join(failures)) + "\n")
 
 
 # ------------------------------------------------------------------ start / state / kill
@@ -490,6 +503,7 @@ def kill(opts, cid: str, sig: str | int = "SIGTERM", all_processes: bool = False
 def delete(opts, cid: str, force: bool = False) -> None:
     try:
         c = Container.load(opts.root, cid)
+        cgroup = cgroup_of(opts, c)
     except ContainerNotFound:
         path = os.path.join(opts.root, cid)
         if os.path.isdir(path):  # an aborted create: no state.json was written
@@ -498,7 +512,10 @@ def delete(opts, cid: str, force: bool = False) -> None:
         if force:
             return
         raise
-    cgroup = cgroup_of(opts, c)
+    except CorruptState as e:
+        if not force:
+            raise StateError(f"{e}; delete --force removes what can be found of it") from None
+        c, cgroup = _salvage(opts, cid)
     status = c.status(cgroup)
     if status in ("running", "paused") and not force:
         raise StateError(f"cannot delete container {cid} that is not stopped: {status}")
@@ -524,6 +541,23 @@ def delete(opts, cid: str, force: bool = False) -> None:
 
         raise CleanupError(failures)
 
+
+
+def _salvage(opts, cid: str):
+    """``delete --force`` of a damaged state.json: its sound fields, and the cgroup it names or
+    else the one create makes for this id without a cgroupsPath (a custom cgroupsPath cannot be
+    known then: its processes other than the init, if its pid survived, are left)."""
+    c = Container.load(opts.root, cid, salvage=True)
+    try:
+        cgroup = cgroup_of(opts, c)
+    except CorruptState as e:
+        c.damage.append(e)
+        c.data.pop("cgroup", None)
+        cgroup = None
+    if cgroup is None and c.damage and "cgroup" not in c.data:
+        cgroup = _manager(opts).driver("cgroup", resolve_backend(opts.backend))(cid, None)
+    _warn(opts, [f"{e} (deleting what can be found)" for e in c.damage])
+    return c, cgroup
 
 
 def delete_aborted(opts, path: str) -> None:
@@ -694,4 +728,6 @@ def list_containers(opts) -> list[dict]:
             out.append(state(opts, cid))
         except ContainerNotFound:
             continue
+        except CorruptState as e:  # the others are still listed
+            _warn(opts, [str(e)])
     return out

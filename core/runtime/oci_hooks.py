@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from pycr.core.errors import PycrError
+from pycr.core.errors import PycrError, printable
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
@@ -23,7 +23,7 @@ def run_hooks(hooks: dict, phase: str, state: dict) -> None:
         msg = f"hooks.{phase}: {hook['path']}: {error}"
         if phase in FATAL:
             raise PycrError(msg)
-        sys.stderr.write(f"warning: {msg}\n")
+        sys.stderr.write(f"warning: {printable(msg)}\n")
 
 
 def _run_one(hook: dict, state: dict) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pycr.core.errors import ConfigError, ContainerNotFound
+from pycr.core.errors import ConfigError, ContainerNotFound, StateError
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 #: the id names a directory and (as pycr-<id>) a cgroup: one path component, at most NAME_MAX
@@ -73,11 +73,61 @@ def proc_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+class CorruptState(StateError):
+    """``state.json`` is not what create wrote (a damaged disk, a hand edit): one line naming the
+    container and the field, never a traceback, a wrong status, or a read of the wrong file."""
+
+    def __init__(self, cid: str, what: str):
+        super().__init__(f"container {cid}: state.json: {what}")
+        self.field = what
+
+
+def _str_dict(v) -> bool:
+    return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+
+
+def _hook(h) -> bool:
+    return (isinstance(h, dict) and isinstance(h.get("path"), str) and h["path"].startswith("/")
+            and all(isinstance(h.get(k) or [], list) and all(isinstance(a, str) for a in h.get(k) or [])
+                    for k in ("args", "env"))
+            and (h.get("timeout") is None or type(h["timeout"]) is int and h["timeout"] > 0))
+
+
+#: each field the verbs read -> (its test, what it must be); a field create did not write is absent
+_FIELDS = {
+    "pid": (lambda v: type(v) is int and v > 0, "a process id (a whole number above 0)"),
+    "pid_start": (lambda v: v is None or type(v) is int and v >= 0, "a start time in clock ticks or null"),
+    "bundle": (lambda v: isinstance(v, str), "a path"),
+    "rootfs": (lambda v: isinstance(v, str), "a path"),
+    "created": (lambda v: isinstance(v, str), "a time stamp"),
+    "owner": (lambda v: isinstance(v, str), "a user name"),
+    "annotations": (_str_dict, "an object of strings"),
+    "no_process": (lambda v: isinstance(v, bool), "true or false"),
+    "freezer": (lambda v: isinstance(v, list) and all(
+        isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and e[0].startswith("/")
+        and isinstance(e[1], str) for e in v), "a list of [absolute path, line] pairs"),
+    "hooks": (lambda v: isinstance(v, dict) and all(
+        k in ("poststart", "poststop") and isinstance(h, list) and all(map(_hook, h)) for k, h in v.items()),
+        "poststart/poststop lists of hooks with an absolute path"),
+    "cgroup": (lambda v: v is None or isinstance(v, dict) and isinstance(v.get("driver"), str)
+               and isinstance(v.get("container_id"), str), "null or an object with a driver and a container_id"),
+}
+
+
+def check_state(cid: str, data) -> list[CorruptState]:
+    """What is wrong with ``data`` (a container's parsed state.json), field by field."""
+    if not isinstance(data, dict):
+        return [CorruptState(cid, f"not a JSON object but {type(data).__name__}")]
+    return [CorruptState(cid, f"field {key!r} is not {what}: {_shown(data[key])}")
+            for key, (ok, what) in _FIELDS.items() if key in data and not ok(data[key])]
+
+
 class Container:
     """One container's saved state; a plain class to keep dataclasses off the hot path."""
 
     def __init__(self, root: str, id: str, data: dict[str, object]):
         self.root, self.id, self.data = root, id, data
+        self.damage: list[CorruptState] = []  # what load(salvage=True) dropped
 
     @property
     def dir(self) -> str:
@@ -136,15 +186,31 @@ class Container:
         write_json_file(path, self.data, f"container {self.id}: cannot save its state")
 
     @classmethod
-    def load(cls, root: str, cid: str) -> "Container":
+    def load(cls, root: str, cid: str, salvage: bool = False) -> "Container":
+        """The container's state; :class:`CorruptState` when state.json is not what create wrote.
+        ``salvage``: keep the fields that are sound instead (``delete --force``); ``.damage``
+        lists what was dropped."""
         check_id(cid)
         try:
-            with open(os.path.join(root, cid, "state.json")) as f:
-                return cls(root, cid, json.load(f))
+            with open(os.path.join(root, cid, "state.json"), "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             raise ContainerNotFound(cid) from None
-        except ValueError:
-            raise ContainerNotFound(cid) from None
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as e:
+            why = "nested too deeply" if isinstance(e, RecursionError) else (str(e).splitlines() or [""])[0][:80]
+            problems = [CorruptState(cid, f"not valid JSON ({why})")]
+            data = {}
+        else:
+            problems = check_state(cid, data)
+            if not isinstance(data, dict):
+                data = {}
+        if problems and not salvage:
+            raise problems[0]
+        c = cls(root, cid, {k: v for k, v in data.items() if k not in _FIELDS or _FIELDS[k][0](v)})
+        c.damage = problems
+        return c
 
     @classmethod
     def ids(cls, root: str) -> list[str]:

@@ -87,7 +87,11 @@ def jsonr(data, status: int = 200, headers: dict | None = None) -> web.Response:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return jsonr({"message": message}, status=status)
+    """docker's ``{"message": ...}``; docker's CLI prints it as it is, so control characters a
+    caller sent (a command, a name) come back escaped."""
+    from pycr.core import printable
+
+    return jsonr({"message": printable(message)}, status=status)
 
 
 @web.middleware

@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
         argv = argv[2:]
     if argv and argv[0] == "--":
         argv = argv[1:]
-    from pycr.core import PycrError, get_manager, load_entry_point, parse_globals
+    from pycr.core import PycrError, get_manager, load_entry_point, parse_globals, printable
 
     try:  # outside the shell's error handling: one line, as the shell would print it
         opts, _ = parse_globals(argv)
@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
             pm.pm.register(load_entry_point(spec), name=f"bench:{spec.rpartition(':')[2]}")
         plugins_ms = (time.perf_counter() - t0) * 1000
     except PycrError as e:
-        sys.stderr.write(f"{e}\n")
+        sys.stderr.write(f"{printable(str(e))}\n")
         return e.exit_code
     chosen: dict[str, dict] = {}
     select = pm.driver

@@ -1,7 +1,8 @@
 """Reading a Dockerfile: instructions with their line numbers, flags, heredocs and ``$VAR`` expansion.
 
 Lines, continuations, comments and the ``# escape=`` directive are
-dockerfile-parse's job (``DockerfileParser.structure``).  Two things it does
+dockerfile-parse's job (``DockerfileParser.structure``, run in linear time by
+:mod:`linear_parse`).  Two things it does
 not do are added here: heredocs (``RUN <<EOF`` ... ``EOF``; it reads the body
 as instructions) and docker's variable forms ``${VAR:-default}`` /
 ``${VAR:+alt}`` (its ``WordSplitter`` knows only ``$VAR``/``${VAR}`` and always
@@ -67,11 +68,12 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
 
     from dockerfile_parse import DockerfileParser
 
+    from pycr.plugins.build import linear_parse
+
     if not text.endswith("\n"):
         text += "\n"  # dockerfile-parse drops a last line without arguments and newline
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()), cache_content=True)
     try:
-        structure = parser.structure
+        structure = linear_parse.structure(DockerfileParser, io.BytesIO(text.encode()))
     except Exception as e:  # noqa: BLE001 -- a parser bug must still be one line
         raise ConfigError(f"{path}: cannot parse: {e}") from None
     lines = text.split("\n")

@@ -265,6 +265,21 @@ class CgroupV1(CgroupDriver):
 
     @classmethod
     def from_state(cls, state: dict[str, object]) -> "CgroupV1":
+        """ValueError naming the key when ``state`` is not what :meth:`to_state` wrote (a damaged
+        state.json): a number for a path must not reach os.path, nor a string for a list."""
+        for key in ("root", "proc_self_cgroup", "mountinfo"):
+            if not isinstance(state.get(key, "/"), str):
+                raise ValueError(f"{key} is not a path")
+        if not isinstance(state.get("cgroups_path") or "", str):
+            raise ValueError("cgroups_path is not a path or null")
+        paths = state.get("paths") or {}
+        if not (isinstance(paths, dict) and all(isinstance(p, str) and p.startswith("/") for p in paths.values())):
+            raise ValueError("paths is not an object of absolute paths")
+        for key in ("controllers", "created"):
+            value = state.get(key) or {}
+            if not (isinstance(value, dict) and all(isinstance(v, list) and all(isinstance(s, str) for s in v)
+                                                    for v in value.values())):
+                raise ValueError(f"{key} is not an object of lists of strings")
         drv = cls(state["container_id"], state.get("cgroups_path"), root=state.get("root", "/sys/fs/cgroup"),
                   proc_self_cgroup=state.get("proc_self_cgroup", "/proc/self/cgroup"),
                   mountinfo=state.get("mountinfo", "/proc/self/mountinfo"))

@@ -357,6 +357,15 @@ class CgroupV2(CgroupDriver):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "CgroupV2":
+        """ValueError naming the key when ``state`` is not what :meth:`to_state` wrote."""
+        for key in ("root", "proc_self_cgroup"):
+            if not isinstance(state.get(key, "/"), str):
+                raise ValueError(f"{key} is not a path")
+        if not all(isinstance(state.get(key) or "/", str) for key in ("cgroups_path", "path")):
+            raise ValueError("cgroups_path or path is not a path or null")
+        created = state.get("created") or []
+        if not (isinstance(created, list) and all(isinstance(d, str) and d.startswith("/") for d in created)):
+            raise ValueError("created is not a list of absolute paths")
         drv = cls(state["container_id"], state.get("cgroups_path"), root=state.get("root", "/sys/fs/cgroup"),
                   proc_self_cgroup=state.get("proc_self_cgroup", "/proc/self/cgroup"))
         drv._created = list(state.get("created") or [])

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from pycr.core import PycrError, StateError
+from pycr.core import PycrError, StateError, printable
 from pycr.plugins.manage import records
 
 
@@ -46,7 +46,7 @@ def each(refs, fn) -> int:
         try:
             fn(resolve(ref))
         except PycrError as e:
-            sys.stderr.write(f"{e}\n")
+            sys.stderr.write(f"{printable(str(e))}\n")
             code = 1
     return code
 

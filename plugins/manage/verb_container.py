@@ -25,6 +25,8 @@ def run(opts, ns) -> int:
         print(rid)
     import sys
 
+    from pycr.core import printable
+
     for f in failures:
-        sys.stderr.write(f + "\n")
+        sys.stderr.write(printable(f) + "\n")
     return 1 if failures else 0

@@ -48,7 +48,7 @@ def run(opts, ns) -> int:
     import json
     import sys
 
-    from pycr.core import PycrError
+    from pycr.core import PycrError, printable
     from pycr.plugins.manage import manage
 
     out, code = [], 0
@@ -56,7 +56,7 @@ def run(opts, ns) -> int:
         try:
             out.append(describe(manage.resolve(ref)))
         except PycrError as e:
-            sys.stderr.write(f"{e}\n")
+            sys.stderr.write(f"{printable(str(e))}\n")
             code = 1
     print(json.dumps(out, indent=2))
     return code

@@ -12,11 +12,12 @@ def add_arguments(p) -> None:
 def run(opts, ns) -> int:
     import sys
 
+    from pycr.core import printable
     from pycr.plugins.manage import manage
 
     done, errors = manage.remove_many(ns.containers, force=ns.force)
     for name in done:
         print(name)
     for e in errors:
-        sys.stderr.write(e + "\n")
+        sys.stderr.write(printable(e) + "\n")
     return 1 if errors else 0

@@ -68,4 +68,6 @@ def _run(opts, ns) -> int:
         if failures:
             import sys
 
-            sys.stderr.write(f"warning: container {rec.name}: " + "; ".join(failures) + "\n")
+            from pycr.core import printable
+
+            sys.stderr.write(printable(f"warning: container {rec.name}: " + "; ".join(failures)) + "\n")

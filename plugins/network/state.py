@@ -120,7 +120,7 @@ class NetState:
         return _read(os.path.join(self.root, "networks", name + ".json"))
 
     def define(self, name: str, subnet: str | None, labels: dict | None = None, mtu: int | None = None,
-               gateway: str | None = None, bridge: str | None = None) -> dict:
+               gateway: str | None = None, bridge: str | None = None, options: dict | None = None) -> dict:
         """Write a new network; the caller holds the lock.  One-line errors for a taken
         name or subnet, a malformed or too small subnet, an MTU out of range, a gateway
         outside the subnet (or its network or broadcast address), a bridge name taken."""
@@ -163,6 +163,8 @@ class NetState:
                "bridge": bridge or "br-" + nid[:12], "builtin": False, "labels": labels or {}}
         if mtu is not None:
             doc["mtu"] = mtu
+        if options:
+            doc["options"] = dict(options)  # docker's -o as given: what inspect's Options shows
         _write(os.path.join(self.root, "networks", name + ".json"), doc)
         return doc
 

@@ -42,15 +42,25 @@ def net_state():
 
 
 def describe(st, net: dict) -> dict:
-    from pycr.plugins.network.state import BRIDGE_OPTION, MTU_OPTION, endpoints
+    from pycr.plugins.network.state import endpoints
 
     members = {x["id"]: {"Name": x["name"], "IPv4Address": f"{e['ip']}/{e['prefix']}", "MacAddress": e.get("mac") or ""}
                for x in st.leases(net["name"]) for e in endpoints(x) if e["network"] == net["name"]}
     return {"Name": net["name"], "Id": net["id"], "Driver": "bridge", "Bridge": net["bridge"],
             "IPAM": {"Config": [{"Subnet": net["subnet"], "Gateway": net["gateway"]}]},
             "Containers": members, "Builtin": net["builtin"], "Labels": net.get("labels") or {},
-            "MTU": net.get("mtu") or 1500,
-            "Options": {BRIDGE_OPTION: net["bridge"], MTU_OPTION: str(net.get("mtu") or 1500)}}
+            "MTU": net.get("mtu") or 1500, "Options": docker_options(net)}
+
+
+def docker_options(net: dict) -> dict:
+    """docker's ``Options`` of a network: a user network's are the ``-o`` (the API's ``Options``)
+    given at create, as given (``--mtu`` is pycr's own: only in ``MTU``); the default bridge's
+    are its bridge name and effective MTU, as docker shows its own."""
+    from pycr.plugins.network.state import BRIDGE_OPTION, MTU_OPTION
+
+    if net["builtin"]:
+        return {BRIDGE_OPTION: net["bridge"], MTU_OPTION: str(net.get("mtu") or 1500)}
+    return dict(net.get("options") or {})
 
 
 def _remove(st, name: str) -> str:
@@ -165,7 +175,7 @@ def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: di
         raise ConfigError(f"-o {unknown[0]}: unknown network option (pycr knows {BRIDGE_OPTION}, {MTU_OPTION})")
     if MTU_OPTION in options:
         value = options[MTU_OPTION]
-        if not (isinstance(value, str) and value.isdigit()):
+        if not (isinstance(value, str) and value.isascii() and value.isdigit() and 68 <= int(value) <= 65535):
             raise ConfigError(f"-o {MTU_OPTION}={value}: need a number from 68 to 65535")
         if mtu is not None and mtu != int(value):
             raise ConfigError(f"--mtu {mtu} and -o {MTU_OPTION}={value}: give one MTU")
@@ -177,7 +187,7 @@ def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: di
     if driver != "bridge":
         raise ConfigError(f"network driver {driver!r}: only bridge networks can be created")
     with st.locked():
-        return st.define(name, subnet, labels, mtu, gateway=gateway, bridge=bridge)
+        return st.define(name, subnet, labels, mtu, gateway=gateway, bridge=bridge, options=options)
 
 
 def remove(st, names: list[str] | None) -> tuple[list[str], list[str], list[str]]:

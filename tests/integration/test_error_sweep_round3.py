@@ -10,7 +10,7 @@ from tests.integration.test_cli_error_sweep import assert_one_clean_line
 pytestmark = pytest.mark.root
 
 EXPOSE = [("0", "'0' is not PORT"), ("65536", "'65536' is not PORT"), ("1-70000", "'1-70000' is not PORT"),
-          ("80/sctp", "'80/sctp' is not PORT"), ("80-79", "'80-79' is not PORT"), ("-1", "'-1' is not PORT"),
+          ("80/sctp", "'80/sctp' is not PORT"), ("80/", "'80/' is not PORT"), ("80-81/", "'80-81/' is not PORT"), ("80-79", "'80-79' is not PORT"), ("-1", "'-1' is not PORT"),
           ("\u00b2", "'\u00b2' is not PORT"), ("8\u0660", "'8\u0660' is not PORT")]  # digits int() would take or choke on
 
 

@@ -347,7 +347,8 @@ def test_network_gateway_and_options(net):
             (["-o", "novalue"], "-o 'novalue': use KEY=VALUE"),
             (["-o", "com.docker.network.driver.mtu=big"], "-o com.docker.network.driver.mtu=big: need a number from 68 "
                                                           "to 65535"),
-            (["-o", "com.docker.network.driver.mtu=20"], "--mtu 20: need a number from 68 to 65535"),
+            (["-o", "com.docker.network.driver.mtu=20"], "-o com.docker.network.driver.mtu=20: need a number from 68 "
+                                                         "to 65535"),
             (["--mtu", "1500", "-o", "com.docker.network.driver.mtu=1400"],
              "--mtu 1500 and -o com.docker.network.driver.mtu=1400: give one MTU"),
             (["-o", "com.docker.network.bridge.name=wan0"], "-o com.docker.network.bridge.name=wan0: an interface of "

@@ -121,7 +121,7 @@ def test_exposed_ports_and_clashes():
 
 
 @pytest.mark.parametrize("key", ["127.0.0.1:9998:80/tcp", "0.0.0.0:5353:5353/udp", "5353:5353/udp", ":80",
-                                 "80/sctp", "0/tcp", "65536", "80-90/tcp", "80/tcp/x", " 80"])
+                                 "80/sctp", "0/tcp", "65536", "80-90/tcp", "80/tcp/x", " 80", "80/"])
 def test_exposed_ports_of_an_image_are_container_ports_only(key):
     """A hostile image must not choose host addresses or ports for ``-P``: one line, nothing kept."""
     with pytest.raises(ConfigError) as e:
@@ -324,7 +324,8 @@ def test_exposed_port_keys_one_rule_for_images_expose_and_the_api():
     assert exposed_port_keys("53/udp") == ["53/udp"]
     assert exposed_port_keys("9000-9002/udp") == ["9000/udp", "9001/udp", "9002/udp"]
     assert exposed_port_keys("65535-65535") == ["65535/tcp"]
-    for bad in ("127.0.0.1:9998:80/tcp", "9998:80", "80/sctp", "0", "65536", "90-80", "80-", "-80", "", "1-65536"):
+    for bad in ("127.0.0.1:9998:80/tcp", "9998:80", "80/sctp", "0", "65536", "90-80", "80-", "-80", "", "1-65536",
+                "80/", "80-81/", "80//tcp", "80/tcp/", "/tcp", "80/TCP"):  # "80/": an empty protocol, not tcp
         with pytest.raises(ValueError, match="is not PORT"):
             exposed_port_keys(bad)
     with pytest.raises(ValueError, match=r"'80-90/tcp' is not PORT\[/tcp\|udp\]"):
