@@ -6,9 +6,9 @@ max-size bytes, the next entry goes to a new one and the full file becomes ``jso
 becomes ``.2`` ...; what would be ``.<max-file>`` is dropped), so at most max-file files exist; with
 max-file 1 the full file is dropped.  It moves files holding an exclusive ``flock`` on the
 container's directory, and :class:`Reader` lists and opens them under a shared one: a reader never
-sees a file twice, or misses one.  conmon (``--monitor conmon``) gets ``--log-size-max``: at the
-limit it starts ``ctr.log`` over and keeps nothing of it, which is max-file 1; it keeps no
-rotated files, so it takes no max-file above 1 (``check_conmon``).
+sees a file twice, or misses one.  conmon (``--monitor conmon``) gets ``--log-size-max``
+(``conmon._log_room``): at the limit it starts ``ctr.log`` over and keeps nothing of it, which is
+max-file 1; it keeps no rotated files, so it takes no max-file above 1 (``check_conmon``).
 """
 
 from __future__ import annotations

@@ -56,11 +56,8 @@ def test_json_log_rotates_keeping_max_file_files_and_logs_reads_them_in_order(cl
     p.seen.add(cid)
 
     def watch():  # how many log files there are, as often as we can look while it writes
-        while not stop.is_set():
-            try:
-                seen_files.add(len(log_files(p, cid)))
-            except FileNotFoundError:
-                return
+        while not stop.wait(0.001):
+            seen_files.add(len(log_files(p, cid)))
 
     t = threading.Thread(target=watch)
     t.start()
