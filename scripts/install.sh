@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 base=(python3 python3-venv busybox-static iproute2 procps libseccomp2 tini nftables conmon)  # conmon: --monitor conmon
 test_pkgs=(runc crun skopeo umoci docker-registry podman containerd hyperfine docker-compose
-           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc libc6-dev openssl util-linux
-           docker.io chromium chromium-driver iperf3 strace)  # the docker CLI (pycr serve's client) and dockerd (an engine driving pycr-oci), a browser; strace (what a run does, syscall by syscall)
+           qemu-system-x86 linux-image-amd64 apache2-utils e2fsprogs zstd buildah gcc binutils libc6-dev openssl util-linux
+           docker.io chromium chromium-driver iperf3 strace)  # binutils: tests/meta/test_exec_stub_source.py; the docker CLI (pycr serve's client) and dockerd (an engine driving pycr-oci), a browser; strace (what a run does, syscall by syscall)
 
 want=("${base[@]}")
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

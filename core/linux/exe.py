@@ -52,14 +52,42 @@ SYS_PATH_ENV = "PYCR_SYS_PATH"
 STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci", "serve"})
 
 
+#: ``pycr-oci`` verbs whose protection waits for the container's config: the init of
+#: most containers needs no re-exec (:func:`protect_unless_stub`, exec_stub.py)
+DECIDED_BY_CONFIG = frozenset({"create", "run"})
+_pending: list[bool] = []  # [without_site] while protect_for left the decision to the config
+
+
 def protect_for(prog: str, argv: list[str], without_site: bool = False) -> None:
     """First thing in the ``pycr``/``pycr-oci`` scripts, before the command is
     imported (a re-exec then repeats as little as possible): protect when ``argv``
     may name such a verb -- a word of argv, so a false match (a container called
     "run") only costs time.  ``without_site``: see :func:`protect_interpreter`."""
     starts = STARTS_PROCESSES - {"start"} if prog == "pycr-oci" else STARTS_PROCESSES
-    if not starts.isdisjoint(argv):
-        protect_interpreter(without_site)
+    if starts.isdisjoint(argv):
+        return
+    if prog == "pycr-oci" and (starts - DECIDED_BY_CONFIG).isdisjoint(argv):
+        _pending[:] = [without_site]
+        return
+    protect_interpreter(without_site)
+
+
+def protect_unless_stub(config: dict) -> bool:
+    """``create``, once the config is read and before anything is made: True when the
+    interpreter is exposed and the init is to end through the exec stub instead
+    (exec_stub.usable).  Otherwise, a ``pycr-oci create``/``run`` that
+    :func:`protect_for` left undecided re-executes now; False."""
+    pending = _pending[:]
+    del _pending[:]
+    if interpreter_is_protected() or os.environ.get(OPT_OUT):
+        return False
+    from pycr.core.linux import exec_stub
+
+    if exec_stub.usable(config):
+        return True
+    if pending:
+        protect_interpreter(pending[0])
+    return False
 
 
 def interpreter_is_protected() -> bool:

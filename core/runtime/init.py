@@ -111,9 +111,17 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
                 os.makedirs(proc.cwd, mode=0o755, exist_ok=True)
             except OSError as e:
                 raise sync.InitFailed(f"process.cwd: {proc.cwd!r}: {e.strerror}") from None
+        stub = _exec_stub(exe, chan, fifo) if plan.exec_stub else None
         apply_confined(sc, ctx, plan.confine, proc)
-        keep = {chan.fileno(), fifo}
+        keep = {chan.fileno(), fifo, stub}
         close_fds(3 + proc.preserve_fds, keep)
+        if stub is not None:  # the stub sends READY, waits for start and execs the process
+            default_signals()
+            try:
+                sys.modules["pycr.core.linux.exec_stub"].execute(stub, proc.args, env, (chan.fileno(), fifo))
+            except (OSError, ValueError) as e:
+                reason = os.strerror(e.errno).lower() if isinstance(e, OSError) and e.errno else "invalid argument"
+                raise sync.InitFailed(f"exec {exe}: {reason} (through the exec stub)") from None
         chan.send(sync.READY)
         # Blocks until `start` opens the fifo for reading (see sync.py).
         wfd = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
@@ -131,6 +139,16 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     except BaseException as e:
         where = f"{step.describe()}: " if step is not None else ""
         _fail(chan, f"{where}{type(e).__name__}: {e}")
+
+
+def _exec_stub(exe: str, chan: sync.Channel, fifo: int) -> int:
+    """The exec stub for this init, in a sealed memfd -- made before the seccomp filter,
+    which may refuse memfd_create (the module was preloaded before the root switch)."""
+    stub = sys.modules["pycr.core.linux.exec_stub"]
+    try:
+        return stub.load(stub.image(exe, chan.fileno(), fifo, sync.line(sync.READY)))
+    except OSError as e:
+        raise sync.InitFailed(f"exec stub: cannot make its memfd: {e.strerror}") from None
 
 
 def hide_from_container(sc: S.Syscalls) -> None:

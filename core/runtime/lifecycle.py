@@ -126,11 +126,14 @@ def create(opts, cid: str, bundle: str, *, pid_file: str | None = None, no_pivot
         raise StateError(f"container with id exists: {cid}")
     with tracing.phase("validate"):
         config = spec.load_bundle_config(bundle, schema=validate_schema)
+    from pycr.core.linux.exe import protect_unless_stub
+
+    exec_stub = protect_unless_stub(config)  # may re-exec this command (nothing is made yet)
     return _create(opts, cid, bundle, config, pid_file=pid_file, no_pivot=no_pivot,
-                   preserve_fds=preserve_fds, console_socket=console_socket)
+                   preserve_fds=preserve_fds, console_socket=console_socket, exec_stub=exec_stub)
 
 
-def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, console_socket):
+def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, console_socket, exec_stub=False):
     from pycr.core import spec, tracing
     from pycr.core.runtime import sync
     from pycr.core.linux import syscalls as S
@@ -178,6 +181,9 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
             pm.hook.pycr_rootfs_plan(config=config, bundle=bundle, plan=plan, container_id=cid)
             plan.switch = pm.hook.pycr_rootfs_switch(config=config, no_pivot=no_pivot, container_id=cid)
             plan.process.preserve_fds = preserve_fds
+            if exec_stub:
+                plan.exec_stub = True
+                plan.preload += ["pycr.core.linux.exec_stub", "fcntl"]
             if (config.get("process") or {}).get("terminal"):  # console.py (termios) only for a terminal
                 from pycr.core.runtime import console
 

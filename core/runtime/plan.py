@@ -513,6 +513,8 @@ class Plan(Record):
     cgroup_join: list[tuple[str, int]] = Factory(list)
     console: object = None  # the engine's console socket, for process.terminal (see console.py)
     console_size: object = None  # (rows, columns) from process.consoleSize
+    #: the init ends through the exec stub (pycr.core.linux.exec_stub), not by waiting in Python
+    exec_stub: bool = False
     #: modules the init imports before the root switch (the host's files are gone after it)
     preload: list[str] = Factory(lambda: ["pycr.core.linux.libc", "pycr.core.linux.caps"])
 

@@ -59,7 +59,7 @@ class Channel:
         return cls(a), cls(b)
 
     def send(self, kind: str, **fields) -> None:
-        self.sock.sendall(json.dumps({"type": kind, **fields}).encode() + b"\n")
+        self.sock.sendall(line(kind, **fields))
 
     def send_fds(self, kind: str, fds: list[int], **fields) -> None:
         """A message carrying file descriptors (SCM_RIGHTS); the receiver
@@ -107,6 +107,11 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def line(kind: str, **fields) -> bytes:
+    """One message as sent: also what the exec stub sends for READY (exec_stub.py)."""
+    return json.dumps({"type": kind, **fields}).encode() + b"\n"
 
 
 class InitFailed(Exception):

@@ -6,7 +6,9 @@ installed an import hook (an editable install's finder, as in this dev venv).
 A hand-made ``python -S pycr-oci`` still finds pycr through ``site``; ``pycr serve`` keeps
 ``site`` (its forkserver preloads).  Proven on
 real runs: a ``createRuntime`` hook, a child of the runtime, reads the runtime's
-command line from /proc and whether its executable is read-only.
+command line from /proc and whether its executable is read-only.  The configs
+have a ``startContainer`` hook, so pycr-oci's init cannot end through the exec
+stub and ``create`` re-executes (tests/integration/test_exec_stub.py: the others).
 """
 
 from __future__ import annotations
@@ -29,12 +31,15 @@ PROBE = ("import os, sys; p = os.getppid(); "
          "print(bool(os.statvfs(f'/proc/{p}/exe').f_flag & os.ST_RDONLY))")
 
 
-def _runtime_seen_by_a_hook(tmp_path, argv: list[str], env: dict, verb: tuple = ()) -> tuple[list[str], bool]:
+def _runtime_seen_by_a_hook(tmp_path, argv: list[str], env: dict, verb: tuple = (),
+                            start_hook: bool = True) -> tuple[list[str], bool]:
     """Run a container with ``argv`` (``verb``: ``("oci",)`` for pycr's own runtime verb); the
-    runtime's argv and whether its executable is read-only."""
+    runtime's argv and whether its executable is read-only.  ``start_hook``: with a
+    ``startContainer`` hook (in the container: busybox's true), which needs the re-exec."""
     out = tmp_path / "runtime.txt"
     hook = {"path": "/bin/sh", "args": ["sh", "-c", f"exec {sys._base_executable} -I -S -c \"{PROBE}\" > {out}"]}
-    bundle = make_bundle(str(tmp_path / "b"), ["true"], hooks={"createRuntime": [hook]})
+    hooks = {"createRuntime": [hook], **({"startContainer": [{"path": "/bin/true"}]} if start_hook else {})}
+    bundle = make_bundle(str(tmp_path / "b"), ["true"], hooks=hooks)
     env = {k: v for k, v in env.items() if k not in ("PYCR_UNPROTECTED_INTERPRETER", "PYCR_SYS_PATH")}
     done = subprocess.run([*argv, "--root", str(tmp_path / "state"), *verb, "run", "--bundle", bundle, new_id("nosite")],
                           env={**env, "PYCR_CACHE_DIR": str(tmp_path / "cache")}, capture_output=True, text=True,
