@@ -32,6 +32,10 @@ def test_limits(pairs, want):
     (["max-size=0k"], "--log-opt max-size=0k: must be a positive size"),
     (["max-size=1m", "max-file=1.5"], "--log-opt max-file=1.5: must be a number from 1 up"),
     (["=1"], "--log-opt '=1': expected KEY=VALUE"),
+    (["max-size=0\n"], "--log-opt max-size='0\\n': must be a positive size"),
+    (["max-size=1m", "max-file=1\n2"], "--log-opt max-file='1\\n2': must be a number from 1 up"),
+    (["a\nb=1"], "--log-opt 'a\\nb': unknown log option"),
+    (["x" * 500 + "=1"], "--log-opt '" + "x" * 60 + "': unknown log option"),
 ])
 def test_bad_options_are_named(pairs, text):
     with pytest.raises(ConfigError) as e:
