@@ -5,8 +5,9 @@
 # Between create and start the container's pid 1 is this program, run from a
 # sealed memfd: /proc/1/exe is never the host's interpreter, and a
 # "#!/proc/self/exe" entrypoint runs this stub again, not Python.  It makes only
-# calls the init made after its seccomp filter before: openat, write, close,
-# execve, exit_group.
+# calls the init made after its seccomp filter before -- openat, write, close,
+# execve, exit_group -- and prctl(PR_SET_DUMPABLE), which exec_stub.usable
+# checks the filter allows.
 #
 # params (all offsets relative to `params`):
 #   +0  u32 channel fd      +4  u32 exec.fifo O_PATH fd
@@ -18,6 +19,15 @@
         .globl _start
 _start:
         lea     r12, [rip + params]
+        # non-dumpable again (execve made us dumpable): a process put in our pid
+        # namespace before start cannot open /proc/1/fd (the exec fifo) or mem
+        mov     edi, 4                          # PR_SET_DUMPABLE
+        xor     esi, esi
+        xor     edx, edx
+        xor     r10d, r10d
+        xor     r8d, r8d
+        mov     eax, 157                        # prctl
+        syscall
         # name the process as the Python init did (execve named it after the fd)
         mov     edi, -100                       # AT_FDCWD
         lea     rsi, [rip + comm_path]

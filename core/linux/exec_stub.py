@@ -11,8 +11,9 @@ For a container with a pid namespace of its own and no ``startContainer``
 hooks, no container process exists before its init: the init is the only
 place the interpreter could be reached.  So, instead, the init ends its Python
 part by executing this stub -- ~300 bytes of x86_64 code (``exec_stub.S``) in
-a sealed memfd -- *before* it tells the runtime READY.  The stub sends READY,
-waits for ``start`` on the exec fifo and ``execve``s the process.  From then on
+a sealed memfd -- *before* it tells the runtime READY.  The stub makes itself
+non-dumpable again (as the Python init was), sends READY, waits for ``start``
+on the exec fifo and ``execve``s the process.  From then on
 ``/proc/1/exe`` is the memfd, and a ``#!/proc/self/exe`` entrypoint runs the
 stub again (which finds its channel closed and exits 1), never Python.
 
@@ -30,13 +31,13 @@ import os
 
 #: exec_stub.S assembled (scripts/gen_exec_stub.py); the parameter block follows it
 CODE = bytes.fromhex(
-    "4c8d2529010000bf9cffffff488d35fa000000ba010000004531d2b8010100000f0585c0782089c389c7488d35ec00"
-    "0000ba0b000000b8010000000f0589dfb8030000000f05418b3c24498b7424104c01e6418b542408b8010000000f05"
-    "413b4424080f8597000000418b3c24b8030000000f05bf9cffffff498b7424184c01e6ba010008004531d2b8010100"
-    "000f0585c0786c89c7488d358b000000ba01000000b8010000000f0583f8017552418b7c2404b8030000000f05498b"
-    "7c24204c01e7488d742408488b0424488d54c410b83b0000000f05f7d8413b44240c760231c0498b4c24284c01e18b"
-    "34c18b54c1044c01e6bf02000000b8010000000f05bf01000000b8e70000000f05f42f70726f632f73656c662f636f"
-    "6d6d00707963723a5b696e69745d3000000000000000"
+    "4c8d2539010000bf0400000031f631d24531d24531c0b89d0000000f05bf9cffffff488d35fa000000ba0100000045"
+    "31d2b8010100000f0585c0782089c389c7488d35ec000000ba0b000000b8010000000f0589dfb8030000000f05418b"
+    "3c24498b7424104c01e6418b542408b8010000000f05413b4424080f8597000000418b3c24b8030000000f05bf9cff"
+    "ffff498b7424184c01e6ba010008004531d2b8010100000f0585c0786c89c7488d358b000000ba01000000b8010000"
+    "000f0583f8017552418b7c2404b8030000000f05498b7c24204c01e7488d742408488b0424488d54c410b83b000000"
+    "0f05f7d8413b44240c760231c0498b4c24284c01e18b34c18b54c1044c01e6bf02000000b8010000000f05bf010000"
+    "00b8e70000000f05f42f70726f632f73656c662f636f6d6d00707963723a5b696e69745d3000"
 )
 _BASE = 0x400000
 _HEADERS = 64 + 2 * 56  # ELF header, PT_LOAD and PT_GNU_STACK
@@ -49,14 +50,32 @@ _SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL, SHRINK, GROW, WRITE
 def usable(config: dict) -> bool:
     """Whether this container's init can end through the stub: x86_64 (the code's
     architecture), a process to run, no ``startContainer`` hooks (they run in Python
-    after start) and a pid namespace of its own (a joined or the host's one holds
-    other processes that could watch the init while it is still Python)."""
+    after start), a pid namespace of its own (a joined or the host's one holds
+    other processes that could watch the init while it is still Python) and a
+    seccomp profile that allows the stub's calls."""
     if os.uname().machine != "x86_64":
         return False
     if not (config.get("process") or {}).get("args") or (config.get("hooks") or {}).get("startContainer"):
         return False
-    spaces = (config.get("linux") or {}).get("namespaces") or []
-    return any(ns.get("type") == "pid" and not ns.get("path") for ns in spaces)
+    linux = config.get("linux") or {}
+    spaces = linux.get("namespaces") or []
+    return any(ns.get("type") == "pid" and not ns.get("path") for ns in spaces) and _allows_prctl(linux.get("seccomp"))
+
+
+_ALLOW = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+
+
+def _allows_prctl(seccomp: dict | None) -> bool:
+    """Whether a seccomp profile surely lets the stub's ``prctl(PR_SET_DUMPABLE)``
+    through (it runs after the filter): every rule naming prctl allows it and one
+    does so for any argument, or none names it and the default allows.  Anything
+    less certain keeps the Python init and the re-exec."""
+    if not seccomp:
+        return True
+    rules = [r for r in seccomp.get("syscalls") or [] if "prctl" in (r.get("names") or [])]
+    if rules:
+        return all(r.get("action") in _ALLOW for r in rules) and any(not r.get("args") for r in rules)
+    return seccomp.get("defaultAction") in _ALLOW
 
 
 def _u32(n: int) -> bytes:

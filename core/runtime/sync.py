@@ -31,6 +31,9 @@ and finally ``execve``s the user's program.
     (pycr-oci start opens the fifo) ─────────────────────────────▶ startContainer hooks
                                                                  execve(process.args)
 
+With the exec stub (pycr.core.linux.exec_stub) the init execs the stub after
+confinement; the stub sends READY, waits on the fifo and execs the process.
+
 Any side may send ``ERROR {msg}`` instead; the runtime then kills what it
 started and undoes everything (no cgroup, mount, state or process is left).
 """

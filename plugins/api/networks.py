@@ -86,7 +86,7 @@ def _remove(ref: str) -> None:
 
     st = layers.networks()
     net = find(st, ref)
-    _, errors = remove(st, [net["name"]])
+    _, errors, _ = remove(st, [net["name"]])  # a link left in place is no error of the removal
     if errors:
         raise ApiError(403 if "built in" in errors[0] else 409, errors[0])
 
@@ -95,7 +95,7 @@ def _prune() -> dict:
     from pycr.plugins.api import layers
     from pycr.plugins.network.verb_network import remove
 
-    removed, errors = remove(layers.networks(), None)
+    removed, errors, _ = remove(layers.networks(), None)
     if errors:
         raise ApiError(500, errors[0])
     return {"NetworksDeleted": removed}

@@ -77,7 +77,7 @@ class BridgeDriver(NetworkDriver):
                          prefix=int(network["subnet"].split("/")[1]), veth=link.veth_name(lease["id"]),
                          ifname="eth0", bridge=network["bridge"], aliases=req.get("aliases") or [], ports=claimed)
             st.save_lease(lease)  # the address is ours before any device exists: a crash leaves a reapable lease
-            lease["mac"] = _plug(pid, lease, lease, network, first=True)
+            lease["mac"] = _plug(st, pid, lease, lease, network, first=True)
         for extra in req.get("connect") or []:  # networks added by pycr network connect
             connect(st, pid, lease, extra["network"], extra.get("aliases") or [])
 
@@ -101,13 +101,14 @@ class BridgeDriver(NetworkDriver):
                 st.park(e, ifindex)
 
 
-def _plug(pid: int, lease: dict, ep: dict, network: dict, first: bool) -> str:
+def _plug(st, pid: int, lease: dict, ep: dict, network: dict, first: bool) -> str:
     """Make endpoint ``ep`` of ``lease`` (its veth, interface, address); ``first``: also ``lo``
     and the default route.  One line naming the network when the kernel refuses."""
     from pycr.plugins.network import link
 
     try:
-        return link.attach(pid, ep["veth"], ep["ifname"], network, ep["ip"], first=first)
+        return link.attach(pid, ep["veth"], ep["ifname"], network, ep["ip"], first=first,
+                           recorded=st.recorded_bridges().get(network["name"]))
     except OSError as e:
         raise PycrError(f"network {network['name']}: cannot attach container {lease['name']} on "
                         f"{network['bridge']}: {e.strerror or e}") from None
@@ -133,7 +134,7 @@ def connect(st, pid: int, lease: dict, name: str, aliases: list[str]) -> dict:
     lease.setdefault("extra", []).append(ep)
     st.save_lease(lease)  # the address is taken before the device exists
     try:
-        ep["mac"] = _plug(pid, lease, ep, network, first=first)
+        ep["mac"] = _plug(st, pid, lease, ep, network, first=first)
     except BaseException:
         lease["extra"].remove(ep)
         st.save_lease(lease)

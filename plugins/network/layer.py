@@ -232,20 +232,25 @@ def apply_rules(st, leases: list[dict] | None = None) -> None:
     """Make our nftables table what the networks and ``leases`` say: rules for every network
     in use or whose bridge exists (they stay with the bridge, as docker0's do: a container
     without ports joining or leaving a network changes nothing, and nft is not even loaded),
-    DNAT for every published port.  Skipped when it is the rendering applied last."""
+    DNAT for every published port.  Skipped when it is the rendering applied last.  A link
+    of a bridge's name that is not pycr's bridge for that network (:func:`link.claim`) gets
+    no rule: pycr's rules would accept and masquerade its traffic."""
     from pycr.core import trace_phase
     from pycr.plugins.network import etcfiles, link, nft
-    from pycr.plugins.network.state import endpoints
+    from pycr.plugins.network.state import APPLIED, endpoints
 
     leases = st.leases() if leases is None else leases
     on = {e["network"] for x in leases for e in endpoints(x)}
-    bridges = {n["name"]: (n, link.index(n["bridge"])) for n in st.networks()}
-    up = {name: n for name, (n, index) in bridges.items() if name in on or index is not None}
+    nets = st.networks()
+    claimed = link.claimed(nets, st.recorded_bridges())
+    bridges = {n["name"]: (n, claimed[n["name"]][0]) for n in nets}
+    up = {name: n for name, (n, index) in bridges.items()
+          if index is not None or (name in on and not claimed[name][1])}
     ruleset = nft.render(up, leases)
     # what our table holds, with the bridges it was made for: a bridge made again (a reboot, a
     # namespace made anew) has a new index, and its table may be gone with the old one
     key = f"{ruleset or ''}# bridges {sorted((k, i) for k, (_, i) in bridges.items() if i is not None)}\n"
-    applied = os.path.join(st.root, "nft.applied")
+    applied = os.path.join(st.root, APPLIED)
     try:  # no rules at all (a prune): delete the table anyway, another store's pycr may have made it
         with open(applied) as f:
             if f.read() == key and ruleset is not None:

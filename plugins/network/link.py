@@ -9,9 +9,9 @@ pyroute2 costs more than twice that (``import pyroute2``: 150-190 ms;
 ``IPRoute`` alone 90-200 ms; even its three message modules, imported
 without the package ``__init__``: 23-27 ms, because ``pyroute2.netlink``
 loads ``multiprocessing``, ``platform``, ``logging`` and every link kind's
-plugin).  What pycr sends is six fixed shapes of request (get a link, make
-a bridge, make a veth whose peer lands in the container, link up, add an
-address, add a route, delete a link), each a header and a few attributes
+plugin).  What pycr sends is eight fixed shapes of request (get a link, make
+a bridge, mark it (its alias), make a veth whose peer lands in the container,
+link up, add an address, add a route, delete a link), each a header and a few attributes
 (rtnetlink(7), ``<linux/if_link.h>``, ``<linux/veth.h>``): ~50 lines, no
 import cost.  pyroute2 stays the reference: the unit tests decode every
 request built here with pyroute2's message classes and compare each field.
@@ -39,6 +39,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 18, 20, 24
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_PID = 1, 3, 4, 10, 18, 19
+IFLA_IFALIAS = 20
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, RTA_GATEWAY = 1, 2, 5
 NLA_F_NESTED = 0x8000
@@ -143,7 +144,8 @@ class Rtnl:
         return replies
 
     def link(self, name: str) -> dict | None:
-        """The link called ``name``: {index, flags, mac, kind} (kind "" for a physical one), or None."""
+        """The link called ``name``: {index, flags, mac, kind, alias} (kind "" for a physical one,
+        alias "" when it has none), or None."""
         got = self.batch(self.msg(RTM_GETLINK, ifinfo(), attr(IFLA_IFNAME, name)), ignore=(errno.ENODEV,))
         if not got:
             return None
@@ -151,11 +153,18 @@ class Rtnl:
         attrs = attrs_of(got[0][_HDR.size + _IFINFO.size:])
         mac = attrs.get(IFLA_ADDRESS, b"")
         kind = attrs_of(attrs.get(IFLA_LINKINFO, b"")).get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode("ascii", "replace")
-        return {"index": index, "flags": flags, "mac": ":".join(f"{b:02x}" for b in mac), "kind": kind}
+        alias = attrs.get(IFLA_IFALIAS, b"").split(b"\0", 1)[0].decode("utf-8", "replace")
+        return {"index": index, "flags": flags, "mac": ":".join(f"{b:02x}" for b in mac), "kind": kind,
+                "alias": alias}
 
     def set_up(self, name: str, *attrs: bytes) -> bytes:
         """A request: link ``name`` up (and ``attrs`` set, e.g. its master)."""
         return self.msg(RTM_NEWLINK, ifinfo(up=True), attr(IFLA_IFNAME, name), *attrs)
+
+    def set_alias(self, index: int, alias: str) -> bytes:
+        """A request: link ``index``'s alias (IFLA_IFALIAS) is ``alias`` (sent without a NUL, as
+        ``ip link set ... alias`` does: the kernel keeps the attribute's bytes as they are)."""
+        return self.msg(RTM_NEWLINK, ifinfo(index), attr(IFLA_IFALIAS, alias.encode()))
 
     def add_addr(self, index: int, address: str, prefix: int) -> bytes:
         return self.msg(RTM_NEWADDR, _IFADDR.pack(socket.AF_INET, prefix, 0, 0, index),
@@ -190,22 +199,73 @@ def _sysctl(path: str, value: str) -> None:
         f.write(value)
 
 
-def ensure_bridge(nl: Rtnl, network: dict) -> None:
-    """The network's bridge, made, addressed and up if missing."""
-    name = network["bridge"]
-    have = nl.link(name)
-    if have is not None:
-        if have["kind"] != "bridge":  # an interface of the host's that appeared under the name since
-            from pycr.core import ConfigError
+MARK = "pycr:"  # the alias of every bridge pycr makes: MARK + the network's id
 
-            raise ConfigError(f"network {network['name']!r}: interface {name!r} exists here and is not a bridge; "
-                              "pycr will not plug containers into it")
-        return
+
+def mark(network: dict) -> str:
+    return MARK + network["id"]
+
+
+def claim(nl: Rtnl, network: dict, recorded: int | None = None) -> tuple[int | None, str]:
+    """Whether the link named as ``network``'s bridge is pycr's bridge for *that* network:
+    (its index, "") if so, (None, "") when no link has the name, (None, why not) otherwise.
+
+    The proof is kernel-side: the alias pycr gives every bridge it makes (:func:`mark`).
+    A bridge the host, docker or an admin makes later under the name has none (or its own),
+    and one pycr made for another network (another store's, a removed network's) carries
+    that network's id.  A bridge without any alias that a pycr made before the mark existed
+    is adopted -- marked now -- only when ``recorded`` (the index pycr's last firewall sync
+    recorded for this network's bridge) is its index and its one IPv4 address is the
+    network's gateway with the subnet's prefix."""
+    have = nl.link(network["bridge"])
+    if have is None:
+        return None, ""
+    if have["kind"] != "bridge":
+        return None, "is not a bridge"
+    if have["alias"] == mark(network):
+        return have["index"], ""
+    if have["alias"].startswith(MARK):
+        return None, f"is the bridge pycr made for another network (id {have['alias'][len(MARK):][:12]})"
+    if not have["alias"] and recorded == have["index"] and _addresses(have["index"]) == {_gateway(network)}:
+        nl.batch(nl.set_alias(have["index"], mark(network)))
+        return have["index"], ""
+    return None, "is a bridge pycr did not make (it has no pycr mark)"
+
+
+def _gateway(network: dict) -> str:
+    return f"{network['gateway']}/{ipaddress.ip_network(network['subnet']).prefixlen}"
+
+
+def _addresses(index: int) -> set[str]:
+    """The IPv4 addresses (``ADDR/PREFIX``) of link ``index``.  pyroute2 here: only an
+    unmarked bridge (one an earlier pycr made) is asked about, so its import cost is no
+    start's."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return {f"{a.get_attr('IFA_LOCAL') or a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                for a in ipr.get_addr(family=socket.AF_INET, index=index)}
+
+
+def ensure_bridge(nl: Rtnl, network: dict, recorded: int | None = None) -> int:
+    """The index of the network's bridge, made (marked, addressed, up) if missing; a link of its
+    name that is not pycr's bridge for this network (:func:`claim`) is refused in one line."""
+    name = network["bridge"]
+    index, why = claim(nl, network, recorded)
+    if why:
+        from pycr.core import ConfigError
+
+        raise ConfigError(f"network {network['name']!r}: interface {name!r} exists here and {why}; "
+                          "pycr will not plug containers into it")
+    if index is not None:
+        return index
     nl.batch(nl.new_bridge(name, network.get("mtu")))
-    nl.batch(nl.add_addr(nl.link(name)["index"], network["gateway"],
-                         ipaddress.ip_network(network["subnet"]).prefixlen))
+    index = nl.link(name)["index"]  # the kernel takes no alias with a new link: marked by index at once
+    nl.batch(nl.set_alias(index, mark(network)),
+             nl.add_addr(index, network["gateway"], ipaddress.ip_network(network["subnet"]).prefixlen))
     _sysctl(f"ipv4/conf/{name}/route_localnet", "1")  # DNAT from the host's 127.0.0.1
     _sysctl("ipv4/ip_forward", "1")
+    return index
 
 
 @contextlib.contextmanager
@@ -238,16 +298,17 @@ def _setns(fd: int) -> None:
     syscalls.SYSCALLS.setns(fd, CLONE_NEWNET)
 
 
-def attach(pid: int, host: str, ifname: str, network: dict, address: str, first: bool = True) -> str:
-    """Plug the container whose init is ``pid`` into ``network``: veth ``host`` on the bridge,
-    its peer ``ifname`` in the container with ``address``; the ``first`` network also brings
-    ``lo`` up and gives the default route.  Returns the MAC address of ``ifname``."""
+def attach(pid: int, host: str, ifname: str, network: dict, address: str, first: bool = True,
+           recorded: int | None = None) -> str:
+    """Plug the container whose init is ``pid`` into ``network``: veth ``host`` on the bridge
+    (pycr's own, :func:`ensure_bridge`; ``recorded`` as :func:`claim` takes it), its peer
+    ``ifname`` in the container with ``address``; the ``first`` network also brings ``lo`` up
+    and gives the default route.  Returns the MAC address of ``ifname``."""
     from pycr.core import trace_phase
 
     prefix = ipaddress.ip_network(network["subnet"]).prefixlen
     with trace_phase("network links"), Rtnl() as nl:
-        ensure_bridge(nl, network)
-        bridge = nl.link(network["bridge"])["index"]
+        bridge = ensure_bridge(nl, network, recorded)
         nl.batch(nl.delete(host), ignore=(errno.ENODEV,))  # a leftover of this id's earlier run
         nl.batch(nl.new_veth(host, bridge, ifname, pid, network.get("mtu")))
     with trace_phase("network container side"), _socket_in(pid, ifname) as nl:
@@ -278,14 +339,20 @@ def index(name: str) -> int | None:
         return None
 
 
-def delete_bridge(name: str) -> None:
-    """Delete a network's bridge ``name`` if it is there and is a bridge: a name chosen with
-    ``-o com.docker.network.bridge.name`` may since have been taken by an interface of the
-    host's (a NIC, a VPN's tun), which pycr must never delete."""
+def delete_bridge(network: dict, recorded: int | None = None) -> str:
+    """Delete ``network``'s bridge if it is there and pycr's for that network (:func:`claim`);
+    returns why a link of its name was left alone ("" when none was)."""
     with Rtnl() as nl:
-        have = nl.link(name)
-        if have is not None and have["kind"] == "bridge":
-            nl.batch(nl.delete(index=have["index"]), ignore=(errno.ENODEV,))
+        index, why = claim(nl, network, recorded)
+        if index is not None:
+            nl.batch(nl.delete(index=index), ignore=(errno.ENODEV,))
+        return why
+
+
+def claimed(networks: list[dict], recorded: dict[str, int]) -> dict[str, tuple[int | None, str]]:
+    """:func:`claim` for each of ``networks`` (by name; ``recorded``: name -> index), one socket."""
+    with Rtnl() as nl:
+        return {n["name"]: claim(nl, n, recorded.get(n["name"])) for n in networks}
 
 
 def exists(name: str) -> bool:

@@ -37,6 +37,7 @@ RESERVED = ("bridge", "host", "none")
 BRIDGE_OPTION = "com.docker.network.bridge.name"  # docker's bridge driver options (network create -o)
 MTU_OPTION = "com.docker.network.driver.mtu"
 SUBDIRS = ("networks", "leases", "parked")  # one JSON document per file in each
+APPLIED = "nft.applied"  # the nftables table applied last, then "# bridges [(network, bridge index), ...]"
 
 
 def proc_start(pid: int | None) -> int | None:
@@ -189,6 +190,20 @@ class NetState:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self.root, "networks", f".last-{name}"))
         os.unlink(os.path.join(self.root, "networks", name + ".json"))
+
+    def recorded_bridges(self) -> dict[str, int]:
+        """network name -> the index of its bridge when pycr last synced the firewall (the last
+        line of :data:`APPLIED`): what :func:`link.claim` adopts an unmarked bridge by."""
+        import re
+
+        try:
+            with open(os.path.join(self.root, APPLIED)) as f:
+                last = f.read().rstrip("\n").rpartition("\n")[2]
+        except OSError:
+            return {}
+        if not last.startswith("# bridges "):
+            return {}
+        return {name: int(index) for name, index in re.findall(r"\('([^']*)', (\d+)\)", last)}
 
     # -- leases -------------------------------------------------------------
     def _lease_path(self, cid: str) -> str:

@@ -53,7 +53,9 @@ def describe(st, net: dict) -> dict:
             "Options": {BRIDGE_OPTION: net["bridge"], MTU_OPTION: str(net.get("mtu") or 1500)}}
 
 
-def _remove(st, name: str) -> None:
+def _remove(st, name: str) -> str:
+    """Remove network ``name``'s record and its bridge; returns a line saying why a link of the
+    bridge's name was left in place ("" when none was)."""
     from pycr.core import ConfigError
     from pycr.plugins.network import link
 
@@ -65,17 +67,23 @@ def _remove(st, name: str) -> None:
     users = st.leases(name)
     if users:
         raise ConfigError(f"network {name!r} has containers attached: {', '.join(sorted(x['name'] for x in users))}")
+    recorded = st.recorded_bridges().get(name)
     st.undefine(name)
-    link.delete_bridge(net["bridge"])
+    return _left(net, link.delete_bridge(net, recorded))
 
 
-def _drop_idle_default_bridge(st) -> None:
+def _left(net: dict, why: str) -> str:
+    return f"network {net['name']!r}: interface {net['bridge']!r} left in place: it {why}" if why else ""
+
+
+def _drop_idle_default_bridge(st) -> str:
     """prune also deletes ``pycr0`` while no container uses it (the next one makes it again)."""
     from pycr.plugins.network import link
 
-    bridge = st.default()["bridge"]
-    if not st.leases(st.default()["name"]):
-        link.delete_bridge(bridge)
+    net = st.default()
+    if st.leases(net["name"]):
+        return ""
+    return _left(net, link.delete_bridge(net, st.recorded_bridges().get(net["name"])))
 
 
 def run(opts, ns) -> int:
@@ -122,10 +130,10 @@ def run(opts, ns) -> int:
                 out.append(describe(st, net))
         print(json.dumps(out, indent=2))
         return code
-    removed, errors = remove(st, ns.names if ns.action == "rm" else None)
+    removed, errors, notes = remove(st, ns.names if ns.action == "rm" else None)
     for name in removed:
         print(name)
-    for e in errors:
+    for e in notes + errors:
         sys.stderr.write(f"{e}\n")
     return 1 if errors else 0
 
@@ -172,23 +180,24 @@ def create(st, name: str, subnet: str | None, driver: str = "bridge", labels: di
         return st.define(name, subnet, labels, mtu, gateway=gateway, bridge=bridge)
 
 
-def remove(st, names: list[str] | None) -> tuple[list[str], list[str]]:
+def remove(st, names: list[str] | None) -> tuple[list[str], list[str], list[str]]:
     """Remove networks ``names`` (``None``: prune every user network without containers, and an
-    idle ``pycr0``); returns (removed names, one-line errors)."""
+    idle ``pycr0``); returns (removed names, one-line errors, one-line notes of links of a
+    bridge's name left in place because they are not pycr's bridge for that network)."""
     from pycr.core import ConfigError
     from pycr.plugins.network.layer import apply_rules, reap_and_sync
 
-    removed, errors = [], []
+    removed, errors, notes = [], [], []
     with st.locked():
         reap_and_sync(st)
         if names is None:
             names = [n["name"] for n in st.networks() if not n["builtin"] and not st.leases(n["name"])]
-            _drop_idle_default_bridge(st)
+            notes.append(_drop_idle_default_bridge(st))
         for name in names:
             try:
-                _remove(st, name)
+                notes.append(_remove(st, name))
                 removed.append(name)
             except ConfigError as e:
                 errors.append(str(e))
         apply_rules(st)  # the rules of the networks whose bridge went
-    return removed, errors
+    return removed, errors, [n for n in notes if n]

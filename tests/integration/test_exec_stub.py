@@ -49,6 +49,11 @@ def test_a_plain_config_needs_no_reexec_and_its_init_waits_in_the_stub(tmp_path)
         fds = os.listdir(f"/proc/{pid}/fd")  # stdio and the exec fifo: channel, memfd and the rest are gone
         assert sorted(fds) == ["0", "1", "2", fds[-1]] and os.readlink(f"/proc/{pid}/fd/{fds[-1]}").endswith(
             "exec.fifo"), [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in fds]
+        # a process put into the pid namespace before start cannot reach the waiting init's fds
+        # (opening the exec fifo through them): the stub made itself non-dumpable again, as the
+        # Python init was
+        peek = _oci(root, "exec", cid, "cat", f"/proc/1/fd/{fds[-1]}")
+        assert peek.returncode != 0 and "Permission denied" in peek.stderr, peek
         assert _oci(root, "start", cid).returncode == 0
         deadline = time.monotonic() + 10
         while os.readlink(f"/proc/{pid}/exe").startswith("/memfd:") and time.monotonic() < deadline:

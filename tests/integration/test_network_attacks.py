@@ -228,3 +228,178 @@ def test_a_bridge_name_later_taken_by_a_host_interface_is_never_used_nor_deleted
             "pycr will not plug containers into it"], r.stderr
     finally:
         subprocess.run(["ip", "-n", h.name, "link", "del", "hostnic0"], capture_output=True)
+
+
+def _ip(h, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", "-n", h.name, *args], capture_output=True, text=True, check=True)
+
+
+def _link(h, name: str) -> dict | None:
+    """``ip -j -d link show NAME`` in the test host (None when there is no such link), with its
+    IPv4 addresses (``addrs``) and the names of its ports (``ports``)."""
+    import json
+
+    r = subprocess.run(["ip", "-n", h.name, "-j", "-d", "addr", "show", "dev", name], capture_output=True, text=True)
+    if r.returncode:
+        return None
+    got = json.loads(r.stdout)[0]
+    got["addrs"] = sorted(f"{a['local']}/{a['prefixlen']}" for a in got.get("addr_info", []) if a["family"] == "inet")
+    got["ports"] = sorted(x["ifname"] for x in json.loads(_ip(h, "-j", "link", "show", "master", name).stdout))
+    return got
+
+
+def _foreign_bridge(h, name: str, addr: str | None = None, alias: str | None = None) -> dict:
+    """A bridge the host makes under ``name`` (as docker makes docker0), up, maybe addressed."""
+    _ip(h, "link", "add", name, "type", "bridge")
+    if alias:
+        _ip(h, "link", "set", name, "alias", alias)
+    if addr:
+        _ip(h, "addr", "add", addr, "dev", name)
+    _ip(h, "link", "set", name, "up")
+    return _link(h, name)
+
+
+def _untouched(p, h, before: dict, nft_before: str) -> None:
+    """Nothing of a refused start: the foreign bridge as it was (no port, alias, address
+    added), no container, no veth, no lease, the firewall as it was."""
+    after = _link(h, before["ifname"])
+    keys = ("ifindex", "ifalias", "addrs", "ports", "flags")
+    assert {k: after.get(k) for k in keys} == {k: before.get(k) for k in keys}
+    assert p("ps", "-aq").stdout == ""
+    assert not [n for n in h.settled_links() if n.startswith("pv")]
+    assert os.listdir(os.path.join(p.store, "network", "leases")) == []
+    assert h.nft() == nft_before
+
+
+def test_a_foreign_bridge_under_the_chosen_name_is_never_used_nor_deleted(net):
+    """A bridge the host made under a user network's bridge name before its first container
+    (an admin's, docker's): no container is plugged into it, pycr puts no rule on it, and
+    ``network rm`` removes pycr's record only, saying so in one line."""
+    p, h = net
+    p("network", "create", "-o", "com.docker.network.bridge.name=hostbr0", "fb", check=0)
+    before = _foreign_bridge(h, "hostbr0", "172.31.0.1/16")
+    try:
+        nft_before = h.nft()
+        for _ in range(3):
+            r = p("run", "--rm", "--network", "fb", p.image, "true")
+            assert r.returncode != 0
+            assert r.stderr.strip().splitlines() == [
+                "network 'fb': interface 'hostbr0' exists here and is a bridge pycr did not make (it has no pycr "
+                "mark); pycr will not plug containers into it"], r.stderr
+            _untouched(p, h, before, nft_before)
+        assert "hostbr0" not in nft_before
+        r = p("network", "rm", "fb", check=0)
+        assert r.stdout == "fb\n"
+        assert r.stderr.strip().splitlines() == [
+            "network 'fb': interface 'hostbr0' left in place: it is a bridge pycr did not make (it has no pycr mark)"]
+        assert "fb" not in p("network", "ls", "-q", "--format", "json", check=0).stdout
+        assert _link(h, "hostbr0")["ifindex"] == before["ifindex"]
+        p("network", "prune", check=0)
+        _untouched(p, h, before, nft_before)
+    finally:
+        subprocess.run(["ip", "-n", h.name, "link", "del", "hostbr0"], capture_output=True)
+
+
+def test_pycrs_own_bridge_is_reused_and_removed_and_a_foreign_one_after_it_is_not_taken(net):
+    """The bridge pycr makes carries ``pycr:<network id>``; every container of the network
+    goes on that one bridge, ``network rm`` deletes it.  Then ``pycr0`` (the default
+    network's) deleted by prune and made again by the host is refused and left by prune."""
+    p, h = net
+    nid = p("network", "create", "-o", "com.docker.network.bridge.name=ownbr0", "own", check=0).stdout.strip()
+    a = p.run_d("--network", "own", p.image, "sleep", "1000")
+    first = _link(h, "ownbr0")
+    assert first["ifalias"] == f"pycr:{nid}" and first["linkinfo"]["info_kind"] == "bridge"
+    b = p.run_d("--network", "own", p.image, "sleep", "1000")
+    second = _link(h, "ownbr0")
+    assert second["ifindex"] == first["ifindex"] and second["addrs"] == first["addrs"]
+    assert second["ports"] == sorted(["pv" + a[:12], "pv" + b[:12]])
+    p("rm", "-f", a, b, check=0)
+    r = p("network", "rm", "own", check=0)
+    assert (r.stdout, r.stderr) == ("own\n", "")
+    assert _link(h, "ownbr0") is None
+
+    p("run", "--rm", p.image, "true", check=0)  # the default network's bridge, made and marked
+    assert _link(h, "pycr0")["ifalias"] == "pycr:" + "0" * 64
+    p("network", "prune", check=0)
+    assert _link(h, "pycr0") is None
+    before = _foreign_bridge(h, "pycr0", "10.88.0.1/16")  # even with the address pycr would give it
+    try:
+        nft_before = h.nft()
+        r = p("run", "--rm", p.image, "true")
+        assert r.returncode != 0
+        assert r.stderr.strip().splitlines() == [
+            "network 'bridge': interface 'pycr0' exists here and is a bridge pycr did not make (it has no pycr "
+            "mark); pycr will not plug containers into it"], r.stderr
+        _untouched(p, h, before, nft_before)
+        r = p("network", "prune", check=0)
+        assert r.stderr.strip().splitlines() == [
+            "network 'bridge': interface 'pycr0' left in place: it is a bridge pycr did not make (it has no pycr "
+            "mark)"]
+        _untouched(p, h, before, nft_before)
+    finally:
+        subprocess.run(["ip", "-n", h.name, "link", "del", "pycr0"], capture_output=True)
+
+
+def test_a_bridge_marked_for_another_network_is_never_used_nor_deleted(net):
+    """A bridge carrying the mark of another pycr network (another store's under the same
+    chosen name, one whose network is gone): refused by name and id, left by rm and prune."""
+    p, h = net
+    other = p("network", "create", "other", check=0).stdout.strip()
+    p("network", "create", "-o", "com.docker.network.bridge.name=markbr0", "marked", check=0)
+    before = _foreign_bridge(h, "markbr0", alias=f"pycr:{other}")
+    try:
+        nft_before = h.nft()
+        r = p("run", "--rm", "--network", "marked", p.image, "true")
+        assert r.returncode != 0
+        assert r.stderr.strip().splitlines() == [
+            f"network 'marked': interface 'markbr0' exists here and is the bridge pycr made for another network "
+            f"(id {other[:12]}); pycr will not plug containers into it"], r.stderr
+        _untouched(p, h, before, nft_before)
+        r = p("network", "prune", check=0)
+        assert sorted(r.stdout.split()) == ["marked", "other"]
+        assert r.stderr.strip().splitlines() == [
+            f"network 'marked': interface 'markbr0' left in place: it is the bridge pycr made for another network "
+            f"(id {other[:12]})"]
+        _untouched(p, h, before, nft_before)
+    finally:
+        subprocess.run(["ip", "-n", h.name, "link", "del", "markbr0"], capture_output=True)
+
+
+def test_a_bridge_an_earlier_pycr_made_is_adopted_only_by_its_record_and_gateway(net):
+    """Bridges made before the mark have no alias.  One is adopted (marked, reused) when the
+    store's record of its last firewall sync names that very link for the network and its one
+    address is the gateway; with another address, or a bridge made anew under the name
+    (another index), it is refused."""
+    p, h = net
+    nid = p("network", "create", "--subnet", "10.77.0.0/24", "-o", "com.docker.network.bridge.name=oldbr0", "old",
+            check=0).stdout.strip()
+    p("run", "--rm", "--network", "old", p.image, "true", check=0)
+    made = _link(h, "oldbr0")
+    assert made["addrs"] == ["10.77.0.1/24"]
+    _ip(h, "link", "set", "oldbr0", "alias", "")  # as an earlier pycr left it
+    assert "ifalias" not in _link(h, "oldbr0")
+    p("run", "--rm", "--network", "old", p.image, "true", check=0)
+    adopted = _link(h, "oldbr0")
+    assert (adopted["ifindex"], adopted["ifalias"]) == (made["ifindex"], f"pycr:{nid}")
+
+    _ip(h, "link", "set", "oldbr0", "alias", "")
+    _ip(h, "addr", "flush", "dev", "oldbr0")
+    _ip(h, "addr", "add", "10.77.0.9/24", "dev", "oldbr0")
+    refused = "network 'old': interface 'oldbr0' exists here and is a bridge pycr did not make (it has no pycr mark)"
+    r = p("run", "--rm", "--network", "old", p.image, "true")
+    assert r.returncode != 0 and r.stderr.startswith(refused), r.stderr
+    assert "ifalias" not in _link(h, "oldbr0")
+
+    _ip(h, "link", "del", "oldbr0")
+    before = _foreign_bridge(h, "oldbr0", "10.77.0.1/24")  # the gateway's address, but not the recorded link
+    try:
+        assert before["ifindex"] != made["ifindex"]
+        nft_before = h.nft()
+        r = p("run", "--rm", "--network", "old", p.image, "true")
+        assert r.returncode != 0 and r.stderr.startswith(refused), r.stderr
+        _untouched(p, h, before, nft_before)
+        r = p("network", "rm", "old", check=0)
+        assert r.stderr.startswith("network 'old': interface 'oldbr0' left in place")
+        _untouched(p, h, before, nft_before)
+    finally:
+        subprocess.run(["ip", "-n", h.name, "link", "del", "oldbr0"], capture_output=True)

@@ -13,12 +13,13 @@ SNIPPET = r'''
 import errno, socket, sys
 from pycr.plugins.network import link
 
-net = {"bridge": "pycrlt0", "subnet": "10.98.0.0/24", "gateway": "10.98.0.1"}
+net = {"name": "lt", "id": "ef" * 32, "bridge": "pycrlt0", "subnet": "10.98.0.0/24", "gateway": "10.98.0.1"}
 with link.Rtnl() as nl:
-    link.ensure_bridge(nl, net)
-    link.ensure_bridge(nl, net)  # there already: nothing to do
+    made = link.ensure_bridge(nl, net)
+    again = link.ensure_bridge(nl, net)  # there already: nothing to do
     br = nl.link("pycrlt0")
-    print("bridge", br["index"] == socket.if_nametoindex("pycrlt0"), br["flags"] & 1, len(br["mac"]))
+    print("bridge", br["index"] == socket.if_nametoindex("pycrlt0") == made == again, br["flags"] & 1,
+          len(br["mac"]), br["alias"] == "pycr:" + "ef" * 32)
     try:  # a refused request in a batch: the kernel's errno, after every ack was read
         nl.batch(nl.set_up("lo"), nl.add_addr(br["index"], "10.98.0.1", 24))
     except OSError as e:
@@ -54,7 +55,7 @@ def test_rtnl_batches_errors_and_deletes(netns):
     out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SNIPPET],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:6] == ["bridge True 1 17", "refused True True", "missing None",
+    assert out.stdout.split("\n")[:6] == ["bridge True 1 17 True", "refused True True", "missing None",
                                           "gone True False", "veth False False", "deleted False"]
     links = subprocess.run(["ip", "netns", "exec", netns, "ip", "-o", "link"], capture_output=True, text=True)
     assert "pycrlt0" not in links.stdout

@@ -20,6 +20,16 @@ PLAIN = {"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "pid"}
     ({"hooks": {"prestart": [{"path": "/bin/true"}], "startContainer": []}}, True),
     ({"process": {"args": []}}, False),
     ({"process": None}, False),
+    ({"linux": {**PLAIN["linux"], "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}}}, True),
+    ({"linux": {**PLAIN["linux"], "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "prctl"], "action": "SCMP_ACT_ALLOW"}]}}}, True),
+    ({"linux": {**PLAIN["linux"], "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}}}, False),                       # refused by default
+    ({"linux": {**PLAIN["linux"], "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["prctl"], "action": "SCMP_ACT_KILL"}]}}}, False),
+    ({"linux": {**PLAIN["linux"], "seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["prctl"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 15, "op": "SCMP_CMP_EQ"}]}]}}},
+     False),                                                                                # only some options
 ])
 def test_usable(change, usable, monkeypatch):
     monkeypatch.setattr(os, "uname", lambda: os.uname_result(("Linux", "h", "6", "1", "x86_64")))

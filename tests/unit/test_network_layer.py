@@ -10,7 +10,7 @@ import pytest
 
 from pycr.core import ConfigError
 from pycr.plugins.network import etcfiles, nft, ports
-from pycr.plugins.network.state import NetState, proc_start
+from pycr.plugins.network.state import APPLIED, NetState, proc_start
 
 
 def _lease_one(root: str, n: int, barrier, out) -> None:
@@ -329,3 +329,19 @@ def test_exposed_port_keys_one_rule_for_images_expose_and_the_api():
             exposed_port_keys(bad)
     with pytest.raises(ValueError, match=r"'80-90/tcp' is not PORT\[/tcp\|udp\]"):
         exposed_port_keys("80-90/tcp", ranges=False)  # an image's key names one port
+
+
+def test_the_record_of_the_last_firewall_sync_names_each_networks_bridge_index(tmp_path):
+    """``nft.applied``'s last line, as apply_rules writes it, read back: the record an unmarked
+    bridge of an earlier pycr is adopted by (link.claim)."""
+    st = NetState(str(tmp_path))
+    assert st.recorded_bridges() == {}
+    with open(tmp_path / APPLIED, "w") as f:
+        f.write("table ip pycr {\n}\n# bridges " + repr(sorted([("bridge", 7), ("web.1-x", 12)])) + "\n")
+    assert st.recorded_bridges() == {"bridge": 7, "web.1-x": 12}
+    with open(tmp_path / APPLIED, "w") as f:
+        f.write("# bridges []\n")
+    assert st.recorded_bridges() == {}
+    with open(tmp_path / APPLIED, "w") as f:
+        f.write("table ip pycr {\n}\n")  # torn: no record line
+    assert st.recorded_bridges() == {}

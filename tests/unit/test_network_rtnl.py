@@ -75,11 +75,20 @@ def test_getlink_reply_parsed_as_pyroute2_encodes_it():
             assert decode(ifinfmsg, requests[0]).get_attr("IFLA_IFNAME") == "eth0"
             return [bytes(reply.data)]
 
-    assert Replies().link("eth0") == {"index": 12, "flags": link.IFF_UP, "mac": "02:42:0a:58:00:07", "kind": ""}
+    assert Replies().link("eth0") == {"index": 12, "flags": link.IFF_UP, "mac": "02:42:0a:58:00:07", "kind": "",
+                                      "alias": ""}
     reply["attrs"].append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "bridge")]}))
+    reply["attrs"].append(("IFLA_IFALIAS", "pycr:" + "ab" * 32))
     reply.reset()
     reply.encode()
-    assert Replies().link("eth0")["kind"] == "bridge"
+    got = Replies().link("eth0")
+    assert (got["kind"], got["alias"]) == ("bridge", "pycr:" + "ab" * 32)
+
+
+def test_the_mark_is_the_alias_pyroute2_reads():
+    m = decode(ifinfmsg, NoSocket().set_alias(9, link.mark({"id": "cd" * 32})))
+    assert m["header"]["type"] == link.RTM_NEWLINK and m["index"] == 9 and m["change"] == 0
+    assert m.get_attr("IFLA_IFALIAS") == "pycr:" + "cd" * 32 and m.get_attr("IFLA_IFNAME") is None
 
 
 def test_mtu_on_the_bridge_and_both_ends_of_the_veth():
