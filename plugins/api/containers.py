@@ -11,9 +11,10 @@ from aiohttp import web
 
 from pycr.plugins.api import ops, shapes
 from pycr.plugins.api.errors import ApiError
+from pycr.plugins.api.layers import logfiles
 from pycr.plugins.api.server import (container_ref, json_body, jsonr, prepared, query_bool, query_filters,
                                      query_int, srv_of)
-from pycr.plugins.api.streams import Hijacked, LogReader, encode
+from pycr.plugins.api.streams import Hijacked, encode
 
 
 def _resolve(ref: str):
@@ -213,7 +214,7 @@ async def logs(request):
     tty = bool(rec.data.get("tty"))
     resp = web.StreamResponse(headers={"Content-Type": "application/vnd.docker.raw-stream"})
     await prepared(request, resp)
-    reader = LogReader(rec.log_path, fmt=rec.log_format)
+    reader = logfiles.Reader(rec.log_path, fmt=rec.log_format)
     try:
         entries = reader.read()
         if p["tail"] != "all":
@@ -269,7 +270,7 @@ async def attach(request):
     tty = bool(rec.data.get("tty"))
     streams = {s for s in ("stdout", "stderr") if query_bool(request, s)}
     want_logs = query_bool(request, "logs")
-    reader = LogReader(rec.log_path, fmt=rec.log_format, create=True, from_end=not want_logs)
+    reader = logfiles.Reader(rec.log_path, fmt=rec.log_format, create=True, from_end=not want_logs)
     conn = await Hijacked.open(request, "application/vnd.docker.raw-stream")
     p = {"streams": streams, "since": 0, "timestamps": False}
     drain = asyncio.ensure_future(_discard_input(conn))

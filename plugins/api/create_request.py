@@ -126,12 +126,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
     if flags["AttachStdin"]:
         raise unsupported("AttachStdin", "a managed container's stdin belongs to its monitor; run it detached "
                                          "(docker run -d -it) and use docker exec -it")
-    log = object_field(host, "LogConfig", "HostConfig.")
-    if (log.get("Type") or "json-file") != "json-file":
-        raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
-    if object_field(log, "Config", "HostConfig.LogConfig."):  # not kept and ignored: said
-        raise unsupported("HostConfig.LogConfig.Config", f"{', '.join(sorted(map(str, log['Config'])))}: pycr's "
-                                                          "json-file log takes no options (no rotation)")
+    log_opts = _log_config(host)
     network, publish, publish_all = _network(host)
     aliases = _aliases(body, network or "default")
     if name is not None and not _NAME.match(name):
@@ -217,7 +212,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "tmpfs": [f"{k}:{v}" if v else k for k, v in tmpfs.items()], "entrypoint": entry, "platform": None,
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
           "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases,
-          "expose": expose,
+          "expose": expose, "log_opt": [f"{k}={v}" for k, v in log_opts.items()],
           # the runtime checks each bind again when it mounts it, on what it mounts (not only here, at create)
           "annotations": {steps.BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
@@ -233,6 +228,22 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
               "Privileged": flags["Privileged"], "Init": flags["Init"] or None,
               "Ulimits": host.get("Ulimits") or None, "ShmSize": shm}
     return {"ns": ns, "docker": docker}
+
+
+def _log_config(host: dict) -> dict:
+    """HostConfig.LogConfig -> the json-file options (``max-size``, ``max-file``: ``--log-opt``)."""
+    from pycr.core import ConfigError
+    from pycr.plugins.manage.logfiles import limits
+
+    log = object_field(host, "LogConfig", "HostConfig.")
+    if (log.get("Type") or "json-file") != "json-file":
+        raise unsupported("HostConfig.LogConfig.Type", f"{log.get('Type')!r}: pycr logs with json-file only")
+    config = object_field(log, "Config", "HostConfig.LogConfig.")
+    try:
+        limits(config, "HostConfig.LogConfig.Config.")
+    except ConfigError as e:
+        raise ApiError(400, str(e)) from None
+    return config
 
 
 def _bind(spec: str, roots: list[str]) -> str:

@@ -15,7 +15,7 @@ from pycr.plugins.images.runconfig import DOCKER_CAPS  # noqa: F401
 from pycr.plugins.images.store import Store, default_root  # noqa: F401
 from pycr.plugins.images.unpack import UnpackError, unpack_layer  # noqa: F401
 from pycr.plugins.images.verb_images import rows as image_rows  # noqa: F401
-from pycr.plugins.manage import cleanup, launch, manage, prune, records  # noqa: F401
+from pycr.plugins.manage import cleanup, launch, logfiles, manage, prune, records  # noqa: F401
 from pycr.plugins.manage.create import create as create_container  # noqa: F401
 from pycr.plugins.manage.verb_inspect import describe as describe_container, network_settings  # noqa: F401
 

@@ -174,7 +174,7 @@ def container_inspect(rec) -> dict:
                        "Memory": d.get("Memory", 0), "NanoCpus": d.get("NanoCpus", 0),
                        "CpuQuota": d.get("CpuQuota", 0), "CpuPeriod": d.get("CpuPeriod", 0),
                        "PidsLimit": d.get("PidsLimit") or None, "ReadonlyRootfs": d.get("ReadonlyRootfs", False),
-                       "LogConfig": {"Type": "json-file", "Config": {}}, "Privileged": d.get("Privileged", False),
+                       "LogConfig": base["HostConfig"]["LogConfig"], "Privileged": d.get("Privileged", False),
                        "Init": d.get("Init"), "Ulimits": d.get("Ulimits"), "ShmSize": d.get("ShmSize", 0),
                        "CapAdd": d.get("CapAdd"), "CapDrop": d.get("CapDrop"), "Tmpfs": d.get("Tmpfs")},
         "GraphDriver": base["GraphDriver"], "Mounts": _mounts(rec),

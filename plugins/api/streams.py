@@ -10,13 +10,11 @@ incoming bytes to a queue and writes outgoing bytes unframed.
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 
 from aiohttp import web
 
 from pycr.plugins.api.server import prepared
-from pycr.plugins.api.layers import records
 
 STREAM_IDS = {"stdin": 0, "stdout": 1, "stderr": 2}
 
@@ -99,49 +97,6 @@ class Hijacked:
         transport = self.request.transport
         if transport is not None:
             transport.close()
-
-
-class LogReader:
-    """Entries of a container's log ({"log", "stream", "time"}, in either format its monitor
-    writes: ``records.log_entry``), from an offset on."""
-
-    def __init__(self, path: str, *, fmt: str = "json-file", create: bool = False, from_end: bool = False):
-        self.f = None
-        self.fmt = fmt
-        self.pending = b""
-        self.path = path
-        if create:  # the monitor appends to it: opened now, we see every line even once it is removed
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            self.f = os.fdopen(fd, "rb")
-        else:
-            try:
-                self.f = open(path, "rb")
-            except FileNotFoundError:
-                pass
-        if self.f is not None and from_end:
-            self.f.seek(0, os.SEEK_END)
-
-    def read(self) -> list[dict]:
-        if self.f is None:
-            try:
-                self.f = open(self.path, "rb")
-            except FileNotFoundError:
-                return []
-        chunk = self.f.read()
-        if not chunk:
-            return []
-        self.pending += chunk
-        *done, self.pending = self.pending.split(b"\n")
-        out = []
-        for line in done:
-            entry = records.log_entry(line, self.fmt) if line else None
-            if entry is not None:
-                out.append(entry)
-        return out
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
 
 
 def encode(entry: dict, tty: bool, timestamps: bool) -> bytes:

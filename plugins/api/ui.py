@@ -21,8 +21,8 @@ from aiohttp import WSMsgType, web
 
 from pycr.plugins.api import ops, shapes
 from pycr.plugins.api.errors import ApiError
+from pycr.plugins.api.layers import logfiles
 from pycr.plugins.api.server import docker_errors, jsonr, srv_of
-from pycr.plugins.api.streams import LogReader
 
 COOKIE = "pycr_ui"
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -155,7 +155,7 @@ async def logs(request):
     rec = await srv.read(layers.manage.resolve, container_ref(request))
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    reader = LogReader(rec.log_path, fmt=rec.log_format)
+    reader = logfiles.Reader(rec.log_path, fmt=rec.log_format)
     closing = asyncio.ensure_future(_closed(ws))
     try:
         entries = reader.read()[-500:]

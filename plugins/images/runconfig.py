@@ -65,12 +65,14 @@ def options_from_args(ns) -> RunOptions:
         pids_limit=ns.pids_limit, terminal=bool(getattr(ns, "tty", False)))
 
 
-def parse_size(text: str, what: str = "--memory") -> int:
+def parse_size(text: str, what: str = "--memory", unit: int = 1024) -> int:
+    """docker's sizes: ``64m``, ``1g``, ``512k`` (``b``/``ib`` may follow); ``unit`` is 1024 for
+    memory (go-units' RAMInBytes) and 1000 for a log's max-size (its FromHumanSize)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*", text.lower())
     if not m:
         raise ConfigError(f"{what}: invalid size {text!r} (use e.g. 64m, 1g, 512k)")
-    mult = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2)]
-    return int(float(m.group(1)) * mult)
+    power = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}[m.group(2)]
+    return int(float(m.group(1)) * unit ** power)
 
 
 def parse_cpus(text: str) -> float:

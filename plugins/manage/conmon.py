@@ -81,9 +81,12 @@ class ConmonMonitor:
     @staticmethod
     def check(ns) -> None:
         """conmon carries out -i (it holds the stdin pipe open) and -t (it holds the pty master,
-        from the runtime's console socket) itself; it only has to be installed."""
+        from the runtime's console socket) itself, and max-size (``--log-size-max``); it only has to
+        be installed, and be asked for no rotated files."""
         from pycr.core import ConfigError
+        from pycr.plugins.manage.logfiles import check_conmon, parse
 
+        check_conmon(parse(getattr(ns, "log_opt", None)))
         if shutil.which("conmon") is None:
             raise ConfigError("--monitor conmon: conmon is not installed (apt-get install conmon); "
                               "use --monitor pycr")
@@ -144,6 +147,9 @@ def _launch(rec: records.Record):
         argv += ["--exit-command-arg", a]
     for a in runtime_args:
         argv += ["--runtime-arg", a]
+    room = _log_room(rec)
+    if room:
+        argv += ["--log-size-max", str(room)]  # conmon starts ctr.log over at the limit
     if rec.data.get("no_pivot"):
         argv.append("--no-pivot")
     if rec.data.get("tty"):
@@ -208,6 +214,28 @@ def _launch(rec: records.Record):
                          finished_at=records.now_rfc3339(), monitor_pid=None, monitor_start=None)
         _auto_remove(rec)
     return error
+
+
+def _log_room(rec: records.Record) -> int:
+    """conmon's ``--log-size-max`` for this launch (0: none).  conmon counts only what it wrote
+    itself, so a restarted container's ``ctr.log`` would grow by max-size at every start: it is
+    given the room max-size leaves beside what ctr.log holds, and when less than half is left the
+    file is started over here first (as conmon would at its next write), so ctr.log never holds
+    more than max-size and each of conmon's own start-overs keeps at least half of it."""
+    from pycr.plugins.manage.logfiles import limits
+
+    max_size, _ = limits(rec.data.get("log_opts") or {})  # checked at create: max-file is 1 (check_conmon)
+    if not max_size:
+        return 0
+    try:
+        used = os.path.getsize(rec.log_path)
+    except FileNotFoundError:
+        used = 0
+    if used > max_size // 2:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(rec.log_path)  # a reader that has it open still reads it to its end
+        used = 0
+    return max_size - used
 
 
 def _spawn(argv: list[str], sync_fd: int, log: str) -> None:

@@ -19,6 +19,8 @@ def add_create_arguments(p) -> None:
     p.add_argument("--restart", default="no", metavar="POLICY", help="no | on-failure[:N] | always")
     p.add_argument("--monitor", metavar="NAME", help="what watches the container: pycr or conmon "
                                                     "(default: $PYCR_MONITOR, else pycr)")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="the log's bounds, as docker's json-file: max-size=SIZE (k, m, g), max-file=N (default 1)")
     p.add_argument("--stop-signal", metavar="SIGNAL", help="what stop sends first (default: the image's "
                                                            "STOPSIGNAL, else SIGTERM)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
@@ -139,9 +141,10 @@ def create(opts, ns, *, detach: bool = True):
     from pycr.core import ConfigError, load_strategy, open_store, strategy_options, trace_phase
     from pycr.plugins.images import runconfig, transports
     from pycr.plugins.images.store import atomic_write
-    from pycr.plugins.manage import monitors, records
+    from pycr.plugins.manage import logfiles, monitors, records
 
     records.check_name(ns.name)  # before anything is pulled, made or mounted
+    log_opts = logfiles.parse(getattr(ns, "log_opt", None))
     monitor = monitors.chosen(opts, ns, check=detach)  # a foreground run is watched by its own pycr
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
@@ -169,7 +172,7 @@ def create(opts, ns, *, detach: bool = True):
               "exposed_ports": {k: {} for k in sorted(exposed)},
               "stop_signal": stop_signal or "SIGTERM",
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
-              "auto_remove": bool(ns.rm), "restart": restart,
+              "auto_remove": bool(ns.rm), "restart": restart, "log_opts": log_opts,
               **({"monitor": monitor.name, "log_format": monitor.log_format} if detach else {}),
               "runtime": {"root": os.path.abspath(opts.root), "backend": opts.backend,
                           "plugin_opts": list(opts.plugin_opts)}}

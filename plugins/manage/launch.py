@@ -192,9 +192,12 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     for fd in [out_fd, err_fd, *keep]:
         if fd is not None:
             os.set_inheritable(fd, True)
+    from pycr.plugins.manage.logfiles import limits
+
+    max_size, max_file = limits(rec.data.get("log_opts") or {})  # checked at create
     python = sys.executable
     os.execv(python, [python, "-I", "-S", MONITOR, python, rec.dir, str(c.pid), str(out_fd),
-                      "-" if err_fd is None else str(err_fd)])
+                      "-" if err_fd is None else str(err_fd), str(max_size), str(max_file)])
 
 
 def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):

@@ -1,5 +1,5 @@
 """``pycr logs [-f] [--tail N] [--timestamps] CONTAINER``: what the monitor logged (json-file or k8s-file,
-as recorded for the container: ``records.log_entry``)."""
+as recorded for the container: ``records.log_entry``), oldest first across rotated files (``logfiles``)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ def add_arguments(p) -> None:
     p.add_argument("container")
 
 
-def _write(entry: dict | None, timestamps: bool) -> None:
+def _write(entry: dict, timestamps: bool) -> None:
     import sys
 
-    if entry is None:
-        return
     text = entry.get("log", "")
     if timestamps:
         text = f"{entry.get('time', '')} {text}"
@@ -29,7 +27,7 @@ def run(opts, ns) -> int:
     import time
 
     from pycr.core import ConfigError
-    from pycr.plugins.manage import manage, records
+    from pycr.plugins.manage import logfiles, manage, records
 
     rec = manage.resolve(ns.container)
     if ns.tail != "all":
@@ -39,37 +37,26 @@ def run(opts, ns) -> int:
             raise ConfigError(f"--tail: {ns.tail!r} is not a number (or 'all')") from None
     else:
         tail = None
+    reader = logfiles.Reader(rec.log_path, rec.log_format)
     try:
-        f = open(rec.log_path, "rb")
-    except FileNotFoundError:
-        f = None
-    pending = b""
-    if f is not None:
-        # entries end at "\n" only: splitlines() would also end one at a "\r" the container
-        # wrote, and the text after it would read as an entry of its own (forged stream and time)
-        *lines, pending = f.read().split(b"\n")
-        for line in (lines if tail is None else lines[-tail:] if tail > 0 else []):
-            _write(records.log_entry(line, rec.log_format), ns.timestamps)
-    if not ns.follow:
-        return 0
-    while True:
-        if f is None:
-            try:
-                f = open(rec.log_path, "rb")
-            except FileNotFoundError:
-                pass
-        chunk = f.read() if f is not None else b""
-        if chunk:
-            pending += chunk
-            *done, pending = pending.split(b"\n")
-            for line in done:
-                if line:
-                    _write(records.log_entry(line, rec.log_format), ns.timestamps)
-            continue
-        if not os.path.exists(rec.path):
-            return 0
-        rec.reload()
-        st = records.live_status(rec)
-        if st["status"] in ("exited", "dead", "created") and not st["monitor"]:
-            return 0
-        time.sleep(0.1)
+        entries = reader.read()
+        for entry in (entries if tail is None else entries[-tail:] if tail > 0 else []):
+            _write(entry, ns.timestamps)
+        while ns.follow:
+            entries = reader.read()
+            for entry in entries:
+                _write(entry, ns.timestamps)
+            if entries:
+                continue
+            if not os.path.exists(rec.path):
+                return 0
+            rec.reload()
+            st = records.live_status(rec)
+            if st["status"] in ("exited", "dead", "created") and not st["monitor"]:
+                for entry in reader.read():  # what it wrote last, after the read above
+                    _write(entry, ns.timestamps)
+                return 0
+            time.sleep(0.1)
+    finally:
+        reader.close()
+    return 0

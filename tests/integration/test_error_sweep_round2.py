@@ -300,8 +300,10 @@ def _create_cases(img):
         ({"Image": img, "StopTimeout": "x"}, "StopTimeout: expected an integer, got 'x'"),
         ({"Image": img, "NetworkingConfig": 5}, "NetworkingConfig: expected an object, got 5"),
         ({"Image": img, "StopSignal": "SIGBOGUS"}, "StopSignal: unknown signal 'SIGBOGUS'"),
-        ({"Image": img, "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "10m"}}}},
-         "HostConfig.LogConfig.Config: max-size: pycr's json-file log takes no options (no rotation)"),
+        ({"Image": img, "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-buffer-size": "1m"}}}},
+         "HostConfig.LogConfig.Config.max-buffer-size: unknown log option"),
+        ({"Image": img, "HostConfig": {"LogConfig": {"Config": {"max-size": 10}}}},
+         "HostConfig.LogConfig.Config.max-size: expected a string, got 10"),
         ({"Image": img, "HostConfig": {"LogConfig": {"Config": 5}}},
          "HostConfig.LogConfig.Config: expected an object, got 5"),
     ]

@@ -58,6 +58,9 @@ def test_supported_fields_map_onto_pycr_create():
     assert (ns["env"], ns["workdir"], ns["user"], ns["hostname"]) == (["A=1"], "/tmp", "1000:1000", "h")
     assert d["Labels"] == {"k": "v"} and d["NetworkMode"] == "none"
     assert parse(body(CpuQuota=50000, CpuPeriod=100000), None, [])["ns"]["cpus"] == "0.5"
+    assert parse(body(), None, [])["ns"]["log_opt"] == []
+    log = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
+    assert parse(body(LogConfig=log), None, [])["ns"]["log_opt"] == ["max-size=10m", "max-file=3"]
 
 
 def test_capabilities_and_tmpfs():
@@ -86,7 +89,9 @@ def test_auto_remove_is_the_servers_job():
                                          ("PortBindings", ["80"]), ("PortBindings", {"80/tcp": [{"HostPort": 8080}]}),
                                          ("Devices", [{"x": 1}]), ("NetworkMode", 7),
                                          ("SecurityOpt", ["seccomp=unconfined"]), ("PidMode", "host"),
-                                         ("LogConfig", {"Type": "syslog"})])
+                                         ("LogConfig", {"Type": "syslog"}),
+                                         ("LogConfig", {"Config": {"max-file": "2"}}),
+                                         ("LogConfig", {"Config": {"labels": "a"}})])
 def test_unsupported_fields_are_named(field, value):
     with pytest.raises(ApiError) as e:
         parse(body(**{field: value}), None, [])
