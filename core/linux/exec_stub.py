@@ -86,13 +86,13 @@ def _u64(n: int) -> bytes:
     return n.to_bytes(8, "little")
 
 
-def image(exe: str, channel_fd: int, fifo_fd: int, ready: bytes) -> bytes:
+def image(exe: str, channel_fd: int, fifo_fd: int, ready: bytes, messages: list[bytes]) -> bytes:
     """The stub as an ELF executable for one init: its channel and fifo fds, the
-    READY line it sends, the executable it runs, and ``exec EXE: REASON`` for every
-    errno execve may answer (the init's own words before: runc's)."""
+    READY line it sends, the executable it runs, and ``messages[errno]`` (0 to
+    :data:`MAX_ERRNO`), what it writes to stderr when execve answers that errno
+    (the init's ``exec_failure``; index 0 for an errno beyond the table)."""
+    assert len(messages) == MAX_ERRNO + 1
     path = os.fsencode(exe)
-    messages = [f"exec {exe}: {os.strerror(n).lower() if n else 'invalid argument'}\n".encode(errors="replace")
-                for n in range(MAX_ERRNO + 1)]
     strings = [ready, f"/proc/self/fd/{fifo_fd}".encode() + b"\0", path + b"\0"]
     offset = _PARAMS + 8 * len(messages)
     where = []

@@ -120,8 +120,7 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
             try:
                 sys.modules["pycr.core.linux.exec_stub"].execute(stub, proc.args, env, (chan.fileno(), fifo))
             except (OSError, ValueError) as e:
-                reason = os.strerror(e.errno).lower() if isinstance(e, OSError) and e.errno else "invalid argument"
-                raise sync.InitFailed(f"exec {exe}: {reason} (through the exec stub)") from None
+                raise sync.InitFailed(f"{exec_failure(exe, e)} (through the exec stub)") from None
         chan.send(sync.READY)
         # Blocks until `start` opens the fifo for reading (see sync.py).
         wfd = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
@@ -145,8 +144,9 @@ def _exec_stub(exe: str, chan: sync.Channel, fifo: int) -> int:
     """The exec stub for this init, in a sealed memfd -- made before the seccomp filter,
     which may refuse memfd_create (the module was preloaded before the root switch)."""
     stub = sys.modules["pycr.core.linux.exec_stub"]
+    messages = [f"{exec_failure(exe, OSError(n, ''))}\n".encode(errors="replace") for n in range(stub.MAX_ERRNO + 1)]
     try:
-        return stub.load(stub.image(exe, chan.fileno(), fifo, sync.line(sync.READY)))
+        return stub.load(stub.image(exe, chan.fileno(), fifo, sync.line(sync.READY), messages))
     except OSError as e:
         raise sync.InitFailed(f"exec stub: cannot make its memfd: {e.strerror}") from None
 
@@ -167,11 +167,18 @@ def exec_process(exe: str, args: list[str], env: dict[str, str]) -> None:
     try:
         os.execve(exe, args, env)
     except (OSError, ValueError) as e:
-        reason = os.strerror(e.errno).lower() if isinstance(e, OSError) and e.errno else "invalid argument"
         try:
-            os.write(2, f"exec {exe}: {reason}\n".encode(errors="replace"))
+            os.write(2, f"{exec_failure(exe, e)}\n".encode(errors="replace"))
         finally:
             os._exit(1)
+
+
+def exec_failure(exe: str, error: OSError | ValueError) -> str:
+    """runc's words for an execve that failed: the errno's text in lower case; "invalid
+    argument" for what execve cannot even be given (a NUL byte: ValueError, or errno 0).
+    The exec stub's table holds the same line for every errno."""
+    errno = error.errno if isinstance(error, OSError) else 0
+    return f"exec {exe}: {os.strerror(errno).lower() if errno else 'invalid argument'}"
 
 
 def default_signals() -> None:

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from pycr.core.linux import exec_stub
+from pycr.core.runtime.init import exec_failure
 
 PLAIN = {"process": {"args": ["true"]}, "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}}
 
@@ -47,7 +48,9 @@ def _u(data, at, size):
 
 def test_the_image_is_one_loadable_segment_with_its_parameters():
     ready = b'{"type": "ready"}\n'
-    data = exec_stub.image("/bin/caf\u00e9", 7, 9, ready)
+    exe = "/bin/caf\u00e9"
+    messages = [f"{exec_failure(exe, OSError(n, ''))}\n".encode() for n in range(exec_stub.MAX_ERRNO + 1)]
+    data = exec_stub.image(exe, 7, 9, ready, messages)
     assert data[:4] == b"\x7fELF" and _u(data, 16, 2) == 2 and _u(data, 18, 2) == 0x3E
     entry, phoff, phnum = _u(data, 24, 8), _u(data, 32, 8), _u(data, 56, 2)
     assert (phoff, phnum) == (64, 2)
