@@ -114,6 +114,12 @@ class _Deadline:
     def __exit__(self, *exc) -> None:
         self._timer.cancel()
 
+    def cut(self, error: BaseException) -> bool:
+        """Whether ``error``, from a read on an open connection, means the unit of work was too
+        slow: this deadline cut the connection, or the socket's own idle timeout (the same
+        seconds: under load either fires first) did."""
+        return self.fired or isinstance(error, TimeoutError)
+
 
 class Transport:
     """Requests against one registry host, with auth and redirects handled.
@@ -177,7 +183,7 @@ class Transport:
                 return resp
             except (OSError, http.client.HTTPException) as e:
                 self._drop(u.scheme, u.netloc)
-                if deadline is not None and deadline.fired:
+                if deadline is not None and deadline.fired:  # not cut(): a connect timeout is no slow answer
                     raise self._too_slow("the answer's headers") from None
                 stale = isinstance(e, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
                 if not stale or attempt or (body is not None and not isinstance(body, (bytes, bytearray))):
@@ -201,7 +207,7 @@ class Transport:
                 data = resp.read(limit + 1)
         except (OSError, http.client.HTTPException) as e:
             self.close()
-            if deadline.fired:
+            if deadline.cut(e):
                 raise self._too_slow(what) from None
             raise RegistryError(f"{what}: registry {self.host} connection lost: {network_reason(e)}") from None
         if deadline.fired:
@@ -219,8 +225,8 @@ class Transport:
         with _Deadline(resp.pycr_conn, self.idle_timeout) as deadline:
             try:
                 data = resp.read(size)
-            except (OSError, http.client.HTTPException):
-                if deadline.fired:
+            except (OSError, http.client.HTTPException) as e:
+                if deadline.cut(e):
                     self.close()
                     raise self._too_slow(what) from None
                 raise

@@ -49,3 +49,17 @@ def test_a_broken_docker_config_is_one_line(tmp_path, monkeypatch, content, mess
     (tmp_path / "config.json").write_text(content)
     with pytest.raises(ConfigError, match=f"config.json: {message}"):
         authfile.get("docker.io")
+
+
+def test_a_socket_idle_timeout_counts_as_too_slow_like_the_deadline():
+    """The socket's own timeout and the deadline have the same seconds; under load either fires
+    first, and both must read as "did not arrive within" (a CI run met "connection lost: timed out")."""
+    from pycr.plugins.registry_oci.transport import _Deadline
+
+    class Conn:
+        sock = None
+
+    d = _Deadline(Conn(), 60)
+    assert d.cut(TimeoutError("timed out")) and not d.cut(ConnectionResetError())
+    d._fire()
+    assert d.cut(ConnectionResetError())
