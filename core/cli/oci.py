@@ -328,7 +328,6 @@ def _formatter(prog):
 
 def dispatch(opts, argv: list[str]) -> int:
     """Run one OCI verb with already-parsed global options."""
-    from pycr.core import tracing
     from pycr.core.cli import quickargs
     from pycr.core.errors import PycrError
 
@@ -346,8 +345,13 @@ def dispatch(opts, argv: list[str]) -> int:
         parser = verb_parser(f"pycr-oci {verb}", VERBS[verb][1], formatter_class=_formatter)
         setup(parser)
         ns = parser.parse_args(argv[1:])
+    run = globals()[f"do_{verb}"]
+    if not (opts.trace or opts.trace_file):  # tracing.session would be a no-op: not even imported
+        return run(opts, ns) or 0
+    from pycr.core import tracing
+
     with tracing.session(opts, f"pycr-oci {verb}"):
-        return globals()[f"do_{verb}"](opts, ns) or 0
+        return run(opts, ns) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ import time
 
 from pycr.core import CgroupDriver, CleanupError, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
-from . import files, hierarchies   # resources/stats load lazily: start/kill/delete never need them
+from . import files   # hierarchies, resources and stats load where used: start/kill/delete never need them
 
 FREEZE_TIMEOUT = 10.0
 
@@ -46,13 +46,17 @@ class CgroupV1(CgroupDriver):
     def available(cls, root: str = "/sys/fs/cgroup") -> bool:
         if os.path.exists(os.path.join(root, "cgroup.controllers")):
             return False   # root itself is a cgroup2 mount: pure v2 host
+        from . import hierarchies
+
         return bool(hierarchies.discover(root))
 
     # -- path resolution ----------------------------------------------------
     @property
     def paths(self) -> dict[str, str]:
         """Hierarchy directory name -> absolute path of the container's cgroup."""
-        if self._paths is None:
+        if self._paths is None:  # create's: the verbs after it read the paths from the state
+            from . import hierarchies
+
             own = own_cgroup_paths(self.proc_self_cgroup)
             paths: dict[str, str] = {}
             for h in hierarchies.discover(self.root, self.mountinfo):

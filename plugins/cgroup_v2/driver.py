@@ -21,11 +21,12 @@ import errno
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
-from typing import Any
 
-from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, is_under, own_cgroup_paths
+from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
-from . import writers
+TYPE_CHECKING = False  # typing (~2 ms) for annotations only; writers (dataclasses) only for limits:
+if TYPE_CHECKING:  # neither is on the path of start, kill or delete
+    from typing import Any
 
 #: Controllers enabled (best effort) at create so that stats() has data.
 ACCOUNTING = ("memory", "pids", "cpu", "io")
@@ -151,6 +152,8 @@ class CgroupV2(CgroupDriver):
     def _ancestors(self) -> list[str]:
         """Cgroups from the caller's own (or the hierarchy's root for an absolute
         cgroupsPath elsewhere) down to the container's parent."""
+        from pycr.core import is_under  # linux.paths: only create comes here
+
         _, own, cg = self._where()
         parent = os.path.dirname(cg)
         start = own if is_under(parent, own) else "/"
@@ -193,6 +196,8 @@ class CgroupV2(CgroupDriver):
             return False
 
     def apply(self, resources: dict[str, Any]) -> None:
+        from . import writers  # limits only: its dataclasses are not on the start/kill/delete path
+
         plan = writers.plan(resources)
         by_ctrl = {}
         for w in plan:
