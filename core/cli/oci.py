@@ -90,28 +90,28 @@ def do_create(opts, a):
 
 
 def do_start(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.start(opts, a.id)
+    control.start(opts, a.id)
 
 
 def do_state(opts, a):
     from pycr.core import jsonfast as json  # json itself imports re and enum: more than the rest of `state`
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control
 
-    print(json.dumps(lifecycle.state(opts, a.id), indent=2))
+    print(json.dumps(control.state(opts, a.id), indent=2))
 
 
 def do_kill(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.kill(opts, a.id, a.signal, all_processes=a.all)
+    control.kill(opts, a.id, a.signal, all_processes=a.all)
 
 
 def do_delete(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.delete(opts, a.id, force=a.force)
+    control.delete(opts, a.id, force=a.force)
 
 
 def do_run(opts, a):

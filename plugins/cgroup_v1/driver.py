@@ -14,7 +14,6 @@ those directories.
 
 from __future__ import annotations
 
-import errno
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
@@ -244,6 +243,8 @@ class CgroupV1(CgroupDriver):
             except FileNotFoundError:
                 return None
             except OSError as e:
+                import errno  # here, when an rmdir fails: a module import off every delete's path
+
                 if e.errno != errno.EBUSY or time.monotonic() > deadline:
                     return f"rmdir {d}: {e.strerror}"
                 time.sleep(0.02)   # exiting tasks leave the cgroup asynchronously

@@ -17,7 +17,6 @@ controllers a limit needs.  When the caller's own cgroup holds processes
 
 from __future__ import annotations
 
-import errno
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
@@ -184,6 +183,8 @@ class CgroupV2(CgroupDriver):
                 # the kernel adds to the set; rewriting the whole set keeps a plain-file fake honest
                 _write(os.path.join(d, "cgroup.subtree_control"), " ".join(f"+{c}" for c in [*enabled, ctrl]))
             except OSError as e:
+                import errno  # here, when a write fails: a module import off the verbs' path
+
                 hint = " (it holds processes)" if e.errno == errno.EBUSY else ""
                 raise ConfigError(f"{what}: cannot enable cgroup v2 controller '{ctrl}' in {d}: "
                                   f"{e.strerror}{hint}") from None
@@ -341,6 +342,8 @@ class CgroupV2(CgroupDriver):
                 except FileNotFoundError:
                     break
                 except OSError as e:
+                    import errno  # here, when an rmdir fails: a module import off every delete's path
+
                     # EBUSY right after the last task exits: the kernel is still releasing it
                     if e.errno == errno.EBUSY and time.monotonic() < deadline:
                         time.sleep(0.01)
