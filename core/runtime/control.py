@@ -232,14 +232,19 @@ def _salvage(opts, cid: str):
     return c, cgroup
 
 
+def _thaw_and_kill(cgroup) -> None:
+    """SIGKILL to everything in ``cgroup``, thawed first when frozen (v1's frozen tasks die only then)."""
+    try:
+        if cgroup.is_frozen():
+            cgroup.thaw()
+    except Exception:
+        pass
+    cgroup.kill_all(signal.SIGKILL)
+
+
 def _kill_everything(c: Container, cgroup) -> None:
     if cgroup is not None:
-        try:
-            if cgroup.is_frozen():
-                cgroup.thaw()
-        except Exception:
-            pass
-        cgroup.kill_all(signal.SIGKILL)
+        _thaw_and_kill(cgroup)
     if c.alive():
         try:
             os.kill(c.pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ import time
 
 from pycr.core.errors import ContainerNotFound, ExecutableError, PycrError, StateError
 from pycr.core.runtime.control import (  # noqa: F401  (re-exported: the runtime's operations in one place)
-    _manager, _rmtree, _wait_gone, _warn, cgroup_of, delete, kill, parse_signal, resolve_backend, start, state,
+    _manager, _rmtree, _thaw_and_kill, _wait_gone, _warn, cgroup_of, delete, kill, parse_signal, resolve_backend, start, state,
     status_of)
 from pycr.core.runtime.state import Container, CorruptState, check_id, proc_start_time
 
@@ -368,12 +368,7 @@ def delete_aborted(opts, path: str) -> None:
         try:
             deadline = time.monotonic() + 10
             while cgroup.pids() and time.monotonic() < deadline:
-                try:
-                    if cgroup.is_frozen():
-                        cgroup.thaw()
-                except Exception:
-                    pass
-                cgroup.kill_all(signal.SIGKILL)
+                _thaw_and_kill(cgroup)
                 time.sleep(0.01)
             cgroup.destroy()
         except Exception as e:
