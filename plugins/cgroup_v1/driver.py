@@ -222,10 +222,12 @@ class CgroupV1(CgroupDriver):
             made = self._created[name] if recorded else [path]
             if not made:
                 continue
-            # Children the container may have made inside a leaf we created go first.
+            # Children the container may have made inside a leaf we created go first: looked for only
+            # when the leaf does not go at once (a listing of each hierarchy's leaf less per delete)
+            leaf_gone = recorded and self._rmdir_now(made[-1])
             nested = [os.path.join(dp, dn) for dp, dns, _ in os.walk(made[-1], topdown=False)
-                      for dn in dns] if recorded else []
-            for d in nested + list(reversed(made)):
+                      for dn in dns] if recorded and not leaf_gone else []
+            for d in nested + list(reversed(made))[1 if leaf_gone else 0:]:
                 error = self._rmdir(d, deadline)
                 if error:
                     failures.append(error)
@@ -234,6 +236,16 @@ class CgroupV1(CgroupDriver):
                 self._created[name] = []
         if failures:
             raise CleanupError(failures)
+
+    def _rmdir_now(self, d: str) -> bool:
+        """One try: True when ``d`` is gone; any failure (children, tasks) is :meth:`_rmdir`'s to handle."""
+        try:
+            self.fs.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return True
 
     def _rmdir(self, d: str, deadline: float) -> str | None:
         while True:
