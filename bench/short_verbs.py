@@ -6,7 +6,11 @@ per runtime (not timed), then times the verbs; the runtimes' order alternates ev
 bench is the containers' subreaper (as conmon and the shim are), so it reaps each container's
 process itself, which makes it "stopped" before the delete.  Median wall and CPU per verb and
 runtime, with the ratio to the last runtime named (runc).
-Usage: python bench/short_verbs.py RUNS BUNDLE NAME=RUNTIME...
+``--instructions``: each timed verb runs under ``valgrind --tool=callgrind`` instead, and the
+medians are the user-space instructions it executed (millions): a count that the load of a shared
+machine does not move, to tell apart changes smaller than its timing noise (a few rounds suffice;
+pycr installs only: runc, a Go program, does not run reliably under valgrind).
+Usage: python bench/short_verbs.py [--instructions] RUNS BUNDLE NAME=RUNTIME...
 e.g. python bench/short_verbs.py 60 /tmp/b base=/tmp/vb/bin/pycr-oci new=/tmp/vn/bin/pycr-oci runc=/usr/bin/runc
 (root; each runtime gets its own --root in a temporary directory, its own copy of BUNDLE)
 """
@@ -33,9 +37,26 @@ def reap(pid: int) -> None:
         pass
 
 
+def instructions(argv: list[str], env: dict) -> tuple[float, float, int]:
+    """Run ``argv`` under callgrind: (millions of instructions, the same, exit status); up to five
+    tries, valgrind itself failing now and then."""
+    for _ in range(5):
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        counts = [int(line.split(":")[-1]) for line in done.stderr.splitlines() if "Collected :" in line]
+        if counts:
+            return counts[0] / 1e6, counts[0] / 1e6, done.returncode
+    sys.exit(f"valgrind could not run {' '.join(argv)}:\n{done.stderr[-2000:]}")
+
+
 def main() -> int:
-    runs, bundle = int(sys.argv[1]), sys.argv[2]
-    runtimes = [arg.split("=", 1) for arg in sys.argv[3:]]
+    args = sys.argv[1:]
+    measure = timed
+    if args[0] == "--instructions":
+        measure = instructions
+        args = args[1:]
+    runs, bundle = int(args[0]), args[1]
+    runtimes = [arg.split("=", 1) for arg in args[2:]]
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
     work = tempfile.mkdtemp(prefix="pycr-short-verbs-")
@@ -52,7 +73,7 @@ def main() -> int:
 
                 def run(verb, cid, timed_run=True):
                     argv = base + verb.split() + [cid] + (["KILL"] if verb == "kill" else [])
-                    wall, cpu, status = timed(argv, env)
+                    wall, cpu, status = (measure if timed_run else timed)(argv, env)
                     if status != 0:
                         sys.exit(f"{name}: {' '.join(argv)}: exit status {status}")
                     if timed_run and i >= 2:
@@ -78,13 +99,13 @@ def main() -> int:
                 subprocess.run([runtime, "--root", root, "delete", "--force", cid], stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
     last = runtimes[-1][0]
-    print(f"median ms over {runs} rounds; (x) = ratio to {last}")
-    print(f"{'verb':<16}" + "".join(f"{name + ' wall':>22}{name + ' CPU':>22}" for name, _ in runtimes))
+    unit, columns = ("millions of instructions", ("instr",)) if measure is instructions else ("ms", ("wall", "CPU"))
+    print(f"median {unit} over {runs} rounds; (x) = ratio to {last}")
+    print(f"{'verb':<16}" + "".join(f"{name + ' ' + column:>22}" for name, _ in runtimes for column in columns))
     for verb in VERBS:
         med = {name: [statistics.median(r[k] for r in results[name, verb]) for k in (0, 1)] for name, _ in runtimes}
-        print(f"{verb:<16}" + "".join(
-            f"{med[name][0]:11.2f} ({med[name][0] / med[last][0]:5.2f}x)  {med[name][1]:11.2f} ({med[name][1] / med[last][1]:5.2f}x)  "
-            for name, _ in runtimes))
+        print(f"{verb:<16}" + "".join(f"{med[name][k]:13.2f} ({med[name][k] / med[last][k]:5.2f}x)"
+                                      for name, _ in runtimes for k in range(len(columns))))
     print(f"load after: {os.getloadavg()}")
     return 0
 
