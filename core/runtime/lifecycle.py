@@ -417,11 +417,9 @@ def _wait_gone(pid: int, start: int | None = None, timeout: float = 10.0) -> Non
 def _run_cleanup(pm, c: Container) -> None:
     failures = pm.cleanup(c.oci_state("stopped"))
     if failures:
-        import sys
+        from pycr.core.errors import warn
 
-        from pycr.core.errors import printable
-
-        sys.stderr.write(printable("warning: " + "; ".join(failures)) + "\n")
+        warn("; ".join(failures))
 
 
 # ------------------------------------------------------------------ start / state / kill
