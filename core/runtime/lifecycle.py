@@ -14,7 +14,7 @@ import _signal as signal  # signal.py builds its enums (~3 ms of every run); the
 import time
 
 from pycr.core.errors import ConfigError, ContainerNotFound, ExecutableError, PycrError, StateError
-from pycr.core.runtime.state import Container, CorruptState, check_id, proc_start_time
+from pycr.core.runtime.state import Container, CorruptState, check_id, check_state, proc_start_time
 
 
 class Undo:
@@ -277,11 +277,7 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
         c.save()
         if pid_file:
             _write_pid_file(pid_file, init_pid)
-        undo.pop_all()
-        try:
-            os.unlink(os.path.join(c.dir, INTENT))  # state.json says it all now
-        except OSError:
-            pass
+        undo.pop_all()  # the intent journal stays: the cgroup and init a damaged state.json lost (_salvage)
         os.close(fifo_fd)
     try:  # e.g. the network layer attaching the namespace: on failure, no half-made container
         pm.hook.pycr_container_created(state=c.oci_state("created"))
@@ -294,7 +290,9 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
     return c
 
 
-#: create's intent journal (JSON lines), in the container's directory until state.json is written
+#: create's intent journal (JSON lines), in the container's directory until delete: before state.json
+#: is written it is what an aborted create made (delete_aborted), after it a second record of the
+#: container's cgroup and init (_salvage)
 INTENT = "intent.json"
 
 
@@ -417,11 +415,9 @@ def _wait_gone(pid: int, start: int | None = None, timeout: float = 10.0) -> Non
 def _run_cleanup(pm, c: Container) -> None:
     failures = pm.cleanup(c.oci_state("stopped"))
     if failures:
-        import sys
+        from pycr.core.errors import warn
 
-        from pycr.core.errors import printable
-
-        sys.stderr.write(printable("warning: " + "; ".join(failures)) + "\n")
+        warn("; ".join(failures))
 
 
 # ------------------------------------------------------------------ start / state / kill
@@ -544,10 +540,17 @@ def delete(opts, cid: str, force: bool = False) -> None:
 
 
 def _salvage(opts, cid: str):
-    """``delete --force`` of a damaged state.json: its sound fields, and the cgroup it names or
-    else the one create makes for this id without a cgroupsPath (a custom cgroupsPath cannot be
-    known then: its processes other than the init, if its pid survived, are left)."""
+    """``delete --force`` of a damaged state.json: its sound fields; the cgroup and init the damage
+    took, from create's intent journal beside it (a custom cgroupsPath is known nowhere else); else
+    the cgroup create makes for this id without a cgroupsPath."""
     c = Container.load(opts.root, cid, salvage=True)
+    journal = read_intent(os.path.join(c.dir, INTENT))
+    pids = journal.get("pids")
+    init = pids[-1] if isinstance(pids, list) and pids and isinstance(pids[-1], list) and len(pids[-1]) == 2 else []
+    found = {"cgroup": journal.get("cgroup")} if "cgroup" in journal else {}
+    if init and c.data.get("pid", init[0]) == init[0]:  # the journal's init, unless state.json names another
+        found.update(pid=init[0], pid_start=init[1])
+    c.data.update({k: v for k, v in found.items() if k not in c.data and not check_state(cid, {k: v})})
     try:
         cgroup = cgroup_of(opts, c)
     except CorruptState as e:
