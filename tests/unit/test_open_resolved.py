@@ -14,29 +14,14 @@ from pycr.core.linux.paths import RESOLVE_NO_SYMLINKS, open_in_root, open_resolv
 
 
 def reference(top, path, create):
-    """The init's way before the shortcut: safe_join, then every prefix looked up."""
+    """The init's way before the shortcut: safe_join, then every prefix looked up from the
+    top (``paths._make_each``, the walk that was open_creating's whole body)."""
     inside = safe_join(top, path)[len(top.rstrip("/")):]
     root = os.open(top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         parts = [p for p in inside.split("/") if p not in ("", ".")]
-        for i in range(len(parts) if create else 0):
-            sub = "/".join(parts[:i + 1])
-            try:
-                os.close(open_in_root(root, sub, os.O_PATH, extra=RESOLVE_NO_SYMLINKS))
-                continue
-            except FileNotFoundError:
-                pass
-            parent = open_in_root(root, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY, extra=RESOLVE_NO_SYMLINKS)
-            try:
-                if i == len(parts) - 1 and create == "file":
-                    os.close(os.open(parts[i], os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                                     dir_fd=parent))
-                else:
-                    os.mkdir(parts[i], 0o755, dir_fd=parent)
-            except FileExistsError:
-                pass
-            finally:
-                os.close(parent)
+        if create:
+            paths._make_each(root, parts, create)
         return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
     finally:
         os.close(root)
