@@ -244,10 +244,11 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
                     raise sync.InitFailed(msg.get("msg") or f"container init exited early ({msg['type']})")
                 init_pid = msg["pid"]
                 undo.callback(_kill_and_reap, init_pid)
-                journal["pids"].append([init_pid, proc_start_time(init_pid)])
+                init_start = proc_start_time(init_pid)
+                journal["pids"].append([init_pid, init_start])
                 _record_intent(c, journal)
                 _reap(pid)
-                c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
+                c.data.update(pid=init_pid, pid_start=init_start)
                 # its namespaces exist: work on them (a network attach) can overlap the rootfs setup
                 pm.hook.pycr_init_spawned(state=c.oci_state("creating"))
             with tracing.phase("rootfs"):
