@@ -20,6 +20,8 @@ from pycr.core.errors import (  # noqa: F401  (cheap, always needed)
     PycrError,
     StateError,
     printable,
+    quoted,
+    warn,
 )
 
 _LAZY = {
@@ -78,7 +80,7 @@ _LAZY = {
 
 __all__ = sorted(
     ["CleanupError", "ConfigError", "ContainerNotFound", "ExecutableError", "PluginError", "PycrError", "StateError",
-     "printable", *_LAZY]
+     "printable", "quoted", "warn", *_LAZY]
 )
 
 

@@ -4,6 +4,8 @@ Wording follows runc where engines parse stderr (``does not exist``,
 ``container not running``), because podman and containerd match on it.
 """
 
+import sys
+
 
 class PycrError(Exception):
     """A failure reported to the user as one line and a non-zero exit."""
@@ -71,3 +73,22 @@ def printable(text: str) -> str:
         _ESCAPES.update((c, repr(chr(c))[1:-1]) for c in (*range(0x20), *range(0x7F, 0xA0), 0x61C, 0x200E, 0x200F,
                                                           0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
     return text.translate(_ESCAPES)
+
+
+def quoted(value) -> str:
+    """A user's value for an error line, the one rule: its ``repr``, so quotes show where it starts
+    and ends, that it is text (``'12'``, not 12) or empty (``''``), and every control character is
+    an escape; one whose repr passes 80 characters is cut at 60, its length noted."""
+    text = repr(value)
+    if len(text) <= 80:
+        return text
+    if isinstance(value, str):
+        return f"{text[:60]}...' ({len(value)} characters)"
+    return f"{text[:60]}... ({len(text)} characters)"
+
+
+def warn(message: str) -> None:
+    """A ``warning: ...`` line on stderr, control characters escaped: for what runs where the CLI's
+    ``log_warning`` (which also writes ``--log``) is not at hand (the plugin manager, OCI hooks,
+    the lifecycle's cleanup)."""
+    sys.stderr.write(f"warning: {printable(message)}\n")

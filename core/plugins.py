@@ -43,7 +43,7 @@ import sys
 
 from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
     AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, fingerprint, load_entry_point, missing_requirement, scan_entry_points)
-from pycr.core.errors import PluginError, printable
+from pycr.core.errors import PluginError, warn
 from pycr.core.markers import hookimpl
 
 SLOTS = ("cgroup", "rootfs", "image_source", "store", "builder", "network", "monitor")
@@ -186,8 +186,7 @@ class PluginManager:
             if name in self.required:
                 raise PluginError(f"plugin {name!r} is required ({self.required[name]}) and cannot be disabled")
             if name not in installed:  # a typo would otherwise leave the plugin on, silently
-                sys.stderr.write(f"warning: -p no:{name}: no plugin {name!r} is installed; "
-                                 f"installed: {', '.join(installed)}\n")
+                warn(f"-p no:{name}: no plugin {name!r} is installed; installed: {', '.join(installed)}")
             self.pm.set_blocked(name)
         self.conflicts = self._check_duplicates()
         # built-ins first, so third-party plugins (registered later) are called
@@ -284,7 +283,7 @@ class PluginManager:
         self.pm.unregister(name=ep["name"])
         self.plugin_info.remove(ep)
         self.failures.append(msg)
-        sys.stderr.write(f"warning: {printable(msg)}\n")
+        warn(msg)
 
     def _register(self, ep: dict, builtin: bool) -> None:
         try:
@@ -298,7 +297,7 @@ class PluginManager:
                 raise PluginError(msg) from None
             # A broken third-party plugin must not break commands that don't use it.
             self.failures.append(msg)
-            sys.stderr.write(f"warning: {printable(msg)}\n")
+            warn(msg)
             return
         self.plugin_info.append({**ep, "kind": "builtin" if builtin else "third-party"})
 

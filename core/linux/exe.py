@@ -142,5 +142,7 @@ def protect_interpreter(without_site: bool = False) -> None:
         else:
             err = get_errno()
         os.close(fd)
-    sys.stderr.write(f"warning: cannot run from a read-only view of {exe} ({os.strerror(err)}): "
-                     "a container could reach the interpreter's file (docs/security.md)\n")
+    from pycr.core.errors import warn
+
+    warn(f"cannot run from a read-only view of {exe} ({os.strerror(err)}): a container could reach the "
+         "interpreter's file (docs/security.md)")

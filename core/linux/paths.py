@@ -146,9 +146,61 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
     shared with another container, CVE-2021-30465) makes this fail with
     ELOOP; it can never move the result out of ``root``, and the fd is what
     gets mounted on (``/proc/self/fd/N``), so no mount or mkdir lands outside.
+
+    The common cases take the fewest lookups: a path that exists is one
+    ``openat2``; a missing last component under an existing directory is
+    made there.  Anything else (a failure of either) walks the path from the
+    top, one component at a time, and names the component that failed.
     """
     parts = [p for p in path.split("/") if p not in ("", ".")]
-    for i in range(len(parts) if kind else 0):
+    full = "/".join(parts)
+    if kind:
+        try:
+            return open_in_root(root, full, os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+        except OSError:
+            pass  # missing, or worse: the walk finds out which component
+        return _create_and_open(root, parts, kind)
+    return open_in_root(root, full, os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+
+
+def _create_and_open(root: int, parts: list[str], kind: str) -> int:
+    """:func:`open_creating` of ``parts`` once the path failed to open."""
+    if not _make_last(root, parts, kind):
+        _make_each(root, parts, kind)
+    return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+
+
+def _make(parent: int, name: str, kind: str) -> None:
+    """Create ``name`` in the directory fd ``parent`` (a file with ``kind="file"``),
+    unless something is there already (made meanwhile: the next lookup checks it)."""
+    try:
+        if kind == "file":
+            os.close(os.open(name, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=parent))
+        else:
+            os.mkdir(name, 0o755, dir_fd=parent)
+    except FileExistsError:
+        pass
+
+
+def _make_last(root: int, parts: list[str], kind: str) -> bool:
+    """Create the last of ``parts`` if its directory opens (no symlink on the way);
+    False, with nothing made, if it does not."""
+    if not parts:
+        return False
+    try:
+        parent = open_in_root(root, "/".join(parts[:-1]), os.O_PATH | os.O_DIRECTORY, extra=RESOLVE_NO_SYMLINKS)
+    except OSError:
+        return False
+    try:
+        _make(parent, parts[-1], kind)
+    finally:
+        os.close(parent)
+    return True
+
+
+def _make_each(root: int, parts: list[str], kind: str) -> None:
+    """Look up each component from the top, creating the missing ones."""
+    for i in range(len(parts)):
         sub = "/".join(parts[:i + 1])
         try:
             os.close(open_in_root(root, sub, os.O_PATH, extra=RESOLVE_NO_SYMLINKS))
@@ -157,16 +209,40 @@ def open_creating(root: int, path: str, kind: str | None = None) -> int:
             pass
         parent = open_in_root(root, "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY, extra=RESOLVE_NO_SYMLINKS)
         try:
-            if i == len(parts) - 1 and kind == "file":
-                os.close(os.open(parts[i], os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                                 dir_fd=parent))
-            else:
-                os.mkdir(parts[i], 0o755, dir_fd=parent)
-        except FileExistsError:
-            pass  # made meanwhile: the next lookup checks what it is
+            _make(parent, parts[i], kind if i == len(parts) - 1 else "dir")
         finally:
             os.close(parent)
-    return open_in_root(root, "/".join(parts), os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+
+
+def open_resolved(top: str, path: str, create: str | None = None) -> int:
+    """An O_PATH fd of container ``path`` in the directory ``top`` (a rootfs, or ``/``
+    after the switch): symlinks resolved as :func:`safe_join` resolves them, then
+    opened by :func:`open_creating` (``create`` as its ``kind``); the caller closes it.
+
+    Most paths of a plan (``/proc``, ``/dev``, the masked and read-only paths) hold
+    no symlink and no ``..``: for them one ``openat2(RESOLVE_IN_ROOT |
+    RESOLVE_NO_SYMLINKS)`` is the answer safe_join would lead to, without its
+    ``readlink`` of every component -- if it succeeds, no component was a symlink,
+    so the path is already what safe_join returns; if it finds a component
+    missing, every one before it is a real directory and nothing after it exists,
+    the same.  Any other failure (a symlink: ELOOP) takes safe_join's way.
+    """
+    root = os.open(top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." not in parts:
+            plain = "/".join(parts)
+            try:
+                return open_in_root(root, plain, os.O_PATH, extra=RESOLVE_NO_SYMLINKS)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                return _create_and_open(root, parts, create)
+            except OSError:
+                pass
+        return open_creating(root, safe_join(top, path)[len(top.rstrip("/")):], create)
+    finally:
+        os.close(root)
 
 
 _AT_FDCWD = -100

@@ -13,7 +13,7 @@ import _signal as signal  # signal.py builds its enums (~3 ms of every run); the
 import time
 
 from pycr.core.errors import ConfigError, ContainerNotFound, StateError
-from pycr.core.runtime.state import Container, CorruptState, proc_start_time
+from pycr.core.runtime.state import Container, CorruptState, check_state, proc_start_time
 
 
 def _rmtree(path: str) -> None:
@@ -216,10 +216,19 @@ def delete(opts, cid: str, force: bool = False) -> None:
 
 
 def _salvage(opts, cid: str):
-    """``delete --force`` of a damaged state.json: its sound fields, and the cgroup it names or
-    else the one create makes for this id without a cgroupsPath (a custom cgroupsPath cannot be
-    known then: its processes other than the init, if its pid survived, are left)."""
+    """``delete --force`` of a damaged state.json: its sound fields; the cgroup and init the damage
+    took, from create's intent journal beside it (a custom cgroupsPath is known nowhere else); else
+    the cgroup create makes for this id without a cgroupsPath."""
+    from pycr.core.runtime.lifecycle import INTENT, read_intent  # create's journal, with create
+
     c = Container.load(opts.root, cid, salvage=True)
+    journal = read_intent(os.path.join(c.dir, INTENT))
+    pids = journal.get("pids")
+    init = pids[-1] if isinstance(pids, list) and pids and isinstance(pids[-1], list) and len(pids[-1]) == 2 else []
+    found = {"cgroup": journal.get("cgroup")} if "cgroup" in journal else {}
+    if init and c.data.get("pid", init[0]) == init[0]:  # the journal's init, unless state.json names another
+        found.update(pid=init[0], pid_start=init[1])
+    c.data.update({k: v for k, v in found.items() if k not in c.data and not check_state(cid, {k: v})})
     try:
         cgroup = cgroup_of(opts, c)
     except CorruptState as e:

@@ -92,6 +92,8 @@ def init(chan: sync.Channel, plan: Plan, sc: S.Syscalls, fifo: int, run_hooks) -
     try:
         sync.set_process_name("pycr:[init]")
         ctx = InitContext(plan.rootfs, in_userns=plan.in_userns, channel=chan)
+        if plan.process is not None and plan.process.bounding is not None:
+            sys.modules["pycr.core.linux.caps"].last_cap()  # the host's /proc: after the switch it may be the image's
         for step in plan.pre_switch:
             step.run(sc, ctx)
         step = None

@@ -187,10 +187,11 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
                     raise sync.InitFailed(msg.get("msg") or f"container init exited early ({msg['type']})")
                 init_pid = msg["pid"]
                 undo.callback(_kill_and_reap, init_pid)
-                journal["pids"].append([init_pid, proc_start_time(init_pid)])
+                init_start = proc_start_time(init_pid)
+                journal["pids"].append([init_pid, init_start])
                 _record_intent(c, journal)
                 _reap(pid)
-                c.data.update(pid=init_pid, pid_start=proc_start_time(init_pid))
+                c.data.update(pid=init_pid, pid_start=init_start)
                 # its namespaces exist: work on them (a network attach) can overlap the rootfs setup
                 pm.hook.pycr_init_spawned(state=c.oci_state("creating"))
             with tracing.phase("rootfs"):
@@ -220,11 +221,7 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
         c.save()
         if pid_file:
             _write_pid_file(pid_file, init_pid)
-        undo.pop_all()
-        try:
-            os.unlink(os.path.join(c.dir, INTENT))  # state.json says it all now
-        except OSError:
-            pass
+        undo.pop_all()  # the intent journal stays: the cgroup and init a damaged state.json lost (_salvage)
         os.close(fifo_fd)
     try:  # e.g. the network layer attaching the namespace: on failure, no half-made container
         pm.hook.pycr_container_created(state=c.oci_state("created"))
@@ -237,7 +234,9 @@ def _create(opts, cid, bundle, config, *, pid_file, no_pivot, preserve_fds, cons
     return c
 
 
-#: create's intent journal (JSON lines), in the container's directory until state.json is written
+#: create's intent journal (JSON lines), in the container's directory until delete: before state.json
+#: is written it is what an aborted create made (delete_aborted), after it a second record of the
+#: container's cgroup and init (_salvage)
 INTENT = "intent.json"
 
 
@@ -343,11 +342,9 @@ def _kill_and_reap(pid: int) -> None:
 def _run_cleanup(pm, c: Container) -> None:
     failures = pm.cleanup(c.oci_state("stopped"))
     if failures:
-        import sys
+        from pycr.core.errors import warn
 
-        from pycr.core.errors import printable
-
-        sys.stderr.write(printable("warning: " + "; ".join(failures)) + "\n")
+        warn("; ".join(failures))
 
 
 def delete_aborted(opts, path: str) -> None:

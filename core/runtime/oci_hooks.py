@@ -7,9 +7,7 @@ A failing hook before the user process starts fails the container; a failing
 
 from __future__ import annotations
 
-import sys
-
-from pycr.core.errors import PycrError, printable
+from pycr.core.errors import PycrError, warn
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
@@ -23,7 +21,7 @@ def run_hooks(hooks: dict, phase: str, state: dict) -> None:
         msg = f"hooks.{phase}: {hook['path']}: {error}"
         if phase in FATAL:
             raise PycrError(msg)
-        sys.stderr.write(f"warning: {printable(msg)}\n")
+        warn(msg)
 
 
 def _run_one(hook: dict, state: dict) -> str | None:

@@ -26,7 +26,7 @@ import stat
 import struct  # noqa: F401
 from pycr.core.linux import syscalls as S
 from pycr.core.linux.syscalls import MS_BIND  # noqa: F401  (re-exported for plugins)
-from pycr.core.linux.paths import fd_path, is_under, open_bind_source, open_creating, safe_join
+from pycr.core.linux.paths import fd_path, is_under, open_bind_source, open_resolved, safe_join
 
 
 class Factory:
@@ -116,13 +116,7 @@ class InitContext(Record):
         """An O_PATH fd of ``container_path``, resolved in the kernel inside the
         root (``create``: make it a ``"dir"`` or ``"file"`` if missing); the
         caller closes it.  Raises OSError, e.g. EXDEV if it would leave the root."""
-        top = "/" if self.switched else self.rootfs
-        inside = self.path(container_path)[len(top.rstrip("/")):]  # symlinks resolved as of now
-        root = os.open(top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            return open_creating(root, inside, create)
-        finally:
-            os.close(root)
+        return open_resolved("/" if self.switched else self.rootfs, container_path, create)
 
 
 # ------------------------------------------------------------ mounts
@@ -313,8 +307,9 @@ def mount_point_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> str:
     with open(mountinfo) as f:
         for line in f:
             point = line.split(" ", 5)[4]
-            for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-                point = point.replace(code, char)  # mountinfo's octal escapes (no codec: see preload)
+            if "\\" in point:
+                for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+                    point = point.replace(code, char)  # mountinfo's octal escapes (no codec: see preload)
             if is_under(path, point) and len(point) > len(best):
                 best = point
     return best

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pycr.core.errors import ConfigError, ContainerNotFound, StateError
+from pycr.core.errors import ConfigError, ContainerNotFound, StateError, quoted
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 
 #: the id names a directory and (as pycr-<id>) a cgroup: one path component, at most NAME_MAX
@@ -28,9 +28,9 @@ OCI_VERSION = "1.0.2"
 
 def check_id(cid: str) -> str:
     if not isinstance(cid, str) or not _valid_id(cid):
-        raise ConfigError(f"invalid container id {_shown(cid)}: use letters, digits, '_', '.', '+', '-'")
+        raise ConfigError(f"invalid container id {quoted(cid)}: use letters, digits, '_', '.', '+', '-'")
     if len(cid) > MAX_ID:
-        raise ConfigError(f"invalid container id {_shown(cid)}: {len(cid)} characters, at most {MAX_ID}")
+        raise ConfigError(f"invalid container id {quoted(cid)}: at most {MAX_ID} characters")
     return cid
 
 
@@ -51,12 +51,6 @@ def write_json_file(path: str, data: object, what: str) -> None:
         from pycr.core.errors import PycrError
 
         raise PycrError(f"{what}: {path}: {e.strerror}") from None
-
-
-def _shown(text) -> str:
-    """A user's string for an error line: repr'd (newlines visible), long ones cut."""
-    shown = repr(text)
-    return shown if len(shown) <= 80 else shown[:60] + f"...' ({len(text)} characters)"
 
 
 def proc_start_time(pid: int) -> int | None:
@@ -118,7 +112,7 @@ def check_state(cid: str, data) -> list[CorruptState]:
     """What is wrong with ``data`` (a container's parsed state.json), field by field."""
     if not isinstance(data, dict):
         return [CorruptState(cid, f"not a JSON object but {type(data).__name__}")]
-    return [CorruptState(cid, f"field {key!r} is not {what}: {_shown(data[key])}")
+    return [CorruptState(cid, f"field {key!r} is not {what}: {quoted(data[key])}")
             for key, (ok, what) in _FIELDS.items() if key in data and not ok(data[key])]
 
 

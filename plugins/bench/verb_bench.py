@@ -71,7 +71,7 @@ def _run(opts, ns) -> int:
     import sys
     import time
 
-    from pycr.core import PycrError, printable
+    from pycr.core import PycrError, warn
     from pycr.plugins.bench import machine, matrix, report
     from pycr.plugins.bench.progress import Progress
     from pycr.plugins.bench.runner import Runner
@@ -127,7 +127,7 @@ def _run(opts, ns) -> int:
         try:
             report.plot(ns.output, result)
         except PycrError as e:
-            sys.stderr.write(f"warning: {printable(str(e))}\n")
+            warn(str(e))
     sys.stdout.write(report.format_summary(result))
     print(f"results: {os.path.join(ns.output, 'results.json')}")
     if outcome.interrupted:

@@ -21,13 +21,13 @@ OPTIONS = ("max-size", "max-file")
 
 def parse(pairs) -> dict:
     """``--log-opt KEY=VALUE`` values -> the options as given (``{"max-size": "10m"}``), checked."""
-    from pycr.core import ConfigError
+    from pycr.core import ConfigError, quoted
 
     config = {}
     for pair in pairs or ():
         key, eq, value = pair.partition("=")
         if not eq or not key:
-            raise ConfigError(f"--log-opt {pair[:60]!r}: expected KEY=VALUE (max-size=10m, max-file=3)")
+            raise ConfigError(f"--log-opt {quoted(pair)}: expected KEY=VALUE (max-size=10m, max-file=3)")
         config[key] = value
     limits(config, "--log-opt ")
     return config
@@ -36,33 +36,28 @@ def parse(pairs) -> dict:
 def limits(config: dict, where: str = "--log-opt ") -> tuple[int, int]:
     """(max-size in bytes, 0 for none; max-file) of ``config``; a ``ConfigError`` naming the
     option (``where`` + key) that is unknown or wrong."""
-    from pycr.core import ConfigError
+    from pycr.core import ConfigError, quoted
     from pycr.plugins.images.runconfig import parse_size
 
     for key, value in config.items():
         if key not in OPTIONS:
-            raise ConfigError(f"{where}{_shown(key)}: unknown log option (pycr's json-file log takes max-size "
-                              "and max-file)")
+            raise ConfigError(f"{where.rstrip(' .')}: unknown log option {quoted(key)} (pycr's json-file log takes "
+                              "max-size and max-file)")
         if not isinstance(value, str):
-            raise ConfigError(f"{where}{key}: expected a string, got {value!r:.40}")
+            raise ConfigError(f"{where}{key}: expected a string, got {quoted(value)}")
     size, files = 0, 1
     if "max-size" in config:
         size = parse_size(config["max-size"], f"{where}max-size", unit=1000)  # docker's: decimal units
         if size <= 0:
-            raise ConfigError(f"{where}max-size={_shown(config['max-size'])}: must be a positive size")
+            raise ConfigError(f"{where}max-size={quoted(config['max-size'])}: must be a positive size")
     if "max-file" in config:
         text = config["max-file"]
         if not (text.isascii() and text.isdigit()) or int(text) < 1:
-            raise ConfigError(f"{where}max-file={_shown(text)}: must be a number from 1 up")
+            raise ConfigError(f"{where}max-file={quoted(text)}: must be a number from 1 up")
         if not size:
             raise ConfigError(f"{where}max-file={text}: needs max-size (without it the log never rotates)")
         files = int(text)
     return size, files
-
-
-def _shown(text: str) -> str:
-    """``text`` for a one-line message: as it is when it is short and printable, else quoted."""
-    return text if text.isprintable() and " " not in text and len(text) <= 60 else repr(text[:60])
 
 
 def check_conmon(config: dict) -> None:

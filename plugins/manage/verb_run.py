@@ -66,8 +66,6 @@ def _run(opts, ns) -> int:
     finally:
         failures = cleanup.remove(rec.reload())
         if failures:
-            import sys
+            from pycr.core import warn
 
-            from pycr.core import printable
-
-            sys.stderr.write(printable(f"warning: container {rec.name}: " + "; ".join(failures)) + "\n")
+            warn(f"container {rec.name}: " + "; ".join(failures))

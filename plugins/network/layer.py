@@ -237,7 +237,7 @@ def apply_rules(st, leases: list[dict] | None = None) -> None:
     no rule: pycr's rules would accept and masquerade its traffic."""
     from pycr.core import trace_phase
     from pycr.plugins.network import etcfiles, link, nft
-    from pycr.plugins.network.state import APPLIED, endpoints
+    from pycr.plugins.network.state import APPLIED, bridges_record, endpoints
 
     leases = st.leases() if leases is None else leases
     on = {e["network"] for x in leases for e in endpoints(x)}
@@ -249,13 +249,13 @@ def apply_rules(st, leases: list[dict] | None = None) -> None:
     ruleset = nft.render(up, leases)
     # what our table holds, with the bridges it was made for: a bridge made again (a reboot, a
     # namespace made anew) has a new index, and its table may be gone with the old one
-    key = f"{ruleset or ''}# bridges {sorted((k, i) for k, (_, i) in bridges.items() if i is not None)}\n"
+    key = (ruleset or "") + bridges_record({k: i for k, (_, i) in bridges.items() if i is not None})
     applied = os.path.join(st.root, APPLIED)
     try:  # no rules at all (a prune): delete the table anyway, another store's pycr may have made it
         with open(applied) as f:
             if f.read() == key and ruleset is not None:
                 return
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         pass
     with contextlib.suppress(FileNotFoundError):
         os.unlink(applied)  # unknown until nft succeeds

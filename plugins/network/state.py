@@ -37,7 +37,24 @@ RESERVED = ("bridge", "host", "none")
 BRIDGE_OPTION = "com.docker.network.bridge.name"  # docker's bridge driver options (network create -o)
 MTU_OPTION = "com.docker.network.driver.mtu"
 SUBDIRS = ("networks", "leases", "parked")  # one JSON document per file in each
-APPLIED = "nft.applied"  # the nftables table applied last, then "# bridges [(network, bridge index), ...]"
+APPLIED = "nft.applied"  # the nftables table applied last, then its bridges_record line
+
+
+def bridges_record(indexes: dict[str, int]) -> str:
+    """The line ending :data:`APPLIED`: network name -> index of the bridge its rules were made
+    for, as ``# bridges [('bridge', 7), ...]`` (the text pycr has always written; names are
+    ``[A-Za-z0-9][A-Za-z0-9_.-]*``, so the repr never needs another quote)."""
+    return f"# bridges {sorted(indexes.items())}\n"
+
+
+def read_bridges_record(text: str) -> dict[str, int]:
+    """What :func:`bridges_record` wrote as the last line of ``text``; {} for no such line, or one
+    that is not exactly what it writes (a damaged record adopts nothing, see link.claim)."""
+    import re
+
+    last = text.rstrip("\n").rpartition("\n")[2]
+    found = {name: int(index) for name, index in re.findall(r"\('([A-Za-z0-9_.-]+)', (\d+)\)", last)}
+    return found if bridges_record(found) == last + "\n" else {}
 
 
 def proc_start(pid: int | None) -> int | None:
@@ -196,16 +213,11 @@ class NetState:
     def recorded_bridges(self) -> dict[str, int]:
         """network name -> the index of its bridge when pycr last synced the firewall (the last
         line of :data:`APPLIED`): what :func:`link.claim` adopts an unmarked bridge by."""
-        import re
-
         try:
             with open(os.path.join(self.root, APPLIED)) as f:
-                last = f.read().rstrip("\n").rpartition("\n")[2]
-        except OSError:
+                return read_bridges_record(f.read())
+        except (OSError, UnicodeDecodeError):  # not UTF-8: damaged too
             return {}
-        if not last.startswith("# bridges "):
-            return {}
-        return {name: int(index) for name, index in re.findall(r"\('([^']*)', (\d+)\)", last)}
 
     # -- leases -------------------------------------------------------------
     def _lease_path(self, cid: str) -> str:

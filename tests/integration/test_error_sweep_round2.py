@@ -301,7 +301,7 @@ def _create_cases(img):
         ({"Image": img, "NetworkingConfig": 5}, "NetworkingConfig: expected an object, got 5"),
         ({"Image": img, "StopSignal": "SIGBOGUS"}, "StopSignal: unknown signal 'SIGBOGUS'"),
         ({"Image": img, "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-buffer-size": "1m"}}}},
-         "HostConfig.LogConfig.Config.max-buffer-size: unknown log option"),
+         "HostConfig.LogConfig.Config: unknown log option 'max-buffer-size'"),
         ({"Image": img, "HostConfig": {"LogConfig": {"Config": {"max-size": 10}}}},
          "HostConfig.LogConfig.Config.max-size: expected a string, got 10"),
         ({"Image": img, "HostConfig": {"LogConfig": {"Config": 5}}},

@@ -159,3 +159,56 @@ def test_damaged_state_is_one_line_and_delete_force_cleans_up(bundle, state_root
     assert cgroups_named(f"pycr-{cid}") == []
     assert not os.path.exists(f"/proc/{init}") or open(f"/proc/{init}/stat").read().split()[2] == "Z"
     assert processes_mentioning(cid) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "cgroup=5"])
+def test_delete_force_of_damaged_state_finds_a_custom_cgroup_by_the_intent_journal(bundle, state_root, damage):
+    """A container made with its own cgroupsPath (as every engine passes one) and a state.json
+    the cgroup record is lost from: create's intent journal beside it still names the cgroup and
+    the init, so delete --force kills what else runs in that cgroup and removes it."""
+    import os
+    import uuid
+
+    from tests.conftest import ID_PREFIX, oci
+    from tests.helpers.engines import cgroups_named
+
+    cid, custom = f"{ID_PREFIX}dmgcg-{uuid.uuid4().hex[:6]}", f"{ID_PREFIX}custom-{uuid.uuid4().hex[:6]}"
+    b = bundle(["sleep", "1000"], linux={"cgroupsPath": custom})
+    stray = subprocess.Popen(["sleep", "1001"])  # a process of the container only by its cgroup
+    try:
+        assert oci(state_root, "run", "-d", "--bundle", b, cid).returncode == 0
+        path = os.path.join(state_root, cid, "state.json")
+        init = json.loads(open(path).read())["pid"]
+        dirs = cgroups_named(custom)
+        assert dirs and not cgroups_named(f"pycr-{cid}")
+        for d in dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(stray.pid))
+        with open(path, "r+b") as f:
+            good = f.read()
+            f.seek(0)
+            f.truncate()
+            f.write(good[:40] if damage == "truncated" else json.dumps({**json.loads(good), "cgroup": 5}).encode())
+        r = oci(state_root, "delete", "--force", cid)
+        assert r.returncode == 0, r.stderr
+        assert r.stderr.startswith(f"warning: container {cid}: state.json: "), r.stderr
+        assert stray.wait(timeout=10) == -9
+        assert cgroups_named(custom) == []
+        assert not os.path.exists(os.path.dirname(path))
+        assert not os.path.exists(f"/proc/{init}") or open(f"/proc/{init}/stat").read().split()[2] == "Z"
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+        oci(state_root, "delete", "--force", cid)
+        for d in cgroups_named(custom):  # only if the test failed: what delete left
+            for pid in open(os.path.join(d, "cgroup.procs")).read().split():
+                os.kill(int(pid), 9)
+        for d in cgroups_named(custom):
+            for _ in range(200):
+                if not open(os.path.join(d, "cgroup.procs")).read():
+                    break
+                __import__("time").sleep(0.05)
+            for sub in sorted((os.path.join(p, n) for p, ns, _ in os.walk(d) for n in ns), reverse=True):
+                os.rmdir(sub)
+            os.rmdir(d)

@@ -159,10 +159,10 @@ def test_conmon_starts_its_log_over_at_max_size(clean):
 
 @pytest.mark.parametrize("opts,words", [
     (("--log-opt", "max-file=3"), ("--log-opt max-file=3", "needs max-size")),
-    (("--log-opt", "max-buffer-size=4m"), ("--log-opt max-buffer-size", "unknown log option")),
+    (("--log-opt", "max-buffer-size=4m"), ("--log-opt: unknown log option 'max-buffer-size'",)),
     (("--log-opt", "max-size=10q"), ("--log-opt max-size", "'10q'")),
-    (("--log-opt", "max-size=0"), ("--log-opt max-size=0", "positive")),
-    (("--log-opt", "max-size=1m", "--log-opt", "max-file=0"), ("--log-opt max-file=0",)),
+    (("--log-opt", "max-size=0"), ("--log-opt max-size='0'", "positive")),
+    (("--log-opt", "max-size=1m", "--log-opt", "max-file=0"), ("--log-opt max-file='0'", "from 1 up")),
     (("--log-opt", "max-size"), ("--log-opt 'max-size'", "KEY=VALUE")),
     (("--monitor", "conmon", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"),
      ("--log-opt max-file=2", "conmon keeps no rotated files")),
@@ -212,7 +212,7 @@ def test_docker_cli_through_pycr_serve(api, clean):
 
     before = sorted(os.listdir(os.path.join(p.store, "containers")))
     for opts, needle in ((("--log-opt", "max-file=3"), "HostConfig.LogConfig.Config.max-file=3: needs max-size"),
-                         (("--log-opt", "compress=true"), "HostConfig.LogConfig.Config.compress: unknown log option"),
+                         (("--log-opt", "compress=true"), "HostConfig.LogConfig.Config: unknown log option 'compress'"),
                          (("--log-opt", "max-size=big"), "HostConfig.LogConfig.Config.max-size: invalid size 'big'")):
         r = api.docker("run", "-d", "--name", "nope", *opts, img, "true")
         assert r.returncode == 125 and needle in r.stderr.splitlines()[0], r.stderr

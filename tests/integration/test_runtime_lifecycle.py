@@ -133,6 +133,18 @@ def test_oci_hooks_get_state_on_stdin(run_oci, bundle, cid, tmp_path):
     assert seen["poststop"]["status"] == "stopped"
 
 
+def test_failing_poststart_and_poststop_hooks_are_warnings(run_oci, bundle, cid, state_root):
+    """The runtime spec: a failing poststart/poststop hook is logged and changes nothing else;
+    each is one ``warning:`` line, a hostile byte in its output escaped."""
+    bad = {"path": "/bin/sh", "args": ["sh", "-c", "printf '\\033[2Jx' >&2; exit 3"]}
+    done = run_oci("run", "--bundle", bundle(["true"], hooks={"poststart": [bad], "poststop": [bad]}), cid)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert [ln.split(":")[:2] for ln in lines] == [["warning", " hooks.poststart"], ["warning", " hooks.poststop"]], lines
+    assert "\x1b" not in done.stderr and all(ln.endswith(": /bin/sh: exit status 3: \\x1b[2Jx") for ln in lines), lines
+    assert not os.path.exists(os.path.join(state_root, cid))
+
+
 def test_failing_prestart_hook_fails_create_and_cleans_up(run_oci, bundle, cid, state_root):
     hooks = {"prestart": [{"path": "/bin/false"}]}
     done = run_oci("create", "--bundle", bundle(["true"], hooks=hooks), cid)

@@ -27,15 +27,16 @@ def test_limits(pairs, want):
 
 @pytest.mark.parametrize("pairs,text", [
     (["max-file=2"], "--log-opt max-file=2: needs max-size"),
-    (["mode=non-blocking"], "--log-opt mode: unknown log option"),
+    (["mode=non-blocking"], "--log-opt: unknown log option 'mode'"),
     (["max-size=-1"], "--log-opt max-size: invalid size '-1'"),
-    (["max-size=0k"], "--log-opt max-size=0k: must be a positive size"),
-    (["max-size=1m", "max-file=1.5"], "--log-opt max-file=1.5: must be a number from 1 up"),
+    (["max-size=0k"], "--log-opt max-size='0k': must be a positive size"),
+    (["max-size=1m", "max-file=1.5"], "--log-opt max-file='1.5': must be a number from 1 up"),
     (["=1"], "--log-opt '=1': expected KEY=VALUE"),
     (["max-size=0\n"], "--log-opt max-size='0\\n': must be a positive size"),
     (["max-size=1m", "max-file=1\n2"], "--log-opt max-file='1\\n2': must be a number from 1 up"),
-    (["a\nb=1"], "--log-opt 'a\\nb': unknown log option"),
-    (["x" * 500 + "=1"], "--log-opt '" + "x" * 60 + "': unknown log option"),
+    (["a\nb=1"], "--log-opt: unknown log option 'a\\nb'"),
+    (["x" * 500 + "=1"], "--log-opt: unknown log option '" + "x" * 59 + "...' (500 characters)"),
+    (["y" * 500], "--log-opt '" + "y" * 59 + "...' (500 characters): expected KEY=VALUE"),
 ])
 def test_bad_options_are_named(pairs, text):
     with pytest.raises(ConfigError) as e:

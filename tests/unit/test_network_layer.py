@@ -346,3 +346,33 @@ def test_the_record_of_the_last_firewall_sync_names_each_networks_bridge_index(t
     with open(tmp_path / APPLIED, "w") as f:
         f.write("table ip pycr {\n}\n")  # torn: no record line
     assert st.recorded_bridges() == {}
+
+
+@pytest.mark.parametrize("indexes", [{}, {"bridge": 7}, {"web.1-x": 12, "bridge": 7, "a_b": 300000}])
+def test_the_bridges_record_reads_back_what_it_writes(tmp_path, indexes):
+    """One writer (apply_rules' key) and one reader (recorded_bridges) of the record line."""
+    from pycr.plugins.network.state import bridges_record, read_bridges_record
+
+    line = bridges_record(indexes)
+    assert line.startswith("# bridges [") and line.endswith("]\n") and line.count("\n") == 1
+    assert read_bridges_record("table ip pycr {\n}\n" + line) == indexes
+    with open(tmp_path / APPLIED, "w") as f:
+        f.write("table ip pycr {\n}\n" + line)
+    assert NetState(str(tmp_path)).recorded_bridges() == indexes
+
+
+@pytest.mark.parametrize("damaged", [
+    "# bridges [('bridge', 7), ('web', 1",  # cut short: ('web', 12) must not read as index 1
+    "# bridges [('bridge', 7), ('web', x)]", "# bridges [('bridge', 07)]", "# bridges [('a', 1), ('a', 2)]",
+    "# bridges [('b', 2), ('a', 1)]", "# bridges [(\"bridge\", 7)]", "# bridges [('bridge', 7)] trailing",
+    "# bridges", "# bridges [('bri dge', 7)]", "\x00\xff# bridges [('bridge', 7)]",
+])
+def test_a_damaged_bridges_record_adopts_nothing(tmp_path, damaged):
+    from pycr.plugins.network.state import read_bridges_record
+
+    assert read_bridges_record("table ip pycr {\n}\n" + damaged + "\n") == {}
+    with open(tmp_path / APPLIED, "w") as f:
+        f.write(damaged)
+    assert NetState(str(tmp_path)).recorded_bridges() == {}
+    (tmp_path / APPLIED).write_bytes(b"\xff\xfe" + damaged.encode())  # not UTF-8
+    assert NetState(str(tmp_path)).recorded_bridges() == {}

@@ -36,3 +36,44 @@ def test_log_error_writes_one_escaped_line(monkeypatch, tmp_path):
     log_error(GlobalOptions(log=str(log)), 'exec: "\x1b]0;t\x07\rx\ny": executable file not found')
     assert err.getvalue() == 'exec: "\\x1b]0;t\\x07\\rx\\ny": executable file not found\n'
     assert "\x1b" not in log.read_text() and len(log.read_text().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value, shown", [
+    ("mode", "'mode'"), ("", "''"), ("a b", "'a b'"), ("12", "'12'"), (12, "12"), (None, "None"),
+    ("\x1b[31m\r\u202e\n", "'\\x1b[31m\\r\\u202e\\n'"),
+    ("x" * 78, "'" + "x" * 78 + "'"),  # a repr of 80 characters is whole
+    ("x" * 79, "'" + "x" * 59 + "...' (79 characters)"),
+    ("\n" * 500, "'" + "\\n" * 29 + "\\...' (500 characters)"),  # cut inside an escape: still no control
+    ([1] * 100, "[" + "1, " * 19 + "1,... (300 characters)"),
+])
+def test_quoted_is_the_repr_cut_with_its_length(value, shown):
+    from pycr.core import quoted
+
+    assert quoted(value) == shown
+    assert shown.isprintable()
+
+
+def test_state_and_log_options_quote_the_same_way():
+    """The twins that were: a container id, a state.json field and a --log-opt value."""
+    from pycr.core import ConfigError, quoted
+    from pycr.core.runtime.state import check_id, check_state
+    from pycr.plugins.manage import logfiles
+
+    for bad in ("a b", "abc\n", "", "y" * 1024):
+        with pytest.raises(ConfigError) as e:
+            check_id(bad)
+        assert str(e.value).startswith(f"invalid container id {quoted(bad)}: "), str(e.value)
+    assert str(check_state("c", {"pid": "12"})[0]) == (
+        "container c: state.json: field 'pid' is not a process id (a whole number above 0): '12'")
+    with pytest.raises(ConfigError) as e:
+        logfiles.parse(["max-size=1m", "max-file=a b"])
+    assert str(e.value) == f"--log-opt max-file={quoted('a b')}: must be a number from 1 up"
+
+
+def test_warn_writes_one_escaped_warning_line(monkeypatch):
+    from pycr.core import warn
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    warn("hooks.poststop: /x: \x1b[2Jgone\nnext")
+    assert err.getvalue() == "warning: hooks.poststop: /x: \\x1b[2Jgone\\nnext\n"

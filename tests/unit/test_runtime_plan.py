@@ -126,3 +126,20 @@ def test_mount_point_of(tmp_path):
     assert mount_point_of("/run/pycr/x", str(info)) == "/run"
     assert mount_point_of("/runner", str(info)) == "/"
     assert mount_point_of("/srv/my disk/b", str(info)) == "/srv/my disk"
+
+
+def test_the_kernels_last_capability_is_read_once(monkeypatch):
+    """A plan asks for it per capability name; the init (a fork) inherits the answer and
+    never reads it after the root switch (docs/performance.md, seventh round)."""
+    from pycr.core.linux import caps
+
+    monkeypatch.setattr(caps, "_last_cap", [])
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    for _ in range(3):
+        assert caps.cap_mask(["CAP_CHOWN", "CAP_KILL"]) == 1 | 1 << 5
+    assert caps.cap_mask([]) == 0
+    assert opened == ["/proc/sys/kernel/cap_last_cap"]
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        assert caps.last_cap() == int(f.read())

@@ -1,0 +1,102 @@
+"""How far ``pycr-oci run`` is from its own floor, and the floor from runc, in one interleaved run.
+
+Per round (the order reversed every other round), each median printed with its ratio to runc:
+- ``runc run`` of the bundle;
+- ``pycr-oci run`` of the same bundle (a copy), as engines call it;
+- the interpreter alone: the venv's python importing ``os`` (what the ``pycr-oci`` script
+  needs before any pycr module), started as the script is (with ``site``);
+- the steps alone: a child that imports pycr and runs one container in-process to warm every
+  lazy import, then times a second ``run`` in the same process -- no interpreter start, no
+  import, no teardown: the container work itself (kernel, forks, the Python of each step);
+- floor = interpreter + steps: what this design costs with imports free.
+Wall time, and CPU (user + system of the command and its children, from ``wait4``; for the
+steps, the child's own clock around the timed run, children included).
+Usage (root): python bench/oci_floor.py RUNS VENV (a compiled ``pip install .``; runc, busybox-static)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+STEPS = r'''
+import os, sys, time
+from pycr.core.cli import oci
+root, bundle, cid = sys.argv[1:4]
+def run(name):
+    code = oci.main(["--root", root, "run", "--bundle", bundle, name])
+    if code:
+        sys.exit(f"run {name}: exit {code}")
+run(cid + "-warm")
+c0, t0 = os.times(), time.perf_counter()
+run(cid)
+t1, c1 = time.perf_counter(), os.times()
+cpu = sum(c1[:4]) - sum(c0[:4])
+print(f"{(t1 - t0) * 1000} {cpu * 1000}")
+sys.stdout.flush()
+os._exit(0)
+'''
+
+
+def timed(argv: list[str], env: dict) -> tuple[float, float, bytes]:
+    """Wall and CPU ms of one command (its waited-for children included) and its stdout."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - t0) * 1000
+    if status:
+        sys.exit(f"{argv[0]} {argv[1]}: exit status {status}")
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, out
+
+
+def main() -> int:
+    runs, venv = int(sys.argv[1]), sys.argv[2]
+    py = os.path.join(venv, "bin", "python")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # compiled, as installed
+    work = tempfile.mkdtemp(prefix="pycr-floor-")
+    try:
+        for name in ("pycr", "runc", "steps"):
+            subprocess.run([py, "-c", "import sys; from pycr.core.testing.bundle import make_bundle; "
+                            "make_bundle(sys.argv[1], ['/bin/true'])", os.path.join(work, name)], check=True)
+        steps = os.path.join(work, "steps.py")
+        with open(steps, "w") as f:
+            f.write(STEPS)
+        cmds = {
+            "runc run": lambda n: ["runc", "--root", f"{work}/runc-state", "run", "--bundle", f"{work}/runc", f"r{n}"],
+            "pycr-oci run": lambda n: [os.path.join(venv, "bin", "pycr-oci"), "--root", f"{work}/pycr-state", "run",
+                                       "--bundle", f"{work}/pycr", f"p{n}"],
+            "interpreter": lambda n: [py, "-c", "import os"],
+            "steps": lambda n: [py, "-S", steps, f"{work}/steps-state", f"{work}/steps", f"s{n}"],
+        }
+        env_steps = {**env, "PYTHONPATH": os.pathsep.join(subprocess.run(
+            [py, "-c", "import sys; print(':'.join(p for p in sys.path if p))"], capture_output=True,
+            text=True, check=True).stdout.split())}
+        samples: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
+        print(f"interpreter: {os.path.realpath(py)}; load before: {os.getloadavg()}")
+        for n in range(runs + 2):
+            for name in (list(cmds) if n % 2 else list(cmds)[::-1]):
+                wall, cpu, out = timed(cmds[name](n), env_steps if name == "steps" else env)
+                if name == "steps":  # the child's own clock around the timed run
+                    wall, cpu = map(float, out.split())
+                if n >= 2:
+                    samples[name].append((wall, cpu))
+        med = {k: [statistics.median(s[i] for s in v) for i in (0, 1)] for k, v in samples.items()}
+        med["floor (interpreter + steps)"] = [med["interpreter"][i] + med["steps"][i] for i in (0, 1)]
+        runc = med["runc run"]
+        print("| median | wall ms | / runc | CPU ms | / runc |\n|---|---:|---:|---:|---:|")
+        for k, (w, c) in med.items():
+            print(f"| {k} | {w:.1f} | {w / runc[0]:.2f} | {c:.1f} | {c / runc[1]:.2f} |")
+        print(f"load after: {os.getloadavg()}")
+    finally:  # every container ran to its end: nothing but files to remove
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
