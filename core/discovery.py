@@ -20,7 +20,7 @@ AUTOLOAD_ENV = "PYCR_DISABLE_PLUGIN_AUTOLOAD"  # set: load built-in plugins only
 
 
 def cache_file(kind: str) -> str:
-    """``$PYCR_CACHE_DIR/<kind>-<crc of sys.path>.json``: one file per virtualenv."""
+    """``$PYCR_CACHE_DIR/<kind>-<hash of sys.path>.json``: one file per virtualenv."""
     base = os.environ.get("PYCR_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pycr")
     # one file per sys.path: two virtualenvs must not keep overwriting each other's cache.  FNV-1a
