@@ -14,6 +14,14 @@ import sys
 import time
 
 
+def timed(argv: list[str], env: dict) -> tuple[float, float, int]:
+    """Run ``argv`` (stdout discarded): wall ms, CPU ms (user + system, from ``wait4``), status."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    return (time.perf_counter() - t0) * 1000, (usage.ru_utime + usage.ru_stime) * 1000, status
+
+
 def main() -> int:
     runs = int(sys.argv[1])
     commands = [arg.split("=", 1) for arg in sys.argv[2:]]
@@ -22,14 +30,11 @@ def main() -> int:
     print(f"load before: {os.getloadavg()}")
     for i in range(runs + 2):  # two warm-up rounds
         for name, command in commands if i % 2 else commands[::-1]:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(shlex.split(command), stdout=subprocess.DEVNULL, env=env)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = (time.perf_counter() - t0) * 1000
+            wall, cpu, status = timed(shlex.split(command), env)
             if status != 0:
                 sys.exit(f"{name}: exit status {status}")
             if i >= 2:
-                results[name].append((wall, (usage.ru_utime + usage.ru_stime) * 1000))
+                results[name].append((wall, cpu))
     last = commands[-1][0]
     medians = {name: [statistics.median(r[k] for r in rows) for k in (0, 1)] for name, rows in results.items()}
     for name, (wall, cpu) in medians.items():

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import os
 
-from pycr.core.linux.paths import is_under
-
 
 class CgroupFS:
     """The two cgroupfs calls a plain directory cannot imitate.
@@ -174,6 +172,8 @@ def container_cgroup_path(own: str, cgroups_path: str | None, container_id: str)
     """
     if cgroups_path and cgroups_path.startswith("/"):
         return os.path.normpath("/" + cgroups_path.lstrip("/"))   # normpath keeps a leading "//"
+    from pycr.core.linux.paths import is_under  # here: start, kill and delete read the paths from the state
+
     base = os.path.normpath("/" + own.lstrip("/"))
     path = os.path.normpath(os.path.join(base, cgroups_path or f"pycr-{container_id}"))
     if path == base or not is_under(path, base):

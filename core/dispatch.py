@@ -17,7 +17,7 @@ import sys
 from pycr.core import jsonfast as json  # json.loads/dumps without importing json (re, enum)
 from pycr.core.discovery import read_cache, write_cache
 
-VERSION = 1
+VERSION = 2  # 2: keyed on the sys.path fingerprint, holding the entry points
 
 
 class FrozenImpl:
@@ -118,9 +118,10 @@ def _plugin_files(plugin, impl_functions) -> list[str]:
     return sorted(f for f in files if f)
 
 
-def freeze(pm, plugins: list[dict], core_plugin: str) -> dict | None:
+def freeze(pm, plugins: list[dict], core_plugin: str, entry_points: dict) -> dict | None:
     """The plan of pluggy manager ``pm`` (``plugins``: its ``plugin_info`` in registration order;
-    ``core_plugin``: DefaultDrivers' name, rebuilt rather than loaded), or None if it cannot serve."""
+    ``core_plugin``: DefaultDrivers' name, rebuilt rather than loaded; ``entry_points``: the scan it
+    was built from, kept in the plan), or None if it cannot serve."""
     names = {info["name"] for info in plugins} | {core_plugin}
     if {name for name, _ in pm.list_name_plugin()} != names:
         return None  # something registered outside the entry points (e.g. by a test or bench)
@@ -148,7 +149,8 @@ def freeze(pm, plugins: list[dict], core_plugin: str) -> dict | None:
         files.update(_plugin_files(pm.get_plugin(name), functions.get(name, [])))
     for mod in ("pycr.core.hookspecs", "pycr.core.markers", "pycr.core.plugins", __name__):
         files.add(sys.modules[mod].__file__)
-    return {"plugins": plugins, "hooks": hooks, "files": {f: _stat(f) for f in sorted(files)}}
+    return {"plugins": plugins, "hooks": hooks, "files": {f: _stat(f) for f in sorted(files)},
+            "entry_points": entry_points}
 
 
 def _stat(path: str) -> list[int] | None:
@@ -162,9 +164,12 @@ def _stat(path: str) -> list[int] | None:
 # ------------------------------------------------------------ storing and checking a plan
 
 
-def plan_key(entry_points: dict, **inputs) -> str:
-    """What decides pluggy's result besides the files: the entry points themselves, interpreter, options."""
-    return json.dumps([VERSION, sys.version, entry_points, sorted(inputs.items())], sort_keys=True)
+def plan_key(fingerprint: str, **inputs) -> str:
+    """What decides pluggy's result besides the files: the entry points, interpreter, options.  The
+    entry points as :func:`pycr.core.discovery.fingerprint` stands for them (the key their cached
+    scan is kept under): a plan made under the same fingerprint was made from the same scan, which
+    it holds, so a valid plan needs neither that cache nor the scan serialized into its key."""
+    return json.dumps([VERSION, sys.version, fingerprint, sorted(inputs.items())])
 
 
 def save(key: str, plan: dict) -> None:

@@ -42,7 +42,7 @@ import os
 import sys
 
 from pycr.core.discovery import (  # noqa: F401  (the cached scan, re-exported)
-    AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, load_entry_point, missing_requirement, scan_entry_points)
+    AUTOLOAD_ENV, PLUGIN_GROUP, entry_points, fingerprint, load_entry_point, missing_requirement, scan_entry_points)
 from pycr.core.errors import PluginError, warn
 from pycr.core.markers import hookimpl
 
@@ -116,7 +116,6 @@ class PluginManager:
 
     def __init__(self, disabled: list[str] | tuple = (), autoload: bool | None = None,
                  builtins_only: bool = False):
-        self.entry_points = entry_points()
         if autoload is None:
             autoload = not os.environ.get(AUTOLOAD_ENV)
         self._args = (tuple(disabled), autoload, builtins_only)
@@ -127,13 +126,18 @@ class PluginManager:
         if not disabled:
             from pycr.core import dispatch
 
-            self._plan_key = dispatch.plan_key(self.entry_points, autoload=autoload, builtins_only=builtins_only,
+            # keyed before the scan: an install meanwhile changes the fingerprint, never the plan's key
+            self._plan_key = dispatch.plan_key(fingerprint(), autoload=autoload, builtins_only=builtins_only,
                                                require=os.environ.get(REQUIRE_ENV, ""))
-            if self._thaw(dispatch.load(self._plan_key)):
+            plan = dispatch.load(self._plan_key)
+            if plan is not None:  # the entry points it was made from: no second cache to read
+                self.entry_points = plan["entry_points"]
+                self._thaw(plan)
                 return
+        self.entry_points = entry_points()
         self._build(*self._args)
         if not disabled and not self.failures:
-            plan = dispatch.freeze(self._pm, self.plugin_info, CORE_PLUGIN)
+            plan = dispatch.freeze(self._pm, self.plugin_info, CORE_PLUGIN, self.entry_points)
             if plan is not None:
                 dispatch.save(self._plan_key, plan)
 
@@ -144,11 +148,9 @@ class PluginManager:
             self._build(*self._args)
         return self._pm
 
-    def _thaw(self, plan: dict | None) -> bool:
-        """Take the frozen plan's plugins and callers; False (nothing kept) if it cannot serve.
-        Plugins are imported when one of their hooks is first called (see :class:`dispatch.FrozenCaller`)."""
-        if plan is None:
-            return False
+    def _thaw(self, plan: dict) -> None:
+        """Take the frozen plan's plugins and callers.  Plugins are imported when one of their
+        hooks is first called (see :class:`dispatch.FrozenCaller`)."""
         from pycr.core import dispatch
 
         self.failures = []
@@ -164,7 +166,6 @@ class PluginManager:
 
         self.plugin_info = plan["plugins"]
         self.hook = dispatch.build_hooks(plan, load, lambda hook_name: getattr(self.pm.hook, hook_name))
-        return True
 
     def _build(self, disabled: tuple, autoload: bool, builtins_only: bool) -> None:
         import pluggy

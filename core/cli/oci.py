@@ -90,28 +90,28 @@ def do_create(opts, a):
 
 
 def do_start(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.start(opts, a.id)
+    control.start(opts, a.id)
 
 
 def do_state(opts, a):
     from pycr.core import jsonfast as json  # json itself imports re and enum: more than the rest of `state`
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control
 
-    print(json.dumps(lifecycle.state(opts, a.id), indent=2))
+    print(json.dumps(control.state(opts, a.id), indent=2))
 
 
 def do_kill(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.kill(opts, a.id, a.signal, all_processes=a.all)
+    control.kill(opts, a.id, a.signal, all_processes=a.all)
 
 
 def do_delete(opts, a):
-    from pycr.core.runtime import lifecycle
+    from pycr.core.runtime import control  # not lifecycle: create's code is most of it
 
-    lifecycle.delete(opts, a.id, force=a.force)
+    control.delete(opts, a.id, force=a.force)
 
 
 def do_run(opts, a):
@@ -328,7 +328,6 @@ def _formatter(prog):
 
 def dispatch(opts, argv: list[str]) -> int:
     """Run one OCI verb with already-parsed global options."""
-    from pycr.core import tracing
     from pycr.core.cli import quickargs
     from pycr.core.errors import PycrError
 
@@ -346,8 +345,13 @@ def dispatch(opts, argv: list[str]) -> int:
         parser = verb_parser(f"pycr-oci {verb}", VERBS[verb][1], formatter_class=_formatter)
         setup(parser)
         ns = parser.parse_args(argv[1:])
+    run = globals()[f"do_{verb}"]
+    if not (opts.trace or opts.trace_file):  # tracing.session would be a no-op: not even imported
+        return run(opts, ns) or 0
+    from pycr.core import tracing
+
     with tracing.session(opts, f"pycr-oci {verb}"):
-        return globals()[f"do_{verb}"](opts, ns) or 0
+        return run(opts, ns) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,6 +50,9 @@ SYS_PATH_ENV = "PYCR_SYS_PATH"
 #: verbs that start processes in containers (``pycr-oci start`` only releases an init made by
 #: create; ``pycr start`` launches a monitor that creates one; ``pycr serve`` does all of them)
 STARTS_PROCESSES = frozenset({"create", "run", "exec", "start", "restart", "oci", "serve"})
+#: those of ``pycr-oci`` that protect (its ``start`` only opens the fifo); its script tests for them
+#: before importing this module, so the other verbs skip the import
+OCI_STARTS_PROCESSES = frozenset({"create", "run", "exec"})
 
 
 #: ``pycr-oci`` verbs whose protection waits for the container's config: the init of
@@ -63,7 +66,7 @@ def protect_for(prog: str, argv: list[str], without_site: bool = False) -> None:
     imported (a re-exec then repeats as little as possible): protect when ``argv``
     may name such a verb -- a word of argv, so a false match (a container called
     "run") only costs time.  ``without_site``: see :func:`protect_interpreter`."""
-    starts = STARTS_PROCESSES - {"start"} if prog == "pycr-oci" else STARTS_PROCESSES
+    starts = OCI_STARTS_PROCESSES if prog == "pycr-oci" else STARTS_PROCESSES
     if starts.isdisjoint(argv):
         return
     if prog == "pycr-oci" and (starts - DECIDED_BY_CONFIG).isdisjoint(argv):

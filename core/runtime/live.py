@@ -16,7 +16,7 @@ from pycr.core.errors import ConfigError, PycrError, StateError
 
 
 def _load(opts, cid: str):
-    from pycr.core.runtime.lifecycle import cgroup_of
+    from pycr.core.runtime.control import cgroup_of
     from pycr.core.runtime.state import Container
 
     c = Container.load(opts.root, cid)

@@ -14,14 +14,13 @@ those directories.
 
 from __future__ import annotations
 
-import errno
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
 
 from pycr.core import CgroupDriver, CleanupError, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
-from . import files, hierarchies   # resources/stats load lazily: start/kill/delete never need them
+from . import files   # hierarchies, resources and stats load where used: start/kill/delete never need them
 
 FREEZE_TIMEOUT = 10.0
 
@@ -46,13 +45,17 @@ class CgroupV1(CgroupDriver):
     def available(cls, root: str = "/sys/fs/cgroup") -> bool:
         if os.path.exists(os.path.join(root, "cgroup.controllers")):
             return False   # root itself is a cgroup2 mount: pure v2 host
+        from . import hierarchies
+
         return bool(hierarchies.discover(root))
 
     # -- path resolution ----------------------------------------------------
     @property
     def paths(self) -> dict[str, str]:
         """Hierarchy directory name -> absolute path of the container's cgroup."""
-        if self._paths is None:
+        if self._paths is None:  # create's: the verbs after it read the paths from the state
+            from . import hierarchies
+
             own = own_cgroup_paths(self.proc_self_cgroup)
             paths: dict[str, str] = {}
             for h in hierarchies.discover(self.root, self.mountinfo):
@@ -219,10 +222,12 @@ class CgroupV1(CgroupDriver):
             made = self._created[name] if recorded else [path]
             if not made:
                 continue
-            # Children the container may have made inside a leaf we created go first.
+            # Children the container may have made inside a leaf we created go first: looked for only
+            # when the leaf does not go at once (a listing of each hierarchy's leaf less per delete)
+            leaf_gone = recorded and self._rmdir_now(made[-1])
             nested = [os.path.join(dp, dn) for dp, dns, _ in os.walk(made[-1], topdown=False)
-                      for dn in dns] if recorded else []
-            for d in nested + list(reversed(made)):
+                      for dn in dns] if recorded and not leaf_gone else []
+            for d in nested + list(reversed(made))[1 if leaf_gone else 0:]:
                 error = self._rmdir(d, deadline)
                 if error:
                     failures.append(error)
@@ -232,6 +237,16 @@ class CgroupV1(CgroupDriver):
         if failures:
             raise CleanupError(failures)
 
+    def _rmdir_now(self, d: str) -> bool:
+        """One try: True when ``d`` is gone; any failure (children, tasks) is :meth:`_rmdir`'s to handle."""
+        try:
+            self.fs.rmdir(d)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        return True
+
     def _rmdir(self, d: str, deadline: float) -> str | None:
         while True:
             try:
@@ -240,6 +255,8 @@ class CgroupV1(CgroupDriver):
             except FileNotFoundError:
                 return None
             except OSError as e:
+                import errno  # here, when an rmdir fails: a module import off every delete's path
+
                 if e.errno != errno.EBUSY or time.monotonic() > deadline:
                     return f"rmdir {d}: {e.strerror}"
                 time.sleep(0.02)   # exiting tasks leave the cgroup asynchronously

@@ -17,15 +17,15 @@ controllers a limit needs.  When the caller's own cgroup holds processes
 
 from __future__ import annotations
 
-import errno
 import os
 import _signal as signal  # signal.py builds its enums (~3 ms of every run); the numbers suffice
 import time
-from typing import Any
 
-from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, is_under, own_cgroup_paths
+from pycr.core import CgroupDriver, ConfigError, PycrError, container_cgroup_path, own_cgroup_paths
 
-from . import writers
+TYPE_CHECKING = False  # typing (~2 ms) for annotations only; writers (dataclasses) only for limits:
+if TYPE_CHECKING:  # neither is on the path of start, kill or delete
+    from typing import Any
 
 #: Controllers enabled (best effort) at create so that stats() has data.
 ACCOUNTING = ("memory", "pids", "cpu", "io")
@@ -151,6 +151,8 @@ class CgroupV2(CgroupDriver):
     def _ancestors(self) -> list[str]:
         """Cgroups from the caller's own (or the hierarchy's root for an absolute
         cgroupsPath elsewhere) down to the container's parent."""
+        from pycr.core import is_under  # linux.paths: only create comes here
+
         _, own, cg = self._where()
         parent = os.path.dirname(cg)
         start = own if is_under(parent, own) else "/"
@@ -181,6 +183,8 @@ class CgroupV2(CgroupDriver):
                 # the kernel adds to the set; rewriting the whole set keeps a plain-file fake honest
                 _write(os.path.join(d, "cgroup.subtree_control"), " ".join(f"+{c}" for c in [*enabled, ctrl]))
             except OSError as e:
+                import errno  # here, when a write fails: a module import off the verbs' path
+
                 hint = " (it holds processes)" if e.errno == errno.EBUSY else ""
                 raise ConfigError(f"{what}: cannot enable cgroup v2 controller '{ctrl}' in {d}: "
                                   f"{e.strerror}{hint}") from None
@@ -193,6 +197,8 @@ class CgroupV2(CgroupDriver):
             return False
 
     def apply(self, resources: dict[str, Any]) -> None:
+        from . import writers  # limits only: its dataclasses are not on the start/kill/delete path
+
         plan = writers.plan(resources)
         by_ctrl = {}
         for w in plan:
@@ -336,6 +342,8 @@ class CgroupV2(CgroupDriver):
                 except FileNotFoundError:
                     break
                 except OSError as e:
+                    import errno  # here, when an rmdir fails: a module import off every delete's path
+
                     # EBUSY right after the last task exits: the kernel is still releasing it
                     if e.errno == errno.EBUSY and time.monotonic() < deadline:
                         time.sleep(0.01)

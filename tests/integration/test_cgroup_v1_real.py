@@ -270,3 +270,14 @@ def test_processes_land_in_every_hierarchy(cg):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_destroy_removes_cgroups_a_container_made_inside_its_own(cg):
+    """destroy() tries each leaf first and lists it only when the kernel refuses (EBUSY): a child
+    cgroup in every hierarchy, one two levels deep in one of them, all go with the container's."""
+    children = [os.path.join(path, "made-inside") for path in cg.paths.values()]
+    for child in children:
+        os.mkdir(child)
+    os.mkdir(os.path.join(children[0], "deeper"))
+    cg.destroy()
+    assert [p for p in children + list(cg.paths.values()) if os.path.exists(p)] == []

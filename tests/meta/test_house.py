@@ -10,6 +10,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
     finally:
         subprocess.run([str(BIN / "pycr-oci"), "delete", "--force", created], env=env, capture_output=True)
     for verb, modules in seen.items():
-        assert "pycr.core.runtime.lifecycle" in modules, f"{verb}: no module list written"
+        assert "pycr.core.runtime.control" in modules, f"{verb}: no module list written"
         if verb != "start":  # the plugins were loaded (and so registered)
             assert "pycr.plugins.namespaces" in modules
         if verb == "run":  # the dispatch plan frozen by create: a plugin none of whose hooks run stays out
@@ -119,6 +120,91 @@ def test_oci_hot_path_imports_no_layer(tmp_path):
         assert layer_modules(modules) == [], f"pycr-oci {verb} imports layer modules"
         # libc through _ctypes alone (core/linux/libc.py): ctypes' and resource's start-up stays off
         assert not {"ctypes", "resource"} & modules, f"pycr-oci {verb} imports ctypes or resource"
+
+
+# The real ``pycr-oci`` script (whose first lines decide what the interpreter protection
+# imports), run by a wrapper that importing nothing itself: what the script imported is
+# ``sys.modules`` when it leaves through ``os._exit``, less what was there before it ran.
+_SCRIPT_WRAPPER = """
+import os, sys
+out, script = sys.argv.pop(1), sys.argv[1]
+del sys.argv[0]
+sys.path[0] = os.path.dirname(script)  # as when the script runs itself (-c put "" there)
+before = set(sys.modules)
+def _exit(code, _real=os._exit):
+    with open(os.path.join(out, str(os.getpid())), "w") as f:
+        f.write(chr(10).join(sorted(set(sys.modules) - before)))
+    _real(code)
+os._exit = _exit
+exec(compile(open(script).read(), script, "exec"), {"__name__": "__main__", "__file__": script})
+"""
+
+#: what no short verb imports: create and run (lifecycle), the interpreter protection (create, run
+#: and exec only), tracing (--trace only), create's path checks and cgroup discovery, the signal
+#: enum, zlib, errno, and the big stdlib modules
+SHORT_VERBS_NEVER = {"pycr.core.runtime.lifecycle", "pycr.core.linux", "pycr.core.linux.exe", "pycr.core.linux.paths",
+                     "pycr.core.tracing", "signal", "zlib", "errno", "json", "argparse", "typing", "dataclasses",
+                     "pluggy", "importlib.metadata", "pycr.plugins.cgroup_v1.hierarchies",
+                     "pycr.plugins.cgroup_v2.writers"}
+#: ... and what each one does not need on top (state and kill read the freezer files create named)
+SHORT_VERB_NEVER = {"state": {"pycr.core.plugins", "pycr.core.dispatch", "pycr.core.cgroups", "select"},
+                    "kill": {"pycr.core.plugins", "pycr.core.dispatch", "pycr.core.cgroups", "select"},
+                    "start": {"pycr.core.cgroups"}, "delete": {"select"}}
+
+
+@pytest.mark.root
+def test_oci_short_verbs_import_only_what_they_need(tmp_path):
+    """``state``, ``start``, ``kill`` (a signal by name) and ``delete`` (plain and ``--force``), each
+    through the installed ``pycr-oci`` script, as engines call them (docs/performance.md)."""
+    from pycr.core.testing import make_bundle
+    from tests.conftest import new_id
+
+    bundle = make_bundle(str(tmp_path / "b"), ["true"])
+    env = {**os.environ, "PYCR_ROOT": str(tmp_path / "run"), "PYCR_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PYCR_UNPROTECTED_INTERPRETER", None)
+    started, killed = new_id("short-s"), new_id("short-k")
+    seen: dict[str, set[str]] = {}
+
+    def oci(*args, record=None):
+        out = tmp_path / f"modules-{record}"
+        out.mkdir(exist_ok=True)
+        argv = [sys.executable, "-c", _SCRIPT_WRAPPER, str(out), str(BIN / "pycr-oci"), *args] if record \
+            else [str(BIN / "pycr-oci"), *args]
+        # stdout piped for state alone: a created container keeps what it inherits open
+        done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, timeout=60,
+                              stdout=subprocess.PIPE if args[0] == "state" else subprocess.DEVNULL)
+        assert done.returncode == 0, f"pycr-oci {' '.join(args)} failed"
+        if record:
+            seen[record] = {m for f in out.iterdir() for m in f.read_text().split()}
+        return (done.stdout or b"").decode()
+
+    def stopped(cid):
+        for _ in range(500):
+            if '"stopped"' in oci("state", cid):
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"{cid} did not stop")
+
+    try:
+        for cid in (started, killed):
+            oci("create", "--bundle", bundle, cid)
+        oci("state", started, record="state")
+        oci("start", started, record="start")
+        stopped(started)
+        oci("delete", "--force", started, record="delete --force")
+        oci("kill", killed, record="kill")  # SIGTERM by name: the init, its namespace's pid 1, ignores it
+        oci("kill", killed, "KILL")
+        stopped(killed)
+        oci("delete", killed, record="delete")
+    finally:
+        for cid in (started, killed):
+            subprocess.run([str(BIN / "pycr-oci"), "delete", "--force", cid], env=env, capture_output=True)
+    for verb, modules in seen.items():
+        assert "pycr.core.runtime.control" in modules, f"{verb}: no module list written"
+        unwanted = (SHORT_VERBS_NEVER | SHORT_VERB_NEVER[verb.split()[0]]) & modules
+        assert not unwanted, f"pycr-oci {verb} imports {sorted(unwanted)}"
+    assert {"pycr.core.plugins", "pycr.core.dispatch"} <= seen["start"]  # pycr_container_started is called
+    assert "pycr.core.cgroups" in seen["delete"]  # and the driver removed the cgroup
 
 
 def _builtin_verbs():

@@ -9,6 +9,7 @@ egg-info) and compare it with the directories that hold an ``__init__.py``.
 
 from __future__ import annotations
 
+import ast
 import pathlib
 import shutil
 import subprocess
@@ -80,6 +81,12 @@ def test_commands_are_plain_scripts_in_the_wheel(wheel, name, call):
     assert text.startswith("#!python") and "import re" not in code and code[-1] == call
     first = [ln for ln in code if ln.startswith(("from pycr", "import pycr", "protect_for"))][:2]  # the protection, before the command is imported
     assert first[0].startswith("from pycr.core.linux.exe import protect_for") and first[1].startswith(f'protect_for("{name}"')
+    if name == "pycr-oci":  # the verbs it protects for are tested before the import, as exe's protect_for tests them
+        from pycr.core.linux.exe import OCI_STARTS_PROCESSES
+
+        guard = code[code.index(first[0]) - 1]
+        assert guard.startswith("if not {") and guard.endswith("}.isdisjoint(sys.argv[1:]):")
+        assert ast.literal_eval(guard[len("if not "):guard.index(".isdisjoint")]) == OCI_STARTS_PROCESSES
 
 
 def test_every_schema_is_in_the_wheel(wheel):

@@ -156,3 +156,17 @@ def test_mounts_bind_the_container_cgroup(fake):
     drv = fake.driver(CgroupV2, "c9")
     [m] = drv.mounts("/sys/fs/cgroup")
     assert m["source"] == drv.path and m["destination"] == "/sys/fs/cgroup"
+
+
+def test_the_driver_alone_imports_neither_typing_nor_its_limit_writers():
+    """What a pure v2 host's `pycr-oci delete`, `kill --all` and `pause` load: the driver, rebuilt from
+    the state, removes the cgroup without typing (~2 ms) or the writers' dataclasses (limits only)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pycr.plugins.cgroup_v2\n"
+            "print(sorted({'typing', 'dataclasses', 'pycr.plugins.cgroup_v2.writers', 'pycr.core.linux.paths'}"
+            " & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
