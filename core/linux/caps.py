@@ -31,8 +31,8 @@ def last_cap() -> int:
                 _last_cap.append(int(os.read(fd, 32)))
             finally:
                 os.close(fd)
-        except OSError:
-            return len(CAPABILITIES) - 1
+        except OSError:  # kept too: a later call must not read again (after the switch, the image's /proc)
+            _last_cap.append(len(CAPABILITIES) - 1)
     return _last_cap[0]
 
 

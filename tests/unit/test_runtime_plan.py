@@ -143,3 +143,21 @@ def test_the_kernels_last_capability_is_read_once(monkeypatch):
     assert opened == ["/proc/sys/kernel/cap_last_cap"]
     with open("/proc/sys/kernel/cap_last_cap") as f:
         assert caps.last_cap() == int(f.read())
+
+
+def test_an_unreadable_last_capability_is_asked_once_too(monkeypatch):
+    """When /proc/sys cannot be read, the fallback is kept as the answer: a later call (the
+    init's, after the root switch) must not read again, where /proc may be the image's."""
+    from pycr.core.linux import caps
+
+    monkeypatch.setattr(caps, "_last_cap", [])
+    opened = []
+
+    def refuse(path, *a, **k):
+        opened.append(path)
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert caps.last_cap() == len(caps.CAPABILITIES) - 1
+    assert caps.last_cap() == len(caps.CAPABILITIES) - 1
+    assert opened == ["/proc/sys/kernel/cap_last_cap"]
