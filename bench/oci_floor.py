@@ -22,12 +22,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from command_cpu import timed  # one way to time a command in bench/ (a script: its directory is on sys.path)
 
 STEPS = r'''
 import os, sys, time
 from pycr.core.cli import oci
-root, bundle, cid = sys.argv[1:4]
+root, bundle, cid, out = sys.argv[1:5]
 def run(name):
     code = oci.main(["--root", root, "run", "--bundle", bundle, name])
     if code:
@@ -37,22 +38,10 @@ c0, t0 = os.times(), time.perf_counter()
 run(cid)
 t1, c1 = time.perf_counter(), os.times()
 cpu = sum(c1[:4]) - sum(c0[:4])
-print(f"{(t1 - t0) * 1000} {cpu * 1000}")
-sys.stdout.flush()
+with open(out, "w") as f:
+    f.write(f"{(t1 - t0) * 1000} {cpu * 1000}")
 os._exit(0)
 '''
-
-
-def timed(argv: list[str], env: dict) -> tuple[float, float, bytes]:
-    """Wall and CPU ms of one command (its waited-for children included) and its stdout."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=env)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = (time.perf_counter() - t0) * 1000
-    if status:
-        sys.exit(f"{argv[0]} {argv[1]}: exit status {status}")
-    return wall, (usage.ru_utime + usage.ru_stime) * 1000, out
 
 
 def main() -> int:
@@ -72,7 +61,7 @@ def main() -> int:
             "pycr-oci run": lambda n: [os.path.join(venv, "bin", "pycr-oci"), "--root", f"{work}/pycr-state", "run",
                                        "--bundle", f"{work}/pycr", f"p{n}"],
             "interpreter": lambda n: [py, "-c", "import os"],
-            "steps": lambda n: [py, "-S", steps, f"{work}/steps-state", f"{work}/steps", f"s{n}"],
+            "steps": lambda n: [py, "-S", steps, f"{work}/steps-state", f"{work}/steps", f"s{n}", f"{work}/steps.out"],
         }
         env_steps = {**env, "PYTHONPATH": os.pathsep.join(subprocess.run(
             [py, "-c", "import sys; print(':'.join(p for p in sys.path if p))"], capture_output=True,
@@ -81,9 +70,12 @@ def main() -> int:
         print(f"interpreter: {os.path.realpath(py)}; load before: {os.getloadavg()}")
         for n in range(runs + 2):
             for name in (list(cmds) if n % 2 else list(cmds)[::-1]):
-                wall, cpu, out = timed(cmds[name](n), env_steps if name == "steps" else env)
+                wall, cpu, status = timed(cmds[name](n), env_steps if name == "steps" else env)
+                if status:
+                    sys.exit(f"{name}: exit status {status}")
                 if name == "steps":  # the child's own clock around the timed run
-                    wall, cpu = map(float, out.split())
+                    with open(f"{work}/steps.out") as f:
+                        wall, cpu = map(float, f.read().split())
                 if n >= 2:
                     samples[name].append((wall, cpu))
         med = {k: [statistics.median(s[i] for s in v) for i in (0, 1)] for k, v in samples.items()}
