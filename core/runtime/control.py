@@ -214,7 +214,6 @@ def delete(opts, cid: str, force: bool = False) -> None:
         raise CleanupError(failures)
 
 
-
 def _salvage(opts, cid: str):
     """``delete --force`` of a damaged state.json: its sound fields; the cgroup and init the damage
     took, from create's intent journal beside it (a custom cgroupsPath is known nowhere else); else
