@@ -247,12 +247,7 @@ def _child(chan, sc, init_pid: int, joins, proc, process: dict, console, confine
         os.fchdir(root)
         sc.chroot(".")
         os.close(root)
-        pid = os.fork()
-        if pid == 0:
-            _process(chan, sc, proc, process, console, init_mod, confine)
-            os._exit(1)
-        chan.send(sync.PID, pid=pid)
-        os._exit(0)
+        init_mod.fork_reported(chan, lambda: _process(chan, sc, proc, process, console, init_mod, confine))
     except sync.InitFailed as e:
         init_mod._fail(chan, str(e))
     except OSError as e:

@@ -27,6 +27,26 @@ def _fail(chan: sync.Channel, msg: str, command: str | None = None) -> None:
         os._exit(1)
 
 
+def fork_reported(chan: sync.Channel, run_child, setsid: bool = False) -> None:
+    """Fork ``run_child``, send its PID and exit.  The child waits on a pipe
+    until PID is sent, so the runtime always hears PID before anything the
+    child says (one socket, two writers): a child that fails at once must not
+    overtake it, or its failure is read as the parent's."""
+    released, release = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(release)
+        os.read(released, 1)
+        os.close(released)
+        if setsid:
+            os.setsid()
+        run_child()
+        os._exit(1)
+    chan.send(sync.PID, pid=pid)
+    os.write(release, b"1")
+    os._exit(0)
+
+
 def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
     """Enter the namespaces, fork the init, report its pid, exit."""
     try:
@@ -64,20 +84,7 @@ def stage1(chan: sync.Channel, plan: Plan, sc: S.Syscalls, run_init) -> None:
         sc.unshare(flags)
         if flags & S.CLONE_NEWNS:  # before anything: no mount may propagate to the host
             sc.mount(None, "/", None, plan.root_propagation)
-        # The init waits on this pipe until PID is sent, so the runtime always
-        # hears PID before anything the init says (one socket, two writers).
-        released, release = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(release)
-            os.read(released, 1)
-            os.close(released)
-            os.setsid()  # never the caller's terminal: TIOCSTI would type into the caller's shell
-            run_init()
-            os._exit(1)
-        chan.send(sync.PID, pid=pid)
-        os.write(release, b"1")
-        os._exit(0)
+        fork_reported(chan, run_init, setsid=True)  # setsid: TIOCSTI would type into the caller's shell
     except sync.InitFailed as e:
         _fail(chan, str(e))
     except OSError as e:

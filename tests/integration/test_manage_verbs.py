@@ -94,6 +94,8 @@ def test_exec_and_run_exit_codes_are_dockers(clean):
         r = p("exec", "codes", *argv)
         assert (r.returncode, r.stdout, r.stderr.count("\n")) == (code, "", 1), (argv, r)
         assert r.stderr.endswith(line + "\n"), (argv, r.stderr)
+    for _ in range(15):  # a command that fails at once never overtakes the exec's PID report (fork_reported)
+        assert p("exec", "codes", "no-such-program").returncode == 127
     assert p("exec", "codes", "sh", "-c", "exit 3").returncode == 3  # the process's own status
     assert p("exec", "codes", "sh", "-c", "exit 127").returncode == 127
     for argv, code, line in EXEC_FAILURES[:4]:  # run: the same codes and words, nothing left (clean checks)
