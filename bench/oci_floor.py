@@ -1,5 +1,8 @@
 """How far ``pycr-oci run`` is from its own floor, and the floor from runc, in one interleaved run.
 
+With ``--csd`` the same for ``create``, ``start``, ``delete --force`` as three commands (how engines
+call a runtime): each row is then the sum of the three, and the interpreter is started three times.
+
 Per round (the order reversed every other round), each median printed with its ratio to runc:
 - ``runc run`` of the bundle;
 - ``pycr-oci run`` of the same bundle (a copy), as engines call it;
@@ -11,7 +14,7 @@ Per round (the order reversed every other round), each median printed with its r
 - floor = interpreter + steps: what this design costs with imports free.
 Wall time, and CPU (user + system of the command and its children, from ``wait4``; for the
 steps, the child's own clock around the timed run, children included).
-Usage (root): python bench/oci_floor.py RUNS VENV (a compiled ``pip install .``; runc, busybox-static)
+Usage (root): python bench/oci_floor.py RUNS VENV [--csd] (a compiled ``pip install .``; runc, busybox-static)
 """
 
 from __future__ import annotations
@@ -28,21 +31,22 @@ from command_cpu import timed  # one way to time a command in bench/ (a script: 
 STEPS = r'''
 import os, sys, time
 from pycr.core.cli import oci
-root, bundle, cid, out = sys.argv[1:5]
-def run(name):
-    code = oci.main(["--root", root, "run", "--bundle", bundle, name])
-    if code:
-        sys.exit(f"run {name}: exit {code}")
-run(cid + "-warm")
+root, bundle, cid, out, csd = sys.argv[1:6]
+verbs = [["create", "--bundle", bundle], ["start"], ["delete", "--force"]] if csd == "1" else [["run", "--bundle", bundle]]
+def steps(name):
+    for verb in verbs:
+        code = oci.main(["--root", root, *verb, name])
+        if code:
+            sys.exit(f"{verb[0]} {name}: exit {code}")
+steps(cid + "-warm")
 c0, t0 = os.times(), time.perf_counter()
-run(cid)
+steps(cid)
 t1, c1 = time.perf_counter(), os.times()
 cpu = sum(c1[:4]) - sum(c0[:4])
 with open(out, "w") as f:
     f.write(f"{(t1 - t0) * 1000} {cpu * 1000}")
 os._exit(0)
 '''
-
 
 def main() -> int:
     runs, venv = int(sys.argv[1]), sys.argv[2]
@@ -56,12 +60,21 @@ def main() -> int:
         steps = os.path.join(work, "steps.py")
         with open(steps, "w") as f:
             f.write(STEPS)
+        csd = "--csd" in sys.argv[3:]
+        pycr_oci, verb = os.path.join(venv, "bin", "pycr-oci"), "c/s/d" if csd else "run"
+
+        def verbs(tool, state, bundle, name):  # the commands of one container, in order
+            if not csd:
+                return [[tool, "--root", state, "run", "--bundle", bundle, name]]
+            return [[tool, "--root", state, "create", "--bundle", bundle, name], [tool, "--root", state, "start", name],
+                    [tool, "--root", state, "delete", "--force", name]]
+
         cmds = {
-            "runc run": lambda n: ["runc", "--root", f"{work}/runc-state", "run", "--bundle", f"{work}/runc", f"r{n}"],
-            "pycr-oci run": lambda n: [os.path.join(venv, "bin", "pycr-oci"), "--root", f"{work}/pycr-state", "run",
-                                       "--bundle", f"{work}/pycr", f"p{n}"],
-            "interpreter": lambda n: [py, "-c", "import os"],
-            "steps": lambda n: [py, "-S", steps, f"{work}/steps-state", f"{work}/steps", f"s{n}", f"{work}/steps.out"],
+            f"runc {verb}": lambda n: verbs("runc", f"{work}/runc-state", f"{work}/runc", f"r{n}"),
+            f"pycr-oci {verb}": lambda n: verbs(pycr_oci, f"{work}/pycr-state", f"{work}/pycr", f"p{n}"),
+            "interpreter": lambda n: [[py, "-c", "import os"]] * (3 if csd else 1),
+            "steps": lambda n: [[py, "-S", steps, f"{work}/steps-state", f"{work}/steps", f"s{n}", f"{work}/steps.out",
+                                 "1" if csd else "0"]],
         }
         env_steps = {**env, "PYTHONPATH": os.pathsep.join(subprocess.run(
             [py, "-c", "import sys; print(':'.join(p for p in sys.path if p))"], capture_output=True,
@@ -70,9 +83,12 @@ def main() -> int:
         print(f"interpreter: {os.path.realpath(py)}; load before: {os.getloadavg()}")
         for n in range(runs + 2):
             for name in (list(cmds) if n % 2 else list(cmds)[::-1]):
-                wall, cpu, status = timed(cmds[name](n), env_steps if name == "steps" else env)
-                if status:
-                    sys.exit(f"{name}: exit status {status}")
+                wall = cpu = 0.0
+                for argv in cmds[name](n):
+                    w, c, status = timed(argv, env_steps if name == "steps" else env)
+                    if status:
+                        sys.exit(f"{' '.join(argv)}: exit status {status}")
+                    wall, cpu = wall + w, cpu + c
                 if name == "steps":  # the child's own clock around the timed run
                     with open(f"{work}/steps.out") as f:
                         wall, cpu = map(float, f.read().split())
@@ -80,12 +96,12 @@ def main() -> int:
                     samples[name].append((wall, cpu))
         med = {k: [statistics.median(s[i] for s in v) for i in (0, 1)] for k, v in samples.items()}
         med["floor (interpreter + steps)"] = [med["interpreter"][i] + med["steps"][i] for i in (0, 1)]
-        runc = med["runc run"]
+        runc = med[f"runc {verb}"]
         print("| median | wall ms | / runc | CPU ms | / runc |\n|---|---:|---:|---:|---:|")
         for k, (w, c) in med.items():
             print(f"| {k} | {w:.1f} | {w / runc[0]:.2f} | {c:.1f} | {c / runc[1]:.2f} |")
         print(f"load after: {os.getloadavg()}")
-    finally:  # every container ran to its end: nothing but files to remove
+    finally:  # every container ran to its end (or was deleted): nothing but files to remove
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
