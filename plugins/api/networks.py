@@ -7,7 +7,7 @@ from aiohttp import web
 
 from pycr.plugins.api import shapes
 from pycr.plugins.api.errors import ApiError, bool_field, unsupported
-from pycr.plugins.api.server import json_body, jsonr, query_filters, srv_of
+from pycr.plugins.api.server import json_body, jsonr, log, query_filters, srv_of
 
 FILTERS = ("name", "id", "driver", "type", "label")
 
@@ -86,18 +86,22 @@ def _remove(ref: str) -> None:
 
     st = layers.networks()
     net = find(st, ref)
-    _, errors, _ = remove(st, [net["name"]])  # a link left in place is no error of the removal
+    _, errors, notes = remove(st, [net["name"]])
     if errors:
         raise ApiError(403 if "built in" in errors[0] else 409, errors[0])
+    for note in notes:  # a link left in place is no error: docker's 204 has no body, so the log says it
+        log.warning("network delete: %s", note)
 
 
 def _prune() -> dict:
     from pycr.plugins.api import layers
     from pycr.plugins.network.verb_network import remove
 
-    removed, errors, _ = remove(layers.networks(), None)
+    removed, errors, notes = remove(layers.networks(), None)
     if errors:
         raise ApiError(500, errors[0])
+    for note in notes:
+        log.warning("network prune: %s", note)
     return {"NetworksDeleted": removed}
 
 

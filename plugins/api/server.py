@@ -39,7 +39,8 @@ class Server:
         self.allow_privileged = allow_privileged  # callers may ask for more than docker's defaults
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["pycr.plugins.api.ops", "pycr.plugins.api.layers"])
-        self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        self.pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                                                           initializer=configure_logging, initargs=(opts.debug,))
         self.threads = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="pycr-api")
         from pycr.plugins.api.events import Events
 
@@ -72,6 +73,15 @@ class Server:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.threads.shutdown(wait=False, cancel_futures=True)
+
+
+def configure_logging(debug: bool) -> None:
+    """The server's log lines on stderr, the same in the server and in each worker process (a
+    forkserver child starts with no logging set up)."""
+    import sys
+
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, stream=sys.stderr,
+                        format="pycr serve: %(message)s")
 
 
 def _guarded_remove(cid: str):

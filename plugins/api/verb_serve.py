@@ -190,21 +190,18 @@ def run(opts, ns) -> int:
 
 async def _serve(opts, ns, sock, path, dashboard) -> None:
     import asyncio
-    import logging
     import secrets
     import signal
-    import sys
 
     from aiohttp import web
 
-    from pycr.plugins.api.server import Server, make_app
+    from pycr.plugins.api.server import Server, configure_logging, make_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.basicConfig(level=logging.INFO if opts.debug else logging.WARNING, stream=sys.stderr,
-                        format="pycr serve: %(message)s")
+    configure_logging(opts.debug)
     roots = [os.path.realpath(r) for r in ns.bind_root]
     srv = Server(opts, bind_roots=roots, workers=max(ns.workers, 1), allow_privileged=ns.allow_privileged)
     # streams (events, logs -f, attach) end only when their client goes: on stop, give them

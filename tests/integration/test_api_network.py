@@ -217,3 +217,23 @@ def test_host_network_with_allow_privileged(nethost):
         assert sorted(out.split()) == h.links()  # the host's namespace: its wan0, the bridge, the veths
         assert a.manage.ps() == []
     assert not network_leftovers(p, h)
+
+
+def test_network_rm_leaving_a_foreign_bridge_says_so_in_the_servers_log(clean):
+    """docker network rm of a network whose bridge name an admin's bridge holds: 204 as docker,
+    the bridge untouched, and the server's log names what was left in place (its only voice)."""
+    from tests.integration.test_network_attacks import _foreign_bridge, _link
+
+    a, h = clean
+    a.docker("network", "create", "-o", "com.docker.network.bridge.name=apifb0", "apifb", check=0)
+    before = _foreign_bridge(h, "apifb0")
+    try:
+        r = a.docker("network", "rm", "apifb")
+        assert r.returncode == 0 and r.stdout == "apifb\n", r
+        assert "apifb" not in a.docker("network", "ls", check=0).stdout
+        assert _link(h, "apifb0")["ifindex"] == before["ifindex"]
+        lines = [ln for ln in a.read_log().splitlines() if "apifb0" in ln]
+        assert lines == ["pycr serve: network delete: network 'apifb': interface 'apifb0' left in place: it is a "
+                         "bridge pycr did not make (it has no pycr mark)"], lines
+    finally:
+        h.run("ip", "link", "del", "apifb0", check=False)
