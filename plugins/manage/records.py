@@ -20,7 +20,7 @@ import os
 import re
 import time
 
-from pycr.core import ConfigError, PycrError
+from pycr.core import ConfigError, PycrError, quoted
 
 RECORD = "container.json"
 LOGS = {"json-file": "json.log", "k8s-file": "ctr.log"}  # log format -> file name in the container's dir
@@ -163,10 +163,10 @@ def check_name(name: str | None) -> None:
     if name is None:
         return
     if not _NAME.fullmatch(name):
-        shown = repr(name) if len(name) <= 60 else repr(name[:50]) + f"... ({len(name)} characters)"
-        raise ConfigError(f"--name {shown}: use letters, digits, '_', '.', '-' (starting with a letter or digit)")
-    if len(name) > MAX_NAME:
-        raise ConfigError(f"--name {name[:40]!r}...: {len(name)} characters, at most {MAX_NAME}")
+        raise ConfigError(f"--name {quoted(name)}: use letters, digits, '_', '.', '-' "
+                          "(starting with a letter or digit)")
+    if len(name) > MAX_NAME:  # quoted() notes the length of a name this long
+        raise ConfigError(f"--name {quoted(name)}: at most {MAX_NAME} characters")
 
 
 def new_record(store, name: str | None, fields: dict) -> Record:

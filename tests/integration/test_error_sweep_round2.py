@@ -84,7 +84,7 @@ RUN_CASES = [
      "--security-opt seccomp=IN/seccomp-action-number.json: linux.seccomp.defaultAction: unknown action 5"),
     (("--security-opt", "seccomp=IN/seccomp-flags-string.json"),
      "--security-opt seccomp=IN/seccomp-flags-string.json: linux.seccomp.flags: expected a list of flag names"),
-    (("--name", "n" * 300), "--name 'nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn'...: 300 characters, at most 128"),
+    (("--name", "n" * 300), "--name '" + "n" * 59 + "...' (300 characters): at most 128 characters"),
 ]
 
 
