@@ -34,6 +34,10 @@ and finally ``execve``s the user's program.
 With the exec stub (pycr.core.linux.exec_stub) the init execs the stub after
 confinement; the stub sends READY, waits on the fifo and execs the process.
 
+stage1 and ``pycr:[exec]`` hold the child they fork until its PID is sent
+(``init.fork_reported``): from the fork on the socket has two writers, and a
+child that failed at once must not be heard before the PID.
+
 Any side may send ``ERROR {msg}`` instead; the runtime then kills what it
 started and undoes everything (no cgroup, mount, state or process is left).
 """
