@@ -212,7 +212,8 @@ def test_docker_cli_through_pycr_serve(api, clean):
 
     before = sorted(os.listdir(os.path.join(p.store, "containers")))
     for opts, needle in ((("--log-opt", "max-file=3"), "HostConfig.LogConfig.Config.max-file=3: needs max-size"),
-                         (("--log-opt", "compress=true"), "HostConfig.LogConfig.Config: unknown log option 'compress'"),
+                         (("--log-opt", "mode=non-blocking"), "HostConfig.LogConfig.Config: unknown log option 'mode' "
+                                                                "(pycr's json-file log takes max-size, max-file, compress"),
                          (("--log-opt", "max-size=big"), "HostConfig.LogConfig.Config.max-size: invalid size 'big'")):
         r = api.docker("run", "-d", "--name", "nope", *opts, img, "true")
         assert r.returncode == 125 and needle in r.stderr.splitlines()[0], r.stderr
