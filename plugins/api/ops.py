@@ -40,7 +40,7 @@ def create(opts, spec: dict) -> dict:
     try:
         rec = layers.create_container(opts, ns)
     except ConfigError as e:
-        if str(e).startswith(("--network", "-p", "--log-opt", "--label")):  # a bad request, not a missing image: 400, not
+        if str(e).startswith(("--network", "-p", "--log-opt")):  # a bad request, not a missing image: 400, not
             raise ApiError(400, str(e)) from None   # the 404 on which docker clients pull and retry
         raise
     with rec.locked():

@@ -112,9 +112,12 @@ def run_options(ns):
 
 
 def parse_labels(values) -> dict:
-    """``--label K=V`` values -> docker's ``Config.Labels`` (a bare ``K`` is ``K=``, as docker's)."""
+    """``--label K=V`` values -> docker's ``Config.Labels`` (a bare ``K`` is ``K=``, as docker's); the
+    API's ``Labels`` (checked there) come as they are."""
     from pycr.core import ConfigError, quoted
 
+    if isinstance(values, dict):
+        return dict(values)
     labels = {}
     for item in values or ():
         key, _, value = item.partition("=")

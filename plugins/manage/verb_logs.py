@@ -9,7 +9,7 @@ def add_arguments(p) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing until the container stops")
     p.add_argument("-n", "--tail", default="all", help="only the last N lines")
     p.add_argument("-t", "--timestamps", action="store_true")
-    p.add_argument("--details", action="store_true", help="each entry's attrs first: KEY=VALUE,... (--log-opt labels=...)")
+    p.add_argument("--details", action="store_true", help="each entry's attrs first (--log-opt labels=...)")
     p.add_argument("container")
 
 

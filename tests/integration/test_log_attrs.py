@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.test_log_rotation import GATED, N, SEQ, check_tail, line, log_files
+from tests.integration.test_log_rotation import GATED, N, SEQ, check_tail, follow_gated, line, log_files
 
 pytestmark = pytest.mark.root
 HOSTILE = 'x\ny"z\r\t\x1b[31m <&> é'  # a label value: newline, quotes, control characters, HTML, non-ASCII
@@ -86,15 +86,8 @@ def test_logs_follow_across_compressed_rotations(clean):
     p = clean
     p.run_d("--name", "gzf", "--log-opt", "max-size=2k", "--log-opt", "max-file=200", "--log-opt", "compress=1",
             p.image, "sh", "-c", GATED)
-    follow = p.popen("logs", "-f", "gzf", stdout=subprocess.PIPE, text=True)
-    try:
-        assert follow.stdout.readline() == "ready\n"
-        p("exec", "gzf", "touch", "/tmp/go", check=0)
-        out, _ = follow.communicate(timeout=120)
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-            follow.wait()
+    out = follow_gated(p.popen("logs", "-f", "gzf", stdout=subprocess.PIPE, text=True),
+                       lambda: p("exec", "gzf", "touch", "/tmp/go", check=0))
     assert out.splitlines() == [line(i) for i in range(N)]
     files = log_files(p, p.inspect("gzf")["Id"])
     assert len(files) > 50 and all(n.endswith(".gz") for n in files if n != "json.log")

@@ -14,8 +14,7 @@ import re
 
 import pytest
 
-from tests.helpers.engines import DOCKER, DOCKERD, Dockerd
-from tests.helpers.registry import build_busybox_layout, missing_tools, skopeo_copy
+from tests.helpers.engines import dockerd_with_busybox
 
 pytestmark = pytest.mark.root
 IMAGE = "pycr-busybox:latest"
@@ -26,15 +25,7 @@ OPTS = ("--label", "a=1", "--label", 'b=x\ny"z\t<&>', "--label", "com.x=7", "-e"
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory):
-    if not (os.access(DOCKERD, os.X_OK) and os.access(DOCKER, os.X_OK)):
-        pytest.fail("dockerd missing: apt-get install docker.io")
-    if missing_tools():
-        pytest.fail(f"missing tools: apt-get install {' '.join(missing_tools())}")
-    work = tmp_path_factory.mktemp("dockerlog")
-    layout = build_busybox_layout(work / "oci")
-    skopeo_copy(f"oci:{layout}:latest", f"docker-archive:{work}/busybox.tar:{IMAGE}")
-    with Dockerd(tag="dockerlog") as dk:
-        dk("load", "-i", str(work / "busybox.tar"))
+    with dockerd_with_busybox(tmp_path_factory.mktemp("dockerlog"), IMAGE, tag="dockerlog") as dk:
         yield dk
     assert not os.path.exists(dk.dir)
 
@@ -93,8 +84,9 @@ def test_lines_details_and_compressed_files_as_dockerd_has_them(dockerd, clean):
         assert o[:10] == t[:10]  # FEXTRA, mtime 0, OS unknown: docker's header
         meta = [json.loads(x[12:12 + int.from_bytes(x[10:12], "little")]) for x in (t, o)]
         assert set(meta[0]) <= set(meta[1])  # docker's lastTime, and pycr's source beside it
-        shapes = [{re.sub(r'"log":"\d+\\n"', '"log":"N"', _untimed(x)) for x in gzip.decompress(z).decode().splitlines()}
-                  for z in (t, o)]  # (where a file ends differs a little: docker's times drop trailing zeros)
+        # (where a file ends differs a little: docker's times drop trailing zeros)
+        shapes = [{re.sub(r'"log":"\d+\\n"', '"log":"N"', _untimed(x))
+                   for x in gzip.decompress(z).decode().splitlines()} for z in (t, o)]
         assert shapes[0] == shapes[1] == {'{"log":"N","stream":"stdout","time":"T"}'}
     assert p.logs(pcid3) == dockerd("logs", dcid3).stdout
     dockerd("rm", dcid, dcid2, dcid3)
