@@ -78,6 +78,17 @@ def test_compress_gzips_rotated_files_and_logs_reads_through_them(clean):
     assert p.logs("gz", "--tail", "3") == "".join(line(i) + "\n" for i in range(N - 3, N))
     assert [s.split(" ", 1)[1] for s in p.logs("gz", "--timestamps").splitlines()] == everything
     assert p.logs("gz", "--details", "--tail", "1") == f"FOO=1 {line(N - 1)}\n"
+    assert p.logs("gz", "--since", "2000-01-01T00:00:00Z").splitlines() == everything == p.logs(
+        "gz", "--since", "1h").splitlines()
+    assert p.logs("gz", "--since", "2999-01-01T00:00:00Z") == "" and p.logs("gz", "--tail", "2", "--since", "1") == (
+        line(N - 2) + "\n" + line(N - 1) + "\n")
+    r = p("logs", "--since", "soon", "gz")
+    assert r.returncode != 0 and r.stdout == "" and r.stderr.strip().splitlines() == [
+        "--since 'soon': expected a unix time, an RFC 3339 time (2026-01-02T15:04:05Z) or a duration (42m, 1h30m)"]
+    half = len(everything) // 2
+    middle = p.logs("gz", "--timestamps").splitlines()[half].split(" ", 1)[0]  # an entry's time, in a .gz
+    got = p.logs("gz", "--since", middle).splitlines()  # from it on (and any before it with the same time)
+    assert got == everything[-len(got):] and half - 50 < len(everything) - len(got) <= half
     assert p("logs", "-f", "gz", timeout=30, check=0).stdout == p.logs("gz")
     p("rm", "gz", check=0)
 
