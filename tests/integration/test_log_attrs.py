@@ -50,12 +50,19 @@ def test_attrs_in_every_entry_logs_text_only_details_first(clean):
     assert got.stderr.endswith(" err\n") and prefix in got.stderr
     assert p.inspect("attrs")["Config"]["Labels"] == {"a": "1", "b": HOSTILE, "com.x": "7"}
 
+    big = "v\n" * 50_000  # 100 kB in every entry (an argument may hold 128 KiB)
+    cid = p.run_d("--name", "big", "--label", f"big={big}", "--log-opt", "labels=big", p.image, "echo", "x")
+    p.wait_for("big", "exited", timeout=30)
+    assert [json.loads(x)["attrs"] for x in _lines(os.path.join(p.store, "containers", cid, "json.log"))] == [
+        {"big": big}]
+    assert p.logs("big") == "x\n"
+
     cid = p.run_d("--name", "none", p.image, "echo", "plain")  # no attrs: docker's plain line, a lone space
     p.wait_for("none", "exited", timeout=30)
     assert list(json.loads(_lines(os.path.join(p.store, "containers", cid, "json.log"))[0])) == ["log", "stream",
                                                                                                  "time"]
     assert p.logs("none", "--details") == " plain\n"
-    p("rm", "attrs", "none", check=0)
+    p("rm", "attrs", "big", "none", check=0)
 
 
 def test_compress_gzips_rotated_files_and_logs_reads_through_them(clean):
