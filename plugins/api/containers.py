@@ -200,7 +200,7 @@ def _log_params(request) -> dict:
     except ValueError:
         raise ApiError(400, f"since: {since!r} is not a unix time") from None
     return {"tail": tail, "streams": streams, "since": since, "follow": query_bool(request, "follow"),
-            "timestamps": query_bool(request, "timestamps")}
+            "timestamps": query_bool(request, "timestamps"), "details": query_bool(request, "details")}
 
 
 async def logs(request):
@@ -256,7 +256,7 @@ async def _send(resp, entries, p, tty) -> None:
             continue
         if p["since"] and (layers.manage.parse_time(e.get("time")) or 0) < p["since"]:
             continue
-        out.append(encode(e, tty, p["timestamps"]))
+        out.append(encode(e, tty, p["timestamps"], p.get("details", False)))
     if out:
         await resp.write(b"".join(out))
 

@@ -213,6 +213,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
           "insecure_registry": [], "quiet": True, "image": image, "command": cmd,
           "network": network, "publish": publish, "publish_all": publish_all, "network_alias": aliases,
           "expose": expose, "log_opt": [f"{k}={v}" for k, v in log_opts.items()],
+          "label": labels,  # as it is: a key may hold "="
           # the runtime checks each bind again when it mounts it, on what it mounts (not only here, at create)
           "annotations": {steps.BIND_ROOTS_ANNOTATION: json.dumps(bind_roots)} if volumes else {}}
     docker = {"Labels": labels, "Env": env, "Entrypoint": entrypoint, "Cmd": body.get("Cmd"),
@@ -231,7 +232,7 @@ def parse(body, name: str | None, bind_roots: list[str]) -> dict:
 
 
 def _log_config(host: dict) -> dict:
-    """HostConfig.LogConfig -> the json-file options (``max-size``, ``max-file``: ``--log-opt``)."""
+    """HostConfig.LogConfig -> the json-file options (``logfiles.OPTIONS``: ``--log-opt``)."""
     from pycr.core import ConfigError
     from pycr.plugins.manage.logfiles import limits
 

@@ -99,8 +99,10 @@ class Hijacked:
             transport.close()
 
 
-def encode(entry: dict, tty: bool, timestamps: bool) -> bytes:
-    data = entry.get("log", "").encode()
+def encode(entry: dict, tty: bool, timestamps: bool, details: bool = False) -> bytes:
+    from pycr.plugins.api import layers
+
+    data = ((layers.logfiles.details(entry) if details else "") + entry.get("log", "")).encode()
     if timestamps:
         data = entry.get("time", "").encode() + b" " + data
     return data if tty else frame("stderr" if entry.get("stream") == "stderr" else "stdout", data)

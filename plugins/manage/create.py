@@ -20,7 +20,10 @@ def add_create_arguments(p) -> None:
     p.add_argument("--monitor", metavar="NAME", help="what watches the container: pycr or conmon "
                                                     "(default: $PYCR_MONITOR, else pycr)")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="the log's bounds, as docker's json-file: max-size=SIZE (k, m, g), max-file=N (default 1)")
+                   help="as docker's json-file: max-size=SIZE (k, m, g), max-file=N (default 1), compress=BOOL, "
+                        "labels=K1,K2, labels-regex=RE, env=K1,K2, env-regex=RE, tag=TEMPLATE")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="K=V",
+                   help="a label (docker's Config.Labels, over the image's): what --log-opt labels= picks")
     p.add_argument("--stop-signal", metavar="SIGNAL", help="what stop sends first (default: the image's "
                                                            "STOPSIGNAL, else SIGTERM)")
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
@@ -108,6 +111,22 @@ def run_options(ns):
     return run_opts
 
 
+def parse_labels(values) -> dict:
+    """``--label K=V`` values -> docker's ``Config.Labels`` (a bare ``K`` is ``K=``, as docker's); the
+    API's ``Labels`` (checked there) come as they are."""
+    from pycr.core import ConfigError, quoted
+
+    if isinstance(values, dict):
+        return dict(values)
+    labels = {}
+    for item in values or ():
+        key, _, value = item.partition("=")
+        if not key:
+            raise ConfigError(f"--label {quoted(item)}: expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
 def expose_keys(values) -> dict:
     """``--expose`` values -> docker's ``ExposedPorts`` keys (``{"80/tcp": {}}``), each checked
     by the rule an image's keys follow; one line naming the value otherwise."""
@@ -145,6 +164,7 @@ def create(opts, ns, *, detach: bool = True):
 
     records.check_name(ns.name)  # before anything is pulled, made or mounted
     log_opts = logfiles.parse(getattr(ns, "log_opt", None))
+    labels = parse_labels(getattr(ns, "label", None))
     monitor = monitors.chosen(opts, ns, check=detach)  # a foreground run is watched by its own pycr
     restart = parse_restart(ns.restart)
     if ns.rm and restart["name"] != "no":
@@ -172,7 +192,7 @@ def create(opts, ns, *, detach: bool = True):
               "exposed_ports": {k: {} for k in sorted(exposed)},
               "stop_signal": stop_signal or "SIGTERM",
               "no_pivot": bool(strategy_cls.no_pivot), "tty": bool(ns.tty), "interactive": bool(ns.interactive),
-              "auto_remove": bool(ns.rm), "restart": restart, "log_opts": log_opts,
+              "auto_remove": bool(ns.rm), "restart": restart, "log_opts": log_opts, "labels": labels,
               **({"monitor": monitor.name, "log_format": monitor.log_format} if detach else {}),
               "runtime": {"root": os.path.abspath(opts.root), "backend": opts.backend,
                           "plugin_opts": list(opts.plugin_opts)}}
@@ -194,6 +214,11 @@ def create(opts, ns, *, detach: bool = True):
         fit_backend(opts, config)
         os.mkdir(rec.bundle, 0o700)
         atomic_write(os.path.join(rec.bundle, "config.json"), json.dumps(config, indent=1).encode())
+        image_cfg = image.config.get("config") or {}
+        logfiles.save_attrs(rec.dir, log_opts, {**(image_cfg.get("Labels") or {}), **labels},
+                            runconfig.merge_env(list(image_cfg.get("Env") or []), list(run_opts.env)),
+                            {"ID": rec.id[:12], "FullID": rec.id, "Name": rec.name, "ImageID": image.id[:12],
+                             "ImageFullID": image.id, "ImageName": name or ns.image, "DaemonName": "pycr"})
         with rec.locked():
             rec.data.update(command=config["process"]["args"], rootfs=rootfs, network=network)
             rec.state.update(status="created")

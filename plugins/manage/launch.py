@@ -192,12 +192,14 @@ def launch(rec: records.Record, status_fd: int | None) -> None:
     for fd in [out_fd, err_fd, *keep]:
         if fd is not None:
             os.set_inheritable(fd, True)
-    from pycr.plugins.manage.logfiles import limits
+    from pycr.plugins.manage.logfiles import compressed, limits
 
-    max_size, max_file = limits(rec.data.get("log_opts") or {})  # checked at create
+    log_opts = rec.data.get("log_opts") or {}
+    max_size, max_file = limits(log_opts)  # checked at create
     python = sys.executable
     os.execv(python, [python, "-I", "-S", MONITOR, python, rec.dir, str(c.pid), str(out_fd),
-                      "-" if err_fd is None else str(err_fd), str(max_size), str(max_file)])
+                      "-" if err_fd is None else str(err_fd), str(max_size), str(max_file),
+                      str(int(compressed(log_opts)))])
 
 
 def _create_and_start(rec, opts, sock_path, console, child_fds, read_fds, keep):

@@ -6,11 +6,13 @@ the launcher (:mod:`pycr.plugins.manage.launch`) the subreaper flag, the
 container's init as a child-to-be, and the read ends of its stdout/stderr
 (or its pty master)::
 
-    argv: PYTHON CDIR INIT_PID OUT_FD ERR_FD MAX_SIZE MAX_FILE
+    argv: PYTHON CDIR INIT_PID OUT_FD ERR_FD MAX_SIZE MAX_FILE COMPRESS(0|1)
 
 It writes each line of output to ``CDIR/json.log`` as docker's json-file
 does (``{"log": "...\\n", "stream": "stdout", "time": RFC 3339}``), rotating
-it as docker does when MAX_SIZE (bytes; 0: never) is set (:class:`Log`),
+it as docker does when MAX_SIZE (bytes; 0: never) is set, gzipping the
+rotated files with COMPRESS, and giving each entry the ``"attrs"`` of
+``CDIR/log-attrs.json`` if there is one (:class:`Log`),
 reaps every process handed to it, and when the init exits it drains the
 streams and execs the launcher's ``finish`` step with the exit status
 (128+signal when killed; -1 when unknown), keeping its pid.
@@ -26,8 +28,8 @@ from _json import encode_basestring_ascii as _quote  # json's own C encoder; `im
 MAX_LINE = 16 * 1024  # docker splits longer lines into 16 KiB entries
 
 
-def _stamp() -> str:
-    t = time.time()
+def _stamp(t=None) -> str:
+    t = time.time() if t is None else t
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int(t % 1 * 1e9)
 
 
@@ -35,35 +37,66 @@ class Log:
     """``CDIR/json.log``.  Once it holds ``max_size`` bytes the next entry starts a new one and the
     full one becomes ``json.log.1`` (``.1`` -> ``.2`` ...; ``.<max_file - 1>`` is replaced), or is
     dropped when ``max_file`` is 1 -- under an exclusive flock on CDIR, which readers
-    (``pycr.plugins.manage.logfiles.Reader``) take shared to list and open the files."""
+    (``pycr.plugins.manage.logfiles.Reader``) take shared to list and open the files.  With
+    ``compress`` a thread then gzips ``json.log.1`` into ``json.log.1.gz`` (the pumping goes on;
+    the next rotation waits for it), swapping them under the flock.  ``attrs`` (docker's
+    ``"attrs":{...},``, from ``CDIR/log-attrs.json``) goes into every entry."""
 
-    def __init__(self, cdir: str, max_size: int, max_file: int):
+    def __init__(self, cdir: str, max_size: int, max_file: int, compress: bool = False, attrs: str = ""):
         self.cdir, self.path, self.max_size, self.max_file = cdir, os.path.join(cdir, "json.log"), max_size, max_file
+        self.compress, self.attrs, self.last = compress, attrs, ""
         self.f = open(self.path, "a")
         self.size = self.f.tell()  # entries are ASCII (_quote): characters are bytes
+        self.zipping = None
+        if compress:
+            import _thread  # a built-in: no import machinery for the lean monitor
 
-    def write(self, entry: str) -> None:
+            self.zipping = _thread.allocate_lock()
+            self._recover()
+
+    def write(self, entry: str, stamp: str = "") -> None:
         if self.max_size and self.size >= self.max_size:
             self.rotate()
         self.f.write(entry)
         self.f.flush()
         self.size += len(entry)
+        self.last = stamp
+
+    def _at(self, n: int):
+        for name in ("%s.%d.gz" % (self.path, n), "%s.%d" % (self.path, n)):
+            if os.path.exists(name):
+                return name
+        return None
+
+    def _drop(self, n: int) -> None:
+        for name in ("%s.%d.gz" % (self.path, n), "%s.%d" % (self.path, n)):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
 
     def rotate(self) -> None:
         import fcntl  # only a log with a max-size ever gets here
 
+        self.wait()
+        moved = None
         try:
             lock = os.open(self.cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if self.max_file > 1:
                     last = 1  # where the oldest moves to: one past it, at most max_file - 1 (replaced)
-                    while last < self.max_file - 1 and os.path.exists("%s.%d" % (self.path, last)):
+                    while last < self.max_file - 1 and self._at(last):
                         last += 1
                     for i in range(last, 1, -1):
-                        if os.path.exists("%s.%d" % (self.path, i - 1)):
-                            os.rename("%s.%d" % (self.path, i - 1), "%s.%d" % (self.path, i))
+                        older = self._at(i - 1)
+                        if older:
+                            self._drop(i)
+                            os.rename(older, "%s.%d%s" % (self.path, i, ".gz" if older.endswith(".gz") else ""))
+                    self._drop(1)
+                    st = os.fstat(self.f.fileno())
                     os.rename(self.path, self.path + ".1")
+                    moved = (st.st_dev, st.st_ino)
                 else:
                     os.unlink(self.path)  # a reader that has it open still reads it to its end
                 f = open(self.path, "a")
@@ -76,6 +109,78 @@ class Log:
         self.size = self.f.tell()
         if self.size >= self.max_size:
             self.size = 0
+        if moved and self.compress:
+            self._start(moved, self.last)
+
+    def _start(self, source: tuple, last: str) -> None:
+        import _thread
+
+        self.zipping.acquire()
+        try:
+            _thread.start_new_thread(self._gzip, (source, last))
+        except RuntimeError:
+            self.zipping.release()  # (no thread to be had): json.log.1 stays as it is; readers take either
+
+    def _gzip(self, source: tuple, last: str) -> None:
+        """json.log.1 -> json.log.1.gz: docker's header (no name, mtime 0, its ``{"lastTime"}`` as
+        the extra field, with the source's identity beside it for readers), then swapped under the flock."""
+        import fcntl
+        import zlib
+
+        plain, tmp = self.path + ".1", os.path.join(self.cdir, ".json.log.1.gz.tmp")  # not a log file's name
+        try:
+            extra = ('{"lastTime":"%s","source":[%d,%d]}' % (last, source[0], source[1])).encode()
+            z, crc, size = zlib.compressobj(6, zlib.DEFLATED, -15), 0, 0
+            with open(plain, "rb") as src, open(tmp, "wb") as out:
+                out.write(b"\x1f\x8b\x08\x04\0\0\0\0\0\xff" + len(extra).to_bytes(2, "little") + extra)
+                while chunk := src.read(1 << 20):
+                    crc, size = zlib.crc32(chunk, crc), size + len(chunk)
+                    out.write(z.compress(chunk))
+                out.write(z.flush() + crc.to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little"))
+            lock = os.open(self.cdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                os.rename(tmp, plain + ".gz")
+                os.unlink(plain)
+            finally:
+                os.close(lock)
+        except Exception:  # (a full disk, the container removed): json.log.1 stays as it is
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        finally:
+            self.zipping.release()
+
+    def _recover(self) -> None:
+        """What an earlier monitor left mid-compression: its temporary file, json.log.1 beside the
+        json.log.1.gz made of it (readers take the .gz), or json.log.1 not compressed yet."""
+        try:
+            os.unlink(os.path.join(self.cdir, ".json.log.1.gz.tmp"))
+        except OSError:
+            pass
+        plain = self.path + ".1"
+        try:
+            st = os.stat(plain)
+        except OSError:
+            return
+        if os.path.exists(plain + ".gz"):
+            try:
+                os.unlink(plain)
+            except OSError:
+                pass
+        else:
+            self._start((st.st_dev, st.st_ino), _stamp(st.st_mtime))
+
+    def wait(self) -> None:
+        """Until the compression under way (if any) is done."""
+        if self.zipping is not None:
+            self.zipping.acquire()
+            self.zipping.release()
+
+    def close(self) -> None:
+        self.wait()
+        self.f.close()
 
 
 class Stream:
@@ -94,8 +199,8 @@ class Stream:
 
     def emit(self, chunk: bytes) -> None:
         if chunk:
-            text = _quote(chunk.decode("utf-8", "replace"))
-            self.log.write('{"log":%s,"stream":"%s","time":"%s"}\n' % (text, self.name, _stamp()))
+            text, stamp = _quote(chunk.decode("utf-8", "replace")), _stamp()
+            self.log.write('{"log":%s,"stream":"%s",%s"time":"%s"}\n' % (text, self.name, self.log.attrs, stamp), stamp)
 
     def read(self) -> bool:
         """Read once; False at EOF (a pty master gives EIO when the last slave closes)."""
@@ -123,7 +228,12 @@ def main(argv) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda n, f: None)
-    log = Log(cdir, int(argv[6]), int(argv[7]))
+    try:
+        with open(os.path.join(cdir, "log-attrs.json")) as f:  # logfiles.ATTRS_FILE
+            attrs = f.read()
+    except FileNotFoundError:
+        attrs = ""
+    log = Log(cdir, int(argv[6]), int(argv[7]), argv[8] == "1", attrs)
     streams = []
     for fd, name in ((argv[4], "stdout"), (argv[5], "stderr")):
         if fd != "-":
@@ -152,7 +262,7 @@ def main(argv) -> None:
             break
     for s in streams:
         s.emit(s.buf)
-    log.f.close()
+    log.close()
     # -P: ``-m`` would put the working directory first on sys.path, and the finish step runs as root
     os.execv(python, [python, "-P", "-m", "pycr.plugins.manage.launch", "finish", cdir, str(code)])
 

@@ -25,7 +25,7 @@ def describe(rec) -> dict:
         "LogPath": rec.log_path, "LogFormat": rec.log_format, "Monitor": rec.data.get("monitor", "pycr"),
         "Config": {"Image": rec.data.get("image"), "Cmd": rec.data.get("command"), "Tty": rec.data.get("tty"),
                    "OpenStdin": rec.data.get("interactive"), "StopSignal": rec.data.get("stop_signal", "SIGTERM"),
-                   "ExposedPorts": rec.data.get("exposed_ports") or None},
+                   "ExposedPorts": rec.data.get("exposed_ports") or None, "Labels": rec.data.get("labels") or {}},
         "HostConfig": {"RestartPolicy": {"Name": policy["name"], "MaximumRetryCount": policy.get("max", 0)},
                        "AutoRemove": rec.data.get("auto_remove", False),
                        "LogConfig": {"Type": rec.log_format, "Config": rec.data.get("log_opts") or {}}},

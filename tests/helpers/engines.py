@@ -16,6 +16,7 @@ temp dir, processes of the engine); the exits clean up and fail loudly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -362,6 +363,26 @@ def wipe(path) -> None:
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"  # Debian's docker.io client, of the same release as its daemon
+
+
+@contextlib.contextmanager
+def dockerd_with_busybox(work: Path, image: str, *, tag: str = "docker", **layout):
+    """A started :class:`Dockerd` (a context manager) that has ``image`` loaded: a busybox image
+    built offline in ``work`` (``layout``: ``build_busybox_layout``'s options); the test fails when
+    dockerd or the tools are missing."""
+    import pytest
+
+    from tests.helpers.registry import build_busybox_layout, missing_tools, skopeo_copy
+
+    if not (os.access(DOCKERD, os.X_OK) and os.access(DOCKER, os.X_OK)):
+        pytest.fail("dockerd missing: apt-get install docker.io")
+    if missing_tools():
+        pytest.fail(f"missing tools: apt-get install {' '.join(missing_tools())}")
+    oci = build_busybox_layout(work / "oci", **layout)
+    skopeo_copy(f"oci:{oci}:latest", f"docker-archive:{work}/busybox.tar:{image}")
+    with Dockerd(tag=tag) as dk:
+        dk("load", "-i", str(work / "busybox.tar"))
+        yield dk
 
 
 class Dockerd:

@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from tests.helpers.engines import DOCKER, DOCKERD, Dockerd, hierarchy_dirs
-from tests.helpers.registry import build_busybox_layout, missing_tools, skopeo_copy
+from tests.helpers.engines import DOCKERD, dockerd_with_busybox, hierarchy_dirs
 
 pytestmark = pytest.mark.root
 
@@ -27,15 +26,7 @@ IMAGE = "pycr-busybox:latest"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not (os.access(DOCKERD, os.X_OK) and os.access(DOCKER, os.X_OK)):
-        pytest.fail("dockerd missing: apt-get install docker.io")
-    if missing_tools():
-        pytest.fail(f"missing tools: apt-get install {' '.join(missing_tools())}")
-    work = tmp_path_factory.mktemp("docker")
-    layout = build_busybox_layout(work / "oci", cmd=("sh", "-c", "echo default cmd"))
-    skopeo_copy(f"oci:{layout}:latest", f"docker-archive:{work}/busybox.tar:{IMAGE}")
-    with Dockerd() as dk:
-        dk("load", "-i", str(work / "busybox.tar"))
+    with dockerd_with_busybox(tmp_path_factory.mktemp("docker"), IMAGE, cmd=("sh", "-c", "echo default cmd")) as dk:
         yield dk
     assert not os.path.exists(dk.dir), "dockerd's temp dir was not removed"
     assert all(not os.path.exists(d) for d in hierarchy_dirs(dk.cgroup_parent))

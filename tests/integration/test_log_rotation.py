@@ -41,6 +41,21 @@ def check_tail(text: str, last: int = N - 1) -> list[str]:
     return got
 
 
+def follow_gated(follow: subprocess.Popen, go) -> str:
+    """What ``logs -f`` (``follow``, text on a pipe) of a GATED container printed: it reads "ready",
+    lets SEQ run (``go()``) and reads on to the container's end."""
+    try:
+        assert follow.stdout.readline() == "ready\n"
+        go()
+        out, _ = follow.communicate(timeout=120)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert follow.returncode == 0
+    return out
+
+
 def entries(path: str) -> list[str]:
     with open(path) as f:
         return [json.loads(x)["log"].rstrip("\n") for x in f]
@@ -96,16 +111,8 @@ def test_logs_follow_goes_on_across_rotations(clean):
     (none dropped), whenever it reads, it finishes a moved file and goes on with the next."""
     p = clean
     p.run_d("--name", "flow", "--log-opt", "max-size=2k", "--log-opt", "max-file=200", p.image, "sh", "-c", GATED)
-    follow = p.popen("logs", "-f", "flow", stdout=subprocess.PIPE, text=True)
-    try:
-        assert follow.stdout.readline() == "ready\n"
-        p("exec", "flow", "touch", "/tmp/go", check=0)
-        out, _ = follow.communicate(timeout=120)
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-            follow.wait()
-    assert follow.returncode == 0
+    out = follow_gated(p.popen("logs", "-f", "flow", stdout=subprocess.PIPE, text=True),
+                       lambda: p("exec", "flow", "touch", "/tmp/go", check=0))
     assert out.splitlines() == [line(i) for i in range(N)]
     files = log_files(p, p.inspect("flow")["Id"])
     assert len(files) > 50  # it did rotate, many times, while the follower read
@@ -199,20 +206,15 @@ def test_docker_cli_through_pycr_serve(api, clean):
 
     api.docker("run", "-d", "--name", "dkf", "--log-opt", "max-size=2k", "--log-opt", "max-file=200", img,
                "sh", "-c", GATED, check=0)
-    follow = subprocess.Popen(["/usr/bin/docker", "logs", "-f", "dkf"], env=api.env, stdout=subprocess.PIPE, text=True)
-    try:
-        assert follow.stdout.readline() == "ready\n"
-        api.docker("exec", "dkf", "touch", "/tmp/go", check=0)
-        out, _ = follow.communicate(timeout=120)
-    finally:
-        if follow.poll() is None:
-            follow.kill()
-            follow.wait()
+    out = follow_gated(subprocess.Popen(["/usr/bin/docker", "logs", "-f", "dkf"], env=api.env, stdout=subprocess.PIPE,
+                                        text=True), lambda: api.docker("exec", "dkf", "touch", "/tmp/go", check=0))
     assert out.splitlines() == [line(i) for i in range(N)]
 
     before = sorted(os.listdir(os.path.join(p.store, "containers")))
     for opts, needle in ((("--log-opt", "max-file=3"), "HostConfig.LogConfig.Config.max-file=3: needs max-size"),
-                         (("--log-opt", "compress=true"), "HostConfig.LogConfig.Config: unknown log option 'compress'"),
+                         (("--log-opt", "mode=non-blocking"),
+                          "HostConfig.LogConfig.Config: unknown log option 'mode' (pycr's json-file log takes "
+                          "max-size, max-file, compress"),
                          (("--log-opt", "max-size=big"), "HostConfig.LogConfig.Config.max-size: invalid size 'big'")):
         r = api.docker("run", "-d", "--name", "nope", *opts, img, "true")
         assert r.returncode == 125 and needle in r.stderr.splitlines()[0], r.stderr

@@ -61,6 +61,12 @@ def test_supported_fields_map_onto_pycr_create():
     assert parse(body(), None, [])["ns"]["log_opt"] == []
     log = {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}
     assert parse(body(LogConfig=log), None, [])["ns"]["log_opt"] == ["max-size=10m", "max-file=3"]
+    log = {"Config": {"max-size": "1m", "max-file": "2", "compress": "true", "labels": "k=1", "env-regex": "^A",
+                      "tag": "{{.Name}}"}}
+    ns = parse({**body(LogConfig=log), "Labels": {"k=1": "v"}}, None, [])["ns"]
+    assert ns["log_opt"] == ["max-size=1m", "max-file=2", "compress=true", "labels=k=1", "env-regex=^A",
+                             "tag={{.Name}}"]
+    assert ns["label"] == {"k=1": "v"}  # as it is: a key may hold "="
 
 
 def test_capabilities_and_tmpfs():
@@ -91,7 +97,9 @@ def test_auto_remove_is_the_servers_job():
                                          ("SecurityOpt", ["seccomp=unconfined"]), ("PidMode", "host"),
                                          ("LogConfig", {"Type": "syslog"}),
                                          ("LogConfig", {"Config": {"max-file": "2"}}),
-                                         ("LogConfig", {"Config": {"labels": "a"}})])
+                                         ("LogConfig", {"Config": {"mode": "non-blocking"}}),
+                                         ("LogConfig", {"Config": {"labels-regex": "("}}),
+                                         ("LogConfig", {"Config": {"compress": "true"}})])
 def test_unsupported_fields_are_named(field, value):
     with pytest.raises(ApiError) as e:
         parse(body(**{field: value}), None, [])

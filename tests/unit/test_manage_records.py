@@ -91,11 +91,13 @@ def test_monitor_log_lines_like_json_file(tmp_path):
         import monitor  # the script, imported as a module for its Stream class
     finally:
         sys.path.pop(0)
-    out = io.StringIO()
-    s = monitor.Stream(-1, "stderr", out)
+    log = monitor.Log(str(tmp_path), 0, 1)
+    s = monitor.Stream(-1, "stderr", log)
     s.feed(b"one\ntw")
     s.feed("o \u00fc \"q\"\n".encode() + b"x" * (monitor.MAX_LINE + 5))
     s.emit(s.buf)
+    log.close()
+    out = io.StringIO((tmp_path / "json.log").read_text())
     entries = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["log"] for e in entries] == ["one\n", "two \u00fc \"q\"\n", "x" * monitor.MAX_LINE, "xxxxx"]
     assert {e["stream"] for e in entries} == {"stderr"}
