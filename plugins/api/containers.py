@@ -256,7 +256,7 @@ async def _send(resp, entries, p, tty) -> None:
             continue
         if p["since"] and (layers.manage.parse_time(e.get("time")) or 0) < p["since"]:
             continue
-        out.append(encode(e, tty, p["timestamps"], p.get("details", False)))
+        out.append(encode(e, tty, p["timestamps"], p["details"]))
     if out:
         await resp.write(b"".join(out))
 
@@ -272,7 +272,7 @@ async def attach(request):
     want_logs = query_bool(request, "logs")
     reader = logfiles.Reader(rec.log_path, fmt=rec.log_format, create=True, from_end=not want_logs)
     conn = await Hijacked.open(request, "application/vnd.docker.raw-stream")
-    p = {"streams": streams, "since": 0, "timestamps": False}
+    p = {"streams": streams, "since": 0, "timestamps": False, "details": False}
     drain = asyncio.ensure_future(_discard_input(conn))
     try:
         if want_logs:

@@ -102,7 +102,5 @@ class Hijacked:
 def encode(entry: dict, tty: bool, timestamps: bool, details: bool = False) -> bytes:
     from pycr.plugins.api import layers
 
-    data = ((layers.logfiles.details(entry) if details else "") + entry.get("log", "")).encode()
-    if timestamps:
-        data = entry.get("time", "").encode() + b" " + data
+    data = layers.logfiles.entry_text(entry, timestamps, details).encode()
     return data if tty else frame("stderr" if entry.get("stream") == "stderr" else "stdout", data)

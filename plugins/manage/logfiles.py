@@ -168,6 +168,13 @@ def details(entry: dict) -> str:
     return ",".join(f"{quote_plus(k, safe='')}={quote_plus(v, safe='')}" for k, v in pairs) + " "
 
 
+def entry_text(entry: dict, timestamps: bool = False, with_details: bool = False) -> str:
+    """An entry as ``docker logs`` prints it: ``[TIME ][ATTRS ]TEXT`` (``-t``, ``--details``); the
+    one way for ``pycr logs`` and the API's logs and attach."""
+    text = (details(entry) if with_details else "") + entry.get("log", "")
+    return f"{entry.get('time', '')} {text}" if timestamps else text
+
+
 def check_conmon(config: dict) -> None:
     """conmon's ``--log-size-max`` starts its log over at the limit: there are no rotated files (and
     nothing to compress); its k8s-file lines have no attrs."""

@@ -63,6 +63,7 @@ class Log:
         self.last = stamp
 
     def _at(self, n: int):
+        """``logfiles.at``'s rule (``.N.gz``, else ``.N``): the monitor (``-I -S``) imports no pycr module."""
         for name in ("%s.%d.gz" % (self.path, n), "%s.%d" % (self.path, n)):
             if os.path.exists(name):
                 return name

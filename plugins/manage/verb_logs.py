@@ -42,16 +42,12 @@ def since_time(text: str | None, now: float) -> float:
 def _write(entry: dict, ns, since: float) -> None:
     import sys
 
-    from pycr.plugins.manage.logfiles import details as attrs_text
+    from pycr.plugins.manage.logfiles import entry_text
     from pycr.plugins.manage.manage import parse_time
 
     if since and (parse_time(entry.get("time")) or 0) < since:
         return
-    text = entry.get("log", "")
-    if ns.details:
-        text = attrs_text(entry) + text
-    if ns.timestamps:
-        text = f"{entry.get('time', '')} {text}"
+    text = entry_text(entry, ns.timestamps, ns.details)
     stream = sys.stderr if entry.get("stream") == "stderr" else sys.stdout
     stream.write(text)
     stream.flush()
